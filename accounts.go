@@ -1,0 +1,175 @@
+package linkd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// AccountService applies the rules of linked accounts (validation, UDF merge,
+// sealing of credentials, audit) on top of a store. The API, the CSV importer
+// and the dashboard all go through it, so they cannot disagree.
+type AccountService struct {
+	Store AccountStore
+	Keys  Keyring
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+func (s *AccountService) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	// Microseconds are what both engines store, so values read back compare equal.
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// Create adds a new account; EEXISTS when the id is taken in the tenant.
+func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in AccountInput) (*LinkedAccount, error) {
+	if err := in.Validate(false); err != nil {
+		return nil, err
+	}
+	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+		if cur != nil {
+			return nil, nil, &Error{Code: EEXISTS, Field: "linked_account_id",
+				Message: fmt.Sprintf("Linked account with id %s already exists in the %s environment", in.AccountID, t.Env)}
+		}
+		return s.apply(t, actor, nil, in)
+	})
+	return acct, err
+}
+
+// Upsert creates the account or merges in into it: a UDF key sent as null is
+// removed, other keys are set, and absent fields are left alone.
+func (s *AccountService) Upsert(ctx context.Context, t Tenant, actor string, in AccountInput) (acct *LinkedAccount, created bool, err error) {
+	if err := in.Validate(true); err != nil {
+		return nil, false, err
+	}
+	return s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+		return s.apply(t, actor, cur, in)
+	})
+}
+
+// Get returns one account.
+func (s *AccountService) Get(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, error) {
+	return s.Store.FindAccount(ctx, t, accountID)
+}
+
+// List returns one page of accounts.
+func (s *AccountService) List(ctx context.Context, t Tenant, f AccountFilter) (*AccountPage, error) {
+	return s.Store.ListAccounts(ctx, t, f)
+}
+
+// Delete removes the account with everything it owns. Its data key goes with
+// the row, which makes every secret sealed with it unreadable.
+func (s *AccountService) Delete(ctx context.Context, t Tenant, actor, accountID string) error {
+	if err := ValidateAccountID(accountID); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.Store.DeleteAccount(ctx, t, accountID, &AuditEntry{
+		ID: NewID(), Time: now, Actor: actor, Action: AuditAccountDelete, AccountID: accountID,
+	})
+}
+
+// OpenCredentials returns the account's your_app credentials in clear, or nil.
+func (s *AccountService) OpenCredentials(t Tenant, a *LinkedAccount) (json.RawMessage, error) {
+	if !a.HasCredentials() {
+		return nil, nil
+	}
+	return s.Keys.Open(a.DataKey, KeyOwner(t, a.ID), CredentialsField, a.Credentials)
+}
+
+// apply computes the next state of cur (nil for a new account) under in, and
+// the audit entry naming what changed. It returns a nil account when nothing
+// would change, so that a repeated upsert writes nothing.
+func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in AccountInput) (*LinkedAccount, *AuditEntry, error) {
+	now := s.now()
+	var next LinkedAccount
+	var fields []string
+	action := AuditAccountUpdate
+	if cur == nil {
+		action = AuditAccountCreate
+		next = LinkedAccount{ID: NewID(), AccountID: in.AccountID, CreatedAt: now}
+		key, err := s.Keys.NewDataKey(KeyOwner(t, next.ID))
+		if err != nil {
+			return nil, nil, fmt.Errorf("new data key: %w", err)
+		}
+		next.DataKey = key
+		fields = append(fields, "linked_account_id")
+	} else {
+		next = *cur
+		next.UDF = append([]UDF(nil), cur.UDF...)
+	}
+	if in.Name != nil && (cur == nil || *in.Name != cur.Name) {
+		next.Name = *in.Name
+		fields = append(fields, "name")
+	}
+	keys := make([]string, 0, len(in.UDF))
+	for k := range in.UDF {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if changed := setUDF(&next, k, in.UDF[k], now); changed {
+			fields = append(fields, "udf."+k)
+		}
+	}
+	if len(next.UDF) > MaxUDFKeys {
+		return nil, nil, FieldError("udf", "the account would have %d udf keys; at most %d are allowed", len(next.UDF), MaxUDFKeys)
+	}
+	if in.Credentials != nil {
+		sealed, err := s.Keys.Seal(next.DataKey, KeyOwner(t, next.ID), CredentialsField, in.Credentials)
+		if err != nil {
+			return nil, nil, fmt.Errorf("seal credentials: %w", err)
+		}
+		// Secrets are compared by nothing: a resent value counts as a change,
+		// which costs a write but never reveals whether a guess was right.
+		next.Credentials = sealed
+		fields = append(fields, "your_app.auth_credentials")
+	}
+	if len(fields) == 0 {
+		return nil, nil, nil
+	}
+	next.UpdatedAt = now
+	ev := &AuditEntry{ID: NewID(), Time: now, Actor: actor, Action: action, AccountID: in.AccountID, Fields: fields}
+	return &next, ev, nil
+}
+
+// setUDF sets (or with a JSON null removes) one field, keeping the UDF slice
+// sorted by key, and reports whether anything changed.
+func setUDF(a *LinkedAccount, key string, v json.RawMessage, now time.Time) bool {
+	v = bytes.TrimSpace(v)
+	i := sort.Search(len(a.UDF), func(i int) bool { return a.UDF[i].Key >= key })
+	found := i < len(a.UDF) && a.UDF[i].Key == key
+	switch {
+	case jsonKind(v) == 'n':
+		if !found {
+			return false
+		}
+		a.UDF = append(a.UDF[:i], a.UDF[i+1:]...)
+	case found:
+		if bytes.Equal(a.UDF[i].Value, v) {
+			return false
+		}
+		a.UDF[i].Value = append(json.RawMessage(nil), v...)
+		a.UDF[i].UpdatedAt = now
+	default:
+		u := UDF{ID: NewID(), Key: key, Value: append(json.RawMessage(nil), v...), CreatedAt: now, UpdatedAt: now}
+		a.UDF = append(a.UDF, UDF{})
+		copy(a.UDF[i+1:], a.UDF[i:])
+		a.UDF[i] = u
+	}
+	return true
+}
+
+// CredentialsField names the your_app credentials among an account's secrets.
+const CredentialsField = "your_app.auth_credentials"
+
+// KeyOwner names the owner of an account's data key: tenant and internal id.
+func KeyOwner(t Tenant, accountID string) string {
+	return t.OrgID + "/" + string(t.Env) + "/" + accountID
+}

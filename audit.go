@@ -1,0 +1,38 @@
+package linkd
+
+import (
+	"context"
+	"time"
+)
+
+// Audit actions.
+const (
+	AuditAccountCreate = "linked_account.create"
+	AuditAccountUpdate = "linked_account.update"
+	AuditAccountDelete = "linked_account.delete"
+)
+
+// AuditEntry records one change to a tenant's data. Fields names what changed
+// and never holds values: the audit log outlives deleted accounts, so it must
+// not keep their data or secrets.
+type AuditEntry struct {
+	ID        string // time-ordered
+	Time      time.Time
+	Actor     string // API key id, or "cli:<user>" and the like
+	Action    string
+	AccountID string
+	Fields    []string
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	AccountID string
+	Limit     int
+	Cursor    string // continue after the entry with this ID
+}
+
+// AuditStore reads the audit log. Entries are written by the stores that
+// change data, inside the same transaction.
+type AuditStore interface {
+	ListAudit(ctx context.Context, t Tenant, f AuditFilter) (entries []*AuditEntry, next string, err error)
+}

@@ -1,0 +1,74 @@
+package linkd
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are deliberately few: each maps to one HTTP status in the
+// http package, and clients branch on them rather than on messages.
+const (
+	EINVALID      = "invalid"      // the input is malformed or breaks a rule
+	EEXISTS       = "exists"       // the resource exists already (400 on the wire, as documented)
+	ECONFLICT     = "conflict"     // the write clashes with a request in progress
+	ENOTFOUND     = "not_found"    // no such resource in the caller's tenant
+	EUNAUTHORIZED = "unauthorized" // missing, unknown or revoked credentials
+	EFORBIDDEN    = "forbidden"    // authenticated but not allowed
+	ERATELIMITED  = "rate_limited" // too many requests for this key
+	ETOOLARGE     = "too_large"    // the request body exceeds a limit
+	EUNSUPPORTED  = "unsupported"  // e.g. a wrong content type
+	EINTERNAL     = "internal"     // anything else; details are logged, not shown
+)
+
+// Error is the application error. Message is safe to show to API clients;
+// Field names the offending input field when there is one, so that forms and
+// scripts can point at it.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+	// Type overrides the wire "error" code (e.g. INVALID_LINKED_ACCOUNT_ID)
+	// where the compatible API documents a specific one.
+	Type string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("linkd error: code=%s field=%s message=%s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("linkd error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an EINVALID error that names the field at fault.
+func FieldError(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the application error in err's chain, or
+// EINTERNAL for any other non-nil error.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of err: the application error's
+// message, or a generic text for internal errors so that no detail leaks.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}

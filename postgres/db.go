@@ -1,0 +1,248 @@
+// Package postgres implements linkd.Store on PostgreSQL with pgx, for
+// deployments that run several linkd instances or outgrow one machine.
+//
+// It behaves exactly like the sqlite store (the storetest contract pins that
+// down) and stays portable to PostgreSQL-compatible distributed databases
+// such as YugabyteDB: no extensions, no LISTEN/NOTIFY, no session advisory
+// locks. Concurrency is left to row locks and unique constraints, and every
+// transaction is retried when the database reports a serialization failure
+// or a deadlock, which those databases do routinely under contention.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/linkd-dev/linkd"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements linkd.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ linkd.Store = (*Store)(nil)
+
+// querier is what a pool and a transaction have in common, so that helpers
+// run either way.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// string that pgx understands, pool settings included) and applies pending
+// migrations.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		// Times come back in UTC, as from the sqlite store, whatever the
+		// time zone of the process or the session.
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+			Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate postgres: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping implements linkd.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
+// Stats reports the pool's statistics for metrics.
+func (s *Store) Stats() *pgxpool.Stat {
+	return s.pool.Stat()
+}
+
+// maxAttempts bounds how often tx runs a transaction that keeps conflicting.
+const maxAttempts = 5
+
+// errRetry marks an error after which tx runs the transaction again from the
+// start, as for a serialization failure: the conflict it reports (say, a
+// row inserted by a concurrent transaction) is gone on a fresh read.
+var errRetry = errors.New("conflict with a concurrent transaction")
+
+// retryable reports whether the transaction that failed with err may succeed
+// when run again.
+func retryable(err error) bool {
+	// serialization_failure, deadlock_detected
+	return errors.Is(err, errRetry) || isCode(err, "40001", "40P01")
+}
+
+// tx runs fn in a transaction, committed when fn returns nil and rolled back
+// on error or panic. It runs fn again, after a short random pause, when the
+// transaction conflicted with another (see retryable), so fn must not have
+// effects outside the transaction that cannot be repeated.
+func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			return err
+		}
+		// Full jitter over an exponential window (2, 4, 8, 16 ms) spreads
+		// the retries of transactions that collided.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *Store) tx1(ctx context.Context, fn func(pgx.Tx) error) (err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			// The context may be done; rollback must still reach the server.
+			tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations not yet recorded, each in its own
+// transaction together with its record. The exclusive lock on
+// schema_migrations makes instances that start at once take turns, so each
+// migration runs once; the lock ends with the transaction, unlike a session
+// advisory lock, which distributed databases do not all offer.
+func (s *Store) migrate(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`)
+	// Two instances creating the table at once: one fails on the catalog's
+	// unique index once the other has committed, and the table is there.
+	if err != nil && !isCode(err, "23505", "42P07") {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad version: %w", name, err)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`); err != nil {
+				return err
+			}
+			var applied bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, v).Scan(&applied); err != nil || applied {
+				return err
+			}
+			// Without arguments pgx sends the body over the simple protocol,
+			// which runs a file of several statements.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", base, err)
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, time.Now())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureSetting implements linkd.Store.
+func (s *Store) EnsureSetting(ctx context.Context, name, value string) (string, error) {
+	var stored string
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// A concurrent insert of the same name makes this one wait for it
+		// and then do nothing; the select below then reads the winner.
+		if _, err := tx.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, value); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&stored)
+	})
+	if err != nil {
+		return "", fmt.Errorf("ensure setting %q: %w", name, err)
+	}
+	return stored, nil
+}
+
+// isCode reports whether err is a PostgreSQL error with one of the given
+// SQLSTATE codes.
+func isCode(err error, codes ...string) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	for _, c := range codes {
+		if pgErr.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// isUnique reports whether err is a unique (or primary key) violation.
+func isUnique(err error) bool { return isCode(err, "23505") }
+
+// isID reports whether s has the form of the ids stored in uuid columns.
+// Ids come from linkd.NewID, but a caller may pass any string (a cursor, an
+// id from a URL): one that is not a UUID must read as "no such row", as it
+// does on SQLite, rather than fail the query with a type error.
+func isID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}

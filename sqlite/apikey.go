@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+const apiKeyColumns = `id, org_id, env, name, prefix, created_at, last_used_at, revoked_at`
+
+func scanAPIKey(row interface{ Scan(...any) error }) (*linkd.APIKey, error) {
+	var k linkd.APIKey
+	var created int64
+	var used, revoked sql.NullInt64
+	if err := row.Scan(&k.ID, &k.OrgID, &k.Env, &k.Name, &k.Prefix, &created, &used, &revoked); err != nil {
+		return nil, err
+	}
+	k.CreatedAt = fromMicros(created)
+	k.LastUsedAt = fromNullMicros(used)
+	k.RevokedAt = fromNullMicros(revoked)
+	return &k, nil
+}
+
+// CreateAPIKey implements linkd.APIKeyStore.
+func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte) error {
+	_, err := s.write.ExecContext(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, micros(k.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create api key: %w", err)
+	}
+	return nil
+}
+
+// APIKeyByHash implements linkd.APIKeyStore.
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*linkd.APIKey, error) {
+	k, err := scanAPIKey(s.read.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, linkd.Errorf(linkd.ENOTFOUND, "no such API key")
+	} else if err != nil {
+		return nil, fmt.Errorf("api key by hash: %w", err)
+	}
+	return k, nil
+}
+
+// ListAPIKeys implements linkd.APIKeyStore.
+func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = ? ORDER BY created_at DESC, id DESC`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey implements linkd.APIKeyStore.
+func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`, micros(at), orgID, id)
+	if err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+	}
+	return nil
+}
+
+// TouchAPIKey implements linkd.APIKeyStore.
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, micros(at), id)
+	if err != nil {
+		return fmt.Errorf("touch api key: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/linkd-dev/linkd"
+)
+
+func insertAudit(ctx context.Context, tx *sql.Tx, t linkd.Tenant, ev *linkd.AuditEntry) error {
+	if ev == nil {
+		return nil
+	}
+	fields, err := json.Marshal(ev.Fields)
+	if err != nil {
+		return err
+	}
+	if ev.Fields == nil {
+		fields = []byte("[]")
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.OrgID, t.Env, ev.ID, micros(ev.Time), ev.Actor, ev.Action, ev.AccountID, string(fields))
+	if err != nil {
+		return fmt.Errorf("insert audit entry: %w", err)
+	}
+	return nil
+}
+
+// ListAudit implements linkd.AuditStore.
+func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilter) ([]*linkd.AuditEntry, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = linkd.DefaultPageLimit
+	}
+	limit = min(limit, linkd.MaxPageLimit)
+	where := []string{"org_id = ?", "env = ?"}
+	args := []any{t.OrgID, t.Env}
+	if f.AccountID != "" {
+		where = append(where, "account_id = ?")
+		args = append(args, f.AccountID)
+	}
+	if f.Cursor != "" {
+		where = append(where, "id < ?")
+		args = append(args, f.Cursor)
+	}
+	args = append(args, limit+1)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, at, actor, action, account_id, fields FROM audit_log WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.AuditEntry
+	for rows.Next() {
+		var e linkd.AuditEntry
+		var at int64
+		var fields string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.AccountID, &fields); err != nil {
+			return nil, "", err
+		}
+		e.Time = fromMicros(at)
+		if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {
+			return nil, "", fmt.Errorf("audit entry %s: %w", e.ID, err)
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
+}

@@ -1,0 +1,92 @@
+-- Times are unix microseconds. Tables that are read by tenant are clustered
+-- on (org_id, env, …) with WITHOUT ROWID, so one tenant's rows sit together
+-- and every lookup starts from the tenant.
+
+CREATE TABLE settings (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE orgs (
+	id         TEXT PRIMARY KEY,
+	name       TEXT NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE api_keys (
+	id           TEXT PRIMARY KEY,
+	org_id       TEXT NOT NULL REFERENCES orgs (id),
+	env          TEXT NOT NULL CHECK (env IN ('test', 'production')),
+	name         TEXT NOT NULL,
+	prefix       TEXT NOT NULL,
+	hash         BLOB NOT NULL UNIQUE,
+	created_at   INTEGER NOT NULL,
+	last_used_at INTEGER,
+	revoked_at   INTEGER
+) WITHOUT ROWID;
+CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
+
+CREATE TABLE linked_accounts (
+	org_id      TEXT NOT NULL,
+	env         TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	account_id  TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	data_key    BLOB NOT NULL,
+	credentials BLOB,
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, id),
+	UNIQUE (org_id, env, account_id)
+) WITHOUT ROWID;
+CREATE INDEX linked_accounts_created ON linked_accounts (org_id, env, created_at);
+
+CREATE TABLE account_udf (
+	org_id     TEXT NOT NULL,
+	env        TEXT NOT NULL,
+	account_pk TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	value      TEXT NOT NULL, -- the JSON primitive as sent
+	id         TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, account_pk, key),
+	FOREIGN KEY (org_id, env, account_pk) REFERENCES linked_accounts (org_id, env, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX account_udf_match ON account_udf (org_id, env, key, value, account_pk);
+
+-- Counting a million rows on every list is too slow, so each tenant keeps its
+-- count in a few slots (spread so concurrent writers on PostgreSQL do not all
+-- queue on one row); the total is their sum.
+CREATE TABLE account_counts (
+	org_id TEXT NOT NULL,
+	env    TEXT NOT NULL,
+	slot   INTEGER NOT NULL,
+	n      INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, slot)
+) WITHOUT ROWID;
+
+CREATE TABLE audit_log (
+	org_id     TEXT NOT NULL,
+	env        TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	at         INTEGER NOT NULL,
+	actor      TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	fields     TEXT NOT NULL, -- JSON array of field names, never values
+	PRIMARY KEY (org_id, env, id)
+) WITHOUT ROWID;
+CREATE INDEX audit_log_account ON audit_log (org_id, env, account_id, id);
+
+CREATE TABLE idempotency_keys (
+	org_id       TEXT NOT NULL,
+	env          TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	request_hash TEXT NOT NULL,
+	status       INTEGER NOT NULL, -- 0 while the first request is in flight
+	body         BLOB,
+	locked_until INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, key)
+) WITHOUT ROWID;

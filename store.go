@@ -1,0 +1,43 @@
+package linkd
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// Store is everything a storage engine provides. The sqlite and postgres
+// packages implement it and pass the same contract tests (storetest).
+type Store interface {
+	OrgStore
+	APIKeyStore
+	AccountStore
+	AuditStore
+	IdempotencyStore
+	// EnsureSetting stores value under name unless a value is already
+	// there, and returns the stored one. The server uses it to pin the
+	// master-key id: starting with another key must fail loudly.
+	EnsureSetting(ctx context.Context, name, value string) (stored string, err error)
+	// Ping checks that the database answers; /readyz uses it.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Keyring seals secrets with per-account data keys that are themselves
+// wrapped by a master key (envelope encryption). owner names the row a data
+// key belongs to and field the secret within it; both are bound into the
+// ciphertexts, so a sealed value copied to another row or field fails to open.
+type Keyring interface {
+	// NewDataKey returns a fresh data key for owner, wrapped by the master key.
+	NewDataKey(owner string) (wrapped []byte, err error)
+	// Seal encrypts plaintext with the data key wrapped in wrapped.
+	Seal(wrapped []byte, owner, field string, plaintext []byte) ([]byte, error)
+	// Open decrypts what Seal returned.
+	Open(wrapped []byte, owner, field string, sealed []byte) ([]byte, error)
+}
+
+// NewID returns a new time-ordered id (UUIDv7): ordered ids keep inserts at
+// the end of indexes and make keyset paging follow creation order.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}

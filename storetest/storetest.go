@@ -1,0 +1,594 @@
+// Package storetest is the contract every linkd.Store must honour. Each engine
+// runs Run against a real database; a behaviour is only relied on by the rest
+// of linkd once it is pinned down here, for all engines at once.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/vault"
+)
+
+// Run runs the contract suite. open returns a new, migrated, empty store for
+// the test and arranges for it to be closed.
+func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"Orgs", testOrgs},
+		{"Settings", testSettings},
+		{"APIKeys", testAPIKeys},
+		{"CreateGetDelete", testCreateGetDelete},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"UpsertMerge", testUpsertMerge},
+		{"UpsertUnchangedWritesNothing", testUpsertUnchanged},
+		{"Credentials", testCredentials},
+		{"TenantIsolation", testTenantIsolation},
+		{"ListPaging", testListPaging},
+		{"ListFilters", testListFilters},
+		{"Audit", testAudit},
+		{"Idempotency", testIdempotency},
+		{"ConcurrentCreateSameID", testConcurrentCreate},
+		{"ConcurrentUpsertMerges", testConcurrentUpsert},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, newEnv(t, open(t)))
+		})
+	}
+}
+
+// env is one test's store with an organization and the account service.
+type env struct {
+	store linkd.Store
+	svc   *linkd.AccountService
+	org   *linkd.Org
+	t     linkd.Tenant
+	ctx   context.Context
+}
+
+func newEnv(t *testing.T, s linkd.Store) *env {
+	t.Helper()
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: s, svc: &linkd.AccountService{Store: s, Keys: keys}, ctx: t.Context()}
+	e.org = e.newOrg(t, "acme")
+	e.t = linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvTest}
+	return e
+}
+
+func (e *env) newOrg(t *testing.T, name string) *linkd.Org {
+	t.Helper()
+	o := &linkd.Org{ID: linkd.NewID(), Name: name + "-" + linkd.NewID()[24:], CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := e.store.CreateOrg(e.ctx, o); err != nil {
+		t.Fatalf("CreateOrg: %v", err)
+	}
+	return o
+}
+
+func (e *env) create(t *testing.T, tn linkd.Tenant, id, name string, udf map[string]string) *linkd.LinkedAccount {
+	t.Helper()
+	in := linkd.AccountInput{AccountID: id, Name: &name, UDF: map[string]json.RawMessage{}}
+	for k, v := range udf {
+		in.UDF[k] = json.RawMessage(v)
+	}
+	a, err := e.svc.Create(e.ctx, tn, "key-1", in)
+	if err != nil {
+		t.Fatalf("Create(%q): %v", id, err)
+	}
+	return a
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := linkd.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testOrgs(t *testing.T, e *env) {
+	o := e.newOrg(t, "globex")
+	got, err := e.store.OrgByName(e.ctx, o.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != o.ID || !got.CreatedAt.Equal(o.CreatedAt) {
+		t.Fatalf("OrgByName = %+v, want %+v", got, o)
+	}
+	err = e.store.CreateOrg(e.ctx, &linkd.Org{ID: linkd.NewID(), Name: o.Name, CreatedAt: time.Now()})
+	wantCode(t, err, linkd.EEXISTS)
+	_, err = e.store.OrgByName(e.ctx, "no such org "+linkd.NewID())
+	wantCode(t, err, linkd.ENOTFOUND)
+	orgs, err := e.store.Orgs(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, x := range orgs {
+		if x.ID == o.ID || x.ID == e.org.ID {
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("Orgs() lists %d of the 2 created orgs", seen)
+	}
+}
+
+func testSettings(t *testing.T, e *env) {
+	name := "test-setting-" + linkd.NewID()
+	got, err := e.store.EnsureSetting(e.ctx, name, "first")
+	if err != nil || got != "first" {
+		t.Fatalf("EnsureSetting = %q, %v; want first", got, err)
+	}
+	got, err = e.store.EnsureSetting(e.ctx, name, "second")
+	if err != nil || got != "first" {
+		t.Fatalf("second EnsureSetting = %q, %v; want the stored first", got, err)
+	}
+}
+
+func testAPIKeys(t *testing.T, e *env) {
+	secret, hash := linkd.NewAPIKeySecret(linkd.EnvProduction)
+	k := &linkd.APIKey{ID: linkd.NewID(), OrgID: e.org.ID, Env: linkd.EnvProduction, Name: "ci", Prefix: linkd.APIKeyPrefix(secret),
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := e.store.CreateAPIKey(e.ctx, k, hash); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.APIKeyByHash(e.ctx, linkd.HashAPIKey(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != k.ID || got.Env != linkd.EnvProduction || got.Tenant().OrgID != e.org.ID || got.RevokedAt != nil || got.LastUsedAt != nil {
+		t.Fatalf("APIKeyByHash = %+v", got)
+	}
+	_, err = e.store.APIKeyByHash(e.ctx, linkd.HashAPIKey(secret+"x"))
+	wantCode(t, err, linkd.ENOTFOUND)
+
+	used := time.Now().UTC().Truncate(time.Microsecond)
+	if err := e.store.TouchAPIKey(e.ctx, k.ID, used); err != nil {
+		t.Fatal(err)
+	}
+	// An older touch arriving late must not move last-used backwards.
+	if err := e.store.TouchAPIKey(e.ctx, k.ID, used.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	other := e.newOrg(t, "other")
+	wantCode(t, e.store.RevokeAPIKey(e.ctx, other.ID, k.ID, time.Now()), linkd.ENOTFOUND)
+	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used.Add(time.Hour)); err != nil {
+		t.Fatalf("second revoke: %v", err)
+	}
+	keys, err := e.store.ListAPIKeys(e.ctx, e.org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].LastUsedAt == nil || !keys[0].LastUsedAt.Equal(used) || keys[0].RevokedAt == nil || !keys[0].RevokedAt.Equal(used) {
+		t.Fatalf("ListAPIKeys = %+v", keys)
+	}
+	if keys, _ := e.store.ListAPIKeys(e.ctx, other.ID); len(keys) != 0 {
+		t.Fatalf("another org lists %d keys", len(keys))
+	}
+}
+
+func testCreateGetDelete(t *testing.T, e *env) {
+	a := e.create(t, e.t, "user_12345", "Acme Inc.", map[string]string{"plan": `"enterprise"`, "seats": `42`, "trial": `false`})
+	got, err := e.svc.Get(e.ctx, e.t, "user_12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != a.ID || got.Name != "Acme Inc." || !got.CreatedAt.Equal(a.CreatedAt) || !got.UpdatedAt.Equal(a.UpdatedAt) {
+		t.Fatalf("Get = %+v, want %+v", got, a)
+	}
+	if len(got.UDF) != 3 || got.UDF[0].Key != "plan" || string(got.UDF[1].Value) != "42" || string(got.UDF[2].Value) != "false" {
+		t.Fatalf("UDF = %+v", got.UDF)
+	}
+	if len(got.DataKey) == 0 {
+		t.Fatal("account has no data key")
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "key-1", "user_12345"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Get(e.ctx, e.t, "user_12345")
+	wantCode(t, err, linkd.ENOTFOUND)
+	wantCode(t, e.svc.Delete(e.ctx, e.t, "key-1", "user_12345"), linkd.ENOTFOUND)
+	page, err := e.svc.List(e.ctx, e.t, linkd.AccountFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 0 || len(page.Accounts) != 0 {
+		t.Fatalf("after delete: total %d, %d accounts", page.Total, len(page.Accounts))
+	}
+	// The id is free again, and the new account is a new one.
+	b := e.create(t, e.t, "user_12345", "Acme again", nil)
+	if b.ID == a.ID || len(b.UDF) != 0 {
+		t.Fatalf("recreated account = %+v", b)
+	}
+}
+
+func testCreateDuplicate(t *testing.T, e *env) {
+	e.create(t, e.t, "dup", "first", nil)
+	name := "second"
+	_, err := e.svc.Create(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "dup", Name: &name})
+	wantCode(t, err, linkd.EEXISTS)
+	if got, _ := e.svc.Get(e.ctx, e.t, "dup"); got.Name != "first" {
+		t.Fatalf("duplicate create changed the name to %q", got.Name)
+	}
+	page, _ := e.svc.List(e.ctx, e.t, linkd.AccountFilter{})
+	if page.Total != 1 {
+		t.Fatalf("total = %d after a refused duplicate", page.Total)
+	}
+}
+
+func testUpsertMerge(t *testing.T, e *env) {
+	a, created, err := e.svc.Upsert(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "u1", Name: ptr("One"),
+		UDF: map[string]json.RawMessage{"a": json.RawMessage(`"1"`), "b": json.RawMessage(`"2"`), "gone": json.RawMessage(`null`)}})
+	if err != nil || !created {
+		t.Fatalf("Upsert new = %v, created %v", err, created)
+	}
+	if len(a.UDF) != 2 {
+		t.Fatalf("UDF = %+v; a null key must not be created", a.UDF)
+	}
+	b, created, err := e.svc.Upsert(e.ctx, e.t, "key-2", linkd.AccountInput{AccountID: "u1",
+		UDF: map[string]json.RawMessage{"a": json.RawMessage(`null`), "b": json.RawMessage(`"two"`), "c": json.RawMessage(`3`)}})
+	if err != nil || created {
+		t.Fatalf("Upsert existing = %v, created %v", err, created)
+	}
+	got, err := e.svc.Get(e.ctx, e.t, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "One" || len(got.UDF) != 2 || got.UDF[0].Key != "b" || string(got.UDF[0].Value) != `"two"` || got.UDF[1].Key != "c" {
+		t.Fatalf("after merge: %+v", got)
+	}
+	if got.UDF[0].ID != a.UDF[1].ID || !got.UDF[0].CreatedAt.Equal(a.UDF[1].CreatedAt) {
+		t.Fatalf("an updated UDF keeps its id and creation time: was %+v, now %+v", a.UDF[1], got.UDF[0])
+	}
+	if !got.UpdatedAt.Equal(b.UpdatedAt) || !got.CreatedAt.Equal(a.CreatedAt) {
+		t.Fatalf("timestamps: created %v/%v updated %v/%v", got.CreatedAt, a.CreatedAt, got.UpdatedAt, b.UpdatedAt)
+	}
+	// Limits apply to the merged result, not only to one request.
+	many := map[string]json.RawMessage{}
+	for i := range linkd.MaxUDFKeys - 1 {
+		many[fmt.Sprintf("k%03d", i)] = json.RawMessage(`1`)
+	}
+	_, _, err = e.svc.Upsert(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "u1", UDF: many})
+	wantCode(t, err, linkd.EINVALID)
+	if got, _ := e.svc.Get(e.ctx, e.t, "u1"); len(got.UDF) != 2 {
+		t.Fatalf("a refused upsert wrote %d UDFs", len(got.UDF))
+	}
+}
+
+func testUpsertUnchanged(t *testing.T, e *env) {
+	a := e.create(t, e.t, "same", "Same", map[string]string{"x": `"y"`})
+	b, created, err := e.svc.Upsert(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "same", Name: ptr("Same"),
+		UDF: map[string]json.RawMessage{"x": json.RawMessage(`"y"`), "absent": json.RawMessage(`null`)}})
+	if err != nil || created {
+		t.Fatal(err, created)
+	}
+	if !b.UpdatedAt.Equal(a.UpdatedAt) {
+		t.Fatalf("an upsert that changes nothing moved updatedAt from %v to %v", a.UpdatedAt, b.UpdatedAt)
+	}
+	entries, _, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "same"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("%d audit entries; an unchanged upsert must not add one", len(entries))
+	}
+}
+
+func testCredentials(t *testing.T, e *env) {
+	creds := json.RawMessage(`{"api_key":"sk_live_secret","region":"eu"}`)
+	_, err := e.svc.Create(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "c1", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.svc.Get(e.ctx, e.t, "c1")
+	if !got.HasCredentials() {
+		t.Fatal("credentials were not stored")
+	}
+	if string(got.Credentials) == string(creds) || json.Valid(got.Credentials) {
+		t.Fatal("credentials are stored in clear")
+	}
+	clear, err := e.svc.OpenCredentials(e.t, got)
+	if err != nil || string(clear) != string(creds) {
+		t.Fatalf("OpenCredentials = %s, %v", clear, err)
+	}
+	// Sealed values are bound to their account: moved to another, they fail.
+	moved := *got
+	moved.ID = linkd.NewID()
+	if _, err := e.svc.OpenCredentials(e.t, &moved); err == nil {
+		t.Fatal("credentials opened under another account id")
+	}
+	entries, _, _ := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "c1"})
+	for _, en := range entries {
+		for _, f := range en.Fields {
+			if f == "sk_live_secret" {
+				t.Fatal("a secret reached the audit log")
+			}
+		}
+	}
+}
+
+func testTenantIsolation(t *testing.T, e *env) {
+	other := linkd.Tenant{OrgID: e.newOrg(t, "other").ID, Env: linkd.EnvTest}
+	prod := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	e.create(t, e.t, "shared-id", "mine", map[string]string{"k": `"v"`})
+	for _, tn := range []linkd.Tenant{other, prod} {
+		_, err := e.svc.Get(e.ctx, tn, "shared-id")
+		wantCode(t, err, linkd.ENOTFOUND)
+		wantCode(t, e.svc.Delete(e.ctx, tn, "key-x", "shared-id"), linkd.ENOTFOUND)
+		page, err := e.svc.List(e.ctx, tn, linkd.AccountFilter{})
+		if err != nil || page.Total != 0 || len(page.Accounts) != 0 {
+			t.Fatalf("tenant %v sees %d accounts (total %d): %v", tn, len(page.Accounts), page.Total, err)
+		}
+		page, _ = e.svc.List(e.ctx, tn, linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "k", Value: "v"}}})
+		if page.Total != 0 || len(page.Accounts) != 0 {
+			t.Fatalf("tenant %v finds another tenant's account by UDF", tn)
+		}
+		// The same id may exist independently in each tenant.
+		e.create(t, tn, "shared-id", "theirs", nil)
+		audit, _, _ := e.store.ListAudit(e.ctx, tn, linkd.AuditFilter{})
+		if len(audit) != 1 {
+			t.Fatalf("tenant %v sees %d audit entries, want its own 1", tn, len(audit))
+		}
+	}
+	got, _ := e.svc.Get(e.ctx, e.t, "shared-id")
+	if got.Name != "mine" || len(got.UDF) != 1 {
+		t.Fatalf("another tenant's create changed this one: %+v", got)
+	}
+}
+
+func testListPaging(t *testing.T, e *env) {
+	const n = 25
+	var ids []string
+	for i := range n {
+		a := e.create(t, e.t, fmt.Sprintf("acct-%02d", i), fmt.Sprintf("Account %d", i), map[string]string{"i": fmt.Sprint(i)})
+		ids = append(ids, a.AccountID)
+	}
+	// Keyset paging visits every account once, in creation order.
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatal("cursor paging does not end")
+		}
+		p, err := e.svc.List(e.ctx, e.t, linkd.AccountFilter{Limit: 10, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != n {
+			t.Fatalf("total = %d, want %d", p.Total, n)
+		}
+		for _, a := range p.Accounts {
+			seen = append(seen, a.AccountID)
+			if len(a.UDF) != 1 {
+				t.Fatalf("%s listed with UDF %+v", a.AccountID, a.UDF)
+			}
+		}
+		if !p.HasNext {
+			if p.NextCursor != "" {
+				t.Fatal("last page has a next cursor")
+			}
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(ids) {
+		t.Fatalf("cursor paging saw %v, want %v", seen, ids)
+	}
+	// Offset paging and descending order.
+	p, err := e.svc.List(e.ctx, e.t, linkd.AccountFilter{Limit: 10, Offset: 20})
+	if err != nil || len(p.Accounts) != 5 || p.Accounts[0].AccountID != "acct-20" || p.HasNext {
+		t.Fatalf("offset page: %v %+v", err, p)
+	}
+	p, err = e.svc.List(e.ctx, e.t, linkd.AccountFilter{Limit: 3, Desc: true})
+	if err != nil || len(p.Accounts) != 3 || p.Accounts[0].AccountID != "acct-24" || !p.HasNext {
+		t.Fatalf("desc page: %v %+v", err, p)
+	}
+	p, err = e.svc.List(e.ctx, e.t, linkd.AccountFilter{Limit: 3, Desc: true, Cursor: p.NextCursor})
+	if err != nil || p.Accounts[0].AccountID != "acct-21" {
+		t.Fatalf("desc second page: %v %+v", err, p)
+	}
+	p, err = e.svc.List(e.ctx, e.t, linkd.AccountFilter{Limit: 5000, SkipTotal: true})
+	if err != nil || len(p.Accounts) != n || p.Total != -1 {
+		t.Fatalf("oversized limit or SkipTotal: %v, %d accounts, total %d", err, len(p.Accounts), p.Total)
+	}
+}
+
+func testListFilters(t *testing.T, e *env) {
+	e.create(t, e.t, "alpha-1", "Alpha Corp", map[string]string{"plan": `"pro"`, "seats": `10`})
+	time.Sleep(2 * time.Millisecond)
+	mid := time.Now().UTC()
+	time.Sleep(2 * time.Millisecond)
+	e.create(t, e.t, "beta-2", "Beta 100%_Ltd", map[string]string{"plan": `"free"`, "seats": `10`})
+	e.create(t, e.t, "gamma-3", "Gamma", map[string]string{"plan": `"pro"`, "vip": `true`})
+
+	cases := []struct {
+		name string
+		f    linkd.AccountFilter
+		want string
+	}{
+		{"query id", linkd.AccountFilter{Query: "ALPHA"}, "[alpha-1]"},
+		{"query name", linkd.AccountFilter{Query: "gam"}, "[gamma-3]"},
+		{"query literal percent", linkd.AccountFilter{Query: "100%_"}, "[beta-2]"},
+		{"query wildcard is literal", linkd.AccountFilter{Query: "%"}, "[beta-2]"},
+		{"udf string", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}}}, "[alpha-1 gamma-3]"},
+		{"udf number", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "seats", Value: "10"}}}, "[alpha-1 beta-2]"},
+		{"udf bool", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "vip", Value: "true"}}}, "[gamma-3]"},
+		{"udf and", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}, {Key: "seats", Value: "10"}}}, "[alpha-1]"},
+		{"udf none", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "Pro"}}}, "[]"},
+		{"created after", linkd.AccountFilter{CreatedAfter: &mid}, "[beta-2 gamma-3]"},
+		{"created before", linkd.AccountFilter{CreatedBefore: &mid}, "[alpha-1]"},
+		{"combined", linkd.AccountFilter{CreatedAfter: &mid, UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}}}, "[gamma-3]"},
+	}
+	for _, c := range cases {
+		p, err := e.svc.List(e.ctx, e.t, c.f)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got []string
+		for _, a := range p.Accounts {
+			got = append(got, a.AccountID)
+		}
+		if s := fmt.Sprint(got); s != c.want && !(s == "[]" && c.want == "[]") {
+			t.Errorf("%s: got %v, want %s", c.name, got, c.want)
+		}
+		if p.Total != int64(len(got)) {
+			t.Errorf("%s: total %d for %d matches", c.name, p.Total, len(got))
+		}
+	}
+}
+
+func testAudit(t *testing.T, e *env) {
+	e.create(t, e.t, "aud", "A", map[string]string{"k": `"v"`})
+	e.create(t, e.t, "other", "O", nil)
+	if _, _, err := e.svc.Upsert(e.ctx, e.t, "key-2", linkd.AccountInput{AccountID: "aud", Name: ptr("B")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "key-3", "aud"); err != nil {
+		t.Fatal(err)
+	}
+	entries, next, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "aud"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 || next != "" {
+		t.Fatalf("%d entries, next %q", len(entries), next)
+	}
+	want := []struct{ action, actor, fields string }{
+		{linkd.AuditAccountDelete, "key-3", "[]"},
+		{linkd.AuditAccountUpdate, "key-2", "[name]"},
+		{linkd.AuditAccountCreate, "key-1", "[linked_account_id name udf.k]"},
+	}
+	for i, w := range want {
+		en := entries[i]
+		if en.Action != w.action || en.Actor != w.actor || fmt.Sprint(en.Fields) != w.fields || en.AccountID != "aud" || en.Time.IsZero() {
+			t.Errorf("entry %d = %+v, want %+v", i, en, w)
+		}
+	}
+	first, next, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{Limit: 2})
+	if err != nil || len(first) != 2 || next == "" {
+		t.Fatalf("first page: %d entries, next %q, %v", len(first), next, err)
+	}
+	rest, next, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{Limit: 2, Cursor: next})
+	if err != nil || len(rest) != 2 || next != "" || rest[0].ID >= first[1].ID {
+		t.Fatalf("second page: %d entries, next %q, %v", len(rest), next, err)
+	}
+}
+
+func testIdempotency(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	if err != nil || resp != nil {
+		t.Fatalf("first claim = %v, %v", resp, err)
+	}
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	wantCode(t, err, linkd.ECONFLICT)
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now)
+	wantCode(t, err, linkd.EINVALID)
+	// The same key in another tenant is another key.
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, other, "k1", "h9", now); err != nil || resp != nil {
+		t.Fatalf("claim in another tenant = %v, %v", resp, err)
+	}
+	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, "k1", 200, []byte(`{"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now.Add(time.Hour))
+	if err != nil || resp == nil || resp.Status != 200 || string(resp.Body) != `{"ok":true}` {
+		t.Fatalf("replay = %+v, %v", resp, err)
+	}
+	// After the TTL the key is new again.
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now.Add(linkd.IdempotencyTTL+time.Minute))
+	if err != nil || resp != nil {
+		t.Fatalf("claim after expiry = %v, %v", resp, err)
+	}
+	// A claim whose holder died is taken over after the lease.
+	if _, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now.Add(linkd.IdempotencyLease+time.Second)); err != nil || resp != nil {
+		t.Fatalf("claim after lease = %v, %v", resp, err)
+	}
+	// A released claim can be made again at once.
+	if err := e.store.ReleaseIdempotencyKey(e.ctx, e.t, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil || resp != nil {
+		t.Fatalf("claim after release = %v, %v", resp, err)
+	}
+}
+
+func testConcurrentCreate(t *testing.T, e *env) {
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			name := fmt.Sprint("writer ", i)
+			_, err := e.svc.Create(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "race", Name: &name})
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errs
+		switch linkd.ErrorCode(err) {
+		case "":
+			ok++
+		case linkd.EEXISTS:
+		default:
+			t.Fatalf("concurrent create: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent creates of one id succeeded, want 1", ok)
+	}
+	p, _ := e.svc.List(e.ctx, e.t, linkd.AccountFilter{})
+	if p.Total != 1 || len(p.Accounts) != 1 {
+		t.Fatalf("total %d, %d accounts", p.Total, len(p.Accounts))
+	}
+}
+
+func testConcurrentUpsert(t *testing.T, e *env) {
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, _, err := e.svc.Upsert(e.ctx, e.t, "key-1", linkd.AccountInput{AccountID: "merge",
+				UDF: map[string]json.RawMessage{fmt.Sprint("k", i): json.RawMessage(`true`)}})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.svc.Get(e.ctx, e.t, "merge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.UDF) != n {
+		t.Fatalf("%d UDF keys after %d concurrent upserts of distinct keys: an update was lost", len(got.UDF), n)
+	}
+	p, _ := e.svc.List(e.ctx, e.t, linkd.AccountFilter{})
+	if p.Total != 1 {
+		t.Fatalf("total %d after concurrent upserts of one account", p.Total)
+	}
+}

@@ -1,0 +1,147 @@
+package linkd
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on linked-account input. They are shared by the JSON API and the CSV
+// importer so that a row is valid in one exactly when it is valid in the other.
+const (
+	MaxAccountIDBytes   = 255
+	MaxNameBytes        = 255
+	MaxUDFKeys          = 100
+	MaxUDFKeyBytes      = 64
+	MaxUDFValueBytes    = 4 << 10
+	MaxCredentialsBytes = 64 << 10
+)
+
+// AccountInput is a create or upsert request after decoding. Pointer and nil
+// fields were absent from the request and leave the stored value alone.
+type AccountInput struct {
+	AccountID string
+	Name      *string
+	// UDF maps keys to JSON primitives. On upsert a JSON null removes the key.
+	UDF map[string]json.RawMessage
+	// Credentials is the your_app.auth_credentials JSON object, or nil.
+	Credentials json.RawMessage
+}
+
+// Validate checks every field against the limits and names the first one at
+// fault. allowNull permits null UDF values, which only an upsert gives meaning.
+func (in *AccountInput) Validate(allowNull bool) error {
+	if err := ValidateAccountID(in.AccountID); err != nil {
+		return err
+	}
+	if in.Name != nil {
+		if err := validateText("name", *in.Name, MaxNameBytes, false); err != nil {
+			return err
+		}
+	}
+	if len(in.UDF) > MaxUDFKeys {
+		return FieldError("udf", "udf has %d keys; at most %d are allowed", len(in.UDF), MaxUDFKeys)
+	}
+	for k, v := range in.UDF {
+		if err := ValidateUDF(k, v, allowNull); err != nil {
+			return err
+		}
+	}
+	if in.Credentials != nil {
+		if len(in.Credentials) > MaxCredentialsBytes {
+			return FieldError("your_app.auth_credentials", "your_app.auth_credentials is larger than %d bytes", MaxCredentialsBytes)
+		}
+		if t := jsonKind(in.Credentials); t != '{' {
+			return FieldError("your_app.auth_credentials", "your_app.auth_credentials must be an object")
+		}
+	}
+	return nil
+}
+
+// ValidateAccountID checks a tenant-chosen account id: 1–255 bytes of
+// printable UTF-8 without surrounding white space, which would make two ids
+// look the same in every listing.
+func ValidateAccountID(id string) error {
+	if id == "" {
+		return &Error{Code: EINVALID, Field: "linked_account_id", Type: "INVALID_LINKED_ACCOUNT_ID", Message: "linked_account_id required"}
+	}
+	if err := validateText("linked_account_id", id, MaxAccountIDBytes, true); err != nil {
+		err.Type = "INVALID_LINKED_ACCOUNT_ID"
+		return err
+	}
+	return nil
+}
+
+// ValidateUDF checks one user-defined field.
+func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
+	field := "udf." + key
+	if key == "" {
+		return FieldError("udf", "udf keys must not be empty")
+	}
+	if err := validateText(field, key, MaxUDFKeyBytes, true); err != nil {
+		return err
+	}
+	if len(value) > MaxUDFValueBytes {
+		return FieldError(field, "%s is larger than %d bytes", field, MaxUDFValueBytes)
+	}
+	switch jsonKind(value) {
+	case '"', '0', 't':
+		return nil
+	case 'n':
+		if allowNull {
+			return nil
+		}
+		return FieldError(field, "%s must be a string, number or boolean, not null", field)
+	}
+	return FieldError(field, "%s must be a string, number or boolean", field)
+}
+
+// validateText enforces valid UTF-8 without control characters and a byte
+// limit; strict also requires printable runes and no surrounding space.
+func validateText(field, s string, max int, strict bool) *Error {
+	if len(s) > max {
+		return FieldError(field, "%s is %d bytes long; at most %d are allowed", field, len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return FieldError(field, "%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || (strict && !unicode.IsPrint(r)) {
+			return FieldError(field, "%s contains the non-printable character %U", field, r)
+		}
+	}
+	if strict && strings.TrimSpace(s) != s {
+		return FieldError(field, "%s must not start or end with white space", field)
+	}
+	return nil
+}
+
+// jsonKind classifies a JSON value by its first byte: '{', '[', '"', 't'
+// (boolean), 'n' (null) or '0' (number); 0 for anything else.
+func jsonKind(v json.RawMessage) byte {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || !json.Valid(v) {
+		return 0
+	}
+	switch c := v[0]; c {
+	case '{', '[', '"', 'n':
+		return c
+	case 't', 'f':
+		return 't'
+	}
+	return '0'
+}
+
+// UDFText is the text a UDF value is matched and exported as: a string's
+// contents, or a number's or boolean's literal.
+func UDFText(v json.RawMessage) string {
+	if jsonKind(v) == '"' {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s
+		}
+	}
+	return string(bytes.TrimSpace(v))
+}
