@@ -142,7 +142,7 @@ func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in Ac
 // setUDF sets (or with a JSON null removes) one field, keeping the UDF slice
 // sorted by key, and reports whether anything changed.
 func setUDF(a *LinkedAccount, key string, v json.RawMessage, now time.Time) bool {
-	v = bytes.TrimSpace(v)
+	v = CanonicalUDF(v)
 	i := sort.Search(len(a.UDF), func(i int) bool { return a.UDF[i].Key >= key })
 	found := i < len(a.UDF) && a.UDF[i].Key == key
 	switch {

@@ -40,7 +40,7 @@ type Org struct {
 
 // OrgStore keeps organizations.
 type OrgStore interface {
-	// CreateOrg inserts o. Names are unique: ECONFLICT when taken.
+	// CreateOrg inserts o. Names are unique: EEXISTS when taken.
 	CreateOrg(ctx context.Context, o *Org) error
 	// OrgByName returns ENOTFOUND when no organization has that name.
 	OrgByName(ctx context.Context, name string) (*Org, error)

@@ -134,6 +134,31 @@ func jsonKind(v json.RawMessage) byte {
 	return '0'
 }
 
+// CanonicalUDF re-encodes a UDF value in one canonical form (strings without
+// needless escapes, numbers and booleans as their literals), so that equal
+// values are stored as equal bytes and a filter can match them by equality.
+func CanonicalUDF(v json.RawMessage) json.RawMessage {
+	v = bytes.TrimSpace(v)
+	if jsonKind(v) != '"' {
+		return v
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return v
+	}
+	return json.RawMessage(QuoteUDF(s))
+}
+
+// QuoteUDF is the canonical JSON form of a string UDF value; stores match
+// filters against it.
+func QuoteUDF(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // UDFText is the text a UDF value is matched and exported as: a string's
 // contents, or a number's or boolean's literal.
 func UDFText(v json.RawMessage) string {

@@ -32,17 +32,17 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store implements linkd.Store.
+// Store implements linkd.Store. It holds nothing but the pool: all state is
+// in the database, so any number of instances may share it.
 type Store struct {
 	pool *pgxpool.Pool
 }
 
 var _ linkd.Store = (*Store)(nil)
 
-// querier is what a pool and a transaction have in common, so that helpers
+// querier is what a pool and a transaction have in common, so that reads
 // run either way.
 type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
@@ -85,7 +85,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.pool.Ping(ctx)
 }
 
-// Stats reports the pool's statistics for metrics.
+// Stats reports the pool's statistics (connections in use, idle, waited
+// for) so that the server can export them as metrics: a pool that runs dry
+// shows up there before it shows up as latency.
 func (s *Store) Stats() *pgxpool.Stat {
 	return s.pool.Stat()
 }
@@ -157,9 +159,10 @@ func (s *Store) tx1(ctx context.Context, fn func(pgx.Tx) error) (err error) {
 // advisory lock, which distributed databases do not all offer.
 func (s *Store) migrate(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`)
-	// Two instances creating the table at once: one fails on the catalog's
-	// unique index once the other has committed, and the table is there.
-	if err != nil && !isCode(err, "23505", "42P07") {
+	// Two instances creating the table at once: one fails on a catalog
+	// unique index, or finds the table's row type taken, once the other
+	// has committed, and the table is there.
+	if err != nil && !isCode(err, "23505", "42P07", "42710") {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -245,4 +248,10 @@ func isID(s string) bool {
 	}
 	_, err := uuid.Parse(s)
 	return err == nil
+}
+
+// isConstraint reports whether err is a violation of the named constraint.
+func isConstraint(err error, name string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.ConstraintName == name
 }

@@ -245,7 +245,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	for _, m := range f.UDF {
 		where = append(where, `id IN (SELECT account_pk FROM account_udf WHERE org_id = ? AND env = ? AND key = ? AND value IN (?, ?))`)
-		args = append(args, t.OrgID, t.Env, m.Key, jsonString(m.Value), m.Value)
+		args = append(args, t.OrgID, t.Env, m.Key, linkd.QuoteUDF(m.Value), m.Value)
 		filtered = true
 	}
 
@@ -304,9 +304,4 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }

@@ -91,10 +91,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Stats reports the pools' statistics for metrics.
-func (s *Store) Stats() map[string]sql.DBStats {
-	return map[string]sql.DBStats{"write": s.write.Stats(), "read": s.read.Stats()}
-}
+// DBs returns the write and read pools, for their metrics.
+func (s *Store) DBs() (write, read *sql.DB) { return s.write, s.read }
 
 // tx runs fn in a write transaction, committed when fn returns nil and rolled
 // back on error or panic.

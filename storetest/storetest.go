@@ -417,7 +417,7 @@ func testListFilters(t *testing.T, e *env) {
 	mid := time.Now().UTC()
 	time.Sleep(2 * time.Millisecond)
 	e.create(t, e.t, "beta-2", "Beta 100%_Ltd", map[string]string{"plan": `"free"`, "seats": `10`})
-	e.create(t, e.t, "gamma-3", "Gamma", map[string]string{"plan": `"pro"`, "vip": `true`})
+	e.create(t, e.t, "gamma-3", "Gamma", map[string]string{"plan": `"pro"`, "vip": `true`, "team": `"R\u0026D <core>"`})
 
 	cases := []struct {
 		name string
@@ -432,6 +432,7 @@ func testListFilters(t *testing.T, e *env) {
 		{"udf number", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "seats", Value: "10"}}}, "[alpha-1 beta-2]"},
 		{"udf bool", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "vip", Value: "true"}}}, "[gamma-3]"},
 		{"udf and", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}, {Key: "seats", Value: "10"}}}, "[alpha-1]"},
+		{"udf escaped string", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "team", Value: "R&D <core>"}}}, "[gamma-3]"},
 		{"udf none", linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "Pro"}}}, "[]"},
 		{"created after", linkd.AccountFilter{CreatedAfter: &mid}, "[beta-2 gamma-3]"},
 		{"created before", linkd.AccountFilter{CreatedBefore: &mid}, "[alpha-1]"},

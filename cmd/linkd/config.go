@@ -1,0 +1,176 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of linkd, filled from defaults, then LINKD_*
+// variables, then flags (the last one set wins).
+type Config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	EncryptionKey   string
+	PublicURL       string
+	RateLimit       float64
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+// commandFlags is one command's flag set with the common settings on it.
+type commandFlags struct {
+	*flag.FlagSet
+	cfg *Config
+	// finish parses what flags leave as text and checks the whole.
+	finish func() error
+}
+
+// newFlags defines the common settings on a new flag set for one command.
+// Defaults come from the environment, so a flag overrides its variable.
+func newFlags(name string, getenv func(string) string, stderr io.Writer) *commandFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{}
+	fs.StringVar(&c.Addr, "addr", env("LINKD_ADDR", "127.0.0.1:8080"), "listen address (LINKD_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", env("LINKD_DATA_DIR", "./linkd-data"), "directory for the SQLite database and generated key (LINKD_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database", env("LINKD_DATABASE_URL", ""), "postgres://… to use PostgreSQL; empty for SQLite in the data dir (LINKD_DATABASE_URL)")
+	fs.StringVar(&c.EncryptionKey, "encryption-key", env("LINKD_ENCRYPTION_KEY", ""), "master key, 32 bytes as hex or base64; generated into the data dir when empty (LINKD_ENCRYPTION_KEY)")
+	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LINKD_LOG_LEVEL", "info"), "debug, info, warn or error (LINKD_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("LINKD_LOG_FORMAT", "text"), "text or json (LINKD_LOG_FORMAT)")
+	rate := env("LINKD_RATE_LIMIT", "100")
+	fs.Func("rate-limit", "requests per second per API key, burst twice that; 0 turns it off (LINKD_RATE_LIMIT, default 100)", func(s string) error {
+		rate = s
+		return nil
+	})
+	shutdown := env("LINKD_SHUTDOWN_TIMEOUT", "30s")
+	fs.Func("shutdown-timeout", "how long in-flight requests may run on after SIGTERM (LINKD_SHUTDOWN_TIMEOUT, default 30s)", func(s string) error {
+		shutdown = s
+		return nil
+	})
+	// The numeric settings are parsed after flags so that a bad variable and
+	// a bad flag are reported the same way.
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of linkd %s:\n", name)
+		fs.PrintDefaults()
+	}
+	finish := func() error {
+		var err error
+		if c.RateLimit, err = strconv.ParseFloat(rate, 64); err != nil || c.RateLimit < 0 {
+			return fmt.Errorf("rate limit %q: must be a number ≥ 0", rate)
+		}
+		if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil || c.ShutdownTimeout < 0 {
+			return fmt.Errorf("shutdown timeout %q: must be a duration like 30s", shutdown)
+		}
+		return c.validate()
+	}
+	return &commandFlags{FlagSet: fs, cfg: c, finish: finish}
+}
+
+// parse parses args and finishes the configuration.
+func (f *commandFlags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		// The flag package has printed the problem and the usage already.
+		return usageError{err}
+	}
+	return f.finish()
+}
+
+func (c *Config) validate() error {
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log format %q: must be text or json", c.LogFormat)
+	}
+	if _, err := c.level(); err != nil {
+		return err
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public URL %q: must be an absolute http(s) URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	return nil
+}
+
+func (c *Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// logger builds the structured logger that every command writes to stderr.
+func (c *Config) logger(stderr io.Writer) *slog.Logger {
+	l, _ := c.level()
+	opts := &slog.HandlerOptions{Level: l}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(stderr, opts))
+}
+
+// isPostgres tells whether the database setting names a PostgreSQL server.
+func (c *Config) isPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// sqlitePath is the SQLite database file: the --database value when it is a
+// path (or sqlite:PATH), else linkd.db in the data dir.
+func (c *Config) sqlitePath() string {
+	if c.DatabaseURL != "" && !c.isPostgres() {
+		return strings.TrimPrefix(c.DatabaseURL, "sqlite:")
+	}
+	return filepath.Join(c.DataDir, "linkd.db")
+}
+
+// logValue is the configuration as logged: secrets masked, the database
+// URL's password redacted.
+func (c *Config) logValue() slog.Value {
+	db := "sqlite:" + c.sqlitePath()
+	if c.isPostgres() {
+		if u, err := url.Parse(c.DatabaseURL); err == nil {
+			db = u.Redacted()
+			if q := u.Query(); q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+				db = u.Redacted()
+			}
+		} else {
+			db = "postgres://(unparseable)"
+		}
+	}
+	key := "(generated into data dir)"
+	if c.EncryptionKey != "" {
+		key = "(set, masked)"
+	}
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("data_dir", c.DataDir),
+		slog.String("database", db),
+		slog.String("encryption_key", key),
+		slog.String("public_url", c.PublicURL),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	)
+}

@@ -1,0 +1,73 @@
+// Command linkd is the linked-accounts service: one binary that serves the
+// API (serve), applies migrations (migrate) and manages API keys (apikey).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		var u usageError
+		if !errors.As(err, &u) {
+			fmt.Fprintln(os.Stderr, "linkd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// usageError is an error already explained to the user by a usage message.
+type usageError struct{ error }
+
+const usage = `linkd — linked accounts for your integrations
+
+Usage:
+  linkd serve                         run the server
+  linkd migrate                       apply database migrations and exit
+  linkd apikey create --env test|production [--org NAME] [--name LABEL]
+  linkd apikey list [--org NAME]
+  linkd apikey revoke ID [--org NAME]
+  linkd version
+
+Every command reads the same settings from flags or LINKD_* variables;
+run "linkd serve -h" to list them.
+`
+
+// run is the whole program, with its environment passed in so tests can run
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr, nil)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "linkd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "linkd: unknown command %q\n\n%s", cmd, usage)
+	return usageError{fmt.Errorf("unknown command %q", cmd)}
+}

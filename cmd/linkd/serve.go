@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/linkd-dev/linkd"
+	linkdhttp "github.com/linkd-dev/linkd/http"
+)
+
+// runServe runs the server until ctx ends (SIGTERM or SIGINT), then stops
+// accepting connections and lets in-flight requests finish for up to the
+// shutdown timeout. onListen, when set, receives the bound address (tests
+// listen on port 0).
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(addr string)) error {
+	f := newFlags("serve", getenv, stderr)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	c := f.cfg
+	log := c.logger(stderr)
+	log.Info("starting linkd", "version", version, "config", c.logValue())
+
+	store, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	keys, err := openKeyring(ctx, c, store, log)
+	if err != nil {
+		return err
+	}
+	orgs, err := store.Orgs(ctx)
+	if err != nil {
+		return err
+	}
+	if len(orgs) == 0 {
+		org, created, err := ensureOrg(ctx, store, "")
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("created the default organization; make an API key with: linkd apikey create --env test", "org", org.Name)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, store)
+	srv := linkdhttp.NewServer(linkdhttp.Config{
+		Store:     store,
+		Accounts:  &linkd.AccountService{Store: store, Keys: keys},
+		Logger:    log,
+		RateLimit: c.RateLimit,
+		Registry:  reg,
+		Version:   version,
+	})
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // long enough for large uploads
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL)
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", c.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// runMigrate applies pending migrations and exits.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("migrate", getenv, stderr)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log := f.cfg.logger(stderr)
+	log.Debug("config", "config", f.cfg.logValue())
+	store, err := openStore(ctx, f.cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}

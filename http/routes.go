@@ -1,0 +1,34 @@
+package http
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// routes registers every route. It is the one place to read to know what the
+// server answers; the OpenAPI test checks the document against it.
+func (s *Server) routes() {
+	s.handle("GET /healthz", s.handleHealthz)
+	s.handle("GET /readyz", s.handleReadyz)
+	s.handle("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapiJSON)
+		return nil
+	})
+	metrics := s.handleMetrics()
+	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+		metrics.ServeHTTP(w, r)
+		return nil
+	})
+
+	const la = "/api/v2/public/linked-account"
+	s.handle("POST "+la, s.withAPIKey(s.withIdempotency(s.handleCreateAccount)))
+	s.handle("PUT "+la, s.withAPIKey(s.withIdempotency(s.handleUpsertAccount)))
+	s.handle("GET "+la, s.withAPIKey(s.handleListAccounts))
+	s.handle("GET "+la+"/{linked_account_id}", s.withAPIKey(s.handleGetAccount))
+	s.handle("DELETE "+la+"/{linked_account_id}", s.withAPIKey(s.handleDeleteAccount))
+	s.handle("GET /api/v2/public/audit", s.withAPIKey(s.handleListAudit))
+}

@@ -1,0 +1,337 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/linkd-dev/linkd"
+)
+
+// countSlots is how many rows a tenant's account count is spread over, so
+// that concurrent creates and deletes do not all queue on one row lock.
+const countSlots = 16
+
+// udfPrefix is how many characters of a UDF value the account_udf_match
+// index keeps (see the migration); queries must use the same expression.
+const udfPrefix = "256"
+
+const accountColumns = `id, account_id, name, data_key, credentials, created_at, updated_at`
+
+func scanAccount(row pgx.Row) (*linkd.LinkedAccount, error) {
+	var a linkd.LinkedAccount
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &a.DataKey, &a.Credentials, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func accountNotFound(t linkd.Tenant, accountID string) error {
+	return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+}
+
+// findAccount reads one account with its UDFs; ENOTFOUND when absent. With
+// forUpdate it locks the row until the transaction q belongs to ends.
+func findAccount(ctx context.Context, q querier, t linkd.Tenant, accountID string, forUpdate bool) (*linkd.LinkedAccount, error) {
+	if !isID(t.OrgID) {
+		return nil, accountNotFound(t, accountID)
+	}
+	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	a, err := scanAccount(q.QueryRow(ctx, query, t.OrgID, t.Env, accountID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, accountNotFound(t, accountID)
+	} else if err != nil {
+		return nil, fmt.Errorf("find account %q: %w", accountID, err)
+	}
+	if err := loadUDF(ctx, q, t, []*linkd.LinkedAccount{a}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadUDF fills in the UDFs of accts with one query.
+func loadUDF(ctx context.Context, q querier, t linkd.Tenant, accts []*linkd.LinkedAccount) error {
+	if len(accts) == 0 {
+		return nil
+	}
+	byID := make(map[string]*linkd.LinkedAccount, len(accts))
+	ids := make([]string, 0, len(accts))
+	for _, a := range accts {
+		byID[a.ID] = a
+		ids = append(ids, a.ID)
+	}
+	rows, err := q.Query(ctx, `SELECT account_pk, key, value, id, created_at, updated_at FROM account_udf
+		WHERE org_id = $1 AND env = $2 AND account_pk = ANY($3) ORDER BY account_pk, key`, t.OrgID, t.Env, ids)
+	if err != nil {
+		return fmt.Errorf("load udf: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pk, value string
+		var u linkd.UDF
+		if err := rows.Scan(&pk, &u.Key, &value, &u.ID, &u.CreatedAt, &u.UpdatedAt); err != nil {
+			return fmt.Errorf("load udf: %w", err)
+		}
+		u.Value = json.RawMessage(value)
+		if a := byID[pk]; a != nil {
+			a.UDF = append(a.UDF, u)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load udf: %w", err)
+	}
+	return nil
+}
+
+// FindAccount implements linkd.AccountStore.
+func (s *Store) FindAccount(ctx context.Context, t linkd.Tenant, accountID string) (*linkd.LinkedAccount, error) {
+	return findAccount(ctx, s.pool, t, accountID, false)
+}
+
+// PutAccount implements linkd.AccountStore. The account's row is locked
+// while fn decides, so concurrent updates of one account queue instead of
+// losing each other's changes. A row that does not exist cannot be locked:
+// when two transactions create the same account at once, the second one's
+// insert fails on the unique account id and the whole transaction runs
+// again, so fn runs more than once and then sees the row the first created.
+func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.PutFunc) (*linkd.LinkedAccount, bool, error) {
+	var out *linkd.LinkedAccount
+	var created bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out, created = nil, false
+		cur, err := findAccount(ctx, tx, t, accountID, true)
+		if linkd.ErrorCode(err) == linkd.ENOTFOUND {
+			cur = nil
+		} else if err != nil {
+			return err
+		}
+		next, ev, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			if cur == nil {
+				return fmt.Errorf("put account %q: nothing to write for a new account", accountID)
+			}
+			out = cur
+			return nil
+		}
+		if cur == nil {
+			err = insertAccount(ctx, tx, t, next)
+		} else {
+			err = updateAccount(ctx, tx, t, next)
+		}
+		if err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, t, ev); err != nil {
+			return err
+		}
+		out, created = next, cur == nil
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, data_key, credentials, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, a.DataKey, a.Credentials, a.CreatedAt, a.UpdatedAt)
+	if isConstraint(err, "linked_accounts_account_id_key") {
+		return fmt.Errorf("insert account %q: %w: %w", a.AccountID, errRetry, err)
+	} else if err != nil {
+		return fmt.Errorf("insert account %q: %w", a.AccountID, err)
+	}
+	if err := insertUDF(ctx, tx, t, a); err != nil {
+		return err
+	}
+	return addCount(ctx, tx, t, a.AccountID, 1)
+}
+
+func updateAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, credentials = $2, updated_at = $3 WHERE org_id = $4 AND env = $5 AND id = $6`,
+		a.Name, a.Credentials, a.UpdatedAt, t.OrgID, t.Env, a.ID)
+	if err != nil {
+		return fmt.Errorf("update account %q: %w", a.AccountID, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM account_udf WHERE org_id = $1 AND env = $2 AND account_pk = $3`, t.OrgID, t.Env, a.ID); err != nil {
+		return fmt.Errorf("update account %q: %w", a.AccountID, err)
+	}
+	return insertUDF(ctx, tx, t, a)
+}
+
+func insertUDF(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+	if len(a.UDF) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO account_udf (org_id, env, account_pk, key, value, id, created_at, updated_at) VALUES `)
+	args := make([]any, 0, 8*len(a.UDF))
+	for i, u := range a.UDF {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		n := 8 * i
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+		args = append(args, t.OrgID, t.Env, a.ID, u.Key, string(u.Value), u.ID, u.CreatedAt, u.UpdatedAt)
+	}
+	if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("insert udf of %q: %w", a.AccountID, err)
+	}
+	return nil
+}
+
+// countSlot spreads a tenant's count over countSlots rows by account id. It
+// must stay the same function as the sqlite store's, so that a create and
+// the delete of the same account touch the same slot.
+func countSlot(accountID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(accountID))
+	return int(h.Sum32() % countSlots)
+}
+
+func addCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountID string, delta int) error {
+	_, err := tx.Exec(ctx, `INSERT INTO account_counts (org_id, env, slot, n) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (org_id, env, slot) DO UPDATE SET n = account_counts.n + excluded.n`, t.OrgID, t.Env, countSlot(accountID), delta)
+	if err != nil {
+		return fmt.Errorf("count accounts: %w", err)
+	}
+	return nil
+}
+
+// DeleteAccount implements linkd.AccountStore. The account's UDF rows go
+// with it through the foreign key's ON DELETE CASCADE, which PostgreSQL,
+// unlike SQLite, enforces on every connection.
+func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
+	if !isID(t.OrgID) {
+		return accountNotFound(t, accountID)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3`, t.OrgID, t.Env, accountID)
+		if err != nil {
+			return fmt.Errorf("delete account %q: %w", accountID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return accountNotFound(t, accountID)
+		}
+		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
+// ListAccounts implements linkd.AccountStore.
+func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter) (*linkd.AccountPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = linkd.DefaultPageLimit
+	}
+	limit = min(limit, linkd.MaxPageLimit)
+	if f.Cursor != "" && !isID(f.Cursor) {
+		return nil, linkd.FieldError("cursor", "cursor %q is not a cursor this server returned", f.Cursor)
+	}
+	page := &linkd.AccountPage{Total: -1}
+	if !isID(t.OrgID) {
+		if !f.SkipTotal {
+			page.Total = 0
+		}
+		return page, nil
+	}
+
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	org, env := arg(t.OrgID), arg(t.Env)
+	where := []string{"org_id = " + org, "env = " + env}
+	filtered := false
+	if f.Query != "" {
+		like := arg("%" + escapeLike(f.Query) + "%")
+		where = append(where, `(account_id ILIKE `+like+` ESCAPE '\' OR name ILIKE `+like+` ESCAPE '\')`)
+		filtered = true
+	}
+	if f.CreatedAfter != nil {
+		where = append(where, "created_at > "+arg(*f.CreatedAfter))
+		filtered = true
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "created_at < "+arg(*f.CreatedBefore))
+		filtered = true
+	}
+	for _, m := range f.UDF {
+		// A string field holds its JSON text, a number or boolean its literal.
+		// The prefix comparison lets the index find candidates; the whole
+		// value decides.
+		quoted, raw := arg(linkd.QuoteUDF(m.Value)), arg(m.Value)
+		where = append(where, `id IN (SELECT account_pk FROM account_udf WHERE org_id = `+org+` AND env = `+env+` AND key = `+arg(m.Key)+
+			` AND left(value, `+udfPrefix+`) IN (left(`+quoted+`, `+udfPrefix+`), left(`+raw+`, `+udfPrefix+`))`+
+			` AND value IN (`+quoted+`, `+raw+`))`)
+		filtered = true
+	}
+
+	if !f.SkipTotal {
+		var err error
+		if filtered {
+			err = s.pool.QueryRow(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
+		} else {
+			err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM account_counts WHERE org_id = $1 AND env = $2`, t.OrgID, t.Env).Scan(&page.Total)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("count accounts: %w", err)
+		}
+	}
+
+	order, cmp := "ASC", ">"
+	if f.Desc {
+		order, cmp = "DESC", "<"
+	}
+	offset := 0
+	if f.Cursor != "" {
+		where = append(where, "id "+cmp+" "+arg(f.Cursor))
+	} else {
+		offset = max(f.Offset, 0)
+	}
+	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		page.Accounts = append(page.Accounts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	if len(page.Accounts) > limit {
+		page.Accounts = page.Accounts[:limit]
+		page.HasNext = true
+		page.NextCursor = page.Accounts[limit-1].ID
+	}
+	if err := loadUDF(ctx, s.pool, t, page.Accounts); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

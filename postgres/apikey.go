@@ -1,0 +1,96 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/linkd-dev/linkd"
+)
+
+const apiKeyColumns = `id, org_id, env, name, prefix, created_at, last_used_at, revoked_at`
+
+func scanAPIKey(row pgx.Row) (*linkd.APIKey, error) {
+	var k linkd.APIKey
+	if err := row.Scan(&k.ID, &k.OrgID, &k.Env, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// CreateAPIKey implements linkd.APIKeyStore.
+func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, k.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("create api key: %w", err)
+	}
+	return nil
+}
+
+// APIKeyByHash implements linkd.APIKeyStore.
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*linkd.APIKey, error) {
+	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, linkd.Errorf(linkd.ENOTFOUND, "no such API key")
+	} else if err != nil {
+		return nil, fmt.Errorf("api key by hash: %w", err)
+	}
+	return k, nil
+}
+
+// ListAPIKeys implements linkd.APIKeyStore.
+func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey, error) {
+	if !isID(orgID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list api keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIKey implements linkd.APIKeyStore. The first revocation time is
+// kept, so revoking again changes nothing.
+func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error {
+	if !isID(orgID) || !isID(id) {
+		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3`, at, orgID, id)
+	if err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+	}
+	return nil
+}
+
+// TouchAPIKey implements linkd.APIKeyStore. Touches may arrive out of order,
+// so last_used_at only moves forward (greatest ignores the NULL of a key
+// never used).
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	if !isID(id) {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = greatest(last_used_at, $1) WHERE id = $2`, at, id)
+	if err != nil {
+		return fmt.Errorf("touch api key: %w", err)
+	}
+	return nil
+}

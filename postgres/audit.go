@@ -1,0 +1,83 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/linkd-dev/linkd"
+)
+
+// insertAudit writes ev in the transaction that makes the change it records,
+// so the log has an entry exactly for each change that happened.
+func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.AuditEntry) error {
+	if ev == nil {
+		return nil
+	}
+	fields, err := json.Marshal(ev.Fields)
+	if err != nil {
+		return err
+	}
+	if ev.Fields == nil {
+		fields = []byte("[]")
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, string(fields))
+	if err != nil {
+		return fmt.Errorf("insert audit entry: %w", err)
+	}
+	return nil
+}
+
+// ListAudit implements linkd.AuditStore.
+func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilter) ([]*linkd.AuditEntry, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = linkd.DefaultPageLimit
+	}
+	limit = min(limit, linkd.MaxPageLimit)
+	if f.Cursor != "" && !isID(f.Cursor) {
+		return nil, "", linkd.FieldError("cursor", "cursor %q is not a cursor this server returned", f.Cursor)
+	}
+	if !isID(t.OrgID) {
+		return nil, "", nil
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"org_id = " + arg(t.OrgID), "env = " + arg(t.Env)}
+	if f.AccountID != "" {
+		where = append(where, "account_id = "+arg(f.AccountID))
+	}
+	if f.Cursor != "" {
+		where = append(where, "id < "+arg(f.Cursor))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, account_id, fields FROM audit_log WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT `+arg(limit+1), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.AuditEntry
+	for rows.Next() {
+		var e linkd.AuditEntry
+		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.AccountID, &e.Fields); err != nil {
+			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
+}

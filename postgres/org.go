@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/linkd-dev/linkd"
+)
+
+// CreateOrg implements linkd.OrgStore.
+func (s *Store) CreateOrg(ctx context.Context, o *linkd.Org) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)`, o.ID, o.Name, o.CreatedAt)
+	if isUnique(err) {
+		return linkd.Errorf(linkd.EEXISTS, "an organization named %q exists already", o.Name)
+	} else if err != nil {
+		return fmt.Errorf("create org: %w", err)
+	}
+	return nil
+}
+
+// OrgByName implements linkd.OrgStore.
+func (s *Store) OrgByName(ctx context.Context, name string) (*linkd.Org, error) {
+	var o linkd.Org
+	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM orgs WHERE name = $1`, name).Scan(&o.ID, &o.Name, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization named %q", name)
+	} else if err != nil {
+		return nil, fmt.Errorf("org by name: %w", err)
+	}
+	return &o, nil
+}
+
+// Orgs implements linkd.OrgStore.
+func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at FROM orgs ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list orgs: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.Org
+	for rows.Next() {
+		var o linkd.Org
+		if err := rows.Scan(&o.ID, &o.Name, &o.CreatedAt); err != nil {
+			return nil, fmt.Errorf("list orgs: %w", err)
+		}
+		out = append(out, &o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list orgs: %w", err)
+	}
+	return out, nil
+}
