@@ -16,13 +16,17 @@ type LinkedAccount struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 
-	// DataKey is the account's data key wrapped by the master key. Everything
-	// secret the account owns is sealed with it, so deleting the row is a
-	// crypto-erase of all of it.
+	// DataKey is the account's data key wrapped by the master key, made when
+	// the first secret is stored. Everything secret the account owns is
+	// sealed with it, so deleting the row is a crypto-erase of all of it.
 	DataKey []byte
 	// Credentials is the sealed your_app.auth_credentials object, or nil. It
 	// is never rendered; HasCredentials tells whether it exists.
 	Credentials []byte
+	// ImportJob is the id of the last import job that wrote the account. An
+	// import uses it to tell a repeated id within its file (first row wins)
+	// from an account that existed before, without keeping ids in memory.
+	ImportJob string
 }
 
 // HasCredentials reports whether the account holds your_app credentials.
@@ -41,7 +45,7 @@ func (a *LinkedAccount) UDFValue(key string) json.RawMessage {
 // UDF is one user-defined field. Value is a JSON primitive (string, number or
 // boolean) kept as the caller sent it, so types survive a round trip.
 type UDF struct {
-	ID        string
+	ID        string // derived from account and key (UDFID), not stored
 	Key       string
 	Value     json.RawMessage
 	CreatedAt time.Time

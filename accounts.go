@@ -93,12 +93,7 @@ func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in Ac
 	action := AuditAccountUpdate
 	if cur == nil {
 		action = AuditAccountCreate
-		next = LinkedAccount{ID: NewID(), AccountID: in.AccountID, CreatedAt: now}
-		key, err := s.Keys.NewDataKey(KeyOwner(t, next.ID))
-		if err != nil {
-			return nil, nil, fmt.Errorf("new data key: %w", err)
-		}
-		next.DataKey = key
+		next = LinkedAccount{ID: NewIDAt(now), AccountID: in.AccountID, CreatedAt: now}
 		fields = append(fields, "linked_account_id")
 	} else {
 		next = *cur
@@ -114,7 +109,7 @@ func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in Ac
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if changed := setUDF(&next, k, in.UDF[k], now); changed {
+		if changed := SetUDF(&next, k, in.UDF[k], now); changed {
 			fields = append(fields, "udf."+k)
 		}
 	}
@@ -122,6 +117,13 @@ func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in Ac
 		return nil, nil, FieldError("udf", "the account would have %d udf keys; at most %d are allowed", len(next.UDF), MaxUDFKeys)
 	}
 	if in.Credentials != nil {
+		if next.DataKey == nil {
+			key, err := s.Keys.NewDataKey(KeyOwner(t, next.ID))
+			if err != nil {
+				return nil, nil, fmt.Errorf("new data key: %w", err)
+			}
+			next.DataKey = key
+		}
 		sealed, err := s.Keys.Seal(next.DataKey, KeyOwner(t, next.ID), CredentialsField, in.Credentials)
 		if err != nil {
 			return nil, nil, fmt.Errorf("seal credentials: %w", err)
@@ -139,9 +141,9 @@ func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in Ac
 	return &next, ev, nil
 }
 
-// setUDF sets (or with a JSON null removes) one field, keeping the UDF slice
+// SetUDF sets (or with a JSON null removes) one field, keeping the UDF slice
 // sorted by key, and reports whether anything changed.
-func setUDF(a *LinkedAccount, key string, v json.RawMessage, now time.Time) bool {
+func SetUDF(a *LinkedAccount, key string, v json.RawMessage, now time.Time) bool {
 	v = CanonicalUDF(v)
 	i := sort.Search(len(a.UDF), func(i int) bool { return a.UDF[i].Key >= key })
 	found := i < len(a.UDF) && a.UDF[i].Key == key
@@ -158,7 +160,7 @@ func setUDF(a *LinkedAccount, key string, v json.RawMessage, now time.Time) bool
 		a.UDF[i].Value = append(json.RawMessage(nil), v...)
 		a.UDF[i].UpdatedAt = now
 	default:
-		u := UDF{ID: NewID(), Key: key, Value: append(json.RawMessage(nil), v...), CreatedAt: now, UpdatedAt: now}
+		u := UDF{ID: UDFID(a.ID, key), Key: key, Value: append(json.RawMessage(nil), v...), CreatedAt: now, UpdatedAt: now}
 		a.UDF = append(a.UDF, UDF{})
 		copy(a.UDF[i+1:], a.UDF[i:])
 		a.UDF[i] = u

@@ -2,6 +2,7 @@ package linkd
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -40,4 +41,32 @@ type Keyring interface {
 // the end of indexes and make keyset paging follow creation order.
 func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
+}
+
+// NewIDAt returns a UUIDv7 whose timestamp is t's millisecond. An account's
+// id and creation time then agree, so a created_after/created_before filter
+// can narrow its scan by the primary key instead of needing its own index.
+func NewIDAt(t time.Time) string {
+	id := uuid.Must(uuid.NewV7())
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	return id.String()
+}
+
+// IDBound returns the smallest (or, with upper, the largest) UUIDv7 of t's
+// millisecond, for range scans by creation time.
+func IDBound(t time.Time, upper bool) string {
+	var id uuid.UUID
+	if upper {
+		for i := range id {
+			id[i] = 0xff
+		}
+	}
+	ms := uint64(t.UnixMilli())
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	return id.String()
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -17,15 +16,21 @@ import (
 // that concurrent creates and deletes do not all queue on one row lock.
 const countSlots = 16
 
-// udfPrefix is how many characters of a UDF value the account_udf_match
-// index keeps (see the migration); queries must use the same expression.
-const udfPrefix = "256"
-
-const accountColumns = `id, account_id, name, data_key, credentials, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at`
 
 func scanAccount(row pgx.Row) (*linkd.LinkedAccount, error) {
 	var a linkd.LinkedAccount
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &a.DataKey, &a.Credentials, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	var udf []byte
+	var job *string
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		return nil, err
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	if job != nil {
+		a.ImportJob = *job
+	}
+	var err error
+	if a.UDF, err = linkd.DecodeUDF(a.ID, udf); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -51,44 +56,7 @@ func findAccount(ctx context.Context, q querier, t linkd.Tenant, accountID strin
 	} else if err != nil {
 		return nil, fmt.Errorf("find account %q: %w", accountID, err)
 	}
-	if err := loadUDF(ctx, q, t, []*linkd.LinkedAccount{a}); err != nil {
-		return nil, err
-	}
 	return a, nil
-}
-
-// loadUDF fills in the UDFs of accts with one query.
-func loadUDF(ctx context.Context, q querier, t linkd.Tenant, accts []*linkd.LinkedAccount) error {
-	if len(accts) == 0 {
-		return nil
-	}
-	byID := make(map[string]*linkd.LinkedAccount, len(accts))
-	ids := make([]string, 0, len(accts))
-	for _, a := range accts {
-		byID[a.ID] = a
-		ids = append(ids, a.ID)
-	}
-	rows, err := q.Query(ctx, `SELECT account_pk, key, value, id, created_at, updated_at FROM account_udf
-		WHERE org_id = $1 AND env = $2 AND account_pk = ANY($3) ORDER BY account_pk, key`, t.OrgID, t.Env, ids)
-	if err != nil {
-		return fmt.Errorf("load udf: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pk, value string
-		var u linkd.UDF
-		if err := rows.Scan(&pk, &u.Key, &value, &u.ID, &u.CreatedAt, &u.UpdatedAt); err != nil {
-			return fmt.Errorf("load udf: %w", err)
-		}
-		u.Value = json.RawMessage(value)
-		if a := byID[pk]; a != nil {
-			a.UDF = append(a.UDF, u)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load udf: %w", err)
-	}
-	return nil
 }
 
 // FindAccount implements linkd.AccountStore.
@@ -145,50 +113,33 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 }
 
 func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, data_key, credentials, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, a.DataKey, a.Credentials, a.CreatedAt, a.UpdatedAt)
+	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),
+		a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt)
 	if isConstraint(err, "linked_accounts_account_id_key") {
 		return fmt.Errorf("insert account %q: %w: %w", a.AccountID, errRetry, err)
 	} else if err != nil {
 		return fmt.Errorf("insert account %q: %w", a.AccountID, err)
 	}
-	if err := insertUDF(ctx, tx, t, a); err != nil {
-		return err
-	}
 	return addCount(ctx, tx, t, a.AccountID, 1)
 }
 
 func updateAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, credentials = $2, updated_at = $3 WHERE org_id = $4 AND env = $5 AND id = $6`,
-		a.Name, a.Credentials, a.UpdatedAt, t.OrgID, t.Env, a.ID)
+	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, udf = $2, data_key = $3, credentials = $4, import_job = $5, updated_at = $6
+		WHERE org_id = $7 AND env = $8 AND id = $9`,
+		a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.UpdatedAt, t.OrgID, t.Env, a.ID)
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.AccountID, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM account_udf WHERE org_id = $1 AND env = $2 AND account_pk = $3`, t.OrgID, t.Env, a.ID); err != nil {
-		return fmt.Errorf("update account %q: %w", a.AccountID, err)
-	}
-	return insertUDF(ctx, tx, t, a)
+	return nil
 }
 
-func insertUDF(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	if len(a.UDF) == 0 {
+// nullID passes an optional id: NULL when empty.
+func nullID(s string) *string {
+	if s == "" {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO account_udf (org_id, env, account_pk, key, value, id, created_at, updated_at) VALUES `)
-	args := make([]any, 0, 8*len(a.UDF))
-	for i, u := range a.UDF {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		n := 8 * i
-		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-		args = append(args, t.OrgID, t.Env, a.ID, u.Key, string(u.Value), u.ID, u.CreatedAt, u.UpdatedAt)
-	}
-	if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("insert udf of %q: %w", a.AccountID, err)
-	}
-	return nil
+	return &s
 }
 
 // countSlot spreads a tenant's count over countSlots rows by account id. It
@@ -209,9 +160,7 @@ func addCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountID string, 
 	return nil
 }
 
-// DeleteAccount implements linkd.AccountStore. The account's UDF rows go
-// with it through the foreign key's ON DELETE CASCADE, which PostgreSQL,
-// unlike SQLite, enforces on every connection.
+// DeleteAccount implements linkd.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
 	if !isID(t.OrgID) {
 		return accountNotFound(t, accountID)
@@ -262,22 +211,19 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		where = append(where, `(account_id ILIKE `+like+` ESCAPE '\' OR name ILIKE `+like+` ESCAPE '\')`)
 		filtered = true
 	}
+	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
+	// narrow the scan, the created_at test makes it exact.
 	if f.CreatedAfter != nil {
-		where = append(where, "created_at > "+arg(*f.CreatedAfter))
+		where = append(where, "id >= "+arg(linkd.IDBound(*f.CreatedAfter, false)), "created_at > "+arg(*f.CreatedAfter))
 		filtered = true
 	}
 	if f.CreatedBefore != nil {
-		where = append(where, "created_at < "+arg(*f.CreatedBefore))
+		where = append(where, "id <= "+arg(linkd.IDBound(*f.CreatedBefore, true)), "created_at < "+arg(*f.CreatedBefore))
 		filtered = true
 	}
 	for _, m := range f.UDF {
-		// A string field holds its JSON text, a number or boolean its literal.
-		// The prefix comparison lets the index find candidates; the whole
-		// value decides.
-		quoted, raw := arg(linkd.QuoteUDF(m.Value)), arg(m.Value)
-		where = append(where, `id IN (SELECT account_pk FROM account_udf WHERE org_id = `+org+` AND env = `+env+` AND key = `+arg(m.Key)+
-			` AND left(value, `+udfPrefix+`) IN (left(`+quoted+`, `+udfPrefix+`), left(`+raw+`, `+udfPrefix+`))`+
-			` AND value IN (`+quoted+`, `+raw+`))`)
+		// ->> gives a string's text and a number's or boolean's literal.
+		where = append(where, `udf -> `+arg(m.Key)+` ->> 'v' = `+arg(m.Value))
 		filtered = true
 	}
 
@@ -324,9 +270,6 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		page.Accounts = page.Accounts[:limit]
 		page.HasNext = true
 		page.NextCursor = page.Accounts[limit-1].ID
-	}
-	if err := loadUDF(ctx, s.pool, t, page.Accounts); err != nil {
-		return nil, err
 	}
 	return page, nil
 }

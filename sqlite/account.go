@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -15,7 +14,7 @@ import (
 // countSlots is how many rows a tenant's account count is spread over.
 const countSlots = 16
 
-const accountColumns = `id, account_id, name, data_key, credentials, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at`
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -25,10 +24,17 @@ type querier interface {
 func scanAccount(row interface{ Scan(...any) error }) (*linkd.LinkedAccount, error) {
 	var a linkd.LinkedAccount
 	var created, updated int64
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &a.DataKey, &a.Credentials, &created, &updated); err != nil {
+	var udf []byte
+	var job sql.NullString
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &created, &updated); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	a.ImportJob = job.String
+	var err error
+	if a.UDF, err = linkd.DecodeUDF(a.ID, udf); err != nil {
+		return nil, err
+	}
 	return &a, nil
 }
 
@@ -40,48 +46,7 @@ func findAccount(ctx context.Context, q querier, t linkd.Tenant, accountID strin
 	} else if err != nil {
 		return nil, fmt.Errorf("find account %q: %w", accountID, err)
 	}
-	if err := loadUDF(ctx, q, t, []*linkd.LinkedAccount{a}); err != nil {
-		return nil, err
-	}
 	return a, nil
-}
-
-// loadUDF fills in the UDFs of accts with one query.
-func loadUDF(ctx context.Context, q querier, t linkd.Tenant, accts []*linkd.LinkedAccount) error {
-	if len(accts) == 0 {
-		return nil
-	}
-	byID := make(map[string]*linkd.LinkedAccount, len(accts))
-	args := make([]any, 0, len(accts)+2)
-	args = append(args, t.OrgID, t.Env)
-	for _, a := range accts {
-		byID[a.ID] = a
-		args = append(args, a.ID)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT account_pk, key, value, id, created_at, updated_at FROM account_udf
-		WHERE org_id = ? AND env = ? AND account_pk IN (`+placeholders(len(accts))+`) ORDER BY account_pk, key`, args...)
-	if err != nil {
-		return fmt.Errorf("load udf: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pk, value string
-		var u linkd.UDF
-		var created, updated int64
-		if err := rows.Scan(&pk, &u.Key, &value, &u.ID, &created, &updated); err != nil {
-			return err
-		}
-		u.Value = json.RawMessage(value)
-		u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
-		if a := byID[pk]; a != nil {
-			a.UDF = append(a.UDF, u)
-		}
-	}
-	return rows.Err()
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // FindAccount implements linkd.AccountStore.
@@ -132,47 +97,30 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 }
 
 func insertAccount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, data_key, credentials, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, a.DataKey, a.Credentials, micros(a.CreatedAt), micros(a.UpdatedAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
+		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("insert account %q: %w", a.AccountID, err)
-	}
-	if err := insertUDF(ctx, tx, t, a); err != nil {
-		return err
 	}
 	return addCount(ctx, tx, t, a.AccountID, 1)
 }
 
 func updateAccount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET name = ?, credentials = ?, updated_at = ? WHERE org_id = ? AND env = ? AND id = ?`,
-		a.Name, a.Credentials, micros(a.UpdatedAt), t.OrgID, t.Env, a.ID)
+	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET name = ?, udf = ?, data_key = ?, credentials = ?, import_job = ?, updated_at = ?
+		WHERE org_id = ? AND env = ? AND id = ?`,
+		a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.UpdatedAt), t.OrgID, t.Env, a.ID)
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.AccountID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM account_udf WHERE org_id = ? AND env = ? AND account_pk = ?`, t.OrgID, t.Env, a.ID); err != nil {
-		return fmt.Errorf("update account %q: %w", a.AccountID, err)
-	}
-	return insertUDF(ctx, tx, t, a)
+	return nil
 }
 
-func insertUDF(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	if len(a.UDF) == 0 {
+func nullString(s string) any {
+	if s == "" {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO account_udf (org_id, env, account_pk, key, value, id, created_at, updated_at) VALUES `)
-	args := make([]any, 0, 8*len(a.UDF))
-	for i, u := range a.UDF {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?)")
-		args = append(args, t.OrgID, t.Env, a.ID, u.Key, string(u.Value), u.ID, micros(u.CreatedAt), micros(u.UpdatedAt))
-	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("insert udf of %q: %w", a.AccountID, err)
-	}
-	return nil
+	return s
 }
 
 // countSlot spreads a tenant's count over countSlots rows by account id.
@@ -194,20 +142,12 @@ func addCount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountID string,
 // DeleteAccount implements linkd.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var pk string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID).Scan(&pk)
-		if errors.Is(err, sql.ErrNoRows) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID)
+		if err != nil {
+			return fmt.Errorf("delete account %q: %w", accountID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
 			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
-		} else if err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
-		}
-		// Owned rows first, explicitly: correctness must not hang on the
-		// foreign_keys pragma being on for every connection.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM account_udf WHERE org_id = ? AND env = ? AND account_pk = ?`, t.OrgID, t.Env, pk); err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, pk); err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
 		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err
@@ -233,19 +173,24 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		args = append(args, like, like)
 		filtered = true
 	}
+	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
+	// narrow the scan, the created_at test makes it exact.
 	if f.CreatedAfter != nil {
-		where = append(where, "created_at > ?")
-		args = append(args, micros(*f.CreatedAfter))
+		where = append(where, "id >= ?", "created_at > ?")
+		args = append(args, linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
 		filtered = true
 	}
 	if f.CreatedBefore != nil {
-		where = append(where, "created_at < ?")
-		args = append(args, micros(*f.CreatedBefore))
+		where = append(where, "id <= ?", "created_at < ?")
+		args = append(args, linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
 		filtered = true
 	}
 	for _, m := range f.UDF {
-		where = append(where, `id IN (SELECT account_pk FROM account_udf WHERE org_id = ? AND env = ? AND key = ? AND value IN (?, ?))`)
-		args = append(args, t.OrgID, t.Env, m.Key, linkd.QuoteUDF(m.Value), m.Value)
+		// A string matches a text value; a number or boolean its literal.
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(udf) j WHERE j.key = ? AND (
+			(json_type(j.value, '$.v') = 'text' AND json_extract(j.value, '$.v') = ?) OR
+			(json_type(j.value, '$.v') IN ('integer', 'real', 'true', 'false') AND (j.value -> '$.v') = ?)))`)
+		args = append(args, m.Key, m.Value, m.Value)
 		filtered = true
 	}
 
@@ -295,9 +240,6 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		page.Accounts = page.Accounts[:limit]
 		page.HasNext = true
 		page.NextCursor = page.Accounts[limit-1].ID
-	}
-	if err := loadUDF(ctx, s.read, t, page.Accounts); err != nil {
-		return nil, err
 	}
 	return page, nil
 }

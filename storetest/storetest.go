@@ -197,8 +197,8 @@ func testCreateGetDelete(t *testing.T, e *env) {
 	if len(got.UDF) != 3 || got.UDF[0].Key != "plan" || string(got.UDF[1].Value) != "42" || string(got.UDF[2].Value) != "false" {
 		t.Fatalf("UDF = %+v", got.UDF)
 	}
-	if len(got.DataKey) == 0 {
-		t.Fatal("account has no data key")
+	if len(got.DataKey) != 0 || got.HasCredentials() {
+		t.Fatal("an account without secrets has a data key or credentials")
 	}
 	if err := e.svc.Delete(e.ctx, e.t, "key-1", "user_12345"); err != nil {
 		t.Fatal(err)
@@ -299,8 +299,8 @@ func testCredentials(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	got, _ := e.svc.Get(e.ctx, e.t, "c1")
-	if !got.HasCredentials() {
-		t.Fatal("credentials were not stored")
+	if !got.HasCredentials() || len(got.DataKey) == 0 {
+		t.Fatal("credentials or their data key were not stored")
 	}
 	if string(got.Credentials) == string(creds) || json.Valid(got.Credentials) {
 		t.Fatal("credentials are stored in clear")

@@ -28,40 +28,26 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
 
+-- udf is a JSON object from key to {"v": value, "c": created, "u": updated}
+-- (see linkd.EncodeUDF): one row per account keeps bulk imports cheap.
+-- data_key is made when the first secret is stored. import_job marks the last
+-- import that wrote the row (it detects repeated ids within one file).
+-- Creation-time filters use the primary key: ids are UUIDv7 of created_at.
 CREATE TABLE linked_accounts (
 	org_id      uuid NOT NULL,
 	env         text NOT NULL,
 	id          uuid NOT NULL,
 	account_id  text NOT NULL,
 	name        text NOT NULL,
-	data_key    bytea NOT NULL,
+	udf         jsonb NOT NULL DEFAULT '{}',
+	data_key    bytea,
 	credentials bytea,
+	import_job  uuid,
 	created_at  timestamptz NOT NULL,
 	updated_at  timestamptz NOT NULL,
 	PRIMARY KEY (org_id, env, id),
 	CONSTRAINT linked_accounts_account_id_key UNIQUE (org_id, env, account_id)
 );
-CREATE INDEX linked_accounts_created ON linked_accounts (org_id, env, created_at);
-
--- key sorts in byte order (COLLATE "C"), as Go and SQLite sort it, whatever
--- the database's default collation.
-CREATE TABLE account_udf (
-	org_id     uuid NOT NULL,
-	env        text NOT NULL,
-	account_pk uuid NOT NULL,
-	key        text COLLATE "C" NOT NULL,
-	value      text NOT NULL, -- the JSON primitive as sent
-	id         uuid NOT NULL,
-	created_at timestamptz NOT NULL,
-	updated_at timestamptz NOT NULL,
-	PRIMARY KEY (org_id, env, account_pk, key),
-	FOREIGN KEY (org_id, env, account_pk) REFERENCES linked_accounts (org_id, env, id) ON DELETE CASCADE
-);
--- Values may be up to 4 KiB, more than a B-tree entry holds (about 2.7 kB),
--- so the index keeps a prefix of each value; queries match on the prefix and
--- then on the whole value. 256 characters are at most 1 KiB of UTF-8, and
--- most values are shorter, so the index costs no more than one on value.
-CREATE INDEX account_udf_match ON account_udf (org_id, env, key, left(value, 256), account_pk);
 
 -- Counting a million rows on every list is too slow, so each tenant keeps its
 -- count in a few slots (spread so that concurrent writers do not all queue

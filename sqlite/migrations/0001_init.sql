@@ -26,34 +26,26 @@ CREATE TABLE api_keys (
 ) WITHOUT ROWID;
 CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
 
+-- udf is a JSON object from key to {"v": value, "c": created, "u": updated}
+-- (see linkd.EncodeUDF): one row per account keeps bulk imports cheap.
+-- data_key is made when the first secret is stored. import_job marks the last
+-- import that wrote the row (it detects repeated ids within one file).
+-- Creation-time filters use the primary key: ids are UUIDv7 of created_at.
 CREATE TABLE linked_accounts (
 	org_id      TEXT NOT NULL,
 	env         TEXT NOT NULL,
 	id          TEXT NOT NULL,
 	account_id  TEXT NOT NULL,
 	name        TEXT NOT NULL,
-	data_key    BLOB NOT NULL,
+	udf         TEXT NOT NULL DEFAULT '{}',
+	data_key    BLOB,
 	credentials BLOB,
+	import_job  TEXT,
 	created_at  INTEGER NOT NULL,
 	updated_at  INTEGER NOT NULL,
 	PRIMARY KEY (org_id, env, id),
 	UNIQUE (org_id, env, account_id)
 ) WITHOUT ROWID;
-CREATE INDEX linked_accounts_created ON linked_accounts (org_id, env, created_at);
-
-CREATE TABLE account_udf (
-	org_id     TEXT NOT NULL,
-	env        TEXT NOT NULL,
-	account_pk TEXT NOT NULL,
-	key        TEXT NOT NULL,
-	value      TEXT NOT NULL, -- the JSON primitive as sent
-	id         TEXT NOT NULL,
-	created_at INTEGER NOT NULL,
-	updated_at INTEGER NOT NULL,
-	PRIMARY KEY (org_id, env, account_pk, key),
-	FOREIGN KEY (org_id, env, account_pk) REFERENCES linked_accounts (org_id, env, id) ON DELETE CASCADE
-) WITHOUT ROWID;
-CREATE INDEX account_udf_match ON account_udf (org_id, env, key, value, account_pk);
 
 -- Counting a million rows on every list is too slow, so each tenant keeps its
 -- count in a few slots (spread so concurrent writers on PostgreSQL do not all
