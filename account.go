@@ -108,6 +108,9 @@ type AccountStore interface {
 	FindAccount(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, error)
 	// ListAccounts returns one page of the tenant's accounts matching f.
 	ListAccounts(ctx context.Context, t Tenant, f AccountFilter) (*AccountPage, error)
+	// EachAccount calls fn for every account matching f's filters (its paging
+	// fields are ignored), in id order, from one consistent read.
+	EachAccount(ctx context.Context, t Tenant, f AccountFilter, fn func(*LinkedAccount) error) error
 	// DeleteAccount removes the account and everything it owns with its audit
 	// entry, in one transaction. ENOTFOUND when absent.
 	DeleteAccount(ctx context.Context, t Tenant, accountID string, ev *AuditEntry) error

@@ -37,7 +37,7 @@ func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in 
 			return nil, nil, &Error{Code: EEXISTS, Field: "linked_account_id",
 				Message: fmt.Sprintf("Linked account with id %s already exists in the %s environment", in.AccountID, t.Env)}
 		}
-		return s.apply(t, actor, nil, in)
+		return s.Apply(t, actor, nil, in)
 	})
 	return acct, err
 }
@@ -49,7 +49,7 @@ func (s *AccountService) Upsert(ctx context.Context, t Tenant, actor string, in 
 		return nil, false, err
 	}
 	return s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
-		return s.apply(t, actor, cur, in)
+		return s.Apply(t, actor, cur, in)
 	})
 }
 
@@ -83,10 +83,12 @@ func (s *AccountService) OpenCredentials(t Tenant, a *LinkedAccount) (json.RawMe
 	return s.Keys.Open(a.DataKey, KeyOwner(t, a.ID), CredentialsField, a.Credentials)
 }
 
-// apply computes the next state of cur (nil for a new account) under in, and
+// Apply computes the next state of cur (nil for a new account) under in, and
 // the audit entry naming what changed. It returns a nil account when nothing
-// would change, so that a repeated upsert writes nothing.
-func (s *AccountService) apply(t Tenant, actor string, cur *LinkedAccount, in AccountInput) (*LinkedAccount, *AuditEntry, error) {
+// would change, so that a repeated upsert writes nothing. in must have been
+// validated. The CSV importer calls it for each row, so rows and API calls
+// follow the same rules.
+func (s *AccountService) Apply(t Tenant, actor string, cur *LinkedAccount, in AccountInput) (*LinkedAccount, *AuditEntry, error) {
 	now := s.now()
 	var next LinkedAccount
 	var fields []string

@@ -22,6 +22,9 @@ type AuditEntry struct {
 	Action    string
 	AccountID string
 	Fields    []string
+	// Details holds facts about the change that are not account fields
+	// (an import's file name and counts). Never secrets.
+	Details map[string]any
 }
 
 // AuditFilter selects audit entries, newest first.

@@ -139,7 +139,7 @@ func jsonKind(v json.RawMessage) byte {
 // values are stored as equal bytes and a filter can match them by equality.
 func CanonicalUDF(v json.RawMessage) json.RawMessage {
 	v = bytes.TrimSpace(v)
-	if jsonKind(v) != '"' {
+	if jsonKind(v) != '"' || plainJSONString(v) {
 		return v
 	}
 	var s string
@@ -149,9 +149,32 @@ func CanonicalUDF(v json.RawMessage) json.RawMessage {
 	return json.RawMessage(QuoteUDF(s))
 }
 
+// plainJSONString reports whether a JSON string literal is already in the
+// canonical form: no escapes, no control characters, nothing the encoder
+// would escape (U+2028, U+2029). Most values are, and skip re-encoding.
+func plainJSONString(v []byte) bool {
+	for i := 1; i < len(v)-1; i++ {
+		switch c := v[i]; {
+		case c == '\\' || c < 0x20:
+			return false
+		case c == 0xe2 && i+2 < len(v) && v[i+1] == 0x80 && (v[i+2] == 0xa8 || v[i+2] == 0xa9):
+			return false
+		}
+	}
+	return utf8.Valid(v)
+}
+
 // QuoteUDF is the canonical JSON form of a string UDF value; stores match
 // filters against it.
 func QuoteUDF(s string) string {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c != '"' && c != '\\' && c < 0x80
+	}
+	if plain {
+		return `"` + s + `"`
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

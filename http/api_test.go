@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/vault"
@@ -21,12 +22,12 @@ import (
 
 // fixture is a running server on a real store with keys for three tenants.
 type fixture struct {
-	t       *testing.T
-	store   linkd.Store
-	url     string
-	keys    map[string]string // name → secret: "a" (org A test), "aprod", "b" (org B test), "revoked"
-	client  *http.Client
-	reqSeen int
+	t      *testing.T
+	store  linkd.Store
+	url    string
+	keys   map[string]string // name → secret: "a" (org A test), "aprod", "b" (org B test), "revoked"
+	client *http.Client
+	runner *csvio.Runner
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
@@ -37,11 +38,14 @@ func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: &linkd.AccountService{Store: store, Keys: kr}, RateLimit: rateLimit})
+	svc := &linkd.AccountService{Store: store, Keys: kr}
+	imp := &csvio.Importer{Store: store, Accounts: svc, MaxBytes: 4 << 20}
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client()}
+	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(),
+		runner: &csvio.Runner{Importer: imp, Owner: "test", BatchSize: 2}}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	orgA := &linkd.Org{ID: linkd.NewID(), Name: "a-" + linkd.NewID(), CreatedAt: now}
@@ -103,6 +107,9 @@ func (f *fixture) do(method, path, key string, body any, headers ...string) resp
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if strings.HasPrefix(path, la+"/import") && method == "POST" {
+		req.Header.Set("Content-Type", "text/csv")
+	}
 	if key != "" {
 		secret, ok := f.keys[key]
 		if !ok {
@@ -159,6 +166,7 @@ func TestAPI(t *testing.T) {
 		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newFixture(t, store, 1)) })
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
+		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
 	})
 }
 

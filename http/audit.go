@@ -8,12 +8,13 @@ import (
 )
 
 type auditJSON struct {
-	ID              string   `json:"_id"`
-	Action          string   `json:"action"`
-	Actor           string   `json:"actor"`
-	LinkedAccountID string   `json:"linked_account_id"`
-	Fields          []string `json:"fields"`
-	CreatedAt       string   `json:"createdAt"`
+	ID              string         `json:"_id"`
+	Action          string         `json:"action"`
+	Actor           string         `json:"actor"`
+	LinkedAccountID string         `json:"linked_account_id"`
+	Fields          []string       `json:"fields"`
+	Details         map[string]any `json:"details,omitempty"`
+	CreatedAt       string         `json:"createdAt"`
 }
 
 // handleListAudit serves the audit log (an extension of the compatible API),
@@ -56,7 +57,7 @@ func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) error {
 			fields = []string{}
 		}
 		out.Docs = append(out.Docs, auditJSON{ID: e.ID, Action: e.Action, Actor: e.Actor, LinkedAccountID: e.AccountID,
-			Fields: fields, CreatedAt: e.Time.UTC().Format(timeFormat)})
+			Fields: fields, Details: e.Details, CreatedAt: e.Time.UTC().Format(timeFormat)})
 	}
 	if next != "" {
 		c := encodeCursor(next)

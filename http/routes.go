@@ -31,4 +31,12 @@ func (s *Server) routes() {
 	s.handle("GET "+la+"/{linked_account_id}", s.withAPIKey(s.handleGetAccount))
 	s.handle("DELETE "+la+"/{linked_account_id}", s.withAPIKey(s.handleDeleteAccount))
 	s.handle("GET /api/v2/public/audit", s.withAPIKey(s.handleListAudit))
+
+	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
+	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))
+	s.handle("GET "+la+"/import/sample.csv", s.handleSampleCSV)
+	s.handle("GET "+la+"/import/{job_id}", s.withAPIKey(s.handleGetImport))
+	s.handle("GET "+la+"/import/{job_id}/errors.csv", s.withAPIKey(s.handleImportErrors))
+	s.handle("DELETE "+la+"/import/{job_id}", s.withAPIKey(s.handleCancelImport))
+	s.handle("GET "+la+"/export.csv", s.withAPIKey(s.handleExport))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -23,7 +24,11 @@ const MaxBodyBytes = 1 << 20
 type Config struct {
 	Store    linkd.Store
 	Accounts *linkd.AccountService
-	Logger   *slog.Logger
+	// Imports accepts CSV uploads; WakeImports tells this instance's runner
+	// that a job was queued.
+	Imports     *csvio.Importer
+	WakeImports func()
+	Logger      *slog.Logger
 	// RateLimit is requests per second per API key (burst twice that);
 	// 0 turns limiting off.
 	RateLimit float64
@@ -37,13 +42,16 @@ type Config struct {
 type Server struct {
 	store    linkd.Store
 	accounts *linkd.AccountService
+	imports  *csvio.Importer
 	logger   *slog.Logger
 	registry *prometheus.Registry
 	metrics  *metrics
 	limiter  *rateLimiter
-	version  string
-	now      func() time.Time
-	mux      *http.ServeMux
+	// wakeImports is Config.WakeImports.
+	wakeImports func()
+	version     string
+	now         func() time.Time
+	mux         *http.ServeMux
 	// patterns lists every registered route, for the OpenAPI test.
 	patterns []string
 
@@ -56,12 +64,15 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		store:    cfg.Store,
 		accounts: cfg.Accounts,
+		imports:  cfg.Imports,
 		logger:   cfg.Logger,
 		registry: cfg.Registry,
 		version:  cfg.Version,
 		now:      cfg.Now,
 		mux:      http.NewServeMux(),
 		touched:  map[string]time.Time{},
+
+		wakeImports: cfg.WakeImports,
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

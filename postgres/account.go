@@ -198,33 +198,10 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		return page, nil
 	}
 
-	var args []any
+	where, args, filtered := accountWhere(t, f)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
-	}
-	org, env := arg(t.OrgID), arg(t.Env)
-	where := []string{"org_id = " + org, "env = " + env}
-	filtered := false
-	if f.Query != "" {
-		like := arg("%" + escapeLike(f.Query) + "%")
-		where = append(where, `(account_id ILIKE `+like+` ESCAPE '\' OR name ILIKE `+like+` ESCAPE '\')`)
-		filtered = true
-	}
-	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
-	// narrow the scan, the created_at test makes it exact.
-	if f.CreatedAfter != nil {
-		where = append(where, "id >= "+arg(linkd.IDBound(*f.CreatedAfter, false)), "created_at > "+arg(*f.CreatedAfter))
-		filtered = true
-	}
-	if f.CreatedBefore != nil {
-		where = append(where, "id <= "+arg(linkd.IDBound(*f.CreatedBefore, true)), "created_at < "+arg(*f.CreatedBefore))
-		filtered = true
-	}
-	for _, m := range f.UDF {
-		// ->> gives a string's text and a number's or boolean's literal.
-		where = append(where, `udf -> `+arg(m.Key)+` ->> 'v' = `+arg(m.Value))
-		filtered = true
 	}
 
 	if !f.SkipTotal {
@@ -272,6 +249,76 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		page.NextCursor = page.Accounts[limit-1].ID
 	}
 	return page, nil
+}
+
+// accountWhere builds the WHERE clause of f's filters (not its paging), with
+// its arguments as $1, $2, … in order; callers number further arguments
+// after them.
+func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args []any, filtered bool) {
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where = []string{"org_id = " + arg(t.OrgID), "env = " + arg(t.Env)}
+	if f.Query != "" {
+		like := arg("%" + escapeLike(f.Query) + "%")
+		where = append(where, `(account_id ILIKE `+like+` ESCAPE '\' OR name ILIKE `+like+` ESCAPE '\')`)
+		filtered = true
+	}
+	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
+	// narrow the scan, the created_at test makes it exact.
+	if f.CreatedAfter != nil {
+		where = append(where, "id >= "+arg(linkd.IDBound(*f.CreatedAfter, false)), "created_at > "+arg(*f.CreatedAfter))
+		filtered = true
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "id <= "+arg(linkd.IDBound(*f.CreatedBefore, true)), "created_at < "+arg(*f.CreatedBefore))
+		filtered = true
+	}
+	for _, m := range f.UDF {
+		// ->> gives a string's text and a number's or boolean's literal.
+		where = append(where, `udf -> `+arg(m.Key)+` ->> 'v' = `+arg(m.Value))
+		filtered = true
+	}
+	return where, args, filtered
+}
+
+// EachAccount implements linkd.AccountStore. One statement reads one
+// snapshot, however long fn takes; pgx hands rows over as they arrive, so
+// memory stays flat for any number of accounts.
+func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, fn func(*linkd.LinkedAccount) error) error {
+	if !isID(t.OrgID) {
+		return nil
+	}
+	where, args, _ := accountWhere(t, f)
+	order := "ASC"
+	if f.Desc {
+		order = "DESC"
+	}
+	// When fn stops early, cancelling the query ends it on the server;
+	// closing the rows alone would read the rest of the result first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
+	if err != nil {
+		return fmt.Errorf("scan accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("scan accounts: %w", err)
+		}
+		if err := fn(a); err != nil {
+			cancel()
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan accounts: %w", err)
+	}
+	return nil
 }
 
 // escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.

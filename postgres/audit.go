@@ -24,8 +24,15 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 	if ev.Fields == nil {
 		fields = []byte("[]")
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, string(fields))
+	details := []byte("{}")
+	if len(ev.Details) > 0 {
+		if details, err = json.Marshal(ev.Details); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, string(fields), string(details))
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
@@ -57,7 +64,7 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 	if f.Cursor != "" {
 		where = append(where, "id < "+arg(f.Cursor))
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, account_id, fields FROM audit_log WHERE `+
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, account_id, fields, details FROM audit_log WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT `+arg(limit+1), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
@@ -66,8 +73,16 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 	var out []*linkd.AuditEntry
 	for rows.Next() {
 		var e linkd.AuditEntry
-		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.AccountID, &e.Fields); err != nil {
+		var details []byte
+		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.AccountID, &e.Fields, &details); err != nil {
 			return nil, "", fmt.Errorf("list audit: %w", err)
+		}
+		// jsonb prints an empty object as {}; an entry without details
+		// keeps a nil map, as from the sqlite store.
+		if string(details) != "{}" {
+			if err := json.Unmarshal(details, &e.Details); err != nil {
+				return nil, "", fmt.Errorf("audit entry %s: %w", e.ID, err)
+			}
 		}
 		out = append(out, &e)
 	}

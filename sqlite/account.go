@@ -164,36 +164,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	limit = min(limit, linkd.MaxPageLimit)
 
-	where := []string{"org_id = ?", "env = ?"}
-	args := []any{t.OrgID, t.Env}
-	filtered := false
-	if f.Query != "" {
-		like := "%" + escapeLike(f.Query) + "%"
-		where = append(where, `(account_id LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`)
-		args = append(args, like, like)
-		filtered = true
-	}
-	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
-	// narrow the scan, the created_at test makes it exact.
-	if f.CreatedAfter != nil {
-		where = append(where, "id >= ?", "created_at > ?")
-		args = append(args, linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
-		filtered = true
-	}
-	if f.CreatedBefore != nil {
-		where = append(where, "id <= ?", "created_at < ?")
-		args = append(args, linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
-		filtered = true
-	}
-	for _, m := range f.UDF {
-		// A string matches a text value; a number or boolean its literal.
-		where = append(where, `EXISTS (SELECT 1 FROM json_each(udf) j WHERE j.key = ? AND (
-			(json_type(j.value, '$.v') = 'text' AND json_extract(j.value, '$.v') = ?) OR
-			(json_type(j.value, '$.v') IN ('integer', 'real', 'true', 'false') AND (j.value -> '$.v') = ?)))`)
-		args = append(args, m.Key, m.Value, m.Value)
-		filtered = true
-	}
-
+	where, args, filtered := accountWhere(t, f)
 	page := &linkd.AccountPage{Total: -1}
 	if !f.SkipTotal {
 		var err error
@@ -242,6 +213,65 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		page.NextCursor = page.Accounts[limit-1].ID
 	}
 	return page, nil
+}
+
+// accountWhere builds the WHERE clause of f's filters (not its paging).
+func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args []any, filtered bool) {
+	where = []string{"org_id = ?", "env = ?"}
+	args = []any{t.OrgID, t.Env}
+	if f.Query != "" {
+		like := "%" + escapeLike(f.Query) + "%"
+		where = append(where, `(account_id LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`)
+		args = append(args, like, like)
+		filtered = true
+	}
+	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
+	// narrow the scan, the created_at test makes it exact.
+	if f.CreatedAfter != nil {
+		where = append(where, "id >= ?", "created_at > ?")
+		args = append(args, linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
+		filtered = true
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "id <= ?", "created_at < ?")
+		args = append(args, linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
+		filtered = true
+	}
+	for _, m := range f.UDF {
+		// A string matches a text value; a number or boolean its literal.
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(udf) j WHERE j.key = ? AND (
+			(json_type(j.value, '$.v') = 'text' AND json_extract(j.value, '$.v') = ?) OR
+			(json_type(j.value, '$.v') IN ('integer', 'real', 'true', 'false') AND (j.value -> '$.v') = ?)))`)
+		args = append(args, m.Key, m.Value, m.Value)
+		filtered = true
+	}
+
+	return where, args, filtered
+}
+
+// EachAccount implements linkd.AccountStore. One statement reads one
+// snapshot (WAL), however long fn takes.
+func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, fn func(*linkd.LinkedAccount) error) error {
+	where, args, _ := accountWhere(t, f)
+	order := "ASC"
+	if f.Desc {
+		order = "DESC"
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
+	if err != nil {
+		return fmt.Errorf("scan accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func escapeLike(s string) string {

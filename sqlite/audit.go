@@ -21,8 +21,14 @@ func insertAudit(ctx context.Context, tx *sql.Tx, t linkd.Tenant, ev *linkd.Audi
 	if ev.Fields == nil {
 		fields = []byte("[]")
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.OrgID, t.Env, ev.ID, micros(ev.Time), ev.Actor, ev.Action, ev.AccountID, string(fields))
+	details := []byte("{}")
+	if len(ev.Details) > 0 {
+		if details, err = json.Marshal(ev.Details); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.OrgID, t.Env, ev.ID, micros(ev.Time), ev.Actor, ev.Action, ev.AccountID, string(fields), string(details))
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
@@ -47,7 +53,7 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 		args = append(args, f.Cursor)
 	}
 	args = append(args, limit+1)
-	rows, err := s.read.QueryContext(ctx, `SELECT id, at, actor, action, account_id, fields FROM audit_log WHERE `+
+	rows, err := s.read.QueryContext(ctx, `SELECT id, at, actor, action, account_id, fields, details FROM audit_log WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
@@ -57,9 +63,14 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 	for rows.Next() {
 		var e linkd.AuditEntry
 		var at int64
-		var fields string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.AccountID, &fields); err != nil {
+		var fields, details string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.AccountID, &fields, &details); err != nil {
 			return nil, "", err
+		}
+		if details != "{}" {
+			if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
+				return nil, "", fmt.Errorf("audit entry %s: %w", e.ID, err)
+			}
 		}
 		e.Time = fromMicros(at)
 		if err := json.Unmarshal([]byte(fields), &e.Fields); err != nil {

@@ -32,6 +32,9 @@ var migrations embed.FS
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	// insertMany inserts insertRows accounts; prepared once, because parsing
+	// a statement that long costs as much as running it.
+	insertMany *sql.Stmt
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -48,6 +51,9 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		// The writer gets a larger page cache (64 MiB): bulk imports touch
+		// many index pages, and there is one writer connection only.
+		q.Add("_pragma", "cache_size(-65536)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -68,6 +74,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	if s.insertMany, err = w.PrepareContext(ctx, insertAccountsSQL(insertRows)); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		w.Close()
@@ -82,7 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())
 }
 
 // Ping implements linkd.Store.

@@ -24,6 +24,8 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	ImportMaxBytes  int64
+	ImportLease     time.Duration
 }
 
 // commandFlags is one command's flag set with the common settings on it.
@@ -63,6 +65,16 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		shutdown = s
 		return nil
 	})
+	importMax := env("LINKD_IMPORT_MAX_BYTES", "1073741824")
+	fs.Func("import-max-bytes", "largest CSV file an import accepts (LINKD_IMPORT_MAX_BYTES, default 1 GiB)", func(s string) error {
+		importMax = s
+		return nil
+	})
+	importLease := env("LINKD_IMPORT_LEASE", "30s")
+	fs.Func("import-lease", "how long an instance holds an import job between batches before another may take it over (LINKD_IMPORT_LEASE, default 30s)", func(s string) error {
+		importLease = s
+		return nil
+	})
 	// The numeric settings are parsed after flags so that a bad variable and
 	// a bad flag are reported the same way.
 	fs.Usage = func() {
@@ -76,6 +88,12 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil || c.ShutdownTimeout < 0 {
 			return fmt.Errorf("shutdown timeout %q: must be a duration like 30s", shutdown)
+		}
+		if c.ImportMaxBytes, err = strconv.ParseInt(importMax, 10, 64); err != nil || c.ImportMaxBytes < 1 {
+			return fmt.Errorf("import max bytes %q: must be a whole number of bytes ≥ 1", importMax)
+		}
+		if c.ImportLease, err = time.ParseDuration(importLease); err != nil || c.ImportLease < time.Second {
+			return fmt.Errorf("import lease %q: must be a duration of at least 1s", importLease)
 		}
 		return c.validate()
 	}
@@ -172,5 +190,7 @@ func (c *Config) logValue() slog.Value {
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Int64("import_max_bytes", c.ImportMaxBytes),
+		slog.Duration("import_lease", c.ImportLease),
 	)
 }

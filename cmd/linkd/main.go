@@ -21,11 +21,14 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		// 2 for a command line that could not be understood (already
+		// explained by a usage message), 1 for anything that went wrong.
 		var u usageError
-		if !errors.As(err, &u) {
-			fmt.Fprintln(os.Stderr, "linkd:", err)
+		if errors.As(err, &u) {
+			os.Exit(2)
 		}
-		os.Exit(2)
+		fmt.Fprintln(os.Stderr, "linkd:", err)
+		os.Exit(1)
 	}
 }
 
@@ -40,10 +43,14 @@ Usage:
   linkd apikey create --env test|production [--org NAME] [--name LABEL]
   linkd apikey list [--org NAME]
   linkd apikey revoke ID [--org NAME]
+  linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--no-wait]
+  linkd export --env test|production [--q TEXT] [--udf KEY=VALUE]… [-o FILE]
   linkd version
 
 Every command reads the same settings from flags or LINKD_* variables;
 run "linkd serve -h" to list them.
+import and export are clients of a running server instead: they read
+--server (LINKD_SERVER) and --api-key (LINKD_API_KEY); see "linkd import -h".
 `
 
 // run is the whole program, with its environment passed in so tests can run
@@ -61,6 +68,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "apikey":
 		return runAPIKey(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, getenv, os.Stdin, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "linkd", version)
 		return nil

@@ -2,19 +2,33 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 )
+
+// instanceID names this process in leases of shared work: host, pid and a
+// random part, so a restarted process never mistakes an old lease for its own.
+func instanceID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
 
 // runServe runs the server until ctx ends (SIGTERM or SIGINT), then stops
 // accepting connections and lets in-flight requests finish for up to the
@@ -55,15 +69,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
+	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
+	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: instanceID(), Lease: c.ImportLease}
+	runner.Init()
 	srv := linkdhttp.NewServer(linkdhttp.Config{
-		Store:     store,
-		Accounts:  &linkd.AccountService{Store: store, Keys: keys},
-		Logger:    log,
-		RateLimit: c.RateLimit,
-		Registry:  reg,
-		Version:   version,
+		Store:       store,
+		Accounts:    accounts,
+		Imports:     importer,
+		WakeImports: runner.Wake,
+		Logger:      log,
+		RateLimit:   c.RateLimit,
+		Registry:    reg,
+		Version:     version,
 	})
 	defer srv.Close()
+	// Background work stops after the HTTP server has drained: a batch in
+	// flight commits or rolls back whole, and the job resumes from there.
+	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() { runner.Run(bgctx) })
+	defer func() {
+		stopBackground()
+		bg.Wait()
+	}()
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -69,6 +69,7 @@ CREATE TABLE audit_log (
 	action     text NOT NULL,
 	account_id text NOT NULL,
 	fields     jsonb NOT NULL, -- array of field names, never values
+	details    jsonb NOT NULL DEFAULT '{}', -- facts such as an import's counts
 	PRIMARY KEY (org_id, env, id)
 );
 CREATE INDEX audit_log_account ON audit_log (org_id, env, account_id, id);
@@ -83,4 +84,54 @@ CREATE TABLE idempotency_keys (
 	locked_until timestamptz NOT NULL,
 	expires_at   timestamptz NOT NULL,
 	PRIMARY KEY (org_id, env, key)
+);
+
+-- Import jobs of any tenant are claimed by state, oldest first (FOR UPDATE
+-- SKIP LOCKED, so instances never wait on each other's claims); a tenant
+-- lists its own newest first. columns is the file's header, a JSON array.
+CREATE TABLE import_jobs (
+	id             uuid PRIMARY KEY,
+	org_id         uuid NOT NULL,
+	env            text NOT NULL,
+	actor          text NOT NULL,
+	file_name      text NOT NULL,
+	mode           text NOT NULL,
+	dry_run        boolean NOT NULL,
+	state          text NOT NULL,
+	error          text NOT NULL DEFAULT '',
+	size_bytes     bigint NOT NULL DEFAULT 0,
+	columns        jsonb NOT NULL DEFAULT '[]',
+	rows_total     bigint NOT NULL DEFAULT 0,
+	byte_offset    bigint NOT NULL DEFAULT 0,
+	rows_processed bigint NOT NULL DEFAULT 0,
+	created        bigint NOT NULL DEFAULT 0,
+	updated        bigint NOT NULL DEFAULT 0,
+	unchanged      bigint NOT NULL DEFAULT 0,
+	failed         bigint NOT NULL DEFAULT 0,
+	lease_owner    text,
+	lease_until    timestamptz,
+	created_at     timestamptz NOT NULL,
+	updated_at     timestamptz NOT NULL,
+	started_at     timestamptz,
+	finished_at    timestamptz
+);
+CREATE INDEX import_jobs_tenant ON import_jobs (org_id, env, id);
+CREATE INDEX import_jobs_claim ON import_jobs (state, id);
+
+-- The uploaded file, in pieces of linkd.ImportChunkSize (TOASTed); deleted
+-- when the job ends.
+CREATE TABLE import_chunks (
+	job_id uuid NOT NULL,
+	seq    integer NOT NULL,
+	data   bytea NOT NULL,
+	PRIMARY KEY (job_id, seq)
+);
+
+CREATE TABLE import_errors (
+	job_id     uuid NOT NULL,
+	row        bigint NOT NULL,
+	col        text NOT NULL,
+	account_id text NOT NULL,
+	message    text NOT NULL,
+	PRIMARY KEY (job_id, row)
 );

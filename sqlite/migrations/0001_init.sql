@@ -43,9 +43,11 @@ CREATE TABLE linked_accounts (
 	import_job  TEXT,
 	created_at  INTEGER NOT NULL,
 	updated_at  INTEGER NOT NULL,
-	PRIMARY KEY (org_id, env, id),
-	UNIQUE (org_id, env, account_id)
+	PRIMARY KEY (org_id, env, id)
 ) WITHOUT ROWID;
+-- Named, so that batch lookups can insist on it (INDEXED BY): without
+-- statistics the planner may prefer scanning the tenant by primary key.
+CREATE UNIQUE INDEX linked_accounts_account_id ON linked_accounts (org_id, env, account_id);
 
 -- Counting a million rows on every list is too slow, so each tenant keeps its
 -- count in a few slots (spread so concurrent writers on PostgreSQL do not all
@@ -67,6 +69,7 @@ CREATE TABLE audit_log (
 	action     TEXT NOT NULL,
 	account_id TEXT NOT NULL,
 	fields     TEXT NOT NULL, -- JSON array of field names, never values
+	details    TEXT NOT NULL DEFAULT '{}', -- JSON object, e.g. an import's counts
 	PRIMARY KEY (org_id, env, id)
 ) WITHOUT ROWID;
 CREATE INDEX audit_log_account ON audit_log (org_id, env, account_id, id);
@@ -81,4 +84,53 @@ CREATE TABLE idempotency_keys (
 	locked_until INTEGER NOT NULL,
 	expires_at   INTEGER NOT NULL,
 	PRIMARY KEY (org_id, env, key)
+) WITHOUT ROWID;
+
+-- Import jobs of any tenant are claimed by state, oldest first; a tenant
+-- lists its own newest first.
+CREATE TABLE import_jobs (
+	id             TEXT PRIMARY KEY,
+	org_id         TEXT NOT NULL,
+	env            TEXT NOT NULL,
+	actor          TEXT NOT NULL,
+	file_name      TEXT NOT NULL,
+	mode           TEXT NOT NULL,
+	dry_run        INTEGER NOT NULL,
+	state          TEXT NOT NULL,
+	error          TEXT NOT NULL DEFAULT '',
+	size_bytes     INTEGER NOT NULL DEFAULT 0,
+	columns        TEXT NOT NULL DEFAULT '[]',
+	rows_total     INTEGER NOT NULL DEFAULT 0,
+	byte_offset    INTEGER NOT NULL DEFAULT 0,
+	rows_processed INTEGER NOT NULL DEFAULT 0,
+	created        INTEGER NOT NULL DEFAULT 0,
+	updated        INTEGER NOT NULL DEFAULT 0,
+	unchanged      INTEGER NOT NULL DEFAULT 0,
+	failed         INTEGER NOT NULL DEFAULT 0,
+	lease_owner    TEXT,
+	lease_until    INTEGER,
+	created_at     INTEGER NOT NULL,
+	updated_at     INTEGER NOT NULL,
+	started_at     INTEGER,
+	finished_at    INTEGER
+) WITHOUT ROWID;
+CREATE INDEX import_jobs_tenant ON import_jobs (org_id, env, id);
+CREATE INDEX import_jobs_claim ON import_jobs (state, id);
+
+-- The uploaded file, in pieces of linkd.ImportChunkSize; deleted when the
+-- job ends. A rowid table: the rows are large.
+CREATE TABLE import_chunks (
+	job_id TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	data   BLOB NOT NULL,
+	PRIMARY KEY (job_id, seq)
+);
+
+CREATE TABLE import_errors (
+	job_id     TEXT NOT NULL,
+	row        INTEGER NOT NULL,
+	col        TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	message    TEXT NOT NULL,
+	PRIMARY KEY (job_id, row)
 ) WITHOUT ROWID;

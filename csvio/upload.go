@@ -1,0 +1,273 @@
+package csvio
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// DefaultMaxBytes is the default size limit of an uploaded file.
+const DefaultMaxBytes = 1 << 30
+
+// Importer accepts uploads and runs import jobs.
+type Importer struct {
+	Store    linkd.Store
+	Accounts *linkd.AccountService
+	// MaxBytes bounds an uploaded file (DefaultMaxBytes when 0).
+	MaxBytes int64
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+func (im *Importer) now() time.Time {
+	if im.Now != nil {
+		return im.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// UploadRequest describes an upload.
+type UploadRequest struct {
+	Tenant   linkd.Tenant
+	Actor    string
+	FileName string
+	Mode     string
+	DryRun   bool
+}
+
+// Upload streams body into the database as a new job's file, checking on the
+// way that it is UTF-8 within the size limit, has a valid header and how
+// many rows it has. A file that fails is refused whole (nothing of it is
+// kept) with an EINVALID or ETOOLARGE error; otherwise the job is queued.
+// Memory use is one chunk, whatever the file's size.
+func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reader) (*linkd.ImportJob, error) {
+	switch req.Mode {
+	case "":
+		req.Mode = linkd.ImportCreate
+	case linkd.ImportCreate, linkd.ImportUpsert:
+	default:
+		return nil, linkd.FieldError("mode", "mode must be %q or %q", linkd.ImportCreate, linkd.ImportUpsert)
+	}
+	if req.FileName == "" {
+		req.FileName = "upload.csv"
+	}
+	if len(req.FileName) > 255 {
+		req.FileName = req.FileName[:255]
+	}
+	if !utf8.ValidString(req.FileName) {
+		req.FileName = "upload.csv"
+	}
+	max := im.MaxBytes
+	if max <= 0 {
+		max = DefaultMaxBytes
+	}
+	job := &linkd.ImportJob{ID: linkd.NewID(), OrgID: req.Tenant.OrgID, Env: req.Tenant.Env, Actor: req.Actor, FileName: req.FileName,
+		Mode: req.Mode, DryRun: req.DryRun, State: linkd.ImportUploading, CreatedAt: im.now()}
+	if err := im.Store.CreateImportJob(ctx, job); err != nil {
+		return nil, err
+	}
+	size, rows, cols, err := im.receive(ctx, job, body, max)
+	if err != nil {
+		// Refused or broken off: remove what arrived. The request's context
+		// may be gone (client hung up), so use a fresh one.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := im.Store.DeleteImportJob(dctx, req.Tenant, job.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("remove refused upload: %w", derr))
+		}
+		return nil, err
+	}
+	if err := im.Store.QueueImportJob(ctx, req.Tenant, job.ID, size, rows, cols); err != nil {
+		return nil, err
+	}
+	return im.Store.ImportJob(ctx, req.Tenant, job.ID)
+}
+
+// receive stores body in chunks while a CSV reader on the other end of a pipe
+// checks the header and counts rows.
+func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.Reader, max int64) (size, rows int64, cols []string, err error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		rows int64
+		cols []string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, c, err := scanFile(pr)
+		pr.CloseWithError(err) // unblocks the writer if the scan stopped early
+		if err == nil {
+			io.Copy(io.Discard, pr) // the scan read to EOF; nothing left
+		}
+		done <- result{n, c, err}
+	}()
+	fail := func(err error) (int64, int64, []string, error) {
+		pw.CloseWithError(err)
+		<-done
+		return 0, 0, nil, err
+	}
+	var carry []byte
+	buf := make([]byte, linkd.ImportChunkSize)
+	for seq := 0; ; seq++ {
+		n, rerr := fill(body, buf)
+		if n > 0 {
+			size += int64(n)
+			if size > max {
+				return fail(&linkd.Error{Code: linkd.ETOOLARGE, Field: "file", Message: fmt.Sprintf("the file is larger than the limit of %d bytes", max)})
+			}
+			var bad int
+			if carry, bad = checkUTF8(carry, buf[:n]); bad >= 0 {
+				return fail(linkd.FieldError("file", "the file is not UTF-8: invalid byte at offset %d (save it as CSV UTF-8)", size-int64(n)+int64(bad)))
+			}
+			if err := im.Store.AppendImportChunk(ctx, job.Tenant(), job.ID, seq, buf[:n]); err != nil {
+				return fail(err)
+			}
+			if _, err := pw.Write(buf[:n]); err != nil {
+				// The scanner stopped: the header is wrong. Its error says why.
+				r := <-done
+				if r.err != nil {
+					return 0, 0, nil, r.err
+				}
+				return 0, 0, nil, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fail(linkd.FieldError("file", "the upload broke off after %d bytes: %v", size, rerr))
+		}
+	}
+	if len(carry) > 0 {
+		return fail(linkd.FieldError("file", "the file is not UTF-8: it ends in the middle of a character"))
+	}
+	if size == 0 {
+		return fail(linkd.FieldError("file", "the file is empty; it needs a header row and at least one account"))
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		return 0, 0, nil, r.err
+	}
+	return size, r.rows, r.cols, nil
+}
+
+// fill reads until buf is full or the body ends. Unlike io.ReadFull it keeps
+// the body's own io.ErrUnexpectedEOF (a truncated request) apart from a clean
+// end, which it reports as io.EOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// checkUTF8 validates data following carry (the incomplete character at the
+// end of the previous piece) and returns the new carry, and the offset in
+// data of the first invalid byte, or -1.
+func checkUTF8(carry, data []byte) ([]byte, int) {
+	if len(carry) > 0 {
+		joined := append(append([]byte(nil), carry...), data[:min(len(data), 4)]...)
+		r, size := utf8.DecodeRune(joined)
+		if r == utf8.RuneError && size <= 1 {
+			if !utf8.FullRune(joined) {
+				return joined, -1 // still incomplete (tiny piece)
+			}
+			return nil, 0
+		}
+		data = data[size-len(carry):]
+	}
+	// An incomplete character at the end carries over to the next piece.
+	end := len(data)
+	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(data[i]) {
+			if !utf8.FullRune(data[i:]) {
+				end = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(data[:end]) {
+		for i := 0; i < end; {
+			r, size := utf8.DecodeRune(data[i:end])
+			if r == utf8.RuneError && size == 1 {
+				return nil, i
+			}
+			i += size
+		}
+	}
+	return append([]byte(nil), data[end:]...), -1
+}
+
+// scanFile reads the header and counts the rows.
+func scanFile(r io.Reader) (rows int64, cols []string, err error) {
+	br := bufio.NewReader(r)
+	if _, err := skipBOM(br); err != nil {
+		return 0, nil, err
+	}
+	cr := newReader(br)
+	header, err := cr.Read()
+	if err == io.EOF {
+		return 0, nil, linkd.FieldError("file", "the file has no header row")
+	} else if err != nil {
+		return 0, nil, linkd.FieldError("file", "the header row is not valid CSV: %v", err)
+	}
+	l, err := parseHeader(header)
+	if err != nil {
+		return 0, nil, err
+	}
+	for {
+		_, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		var pe *csv.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			return 0, nil, err
+		}
+		// A malformed row counts: it becomes a row error when the job runs.
+		rows++
+	}
+	if rows == 0 {
+		return 0, nil, linkd.FieldError("file", "the file has a header but no rows")
+	}
+	return rows, l.columns, nil
+}
+
+// bom is the UTF-8 byte order mark some tools write at the start of a file.
+const bom = "\uFEFF"
+
+// skipBOM consumes a leading byte order mark, which must go before the CSV
+// reader sees the bytes (it would take a quote after it for a bare quote),
+// and returns how many bytes it skipped.
+func skipBOM(br *bufio.Reader) (int, error) {
+	b, err := br.Peek(len(bom))
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return 0, err
+	}
+	if string(b) == bom {
+		br.Discard(len(bom))
+		return len(bom), nil
+	}
+	return 0, nil
+}
+
+// newReader is how every part of the importer reads CSV.
+func newReader(r io.Reader) *csv.Reader {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // a wrong field count is a row error, not the file's
+	cr.ReuseRecord = false
+	return cr
+}
