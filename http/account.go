@@ -195,6 +195,13 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 	if err != nil {
 		return err
 	}
+	if own := sessionAccount(r); own != "" {
+		// A session token updates its own account and no other.
+		if in.AccountID != "" && in.AccountID != own {
+			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", in.AccountID)
+		}
+		in.AccountID = own
+	}
 	t := tenant(r)
 	a, created, err := s.accounts.Upsert(r.Context(), t, actor(r), in)
 	if err != nil {
@@ -210,6 +217,9 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request) error 
 	id := r.PathValue("linked_account_id")
 	if err := linkd.ValidateAccountID(id); err != nil {
 		return err
+	}
+	if own := sessionAccount(r); own != "" && id != own {
+		return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", id)
 	}
 	t := tenant(r)
 	a, err := s.accounts.Get(r.Context(), t, id)

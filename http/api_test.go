@@ -110,7 +110,9 @@ func (f *fixture) do(method, path, key string, body any, headers ...string) resp
 	if strings.HasPrefix(path, la+"/import") && method == "POST" {
 		req.Header.Set("Content-Type", "text/csv")
 	}
-	if key != "" {
+	if bearer, ok := strings.CutPrefix(key, "Bearer "); ok {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	} else if key != "" {
 		secret, ok := f.keys[key]
 		if !ok {
 			secret = key
@@ -167,6 +169,7 @@ func TestAPI(t *testing.T) {
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
+		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/linkd-dev/linkd"
@@ -14,16 +15,59 @@ import (
 // minute is precise enough for "last used" and keeps a write off every call.
 const touchEvery = time.Minute
 
-func apiKeyFrom(ctx context.Context) *linkd.APIKey {
-	k, _ := ctx.Value(apiKeyKey).(*linkd.APIKey)
-	return k
+// caller is who made an authenticated request: an organization's API key,
+// or a session token acting for one linked account.
+type caller struct {
+	key     *linkd.APIKey
+	session *linkd.SessionToken
+}
+
+func (c *caller) tenant() linkd.Tenant {
+	if c.session != nil {
+		return c.session.Tenant()
+	}
+	return c.key.Tenant()
+}
+
+func (c *caller) actor() string {
+	if c.session != nil {
+		return "session:" + c.session.ID
+	}
+	return "api_key:" + c.key.ID
+}
+
+func callerFrom(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey).(*caller)
+	return c
 }
 
 // tenant returns the tenant of the authenticated request.
-func tenant(r *http.Request) linkd.Tenant { return apiKeyFrom(r.Context()).Tenant() }
+func tenant(r *http.Request) linkd.Tenant { return callerFrom(r.Context()).tenant() }
 
 // actor names the authenticated caller in audit entries.
-func actor(r *http.Request) string { return "api_key:" + apiKeyFrom(r.Context()).ID }
+func actor(r *http.Request) string { return callerFrom(r.Context()).actor() }
+
+// sessionAccount returns the linked account a session-token request acts
+// for, or "" for an API-key request.
+func sessionAccount(r *http.Request) string {
+	if c := callerFrom(r.Context()); c != nil && c.session != nil {
+		return c.session.AccountID
+	}
+	return ""
+}
+
+// withCaller runs h with the authenticated caller in the request, after the
+// caller's rate limit. The caller is also handed to the log middleware.
+func (s *Server) withCaller(w http.ResponseWriter, r *http.Request, c *caller, limitKey string, h handlerFunc) error {
+	if ok, wait := s.limiter.allow(limitKey); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return linkd.Errorf(linkd.ERATELIMITED, "Rate limit exceeded; retry after %s", wait.Round(time.Millisecond))
+	}
+	if kh, ok := r.Context().Value(keyHolderKey).(*keyHolder); ok {
+		kh.caller = c
+	}
+	return h(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
+}
 
 // withAPIKey authenticates the request by its x-api-key header and applies the
 // key's rate limit. The key is looked up on every request (by hash, one
@@ -32,6 +76,10 @@ func (s *Server) withAPIKey(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		secret := r.Header.Get("x-api-key")
 		if secret == "" {
+			if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+				return &linkd.Error{Code: linkd.EFORBIDDEN, Field: "Authorization",
+					Message: "this route needs the organization's x-api-key; a session token may not use it"}
+			}
 			return &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "x-api-key", Message: "Missing x-api-key header"}
 		}
 		invalid := &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "x-api-key", Message: "Invalid Credentials"}
@@ -47,19 +95,56 @@ func (s *Server) withAPIKey(h handlerFunc) handlerFunc {
 		if key.RevokedAt != nil {
 			return &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "x-api-key", Message: "Invalid Credentials: this API key was revoked"}
 		}
-		if ok, wait := s.limiter.allow(key.ID); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			return linkd.Errorf(linkd.ERATELIMITED, "Rate limit exceeded for this API key; retry after %s", wait.Round(time.Millisecond))
-		}
 		s.touch(key)
-		r = r.WithContext(context.WithValue(r.Context(), apiKeyKey, key))
-		// The log middleware outside reads the key from its own request
-		// value, so hand it up through the shared holder as well.
-		if kh, ok := r.Context().Value(keyHolderKey).(*keyHolder); ok {
-			kh.key = key
-		}
-		return h(w, r)
+		return s.withCaller(w, r, &caller{key: key}, "key:"+key.ID, h)
 	}
+}
+
+// withSession authenticates the request by a session token in its
+// Authorization header (Bearer). The token is checked in the database on
+// every request, so revocation and account deletion take effect at once.
+func (s *Server) withSession(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "Authorization", Type: "INVALID_TOKEN", Message: "Missing Authorization: Bearer <session token>"}
+		}
+		st, err := s.session(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		return s.withCaller(w, r, &caller{session: st}, "session:"+st.AccountPK, h)
+	}
+}
+
+// withKeyOrSession accepts either credential: routes the compatible API lets
+// both call (the browser SDK updates its own account with a session token).
+func (s *Server) withKeyOrSession(h handlerFunc) handlerFunc {
+	key, session := s.withAPIKey(h), s.withSession(h)
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Header.Get("x-api-key") == "" && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			return session(w, r)
+		}
+		return key(w, r)
+	}
+}
+
+// session checks a session token.
+func (s *Server) session(ctx context.Context, token string) (*linkd.SessionToken, error) {
+	invalid := &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "Authorization", Type: "INVALID_TOKEN", Message: "Invalid or expired session token"}
+	if !linkd.LooksLikeSessionToken(token, false) {
+		return nil, invalid
+	}
+	st, err := s.store.SessionByHash(ctx, linkd.HashAPIKey(token), false)
+	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	if st.RevokedAt != nil || !s.now().Before(st.ExpiresAt) {
+		return nil, invalid
+	}
+	return st, nil
 }
 
 // touch records the key's use at most once per touchEvery per instance, in

@@ -8,22 +8,20 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/linkd-dev/linkd"
 )
 
 type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
-	apiKeyKey
+	callerKey
 	keyHolderKey
 )
 
-// keyHolder carries the authenticated key out of the handler to the log
+// keyHolder carries the authenticated caller out of the handler to the log
 // middleware, which runs before authentication and so cannot see the
 // request value that authentication derives.
-type keyHolder struct{ key *linkd.APIKey }
+type keyHolder struct{ caller *caller }
 
 // requestID returns the request's id, set by withRequestID.
 func requestID(ctx context.Context) string {
@@ -132,8 +130,14 @@ func (s *Server) withMetricsAndLog(next http.Handler) http.Handler {
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			slog.Int64("bytes", rw.bytes),
 		}
-		if k := kh.key; k != nil {
-			attrs = append(attrs, slog.String("api_key_id", k.ID), slog.String("org_id", k.OrgID), slog.String("environment", string(k.Env)))
+		if c := kh.caller; c != nil {
+			t := c.tenant()
+			if c.key != nil {
+				attrs = append(attrs, slog.String("api_key_id", c.key.ID))
+			} else {
+				attrs = append(attrs, slog.String("session_id", c.session.ID), slog.String("linked_account_id", c.session.AccountID))
+			}
+			attrs = append(attrs, slog.String("org_id", t.OrgID), slog.String("environment", string(t.Env)))
 		}
 		s.logger.LogAttrs(r.Context(), level, "request", attrs...)
 	})

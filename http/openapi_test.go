@@ -160,7 +160,8 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 }
 
 // TestOpenAPISecurity checks that the API routes ask for the x-api-key scheme
-// and that the scheme is defined as the server reads it.
+// or a session token, and that the schemes are defined as the server reads
+// them.
 func TestOpenAPISecurity(t *testing.T) {
 	_, doc := serveOpenAPI(t)
 	components, _ := doc["components"].(map[string]any)
@@ -175,6 +176,16 @@ func TestOpenAPISecurity(t *testing.T) {
 	if apiKey == "" {
 		t.Fatal("openapi.json: no securityScheme of type apiKey in header x-api-key")
 	}
+	var bearer string
+	for name, s := range schemes {
+		s, _ := s.(map[string]any)
+		if s["type"] == "http" && s["scheme"] == "bearer" {
+			bearer = name
+		}
+	}
+	if bearer == "" {
+		t.Fatal("openapi.json: no http bearer securityScheme for session tokens")
+	}
 	paths, _ := doc["paths"].(map[string]any)
 	for path, item := range paths {
 		ops, _ := item.(map[string]any)
@@ -187,13 +198,13 @@ func TestOpenAPISecurity(t *testing.T) {
 			secured := false
 			for _, r := range reqs {
 				if r, _ := r.(map[string]any); r != nil {
-					if _, ok := r[apiKey]; ok {
-						secured = true
-					}
+					_, key := r[apiKey]
+					_, session := r[bearer]
+					secured = secured || key || session
 				}
 			}
 			if api := strings.HasPrefix(path, "/api/"); api != secured {
-				t.Errorf("%s %s: requires %s = %v, want %v (the API key guards exactly the /api routes)", strings.ToUpper(method), path, apiKey, secured, api)
+				t.Errorf("%s %s: requires %s = %v, want %v (a credential guards exactly the /api routes)", strings.ToUpper(method), path, apiKey, secured, api)
 			}
 		}
 	}

@@ -26,11 +26,15 @@ func (s *Server) routes() {
 
 	const la = "/api/v2/public/linked-account"
 	s.handle("POST "+la, s.withAPIKey(s.withIdempotency(s.handleCreateAccount)))
-	s.handle("PUT "+la, s.withAPIKey(s.withIdempotency(s.handleUpsertAccount)))
+	s.handle("PUT "+la, s.withKeyOrSession(s.withIdempotency(s.handleUpsertAccount)))
 	s.handle("GET "+la, s.withAPIKey(s.handleListAccounts))
-	s.handle("GET "+la+"/{linked_account_id}", s.withAPIKey(s.handleGetAccount))
+	s.handle("GET "+la+"/{linked_account_id}", s.withKeyOrSession(s.handleGetAccount))
 	s.handle("DELETE "+la+"/{linked_account_id}", s.withAPIKey(s.handleDeleteAccount))
 	s.handle("GET /api/v2/public/audit", s.withAPIKey(s.handleListAudit))
+
+	s.handle("POST /api/v2/public/session-token", s.withAPIKey(s.withIdempotency(s.handleSessionToken)))
+	s.handle("POST /api/v2/public/session-token/revoke", s.withSession(s.handleRevokeSession))
+	s.handle("GET /api/v2/public/session/active-linked-account", s.withSession(s.handleActiveAccount))
 
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))

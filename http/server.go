@@ -36,6 +36,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	Version  string
 	Now      func() time.Time
+	// SessionTTL is how long a session token lives (DefaultSessionTTL).
+	SessionTTL time.Duration
 }
 
 // Server is the HTTP front of linkd.
@@ -51,6 +53,7 @@ type Server struct {
 	wakeImports func()
 	version     string
 	now         func() time.Time
+	sessionTTL  time.Duration // Config.SessionTTL
 	mux         *http.ServeMux
 	// patterns lists every registered route, for the OpenAPI test.
 	patterns []string
@@ -73,6 +76,10 @@ func NewServer(cfg Config) *Server {
 		touched:  map[string]time.Time{},
 
 		wakeImports: cfg.WakeImports,
+		sessionTTL:  cfg.SessionTTL,
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = linkd.DefaultSessionTTL
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

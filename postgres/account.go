@@ -166,12 +166,17 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		return accountNotFound(t, accountID)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3`, t.OrgID, t.Env, accountID)
-		if err != nil {
+		var pk string
+		err := tx.QueryRow(ctx, `DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3 RETURNING id`,
+			t.OrgID, t.Env, accountID).Scan(&pk)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return accountNotFound(t, accountID)
+		} else if err != nil {
 			return fmt.Errorf("delete account %q: %w", accountID, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return accountNotFound(t, accountID)
+		// Everything the account owns goes in the same transaction.
+		if _, err := tx.Exec(ctx, `DELETE FROM session_tokens WHERE org_id = $1 AND env = $2 AND account_pk = $3`, t.OrgID, t.Env, pk); err != nil {
+			return fmt.Errorf("delete account %q: %w", accountID, err)
 		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err

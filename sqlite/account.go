@@ -142,12 +142,17 @@ func addCount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountID string,
 // DeleteAccount implements linkd.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID)
-		if err != nil {
+		var pk string
+		err := tx.QueryRowContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ? RETURNING id`,
+			t.OrgID, t.Env, accountID).Scan(&pk)
+		if errors.Is(err, sql.ErrNoRows) {
+			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+		} else if err != nil {
 			return fmt.Errorf("delete account %q: %w", accountID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+		// Everything the account owns goes in the same transaction.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM session_tokens WHERE org_id = ? AND env = ? AND account_pk = ?`, t.OrgID, t.Env, pk); err != nil {
+			return fmt.Errorf("delete account %q: %w", accountID, err)
 		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Idempotency", testIdempotency},
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
+		{"SessionTokens", testSessionTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -591,5 +592,55 @@ func testConcurrentUpsert(t *testing.T, e *env) {
 	p, _ := e.svc.List(e.ctx, e.t, linkd.AccountFilter{})
 	if p.Total != 1 {
 		t.Fatalf("total %d after concurrent upserts of one account", p.Total)
+	}
+}
+
+func testSessionTokens(t *testing.T, e *env) {
+	e.create(t, e.t, "sess", "S", nil)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	newToken := func(tn linkd.Tenant, id string) (*linkd.SessionToken, []byte, []byte, error) {
+		_, _, hash, refresh := linkd.NewSessionSecrets()
+		st := &linkd.SessionToken{ID: linkd.NewID(), ExpiresAt: now.Add(time.Hour), RefreshExpiresAt: now.Add(48 * time.Hour), CreatedAt: now}
+		return st, hash, refresh, e.store.CreateSessionToken(e.ctx, tn, id, st, hash, refresh)
+	}
+	st, hash, refresh, err := newToken(e.t, "sess")
+	if err != nil || st.AccountPK == "" || st.AccountID != "sess" {
+		t.Fatalf("CreateSessionToken: %v %+v", err, st)
+	}
+	// Only an existing account of the tenant gets a token.
+	if _, _, _, err := newToken(e.t, "nobody"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("token for a missing account: %v", err)
+	}
+	if _, _, _, err := newToken(linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}, "sess"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("token for another environment's account: %v", err)
+	}
+	got, err := e.store.SessionByHash(e.ctx, hash, false)
+	if err != nil || got.ID != st.ID || got.Tenant() != e.t || got.AccountID != "sess" || !got.ExpiresAt.Equal(st.ExpiresAt) || got.RevokedAt != nil {
+		t.Fatalf("SessionByHash = %+v, %v", got, err)
+	}
+	if got, err := e.store.SessionByHash(e.ctx, refresh, true); err != nil || got.ID != st.ID {
+		t.Fatalf("SessionByHash(refresh) = %+v, %v", got, err)
+	}
+	if _, err := e.store.SessionByHash(e.ctx, refresh, false); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("a refresh token passed as a token: %v", err)
+	}
+	if live, err := e.store.RevokeSessionToken(e.ctx, st.ID, now); err != nil || !live {
+		t.Fatalf("revoke: %v %v", live, err)
+	}
+	if live, _ := e.store.RevokeSessionToken(e.ctx, st.ID, now); live {
+		t.Fatal("a second revoke reports a live token")
+	}
+	if got, _ := e.store.SessionByHash(e.ctx, hash, false); got.RevokedAt == nil {
+		t.Fatal("revocation not recorded")
+	}
+	// Deleting the account takes its tokens with it; a re-created account
+	// with the same id is another account.
+	_, hash2, _, _ := newToken(e.t, "sess")
+	if err := e.svc.Delete(e.ctx, e.t, "key-1", "sess"); err != nil {
+		t.Fatal(err)
+	}
+	e.create(t, e.t, "sess", "S again", nil)
+	if _, err := e.store.SessionByHash(e.ctx, hash2, false); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("a deleted account's token still works: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ImportMaxBytes  int64
 	ImportLease     time.Duration
+	SessionTTL      time.Duration
 }
 
 // commandFlags is one command's flag set with the common settings on it.
@@ -75,6 +76,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		importLease = s
 		return nil
 	})
+	sessionTTL := env("LINKD_SESSION_TTL", "24h")
+	fs.Func("session-ttl", "how long a session token lives; its refresh token lives 30 times as long (LINKD_SESSION_TTL, default 24h)", func(s string) error {
+		sessionTTL = s
+		return nil
+	})
 	// The numeric settings are parsed after flags so that a bad variable and
 	// a bad flag are reported the same way.
 	fs.Usage = func() {
@@ -94,6 +100,9 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.ImportLease, err = time.ParseDuration(importLease); err != nil || c.ImportLease < time.Second {
 			return fmt.Errorf("import lease %q: must be a duration of at least 1s", importLease)
+		}
+		if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL < time.Minute {
+			return fmt.Errorf("session TTL %q: must be a duration of at least 1m", sessionTTL)
 		}
 		return c.validate()
 	}
@@ -192,5 +201,6 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Int64("import_max_bytes", c.ImportMaxBytes),
 		slog.Duration("import_lease", c.ImportLease),
+		slog.Duration("session_ttl", c.SessionTTL),
 	)
 }

@@ -82,6 +82,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		RateLimit:   c.RateLimit,
 		Registry:    reg,
 		Version:     version,
+		SessionTTL:  c.SessionTTL,
 	})
 	defer srv.Close()
 	// Background work stops after the HTTP server has drained: a batch in

@@ -135,3 +135,19 @@ CREATE TABLE import_errors (
 	message    text NOT NULL,
 	PRIMARY KEY (job_id, row)
 );
+
+-- Session tokens act for one linked account; only hashes are stored. They
+-- go with their account (DeleteAccount deletes them).
+CREATE TABLE session_tokens (
+	id                 uuid PRIMARY KEY,
+	org_id             uuid NOT NULL,
+	env                text NOT NULL,
+	account_pk         uuid NOT NULL,
+	hash               bytea NOT NULL UNIQUE,
+	refresh_hash       bytea NOT NULL UNIQUE,
+	expires_at         timestamptz NOT NULL,
+	refresh_expires_at timestamptz NOT NULL,
+	revoked_at         timestamptz,
+	created_at         timestamptz NOT NULL
+);
+CREATE INDEX session_tokens_account ON session_tokens (org_id, env, account_pk);

@@ -134,3 +134,19 @@ CREATE TABLE import_errors (
 	message    TEXT NOT NULL,
 	PRIMARY KEY (job_id, row)
 ) WITHOUT ROWID;
+
+-- Session tokens act for one linked account; only hashes are stored. They
+-- go with their account (DeleteAccount deletes them).
+CREATE TABLE session_tokens (
+	id                 TEXT PRIMARY KEY,
+	org_id             TEXT NOT NULL,
+	env                TEXT NOT NULL,
+	account_pk         TEXT NOT NULL,
+	hash               BLOB NOT NULL UNIQUE,
+	refresh_hash       BLOB NOT NULL UNIQUE,
+	expires_at         INTEGER NOT NULL,
+	refresh_expires_at INTEGER NOT NULL,
+	revoked_at         INTEGER,
+	created_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX session_tokens_account ON session_tokens (org_id, env, account_pk);
