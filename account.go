@@ -27,6 +27,9 @@ type LinkedAccount struct {
 	// import uses it to tell a repeated id within its file (first row wins)
 	// from an account that existed before, without keeping ids in memory.
 	ImportJob string
+	// ConnectedApps counts the apps the account has connected (kept on the
+	// row, so lists show it at no cost).
+	ConnectedApps int
 }
 
 // HasCredentials reports whether the account holds your_app credentials.
@@ -111,7 +114,9 @@ type AccountStore interface {
 	// EachAccount calls fn for every account matching f's filters (its paging
 	// fields are ignored), in id order, from one consistent read.
 	EachAccount(ctx context.Context, t Tenant, f AccountFilter, fn func(*LinkedAccount) error) error
-	// DeleteAccount removes the account and everything it owns with its audit
-	// entry, in one transaction. ENOTFOUND when absent.
-	DeleteAccount(ctx context.Context, t Tenant, accountID string, ev *AuditEntry) error
+	// DeleteAccount removes the account and everything it owns (connections,
+	// session tokens), queueing the revocations fn returns for its
+	// connections and writing fn's audit entry, in one transaction.
+	// ENOTFOUND when absent.
+	DeleteAccount(ctx context.Context, t Tenant, accountID string, fn RemoveFunc) error
 }

@@ -64,15 +64,72 @@ func (s *AccountService) List(ctx context.Context, t Tenant, f AccountFilter) (*
 }
 
 // Delete removes the account with everything it owns. Its data key goes with
-// the row, which makes every secret sealed with it unreadable.
+// the row, which makes every secret sealed with it unreadable; the tokens of
+// its connections are first re-sealed into revocations, so they can still be
+// revoked at their providers afterwards (and are destroyed when they are).
 func (s *AccountService) Delete(ctx context.Context, t Tenant, actor, accountID string) error {
 	if err := ValidateAccountID(accountID); err != nil {
 		return err
 	}
-	now := s.now()
-	return s.Store.DeleteAccount(ctx, t, accountID, &AuditEntry{
-		ID: NewID(), Time: now, Actor: actor, Action: AuditAccountDelete, AccountID: accountID,
+	return s.Store.DeleteAccount(ctx, t, accountID, func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error) {
+		revs, err := s.Revocations(t, acct, removed)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev := &AuditEntry{ID: NewID(), Time: s.now(), Actor: actor, Action: AuditAccountDelete, AccountID: accountID}
+		if len(removed) > 0 {
+			ev.Details = map[string]any{"connections_removed": len(removed), "revocations_queued": len(revs)}
+		}
+		return revs, ev, nil
 	})
+}
+
+// Revocations turns the removed connections of acct that hold OAuth tokens
+// into revocations, each sealed under a data key of its own.
+func (s *AccountService) Revocations(t Tenant, acct *LinkedAccount, removed []*Connection) ([]*Revocation, error) {
+	var out []*Revocation
+	for _, c := range removed {
+		if c.AuthType != AuthOAuth2 || len(c.Credentials) == 0 {
+			continue
+		}
+		sec, err := s.OpenConnection(t, acct, c)
+		if err != nil {
+			return nil, err
+		}
+		// The refresh token, where there is one, revokes the whole grant.
+		token := sec.RefreshToken
+		if token == "" {
+			token = sec.AccessToken
+		}
+		if token == "" {
+			continue
+		}
+		r := &Revocation{ID: NewID(), OrgID: t.OrgID, Env: t.Env, AccountID: acct.AccountID, Slug: c.Slug, NextAt: s.now(), CreatedAt: s.now()}
+		if r.DataKey, err = s.Keys.NewDataKey("revocation/" + r.ID); err != nil {
+			return nil, err
+		}
+		if r.Token, err = s.Keys.Seal(r.DataKey, "revocation/"+r.ID, "token", []byte(token)); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// OpenConnection returns a connection's secrets in clear.
+func (s *AccountService) OpenConnection(t Tenant, acct *LinkedAccount, c *Connection) (*ConnectionSecrets, error) {
+	var sec ConnectionSecrets
+	if len(c.Credentials) == 0 {
+		return &sec, nil
+	}
+	b, err := s.Keys.Open(acct.DataKey, KeyOwner(t, acct.ID), ConnectionField(c.ID), c.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("open connection %s: %w", c.ID, err)
+	}
+	if err := json.Unmarshal(b, &sec); err != nil {
+		return nil, fmt.Errorf("open connection %s: %w", c.ID, err)
+	}
+	return &sec, nil
 }
 
 // OpenCredentials returns the account's your_app credentials in clear, or nil.

@@ -87,7 +87,15 @@ func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
 		return FieldError(field, "%s is larger than %d bytes", field, MaxUDFValueBytes)
 	}
 	switch jsonKind(value) {
-	case '"', '0', 't':
+	case '"':
+		// PostgreSQL cannot store a NUL character in text or jsonb, so
+		// no engine accepts one: data must move between engines intact.
+		var str string
+		if bytes.Contains(value, []byte(`\u0000`)) && json.Unmarshal(value, &str) == nil && strings.ContainsRune(str, 0) {
+			return FieldError(field, "%s must not contain the NUL character (\\u0000)", field)
+		}
+		return nil
+	case '0', 't':
 		return nil
 	case 'n':
 		if allowNull {

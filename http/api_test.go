@@ -217,6 +217,8 @@ func testScenarios(t *testing.T, f *fixture) {
 		{"create udf too many", "POST", la, "a", map[string]any{"linked_account_id": "n1", "udf": manyUDF}, nil, 400, map[string]any{"field": "udf"}},
 		{"create udf key too long", "POST", la, "a", map[string]any{"linked_account_id": "n1", "udf": map[string]any{strings.Repeat("k", 65): 1}}, nil, 400, map[string]any{"field": "udf." + strings.Repeat("k", 65)}},
 		{"create udf value too large", "POST", la, "a", map[string]any{"linked_account_id": "n1", "udf": map[string]any{"big": strings.Repeat("v", 5000)}}, nil, 400, map[string]any{"field": "udf.big"}},
+		{"create udf NUL", "POST", la, "a", []byte(`{"linked_account_id":"n1","udf":{"z":"a\u0000b"}}`), nil, 400, map[string]any{"field": "udf.z"}},
+		{"create udf escaped backslash-u is fine", "POST", la, "a", []byte(`{"linked_account_id":"bs-u","udf":{"z":"a\\u0000b"}}`), nil, 200, nil},
 		{"create udf not object", "POST", la, "a", map[string]any{"linked_account_id": "n1", "udf": "plan=pro"}, nil, 400, map[string]any{"field": "udf"}},
 		{"create your_app without credentials", "POST", la, "a", map[string]any{"linked_account_id": "n1", "your_app": map[string]any{"app_id": "x"}}, nil, 400, map[string]any{"field": "your_app.auth_credentials"}},
 		{"create credentials not object", "POST", la, "a", map[string]any{"linked_account_id": "n1", "your_app": map[string]any{"auth_credentials": "tok"}}, nil, 400, map[string]any{"field": "your_app.auth_credentials"}},

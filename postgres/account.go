@@ -16,13 +16,13 @@ import (
 // that concurrent creates and deletes do not all queue on one row lock.
 const countSlots = 16
 
-const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, created_at, updated_at`
 
 func scanAccount(row pgx.Row) (*linkd.LinkedAccount, error) {
 	var a linkd.LinkedAccount
 	var udf []byte
 	var job *string
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -160,23 +160,38 @@ func addCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountID string, 
 	return nil
 }
 
-// DeleteAccount implements linkd.AccountStore.
-func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
+// DeleteAccount implements linkd.AccountStore. The account's row is locked
+// first, so a concurrent PutConnection or RemoveConnections on it either
+// finishes before fn sees the connections or finds the account gone.
+func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.RemoveFunc) error {
 	if !isID(t.OrgID) {
 		return accountNotFound(t, accountID)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		var pk string
-		err := tx.QueryRow(ctx, `DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3 RETURNING id`,
-			t.OrgID, t.Env, accountID).Scan(&pk)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return accountNotFound(t, accountID)
-		} else if err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
+		acct, err := findAccount(ctx, tx, t, accountID, true)
+		if err != nil {
+			return err
+		}
+		conns, err := accountConnections(ctx, tx, t, acct.ID)
+		if err != nil {
+			return err
+		}
+		revs, ev, err := fn(acct, conns)
+		if err != nil {
+			return err
 		}
 		// Everything the account owns goes in the same transaction.
-		if _, err := tx.Exec(ctx, `DELETE FROM session_tokens WHERE org_id = $1 AND env = $2 AND account_pk = $3`, t.OrgID, t.Env, pk); err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
+		for _, q := range []string{
+			`DELETE FROM connections WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
+			`DELETE FROM session_tokens WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
+			`DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id = $3`,
+		} {
+			if _, err := tx.Exec(ctx, q, t.OrgID, t.Env, acct.ID); err != nil {
+				return fmt.Errorf("delete account %q: %w", accountID, err)
+			}
+		}
+		if err := insertRevocations(ctx, tx, revs); err != nil {
+			return err
 		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err

@@ -14,7 +14,7 @@ import (
 // countSlots is how many rows a tenant's account count is spread over.
 const countSlots = 16
 
-const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, created_at, updated_at`
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -26,7 +26,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*linkd.LinkedAccount, err
 	var created, updated int64
 	var udf []byte
 	var job sql.NullString
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &created, &updated); err != nil {
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &created, &updated); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -140,19 +140,32 @@ func addCount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountID string,
 }
 
 // DeleteAccount implements linkd.AccountStore.
-func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) error {
+func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.RemoveFunc) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var pk string
-		err := tx.QueryRowContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ? RETURNING id`,
-			t.OrgID, t.Env, accountID).Scan(&pk)
-		if errors.Is(err, sql.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
-		} else if err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
+		acct, err := findAccount(ctx, tx, t, accountID)
+		if err != nil {
+			return err
+		}
+		conns, err := accountConnections(ctx, tx, t, acct.ID)
+		if err != nil {
+			return err
+		}
+		revs, ev, err := fn(acct, conns)
+		if err != nil {
+			return err
 		}
 		// Everything the account owns goes in the same transaction.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM session_tokens WHERE org_id = ? AND env = ? AND account_pk = ?`, t.OrgID, t.Env, pk); err != nil {
-			return fmt.Errorf("delete account %q: %w", accountID, err)
+		for _, q := range []string{
+			`DELETE FROM connections WHERE org_id = ? AND env = ? AND account_pk = ?`,
+			`DELETE FROM session_tokens WHERE org_id = ? AND env = ? AND account_pk = ?`,
+			`DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, t.OrgID, t.Env, acct.ID); err != nil {
+				return fmt.Errorf("delete account %q: %w", accountID, err)
+			}
+		}
+		if err := insertRevocations(ctx, tx, revs); err != nil {
+			return err
 		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err

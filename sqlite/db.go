@@ -35,6 +35,9 @@ type Store struct {
 	// insertMany inserts insertRows accounts; prepared once, because parsing
 	// a statement that long costs as much as running it.
 	insertMany *sql.Stmt
+	// writes feeds write transactions to group commit (groupcommit.go).
+	writes  chan *writeReq
+	stopped chan struct{}
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -87,11 +90,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.read = r
+	s.startGroupCommit()
 	return s, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stopGroupCommit()
 	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())
 }
 
@@ -104,23 +109,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // DBs returns the write and read pools, for their metrics.
 func (s *Store) DBs() (write, read *sql.DB) { return s.write, s.read }
 
-// tx runs fn in a write transaction, committed when fn returns nil and rolled
-// back on error or panic.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+// tx1 runs fn in a write transaction of its own, outside group commit (for
+// migrations, which run before it starts).
+func (s *Store) tx1(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
+	if err := call(fn, tx); err != nil {
+		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
@@ -147,7 +144,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.tx1(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil || n > 0 {
 				return err

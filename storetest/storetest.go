@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
+		{"Connections", testConnections},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -644,3 +646,107 @@ func testSessionTokens(t *testing.T, e *env) {
 		t.Fatalf("a deleted account's token still works: %v", err)
 	}
 }
+
+// putConn stores a connection with sealed secrets through the service's
+// keyring, as the connection code does.
+func (e *env) putConn(t *testing.T, tn linkd.Tenant, accountID, slug, authType string, sec linkd.ConnectionSecrets) *linkd.Connection {
+	t.Helper()
+	c, err := e.store.PutConnection(e.ctx, tn, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, Status: linkd.ConnActive, CreatedAt: now, UpdatedAt: now}
+		if cur != nil {
+			next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+		}
+		key := acct.DataKey
+		var made []byte
+		if key == nil {
+			var err error
+			if key, err = e.svc.Keys.NewDataKey(linkd.KeyOwner(tn, acct.ID)); err != nil {
+				return nil, nil, nil, err
+			}
+			made = key
+		}
+		b, _ := json.Marshal(sec)
+		sealed, err := e.svc.Keys.Seal(key, linkd.KeyOwner(tn, acct.ID), linkd.ConnectionField(next.ID), b)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		next.Credentials = sealed
+		return next, made, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "t", Action: "connection.create", AccountID: accountID}, nil
+	})
+	if err != nil {
+		t.Fatalf("PutConnection: %v", err)
+	}
+	return c
+}
+
+func testConnections(t *testing.T, e *env) {
+	e.create(t, e.t, "c1", "C", nil)
+	slack := e.putConn(t, e.t, "c1", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "xoxb-1", RefreshToken: "xoxe-1"})
+	e.putConn(t, e.t, "c1", "stripe", linkd.AuthKeyBased, linkd.ConnectionSecrets{Fields: map[string]string{"api_key": "sk_test_1"}})
+	again := e.putConn(t, e.t, "c1", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "xoxb-2", RefreshToken: "xoxe-2"})
+	if again.ID != slack.ID {
+		t.Fatal("reconnecting an app made a second connection")
+	}
+	acct, conns, err := e.store.Connections(e.ctx, e.t, "c1")
+	if err != nil || len(conns) != 2 || conns[0].Slug != "slack" || conns[1].Slug != "stripe" || acct.ConnectedApps != 2 || len(acct.DataKey) == 0 {
+		t.Fatalf("Connections = %+v %d, %v", acct, len(conns), err)
+	}
+	sec, err := e.svc.OpenConnection(e.t, acct, conns[0])
+	if err != nil || sec.AccessToken != "xoxb-2" {
+		t.Fatalf("OpenConnection = %+v, %v", sec, err)
+	}
+	if bytesContain(conns[0].Credentials, "xoxb") {
+		t.Fatal("tokens stored in clear")
+	}
+	// Other tenants see nothing and cannot connect to this account.
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if _, _, err := e.store.Connections(e.ctx, other, "c1"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("another environment reads the connections: %v", err)
+	}
+	_, err = e.store.RemoveConnections(e.ctx, other, "c1", "slack", "", func(*linkd.LinkedAccount, []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
+		t.Fatal("fn called for another tenant")
+		return nil, nil, nil
+	})
+	if linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("another environment removes a connection: %v", err)
+	}
+	// Removing queues the revocation the service computes; removing again
+	// is a no-op.
+	var queued int
+	remove := func(acct *linkd.LinkedAccount, removed []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
+		revs, err := e.svc.Revocations(e.t, acct, removed)
+		queued += len(revs)
+		return revs, &linkd.AuditEntry{ID: linkd.NewID(), Time: time.Now(), Actor: "t", Action: "connection.delete", AccountID: acct.AccountID}, err
+	}
+	removed, err := e.store.RemoveConnections(e.ctx, e.t, "c1", "slack", "", remove)
+	if err != nil || len(removed) != 1 || queued != 1 {
+		t.Fatalf("RemoveConnections = %d removed, %d queued, %v", len(removed), queued, err)
+	}
+	if removed, err := e.store.RemoveConnections(e.ctx, e.t, "c1", "slack", "", remove); err != nil || len(removed) != 0 {
+		t.Fatalf("second remove = %d, %v", len(removed), err)
+	}
+	acct, conns, _ = e.store.Connections(e.ctx, e.t, "c1")
+	if len(conns) != 1 || acct.ConnectedApps != 1 {
+		t.Fatalf("after remove: %d connections, count %d", len(conns), acct.ConnectedApps)
+	}
+	// Deleting the account removes its connections; the list count agrees.
+	e.putConn(t, e.t, "c1", "hubspot", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+	if err := e.svc.Delete(e.ctx, e.t, "key-1", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	e.create(t, e.t, "c1", "again", nil)
+	if acct, conns, _ := e.store.Connections(e.ctx, e.t, "c1"); len(conns) != 0 || acct.ConnectedApps != 0 {
+		t.Fatalf("a re-created account inherits %d connections", len(conns))
+	}
+	entries, _, _ := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "c1", Limit: 1})
+	if len(entries) != 1 || entries[0].Action != linkd.AuditAccountCreate {
+		t.Fatalf("audit: %+v", entries)
+	}
+	entries, _, _ = e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "c1", Limit: 2})
+	if len(entries) < 2 || entries[1].Action != linkd.AuditAccountDelete || fmt.Sprint(entries[1].Details["revocations_queued"]) != "1" {
+		t.Fatalf("delete audit: %+v", entries[1])
+	}
+}
+
+func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -32,6 +32,8 @@ CREATE INDEX api_keys_org ON api_keys (org_id, created_at);
 -- (see linkd.EncodeUDF): one row per account keeps bulk imports cheap.
 -- data_key is made when the first secret is stored. import_job marks the last
 -- import that wrote the row (it detects repeated ids within one file).
+-- connected_apps counts the distinct apps of the account's connections, kept
+-- by the statements that change them, so that lists show it at no cost.
 -- Creation-time filters use the primary key: ids are UUIDv7 of created_at.
 CREATE TABLE linked_accounts (
 	org_id      uuid NOT NULL,
@@ -43,6 +45,7 @@ CREATE TABLE linked_accounts (
 	data_key    bytea,
 	credentials bytea,
 	import_job  uuid,
+	connected_apps integer NOT NULL DEFAULT 0,
 	created_at  timestamptz NOT NULL,
 	updated_at  timestamptz NOT NULL,
 	PRIMARY KEY (org_id, env, id),
@@ -151,3 +154,50 @@ CREATE TABLE session_tokens (
 	created_at         timestamptz NOT NULL
 );
 CREATE INDEX session_tokens_account ON session_tokens (org_id, env, account_pk);
+
+-- A linked account's connection to one app. credentials are sealed with the
+-- account's data key. The refresher finds active OAuth connections by the
+-- expiry of their access token. slug and auth_type sort bytewise (COLLATE
+-- "C"), as on SQLite, whatever the database's collation, and the account
+-- index then serves a listing in that order.
+CREATE TABLE connections (
+	org_id              uuid NOT NULL,
+	env                 text NOT NULL,
+	id                  uuid NOT NULL,
+	account_pk          uuid NOT NULL,
+	slug                text COLLATE "C" NOT NULL,
+	auth_type           text COLLATE "C" NOT NULL,
+	identifier          text NOT NULL DEFAULT '',
+	status              text NOT NULL,
+	credentials         bytea,
+	token_expires_at    timestamptz,
+	refresh_failures    integer NOT NULL DEFAULT 0,
+	last_refresh_at     timestamptz,
+	last_refresh_error  text NOT NULL DEFAULT '',
+	refresh_lease_owner text,
+	refresh_lease_until timestamptz,
+	created_at          timestamptz NOT NULL,
+	updated_at          timestamptz NOT NULL,
+	PRIMARY KEY (org_id, env, id)
+);
+CREATE UNIQUE INDEX connections_account ON connections (org_id, env, account_pk, slug, auth_type);
+CREATE INDEX connections_slug ON connections (org_id, env, slug, account_pk);
+CREATE INDEX connections_expiry ON connections (token_expires_at) WHERE status = 'active' AND token_expires_at IS NOT NULL;
+
+-- Tokens to revoke at their providers, each sealed under its own data key;
+-- a row is deleted (and with it the token) once revoked or given up on.
+CREATE TABLE revocations (
+	id          uuid PRIMARY KEY,
+	org_id      uuid NOT NULL,
+	env         text NOT NULL,
+	account_id  text NOT NULL,
+	slug        text NOT NULL,
+	token       bytea NOT NULL,
+	data_key    bytea NOT NULL,
+	attempts    integer NOT NULL DEFAULT 0,
+	next_at     timestamptz NOT NULL,
+	lease_owner text,
+	lease_until timestamptz,
+	created_at  timestamptz NOT NULL
+);
+CREATE INDEX revocations_due ON revocations (next_at);

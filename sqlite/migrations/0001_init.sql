@@ -41,6 +41,7 @@ CREATE TABLE linked_accounts (
 	data_key    BLOB,
 	credentials BLOB,
 	import_job  TEXT,
+	connected_apps INTEGER NOT NULL DEFAULT 0,
 	created_at  INTEGER NOT NULL,
 	updated_at  INTEGER NOT NULL,
 	PRIMARY KEY (org_id, env, id)
@@ -150,3 +151,48 @@ CREATE TABLE session_tokens (
 	created_at         INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX session_tokens_account ON session_tokens (org_id, env, account_pk);
+
+-- A linked account's connection to one app. credentials are sealed with the
+-- account's data key. The refresher finds active OAuth connections by the
+-- expiry of their access token.
+CREATE TABLE connections (
+	org_id              TEXT NOT NULL,
+	env                 TEXT NOT NULL,
+	id                  TEXT NOT NULL,
+	account_pk          TEXT NOT NULL,
+	slug                TEXT NOT NULL,
+	auth_type           TEXT NOT NULL,
+	identifier          TEXT NOT NULL DEFAULT '',
+	status              TEXT NOT NULL,
+	credentials         BLOB,
+	token_expires_at    INTEGER,
+	refresh_failures    INTEGER NOT NULL DEFAULT 0,
+	last_refresh_at     INTEGER,
+	last_refresh_error  TEXT NOT NULL DEFAULT '',
+	refresh_lease_owner TEXT,
+	refresh_lease_until INTEGER,
+	created_at          INTEGER NOT NULL,
+	updated_at          INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX connections_account ON connections (org_id, env, account_pk, slug, auth_type);
+CREATE INDEX connections_slug ON connections (org_id, env, slug, account_pk);
+CREATE INDEX connections_expiry ON connections (token_expires_at) WHERE status = 'active' AND token_expires_at IS NOT NULL;
+
+-- Tokens to revoke at their providers, each sealed under its own data key;
+-- a row is deleted (and with it the token) once revoked or given up on.
+CREATE TABLE revocations (
+	id          TEXT PRIMARY KEY,
+	org_id      TEXT NOT NULL,
+	env         TEXT NOT NULL,
+	account_id  TEXT NOT NULL,
+	slug        TEXT NOT NULL,
+	token       BLOB NOT NULL,
+	data_key    BLOB NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	next_at     INTEGER NOT NULL,
+	lease_owner TEXT,
+	lease_until INTEGER,
+	created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX revocations_due ON revocations (next_at);

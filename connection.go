@@ -1,0 +1,89 @@
+package linkd
+
+import (
+	"context"
+	"time"
+)
+
+// Connection statuses.
+const (
+	ConnActive  = "active"
+	ConnExpired = "expired" // the refresh failed for good: the customer must reconnect
+)
+
+// Connection is a linked account's authentication with one app: OAuth
+// tokens or the key-based app's fields. An account has at most one
+// connection per app and auth type.
+type Connection struct {
+	ID        string
+	AccountPK string
+	Slug      string
+	AuthType  string
+	// Identifier is a non-secret label of the connected identity at the
+	// provider (a workspace name, an account id), when one is known.
+	Identifier string
+	Status     string
+	// Credentials are sealed with the account's data key (field
+	// ConnectionField(ID)): JSON of ConnectionSecrets. Never returned.
+	Credentials []byte
+	// TokenExpiresAt is when the OAuth access token expires; nil when it
+	// does not, or for key-based connections.
+	TokenExpiresAt   *time.Time
+	RefreshFailures  int
+	LastRefreshAt    *time.Time
+	LastRefreshError string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// ConnectionField names a connection's credentials among its account's
+// secrets, binding the ciphertext to the connection.
+func ConnectionField(id string) string { return "connection/" + id }
+
+// ConnectionSecrets is what Connection.Credentials seal.
+type ConnectionSecrets struct {
+	AccessToken  string            `json:"access_token,omitempty"`
+	RefreshToken string            `json:"refresh_token,omitempty"`
+	TokenType    string            `json:"token_type,omitempty"`
+	Scope        string            `json:"scope,omitempty"`
+	Fields       map[string]string `json:"fields,omitempty"` // key-based apps
+}
+
+// Revocation is a token to revoke at its provider, queued when a connection
+// is removed so the removal never waits on (or fails with) the provider. The
+// token is sealed under a data key of its own: it outlives the account's.
+type Revocation struct {
+	ID        string
+	OrgID     string
+	Env       Environment
+	AccountID string
+	Slug      string
+	Token     []byte // sealed with DataKey, field "revocation"
+	DataKey   []byte
+	Attempts  int
+	NextAt    time.Time
+	CreatedAt time.Time
+}
+
+// RemoveFunc decides, inside the store's transaction, what removing the
+// connections removed (of the account acct) leaves to do: the revocations to
+// queue and the audit entry.
+type RemoveFunc func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error)
+
+// ConnectionStore keeps connections.
+type ConnectionStore interface {
+	// Connections returns the account and its connections, sorted by app;
+	// ENOTFOUND when the tenant has no such account.
+	Connections(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, []*Connection, error)
+	// PutConnection creates or replaces the account's connection for
+	// (slug, authType): fn gets the account and the current connection (or
+	// nil) and returns the next one, and the account's data key when it made
+	// one (the account had none). One transaction.
+	PutConnection(ctx context.Context, t Tenant, accountID, slug, authType string,
+		fn func(acct *LinkedAccount, cur *Connection) (next *Connection, dataKey []byte, ev *AuditEntry, err error)) (*Connection, error)
+	// RemoveConnections deletes the account's connections of slug (of one
+	// auth type, or all when authType is ""), queues fn's revocations and
+	// writes its audit entry, in one transaction. It returns what it removed
+	// (nothing is not an error: disconnecting is idempotent).
+	RemoveConnections(ctx context.Context, t Tenant, accountID, slug, authType string, fn RemoveFunc) ([]*Connection, error)
+}

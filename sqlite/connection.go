@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/linkd-dev/linkd"
+)
+
+const connectionColumns = `id, account_pk, slug, auth_type, identifier, status, credentials, token_expires_at, refresh_failures,
+	last_refresh_at, last_refresh_error, created_at, updated_at`
+
+func scanConnection(row interface{ Scan(...any) error }) (*linkd.Connection, error) {
+	var c linkd.Connection
+	var expires, refreshed sql.NullInt64
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.AccountPK, &c.Slug, &c.AuthType, &c.Identifier, &c.Status, &c.Credentials, &expires, &c.RefreshFailures,
+		&refreshed, &c.LastRefreshError, &created, &updated); err != nil {
+		return nil, err
+	}
+	c.TokenExpiresAt, c.LastRefreshAt = fromNullMicros(expires), fromNullMicros(refreshed)
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &c, nil
+}
+
+func accountConnections(ctx context.Context, q querier, t linkd.Tenant, accountPK string) ([]*linkd.Connection, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections INDEXED BY connections_account
+		WHERE org_id = ? AND env = ? AND account_pk = ? ORDER BY slug, auth_type`, t.OrgID, t.Env, accountPK)
+	if err != nil {
+		return nil, fmt.Errorf("connections: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.Connection
+	for rows.Next() {
+		c, err := scanConnection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Connections implements linkd.ConnectionStore.
+func (s *Store) Connections(ctx context.Context, t linkd.Tenant, accountID string) (*linkd.LinkedAccount, []*linkd.Connection, error) {
+	acct, err := findAccount(ctx, s.read, t, accountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	conns, err := accountConnections(ctx, s.read, t, acct.ID)
+	return acct, conns, err
+}
+
+// PutConnection implements linkd.ConnectionStore.
+func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, slug, authType string,
+	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
+	var out *linkd.Connection
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		acct, err := findAccount(ctx, tx, t, accountID)
+		if err != nil {
+			return err
+		}
+		cur, err := scanConnection(tx.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections
+			WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ? AND auth_type = ?`, t.OrgID, t.Env, acct.ID, slug, authType))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur = nil
+		} else if err != nil {
+			return fmt.Errorf("put connection: %w", err)
+		}
+		next, dataKey, ev, err := fn(acct, cur)
+		if err != nil {
+			return err
+		}
+		if dataKey != nil && acct.DataKey == nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET data_key = ? WHERE org_id = ? AND env = ? AND id = ?`, dataKey, t.OrgID, t.Env, acct.ID); err != nil {
+				return fmt.Errorf("put connection: %w", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO connections (org_id, env, id, account_pk, slug, auth_type, identifier, status, credentials,
+				token_expires_at, refresh_failures, last_refresh_at, last_refresh_error, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org_id, env, id) DO UPDATE SET identifier = excluded.identifier, status = excluded.status,
+				credentials = excluded.credentials, token_expires_at = excluded.token_expires_at, refresh_failures = excluded.refresh_failures,
+				last_refresh_at = excluded.last_refresh_at, last_refresh_error = excluded.last_refresh_error, updated_at = excluded.updated_at`,
+			t.OrgID, t.Env, next.ID, acct.ID, slug, authType, next.Identifier, next.Status, next.Credentials, nullMicros(next.TokenExpiresAt),
+			next.RefreshFailures, nullMicros(next.LastRefreshAt), next.LastRefreshError, micros(next.CreatedAt), micros(next.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("put connection: %w", err)
+		}
+		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
+		out = next
+		return insertAudit(ctx, tx, t, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// countConnectedApps refreshes the account's count of connected apps.
+func countConnectedApps(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountPK string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET connected_apps =
+		(SELECT count(DISTINCT slug) FROM connections WHERE org_id = ? AND env = ? AND account_pk = ?)
+		WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, accountPK, t.OrgID, t.Env, accountPK)
+	if err != nil {
+		return fmt.Errorf("count connected apps: %w", err)
+	}
+	return nil
+}
+
+// RemoveConnections implements linkd.ConnectionStore.
+func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID, slug, authType string, fn linkd.RemoveFunc) ([]*linkd.Connection, error) {
+	var removed []*linkd.Connection
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		acct, err := findAccount(ctx, tx, t, accountID)
+		if err != nil {
+			return err
+		}
+		all, err := accountConnections(ctx, tx, t, acct.ID)
+		if err != nil {
+			return err
+		}
+		removed = removed[:0]
+		for _, c := range all {
+			if c.Slug == slug && (authType == "" || c.AuthType == authType) {
+				removed = append(removed, c)
+			}
+		}
+		if len(removed) == 0 {
+			return nil
+		}
+		revs, ev, err := fn(acct, removed)
+		if err != nil {
+			return err
+		}
+		for _, c := range removed {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, c.ID); err != nil {
+				return fmt.Errorf("remove connection: %w", err)
+			}
+		}
+		if err := insertRevocations(ctx, tx, revs); err != nil {
+			return err
+		}
+		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+func insertRevocations(ctx context.Context, tx *sql.Tx, revs []*linkd.Revocation) error {
+	for _, r := range revs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO revocations (id, org_id, env, account_id, slug, token, data_key, attempts, next_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.OrgID, r.Env, r.AccountID, r.Slug, r.Token, r.DataKey, r.Attempts, micros(r.NextAt), micros(r.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("queue revocation: %w", err)
+		}
+	}
+	return nil
+}
