@@ -55,6 +55,9 @@ func DecodeUDF(accountPK string, b []byte) ([]UDF, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
+	if out, ok := decodeUDFFast(accountPK, b); ok {
+		return out, nil
+	}
 	var m map[string]storedUDF
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("decode udf of %s: %w", accountPK, err)

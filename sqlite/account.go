@@ -51,7 +51,7 @@ func findAccount(ctx context.Context, q querier, t linkd.Tenant, accountID strin
 
 // FindAccount implements linkd.AccountStore.
 func (s *Store) FindAccount(ctx context.Context, t linkd.Tenant, accountID string) (*linkd.LinkedAccount, error) {
-	return findAccount(ctx, s.read, t, accountID)
+	return findAccount(ctx, s.r, t, accountID)
 }
 
 // PutAccount implements linkd.AccountStore. The write connection serialises
@@ -187,9 +187,9 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	if !f.SkipTotal {
 		var err error
 		if filtered {
-			err = s.read.QueryRowContext(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
+			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
 		} else {
-			err = s.read.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&page.Total)
+			err = s.r.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&page.Total)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("count accounts: %w", err)
@@ -209,7 +209,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		offset = max(f.Offset, 0)
 	}
 	args = append(args, limit+1, offset)
-	rows, err := s.read.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id `+order+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
@@ -275,7 +275,7 @@ func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.Account
 	if f.Desc {
 		order = "DESC"
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
 	if err != nil {
 		return fmt.Errorf("scan accounts: %w", err)
 	}

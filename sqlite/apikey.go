@@ -37,7 +37,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte) 
 
 // APIKeyByHash implements linkd.APIKeyStore.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*linkd.APIKey, error) {
-	k, err := scanAPIKey(s.read.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanAPIKey(s.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no such API key")
 	} else if err != nil {
@@ -48,7 +48,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (*linkd.APIKey, e
 
 // ListAPIKeys implements linkd.APIKeyStore.
 func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = ? ORDER BY created_at DESC, id DESC`, orgID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org_id = ? ORDER BY created_at DESC, id DESC`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}

@@ -53,7 +53,7 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 		args = append(args, f.Cursor)
 	}
 	args = append(args, limit+1)
-	rows, err := s.read.QueryContext(ctx, `SELECT id, at, actor, action, account_id, fields, details FROM audit_log WHERE `+
+	rows, err := s.r.QueryContext(ctx, `SELECT id, at, actor, action, account_id, fields, details FROM audit_log WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)

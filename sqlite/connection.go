@@ -45,11 +45,11 @@ func accountConnections(ctx context.Context, q querier, t linkd.Tenant, accountP
 
 // Connections implements linkd.ConnectionStore.
 func (s *Store) Connections(ctx context.Context, t linkd.Tenant, accountID string) (*linkd.LinkedAccount, []*linkd.Connection, error) {
-	acct, err := findAccount(ctx, s.read, t, accountID)
+	acct, err := findAccount(ctx, s.r, t, accountID)
 	if err != nil {
 		return nil, nil, err
 	}
-	conns, err := accountConnections(ctx, s.read, t, acct.ID)
+	conns, err := accountConnections(ctx, s.r, t, acct.ID)
 	return acct, conns, err
 }
 

@@ -35,6 +35,8 @@ type Store struct {
 	// insertMany inserts insertRows accounts; prepared once, because parsing
 	// a statement that long costs as much as running it.
 	insertMany *sql.Stmt
+	// r runs read queries through cached prepared statements.
+	r *reader
 	// writes feeds write transactions to group commit (groupcommit.go).
 	writes  chan *writeReq
 	stopped chan struct{}
@@ -90,6 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.read = r
+	s.r = newReader(r)
 	s.startGroupCommit()
 	return s, nil
 }
@@ -97,13 +100,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes both pools.
 func (s *Store) Close() error {
 	s.stopGroupCommit()
+	s.r.close()
 	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())
 }
 
 // Ping implements linkd.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // DBs returns the write and read pools, for their metrics.

@@ -107,7 +107,7 @@ func (s *Store) DeleteImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 
 // ImportJob implements linkd.ImportStore.
 func (s *Store) ImportJob(ctx context.Context, t linkd.Tenant, jobID string) (*linkd.ImportJob, error) {
-	j, err := scanImportJob(s.read.QueryRowContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE id = ? AND org_id = ? AND env = ?`, jobID, t.OrgID, t.Env))
+	j, err := scanImportJob(s.r.QueryRowContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE id = ? AND org_id = ? AND env = ?`, jobID, t.OrgID, t.Env))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, importJobNotFound(jobID)
 	} else if err != nil {
@@ -125,7 +125,7 @@ func (s *Store) ListImportJobs(ctx context.Context, t linkd.Tenant, limit int, c
 		args = append(args, cursor)
 	}
 	args = append(args, limit+1)
-	rows, err := s.read.QueryContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE `+where+` ORDER BY id DESC LIMIT ?`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE `+where+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list import jobs: %w", err)
 	}
@@ -198,7 +198,7 @@ func (s *Store) ClaimImportJob(ctx context.Context, owner string, now time.Time,
 // ImportChunk implements linkd.ImportStore.
 func (s *Store) ImportChunk(ctx context.Context, jobID string, seq int) ([]byte, error) {
 	var data []byte
-	err := s.read.QueryRowContext(ctx, `SELECT data FROM import_chunks WHERE job_id = ? AND seq = ?`, jobID, seq).Scan(&data)
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM import_chunks WHERE job_id = ? AND seq = ?`, jobID, seq).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "import job %s has no chunk %d", jobID, seq)
 	} else if err != nil {
@@ -435,7 +435,7 @@ func (s *Store) ImportErrors(ctx context.Context, t linkd.Tenant, jobID string, 
 	if _, err := s.ImportJob(ctx, t, jobID); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT row, col, account_id, message FROM import_errors WHERE job_id = ? AND row > ? ORDER BY row LIMIT ?`,
+	rows, err := s.r.QueryContext(ctx, `SELECT row, col, account_id, message FROM import_errors WHERE job_id = ? AND row > ? ORDER BY row LIMIT ?`,
 		jobID, afterRow, limit)
 	if err != nil {
 		return nil, fmt.Errorf("import errors: %w", err)

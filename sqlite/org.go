@@ -24,7 +24,7 @@ func (s *Store) CreateOrg(ctx context.Context, o *linkd.Org) error {
 func (s *Store) OrgByName(ctx context.Context, name string) (*linkd.Org, error) {
 	var o linkd.Org
 	var created int64
-	err := s.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM orgs WHERE name = ?`, name).Scan(&o.ID, &o.Name, &created)
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM orgs WHERE name = ?`, name).Scan(&o.ID, &o.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization named %q", name)
 	} else if err != nil {
@@ -36,7 +36,7 @@ func (s *Store) OrgByName(ctx context.Context, name string) (*linkd.Org, error) 
 
 // Orgs implements linkd.OrgStore.
 func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, created_at FROM orgs ORDER BY created_at, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at FROM orgs ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list orgs: %w", err)
 	}

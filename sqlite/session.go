@@ -40,7 +40,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte, refresh bool) (*
 	var st linkd.SessionToken
 	var exp, rexp, created int64
 	var revoked sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT s.id, s.org_id, s.env, s.account_pk, a.account_id, s.expires_at, s.refresh_expires_at, s.revoked_at, s.created_at
+	err := s.r.QueryRowContext(ctx, `SELECT s.id, s.org_id, s.env, s.account_pk, a.account_id, s.expires_at, s.refresh_expires_at, s.revoked_at, s.created_at
 		FROM session_tokens s JOIN linked_accounts a ON a.org_id = s.org_id AND a.env = s.env AND a.id = s.account_pk
 		WHERE s.`+col+` = ?`, hash).Scan(&st.ID, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &exp, &rexp, &revoked, &created)
 	if errors.Is(err, sql.ErrNoRows) {
