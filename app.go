@@ -1,6 +1,9 @@
 package linkd
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Authentication types of applications.
 const (
@@ -96,9 +99,16 @@ type AppSettings struct {
 	Slug     string
 	Enabled  bool
 	ClientID string
-	// ClientSecret is sealed with DataKey; never returned.
+	// ClientSecret is sealed with DataKey (owner AppSettingsOwner); never
+	// returned.
 	ClientSecret []byte
 	DataKey      []byte
+	UpdatedAt    time.Time
+}
+
+// AppSettingsOwner names the owner of an app's settings' data key.
+func AppSettingsOwner(t Tenant, slug string) string {
+	return "app-settings/" + t.OrgID + "/" + string(t.Env) + "/" + slug
 }
 
 // AppSettingsStore keeps app settings per tenant.

@@ -87,3 +87,36 @@ type ConnectionStore interface {
 	// (nothing is not an error: disconnecting is idempotent).
 	RemoveConnections(ctx context.Context, t Tenant, accountID, slug, authType string, fn RemoveFunc) ([]*Connection, error)
 }
+
+// OAuthStateTTL is how long a customer has to finish an OAuth consent.
+const OAuthStateTTL = 10 * time.Minute
+
+// OAuthState binds an OAuth authorization in progress to its tenant, account
+// and app. Only the hash of the state value is stored; the PKCE verifier is
+// derived from the state with a key of the server's (Keyring.MAC), so
+// nothing secret about the flow is stored at all. It is single-use.
+type OAuthState struct {
+	Hash      []byte
+	OrgID     string
+	Env       Environment
+	AccountPK string
+	AccountID string
+	Slug      string
+	ReturnTo  string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Tenant returns the tenant the state belongs to.
+func (s *OAuthState) Tenant() Tenant { return Tenant{OrgID: s.OrgID, Env: s.Env} }
+
+// OAuthStateStore keeps OAuth states, so the callback may land on any
+// instance.
+type OAuthStateStore interface {
+	// CreateOAuthState stores s for the tenant's account s.AccountID,
+	// filling in AccountPK; ENOTFOUND when there is no such account.
+	CreateOAuthState(ctx context.Context, t Tenant, s *OAuthState) error
+	// TakeOAuthState removes and returns the state with that hash; ENOTFOUND
+	// when unknown, already used, or expired at now.
+	TakeOAuthState(ctx context.Context, hash []byte, now time.Time) (*OAuthState, error)
+}

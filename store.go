@@ -18,6 +18,8 @@ type Store interface {
 	ImportStore
 	SessionStore
 	ConnectionStore
+	AppSettingsStore
+	OAuthStateStore
 	// EnsureSetting stores value under name unless a value is already
 	// there, and returns the stored one. The server uses it to pin the
 	// master-key id: starting with another key must fail loudly.
@@ -38,6 +40,10 @@ type Keyring interface {
 	Seal(wrapped []byte, owner, field string, plaintext []byte) ([]byte, error)
 	// Open decrypts what Seal returned.
 	Open(wrapped []byte, owner, field string, sealed []byte) ([]byte, error)
+	// MAC returns an HMAC-SHA256 of data under a key derived from the master
+	// key for purpose: a secret that need not be stored because it can be
+	// derived again (an OAuth PKCE verifier from its state).
+	MAC(purpose string, data []byte) []byte
 }
 
 // NewID returns a new time-ordered id (UUIDv7): ordered ids keep inserts at

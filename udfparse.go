@@ -199,4 +199,3 @@ func (p *udfParser) int() (int64, bool) {
 	n, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
 	return n, err == nil
 }
-

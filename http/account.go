@@ -34,6 +34,7 @@ type accountJSON struct {
 	TenantAccountID    *string   `json:"tenant_account_id"`
 	Integrations       []any     `json:"integrations"`
 	HasAuthCredentials bool      `json:"has_auth_credentials"`
+	ConnectedApps      int       `json:"connected_apps"`
 	CreatedAt          string    `json:"createdAt"`
 	UpdatedAt          string    `json:"updatedAt"`
 	V                  int       `json:"__v"`
@@ -51,7 +52,7 @@ type udfJSON struct {
 func renderAccount(t linkd.Tenant, a *linkd.LinkedAccount) *accountJSON {
 	out := &accountJSON{
 		ID: a.ID, AssociatedOrg: t.OrgID, AccountID: a.AccountID, Name: a.Name, Environment: string(t.Env),
-		UDF: make([]udfJSON, 0, len(a.UDF)), Integrations: []any{}, HasAuthCredentials: a.HasCredentials(),
+		UDF: make([]udfJSON, 0, len(a.UDF)), Integrations: []any{}, HasAuthCredentials: a.HasCredentials(), ConnectedApps: a.ConnectedApps,
 		CreatedAt: a.CreatedAt.UTC().Format(timeFormat), UpdatedAt: a.UpdatedAt.UTC().Format(timeFormat),
 	}
 	for _, u := range a.UDF {
@@ -221,13 +222,50 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request) error 
 	if own := sessionAccount(r); own != "" && id != own {
 		return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", id)
 	}
-	t := tenant(r)
-	a, err := s.accounts.Get(r.Context(), t, id)
+	return s.writeAccount(w, r, tenant(r), id)
+}
+
+// writeAccount answers with one account and its integrations.
+func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, t linkd.Tenant, id string) error {
+	a, conns, err := s.store.Connections(r.Context(), t, id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, renderAccount(t, a))
+	out := renderAccount(t, a)
+	for _, c := range conns {
+		app, _ := s.catalogApp(c.Slug)
+		out.Integrations = append(out.Integrations, integrationJSON{ID: c.ID, Type: c.Slug, Name: app.Name, Icon: app.IconURL,
+			AuthType: c.AuthType, Identifier: c.Identifier, Status: c.Status, ReauthRequired: c.Status == linkd.ConnExpired,
+			CreatedAt: c.CreatedAt.UTC().Format(timeFormat), UpdatedAt: c.UpdatedAt.UTC().Format(timeFormat)})
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// integrationJSON is a connection as the account object lists it; secrets
+// never appear.
+type integrationJSON struct {
+	ID             string `json:"_id"`
+	Type           string `json:"type"`
+	Name           string `json:"name"`
+	Icon           string `json:"icon"`
+	AuthType       string `json:"auth_type"`
+	Identifier     string `json:"identifier"`
+	Status         string `json:"status"`
+	ReauthRequired bool   `json:"reauth_required"`
+	CreatedAt      string `json:"createdAt"`
+	UpdatedAt      string `json:"updatedAt"`
+}
+
+// catalogApp returns the catalog's app, or a bare one named by its slug
+// for a connection whose app has left the catalog.
+func (s *Server) catalogApp(slug string) (*linkd.App, bool) {
+	if s.connections != nil {
+		if app, ok := s.connections.Catalog.App(slug); ok {
+			return app, true
+		}
+	}
+	return &linkd.App{Slug: slug, Name: slug}, false
 }
 
 func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request) error {

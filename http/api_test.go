@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
+	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/vault"
 )
 
@@ -40,7 +42,12 @@ func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 	}
 	svc := &linkd.AccountService{Store: store, Keys: kr}
 	imp := &csvio.Importer{Store: store, Accounts: svc, MaxBytes: 4 << 20}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, RateLimit: rateLimit})
+	apps, err := catalog.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: apps, PublicURL: "https://linkd.example.com"}
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, Connections: conns, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
@@ -129,7 +136,7 @@ func (f *fixture) do(method, path, key string, body any, headers ...string) resp
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	out := response{status: res.StatusCode, header: res.Header, raw: raw}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && !bytes.HasPrefix(raw, []byte("[")) {
 		if err := json.Unmarshal(raw, &out.json); err != nil {
 			f.t.Fatalf("%s %s: invalid JSON %q: %v", method, path, raw, err)
 		}
@@ -170,6 +177,7 @@ func TestAPI(t *testing.T) {
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
+		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })
 	})
 }
 
@@ -512,5 +520,12 @@ func testNothingHalfWritten(t *testing.T, f *fixture) {
 	match(t, "kept", docs[0].(map[string]any), map[string]any{"account_id": "keep", "name": "Keep"})
 	if udf := docs[0].(map[string]any)["udf"].([]any); len(udf) != 1 {
 		t.Fatalf("udf after bad writes: %v", udf)
+	}
+}
+
+func mustJSON(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%v: %s", err, raw)
 	}
 }

@@ -13,8 +13,11 @@ import (
 	"testing"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
+	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/vault"
 )
 
@@ -36,7 +39,15 @@ func serveOpenAPI(t *testing.T) (*linkdhttp.Server, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: &linkd.AccountService{Store: store, Keys: keys}})
+	// Every optional part is configured, so that every route is registered.
+	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	apps, err := catalog.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: accounts,
+		Imports:     &csvio.Importer{Store: store, Accounts: accounts},
+		Connections: &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps}})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

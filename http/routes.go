@@ -36,6 +36,24 @@ func (s *Server) routes() {
 	s.handle("POST /api/v2/public/session-token/revoke", s.withSession(s.handleRevokeSession))
 	s.handle("GET /api/v2/public/session/active-linked-account", s.withSession(s.handleActiveAccount))
 
+	if s.connections != nil {
+		const app = "/api/v2/public/application"
+		s.handle("GET "+app, s.withKeyOrSession(s.handleListApps))
+		s.handle("GET "+app+"/{slug}", s.withKeyOrSession(s.handleGetApp))
+		s.handle("GET "+app+"/{slug}/settings", s.withAPIKey(s.handleGetAppSettings))
+		s.handle("PUT "+app+"/{slug}/settings", s.withAPIKey(s.withIdempotency(s.handlePutAppSettings)))
+		s.handle("PUT "+la+"/integration/save-key-credentials/{slug}", s.withKeyOrSession(s.withIdempotency(s.handleSaveKeys)))
+		s.handle("DELETE "+la+"/integration/{slug}", s.withKeyOrSession(s.handleDisconnect))
+		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
+		s.handle("GET /oauth/callback", s.handleOAuthCallback)
+		// The same, as the browser SDK calls them with a session token.
+		s.handle("GET /api/v2/f-sdk/application", s.withSession(s.handleListApps))
+		s.handle("GET /api/v2/f-sdk/application/{slug}", s.withSession(s.handleGetApp))
+		s.handle("POST /api/v2/app/{slug}/save", s.withSession(s.withIdempotency(s.handleSaveKeys)))
+		s.handle("DELETE /api/v1/linked-acc/integration/{slug}", s.withSession(s.handleDisconnect))
+		s.handle("GET /api/v1/{slug}/integrate", s.withSession(s.handleOAuthURL))
+	}
+
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))
 	s.handle("GET "+la+"/import/sample.csv", s.handleSampleCSV)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
+	"github.com/linkd-dev/linkd/oauth"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -26,7 +27,9 @@ type Config struct {
 	Accounts *linkd.AccountService
 	// Imports accepts CSV uploads; WakeImports tells this instance's runner
 	// that a job was queued.
-	Imports     *csvio.Importer
+	Imports *csvio.Importer
+	// Connections connects apps; nil leaves the application routes out.
+	Connections *oauth.Service
 	WakeImports func()
 	Logger      *slog.Logger
 	// RateLimit is requests per second per API key (burst twice that);
@@ -45,10 +48,12 @@ type Server struct {
 	store    linkd.Store
 	accounts *linkd.AccountService
 	imports  *csvio.Importer
-	logger   *slog.Logger
-	registry *prometheus.Registry
-	metrics  *metrics
-	limiter  *rateLimiter
+	// connections is Config.Connections.
+	connections *oauth.Service
+	logger      *slog.Logger
+	registry    *prometheus.Registry
+	metrics     *metrics
+	limiter     *rateLimiter
 	// wakeImports is Config.WakeImports.
 	wakeImports func()
 	version     string
@@ -68,12 +73,14 @@ func NewServer(cfg Config) *Server {
 		store:    cfg.Store,
 		accounts: cfg.Accounts,
 		imports:  cfg.Imports,
-		logger:   cfg.Logger,
-		registry: cfg.Registry,
-		version:  cfg.Version,
-		now:      cfg.Now,
-		mux:      http.NewServeMux(),
-		touched:  map[string]time.Time{},
+
+		connections: cfg.Connections,
+		logger:      cfg.Logger,
+		registry:    cfg.Registry,
+		version:     cfg.Version,
+		now:         cfg.Now,
+		mux:         http.NewServeMux(),
+		touched:     map[string]time.Time{},
 
 		wakeImports: cfg.WakeImports,
 		sessionTTL:  cfg.SessionTTL,

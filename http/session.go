@@ -100,11 +100,5 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request) err
 
 // handleActiveAccount returns the linked account a session token acts for.
 func (s *Server) handleActiveAccount(w http.ResponseWriter, r *http.Request) error {
-	t := tenant(r)
-	a, err := s.accounts.Get(r.Context(), t, sessionAccount(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, renderAccount(t, a))
-	return nil
+	return s.writeAccount(w, r, tenant(r), sessionAccount(r))
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -32,8 +33,9 @@ const keyIDLen = 4
 
 // Keyring implements linkd.Keyring.
 type Keyring struct {
-	id   [keyIDLen]byte
-	wrap cipher.AEAD
+	id     [keyIDLen]byte
+	wrap   cipher.AEAD
+	master []byte
 }
 
 var _ linkd.Keyring = (*Keyring)(nil)
@@ -53,7 +55,7 @@ func New(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{wrap: aead}
+	k := &Keyring{wrap: aead, master: append([]byte(nil), master...)}
 	fp, err := hkdf.Key(sha256.New, master, nil, "linkd master-key id v1", keyIDLen)
 	if err != nil {
 		return nil, err
@@ -126,6 +128,17 @@ func (k *Keyring) Open(wrapped []byte, owner, field string, sealed []byte) ([]by
 		return nil, errors.New("vault: malformed ciphertext")
 	}
 	return aead.Open(nil, nil, sealed[1:], valueAAD(owner, field))
+}
+
+// MAC implements linkd.Keyring.
+func (k *Keyring) MAC(purpose string, data []byte) []byte {
+	key, err := hkdf.Key(sha256.New, k.master, nil, "linkd mac v1 "+purpose, 32)
+	if err != nil {
+		panic(err) // only for lengths hkdf cannot make; 32 is always fine
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // ParseKey decodes a master key given as 64 hex digits or as standard or

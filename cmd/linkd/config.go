@@ -27,6 +27,7 @@ type Config struct {
 	ImportMaxBytes  int64
 	ImportLease     time.Duration
 	SessionTTL      time.Duration
+	AppsFile        string
 }
 
 // commandFlags is one command's flag set with the common settings on it.
@@ -54,6 +55,7 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	fs.StringVar(&c.DatabaseURL, "database", env("LINKD_DATABASE_URL", ""), "postgres://… to use PostgreSQL; empty for SQLite in the data dir (LINKD_DATABASE_URL)")
 	fs.StringVar(&c.EncryptionKey, "encryption-key", env("LINKD_ENCRYPTION_KEY", ""), "master key, 32 bytes as hex or base64; generated into the data dir when empty (LINKD_ENCRYPTION_KEY)")
 	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
+	fs.StringVar(&c.AppsFile, "apps", env("LINKD_APPS", ""), "YAML file of apps to add to the shipped catalog (LINKD_APPS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LINKD_LOG_LEVEL", "info"), "debug, info, warn or error (LINKD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LINKD_LOG_FORMAT", "text"), "text or json (LINKD_LOG_FORMAT)")
 	rate := env("LINKD_RATE_LIMIT", "100")
@@ -202,5 +204,6 @@ func (c *Config) logValue() slog.Value {
 		slog.Int64("import_max_bytes", c.ImportMaxBytes),
 		slog.Duration("import_lease", c.ImportLease),
 		slog.Duration("session_ttl", c.SessionTTL),
+		slog.String("apps", c.AppsFile),
 	)
 }

@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	linkdhttp "github.com/linkd-dev/linkd/http"
+	"github.com/linkd-dev/linkd/oauth"
 )
 
 // instanceID names this process in leases of shared work: host, pid and a
@@ -70,6 +72,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
 	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	apps, err := catalog.LoadFile(c.AppsFile)
+	if err != nil {
+		return fmt.Errorf("apps: %w", err)
+	}
+	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
+	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL}
 	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
 	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: instanceID(), Lease: c.ImportLease}
 	runner.Init()
@@ -77,6 +85,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Store:       store,
 		Accounts:    accounts,
 		Imports:     importer,
+		Connections: connections,
 		WakeImports: runner.Wake,
 		Logger:      log,
 		RateLimit:   c.RateLimit,

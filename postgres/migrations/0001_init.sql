@@ -201,3 +201,32 @@ CREATE TABLE revocations (
 	created_at  timestamptz NOT NULL
 );
 CREATE INDEX revocations_due ON revocations (next_at);
+
+-- A tenant's setup of an app: enabled, and its own OAuth client credentials
+-- (the secret sealed under a data key of its own).
+CREATE TABLE app_settings (
+	org_id        uuid NOT NULL,
+	env           text NOT NULL,
+	slug          text NOT NULL,
+	enabled       boolean NOT NULL,
+	client_id     text NOT NULL DEFAULT '',
+	client_secret bytea,
+	data_key      bytea,
+	updated_at    timestamptz NOT NULL,
+	PRIMARY KEY (org_id, env, slug)
+);
+
+-- OAuth authorizations in progress (single-use, short-lived); only the
+-- state's hash is stored.
+CREATE TABLE oauth_states (
+	hash       bytea PRIMARY KEY,
+	org_id     uuid NOT NULL,
+	env        text NOT NULL,
+	account_pk uuid NOT NULL,
+	account_id text NOT NULL,
+	slug       text NOT NULL,
+	return_to  text NOT NULL,
+	expires_at timestamptz NOT NULL,
+	created_at timestamptz NOT NULL
+);
+CREATE INDEX oauth_states_expiry ON oauth_states (expires_at);

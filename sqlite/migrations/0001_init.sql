@@ -196,3 +196,32 @@ CREATE TABLE revocations (
 	created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX revocations_due ON revocations (next_at);
+
+-- A tenant's setup of an app: enabled, and its own OAuth client credentials
+-- (the secret sealed under a data key of its own).
+CREATE TABLE app_settings (
+	org_id        TEXT NOT NULL,
+	env           TEXT NOT NULL,
+	slug          TEXT NOT NULL,
+	enabled       INTEGER NOT NULL,
+	client_id     TEXT NOT NULL DEFAULT '',
+	client_secret BLOB,
+	data_key      BLOB,
+	updated_at    INTEGER NOT NULL,
+	PRIMARY KEY (org_id, env, slug)
+) WITHOUT ROWID;
+
+-- OAuth authorizations in progress (single-use, short-lived); only the
+-- state's hash is stored.
+CREATE TABLE oauth_states (
+	hash       BLOB PRIMARY KEY,
+	org_id     TEXT NOT NULL,
+	env        TEXT NOT NULL,
+	account_pk TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	slug       TEXT NOT NULL,
+	return_to  TEXT NOT NULL,
+	expires_at INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX oauth_states_expiry ON oauth_states (expires_at);

@@ -1,0 +1,207 @@
+package oauth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4/manage"
+	"github.com/go-oauth2/oauth2/v4/models"
+	"github.com/go-oauth2/oauth2/v4/server"
+	"github.com/go-oauth2/oauth2/v4/store"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/dbtest"
+	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/vault"
+)
+
+// provider is a real OAuth 2.0 authorization server (go-oauth2) on
+// loopback that approves every request for user-42 and insists on PKCE.
+type provider struct {
+	url     string
+	manager *manage.Manager
+}
+
+func newProvider(t *testing.T) *provider {
+	m := manage.NewDefaultManager()
+	m.SetAuthorizeCodeTokenCfg(&manage.Config{AccessTokenExp: time.Hour, RefreshTokenExp: 24 * time.Hour, IsGenerateRefresh: true})
+	m.MustTokenStorage(store.NewMemoryTokenStore())
+	clients := store.NewClientStore()
+	clients.Set("client-1", &models.Client{ID: "client-1", Secret: "secret-1", Domain: "http://linkd.test"})
+	m.MapClientStorage(clients)
+	cfg := server.NewConfig()
+	cfg.ForcePKCE = true
+	srv := server.NewServer(cfg, m)
+	srv.SetClientInfoHandler(server.ClientBasicHandler)
+	srv.SetUserAuthorizationHandler(func(w http.ResponseWriter, r *http.Request) (string, error) { return "user-42", nil })
+	mux := http.NewServeMux()
+	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
+		if err := srv.HandleAuthorizeRequest(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) { srv.HandleTokenRequest(w, r) })
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return &provider{url: ts.URL, manager: m}
+}
+
+type fixture struct {
+	svc    *oauth.Service
+	store  linkd.Store
+	tenant linkd.Tenant
+	prov   *provider
+	now    time.Time
+}
+
+func newFixture(t *testing.T, s linkd.Store) *fixture {
+	p := newProvider(t)
+	apps, err := catalog.Load(strings.NewReader(fmt.Sprintf(`apps:
+  - slug: testprov
+    name: Test Provider
+    description: An authorization server on loopback.
+    auth_type: oauth2
+    oauth2:
+      authorize_url: %[1]s/authorize
+      token_url: %[1]s/token
+      scopes: [read, write]
+      pkce: true
+      auth_style: header
+`, p.url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, _ := vault.New(master)
+	accounts := &linkd.AccountService{Store: s, Keys: keys}
+	f := &fixture{store: s, prov: p, now: time.Now().UTC()}
+	f.svc = &oauth.Service{Store: s, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: "http://linkd.test",
+		Now: func() time.Time { return f.now }}
+	org := &linkd.Org{ID: linkd.NewID(), Name: "o-" + linkd.NewID(), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	f.tenant = linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	name := "Customer"
+	if _, err := accounts.Create(t.Context(), f.tenant, "test", linkd.AccountInput{AccountID: "cust", Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// authorize starts a flow and lets the provider approve it, returning the
+// callback query the provider redirects the browser to.
+func (f *fixture) authorize(t *testing.T) url.Values {
+	t.Helper()
+	u, err := f.svc.AuthURL(t.Context(), f.tenant, "cust", "testprov", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, _ := url.Parse(u)
+	q := au.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("scope") != "read write" ||
+		q.Get("redirect_uri") != "http://linkd.test/oauth/callback" || len(q.Get("state")) < 40 {
+		t.Fatalf("authorize URL %s", u)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), "http://linkd.test/oauth/callback") {
+		t.Fatalf("provider answered %d, Location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	return loc.Query()
+}
+
+func TestOAuthFlow(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
+		f := newFixture(t, s)
+		ctx := t.Context()
+		// Until the tenant sets client credentials the app is not offered.
+		if _, err := f.svc.AuthURL(ctx, f.tenant, "cust", "testprov", "", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("AuthURL without credentials: %v", err)
+		}
+		on, id, secret := true, "client-1", "secret-1"
+		if _, err := f.svc.PutSettings(ctx, f.tenant, "test", "testprov", oauth.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.AuthURL(ctx, f.tenant, "cust", "testprov", "https://evil.example/steal", nil); linkd.ErrorCode(err) != linkd.EINVALID {
+			t.Fatalf("open redirect accepted: %v", err)
+		}
+		if _, err := f.svc.AuthURL(ctx, f.tenant, "nobody", "testprov", "", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("AuthURL for a missing account: %v", err)
+		}
+
+		// The full code + PKCE flow stores the tokens, sealed.
+		cb := f.authorize(t)
+		res, err := f.svc.Callback(ctx, cb)
+		if err != nil || res.AccountID != "cust" || res.Slug != "testprov" {
+			t.Fatalf("Callback: %+v, %v", res, err)
+		}
+		acct, conns, err := s.Connections(ctx, f.tenant, "cust")
+		if err != nil || len(conns) != 1 || conns[0].Status != linkd.ConnActive || conns[0].TokenExpiresAt == nil || acct.ConnectedApps != 1 {
+			t.Fatalf("connection: %+v %v", conns, err)
+		}
+		sec, err := f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
+		if err != nil || sec.AccessToken == "" || sec.RefreshToken == "" {
+			t.Fatalf("secrets: %+v %v", sec, err)
+		}
+		if strings.Contains(string(conns[0].Credentials), sec.AccessToken) {
+			t.Fatal("the access token is stored in clear")
+		}
+		if ti, err := f.prov.manager.LoadAccessToken(context.Background(), sec.AccessToken); err != nil || ti.GetUserID() != "user-42" {
+			t.Fatalf("the provider does not know the stored token: %v", err)
+		}
+
+		// A state works once.
+		if _, err := f.svc.Callback(ctx, cb); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("reused state: %v", err)
+		}
+		// An unknown state, or a forged one, is refused without a provider call.
+		forged := url.Values{"state": {"forged"}, "code": {cb.Get("code")}}
+		if _, err := f.svc.Callback(ctx, forged); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("forged state: %v", err)
+		}
+		// An expired state is refused.
+		late := f.authorize(t)
+		f.now = f.now.Add(linkd.OAuthStateTTL + time.Second)
+		if _, err := f.svc.Callback(ctx, late); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("expired state: %v", err)
+		}
+		f.now = time.Now().UTC()
+		// A customer who denies access gets the provider's reason.
+		denied := f.authorize(t)
+		denied.Del("code")
+		denied.Set("error", "access_denied")
+		if _, err := f.svc.Callback(ctx, denied); linkd.ErrorCode(err) != linkd.EINVALID || !strings.Contains(linkd.ErrorMessage(err), "access_denied") {
+			t.Fatalf("denied: %v", err)
+		}
+		// A code replayed with another state's verifier fails at the provider.
+		a, b := f.authorize(t), f.authorize(t)
+		swapped := url.Values{"state": {a.Get("state")}, "code": {b.Get("code")}}
+		if _, err := f.svc.Callback(ctx, swapped); linkd.ErrorCode(err) != linkd.EINVALID {
+			t.Fatalf("code with the wrong verifier: %v", err)
+		}
+
+		// Disconnect queues the refresh token for revocation and forgets it.
+		removed, err := f.svc.Disconnect(ctx, f.tenant, "test", "cust", "testprov", "")
+		if err != nil || len(removed) != 1 {
+			t.Fatalf("Disconnect: %d, %v", len(removed), err)
+		}
+		if acct, conns, _ := s.Connections(ctx, f.tenant, "cust"); len(conns) != 0 || acct.ConnectedApps != 0 {
+			t.Fatalf("after disconnect: %d connections", len(conns))
+		}
+	})
+}
