@@ -120,3 +120,15 @@ type OAuthStateStore interface {
 	// when unknown, already used, or expired at now.
 	TakeOAuthState(ctx context.Context, hash []byte, now time.Time) (*OAuthState, error)
 }
+
+// RevocationStore keeps the revocation queue.
+type RevocationStore interface {
+	// ClaimRevocations leases up to n due revocations (next_at ≤ now, not
+	// leased by a live runner) to owner until now+lease.
+	ClaimRevocations(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*Revocation, error)
+	// FinishRevocation deletes a revocation (done, or given up) and records
+	// the outcome in the audit log, in one transaction.
+	FinishRevocation(ctx context.Context, r *Revocation, ev *AuditEntry) error
+	// RetryRevocation reschedules a failed attempt for next.
+	RetryRevocation(ctx context.Context, r *Revocation, next time.Time) error
+}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 type provider struct {
 	url     string
 	manager *manage.Manager
+	// revokeFails makes the revocation endpoint answer 503 this many times.
+	revokeFails atomic.Int32
+	revoked     atomic.Int32
 }
 
 func newProvider(t *testing.T) *provider {
@@ -49,9 +53,26 @@ func newProvider(t *testing.T) *provider {
 		}
 	})
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) { srv.HandleTokenRequest(w, r) })
+	p := &provider{manager: m}
+	// RFC 7009 revocation, which go-oauth2 does not serve itself.
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
+		if id, secret, ok := r.BasicAuth(); !ok || id != "client-1" || secret != "secret-1" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		if p.revokeFails.Add(-1) >= 0 {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		if err := m.RemoveRefreshToken(r.Context(), r.FormValue("token")); err == nil {
+			p.revoked.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
-	return &provider{url: ts.URL, manager: m}
+	p.url = ts.URL
+	return p
 }
 
 type fixture struct {
@@ -72,6 +93,7 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
     oauth2:
       authorize_url: %[1]s/authorize
       token_url: %[1]s/token
+      revocation_url: %[1]s/revoke
       scopes: [read, write]
       pkce: true
       auth_style: header
@@ -82,10 +104,10 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
 	master := make([]byte, 32)
 	rand.Read(master)
 	keys, _ := vault.New(master)
-	accounts := &linkd.AccountService{Store: s, Keys: keys}
 	f := &fixture{store: s, prov: p, now: time.Now().UTC()}
-	f.svc = &oauth.Service{Store: s, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: "http://linkd.test",
-		Now: func() time.Time { return f.now }}
+	clock := func() time.Time { return f.now }
+	accounts := &linkd.AccountService{Store: s, Keys: keys, Now: clock}
+	f.svc = &oauth.Service{Store: s, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: "http://linkd.test", Now: clock}
 	org := &linkd.Org{ID: linkd.NewID(), Name: "o-" + linkd.NewID(), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.CreateOrg(t.Context(), org); err != nil {
 		t.Fatal(err)
@@ -195,13 +217,57 @@ func TestOAuthFlow(t *testing.T) {
 			t.Fatalf("code with the wrong verifier: %v", err)
 		}
 
-		// Disconnect queues the refresh token for revocation and forgets it.
+		// Disconnect queues the refresh token for revocation and forgets it;
+		// the revoker revokes it at the provider, retrying a failure later.
 		removed, err := f.svc.Disconnect(ctx, f.tenant, "test", "cust", "testprov", "")
 		if err != nil || len(removed) != 1 {
 			t.Fatalf("Disconnect: %d, %v", len(removed), err)
 		}
 		if acct, conns, _ := s.Connections(ctx, f.tenant, "cust"); len(conns) != 0 || acct.ConnectedApps != 0 {
 			t.Fatalf("after disconnect: %d connections", len(conns))
+		}
+		revoker := &oauth.Revoker{Service: f.svc, Owner: "test"}
+		f.prov.revokeFails.Store(1)
+		if n, err := revoker.RunOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("first revocation attempt: %d, %v", n, err)
+		}
+		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err != nil {
+			t.Fatal("the token is gone although the provider failed")
+		}
+		if n, _ := revoker.RunOnce(ctx); n != 0 {
+			t.Fatal("a failed revocation was retried before its backoff")
+		}
+		f.now = f.now.Add(2 * time.Minute)
+		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 || f.prov.revoked.Load() != 1 {
+			t.Fatalf("retry: %d, %v (revoked %d)", n, err, f.prov.revoked.Load())
+		}
+		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
+			t.Fatal("the provider still honours the refresh token")
+		}
+		if n, _ := revoker.RunOnce(ctx); n != 0 {
+			t.Fatal("the queue is not empty")
+		}
+		audit, _, _ := s.ListAudit(ctx, f.tenant, linkd.AuditFilter{AccountID: "cust", Limit: 1})
+		if len(audit) != 1 || audit[0].Action != "connection.revoke" || audit[0].Details["outcome"] != "revoked at the provider" {
+			t.Fatalf("audit: %+v", audit)
+		}
+
+		// Deleting the account revokes its tokens the same way.
+		f.now = time.Now().UTC()
+		res, err = f.svc.Callback(ctx, f.authorize(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
+		sec, _ = f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
+		if err := f.svc.Accounts.Delete(ctx, f.tenant, "test", "cust"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("revocation after delete: %d, %v", n, err)
+		}
+		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
+			t.Fatal("a deleted account's refresh token still works at the provider")
 		}
 	})
 }

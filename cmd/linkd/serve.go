@@ -99,6 +99,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { runner.Run(bgctx) })
+	revoker := &oauth.Revoker{Service: connections, Logger: log, Owner: runner.Owner}
+	bg.Go(func() { revoker.Run(bgctx) })
 	defer func() {
 		stopBackground()
 		bg.Wait()
