@@ -132,3 +132,19 @@ type RevocationStore interface {
 	// RetryRevocation reschedules a failed attempt for next.
 	RetryRevocation(ctx context.Context, r *Revocation, next time.Time) error
 }
+
+// RefreshJob names a connection whose access token is due for refresh.
+type RefreshJob struct {
+	Tenant       Tenant
+	AccountID    string
+	ConnectionID string
+	Slug         string
+}
+
+// RefreshStore finds tokens to refresh.
+type RefreshStore interface {
+	// ClaimRefreshes leases up to n active OAuth connections whose access
+	// token expires before dueBefore, and that no live refresher holds, to
+	// owner until now+lease: two instances never refresh one token at once.
+	ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]RefreshJob, error)
+}

@@ -186,7 +186,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (*CallbackResult, 
 	if err != nil {
 		return res, err
 	}
-	_, err = s.put(ctx, t, "oauth:"+st.AccountID, st.AccountID, st.Slug, linkd.AuthOAuth2, func(c *linkd.Connection) {
+	_, err = s.put(ctx, t, "oauth:"+st.AccountID, st.AccountID, st.Slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
 		c.RefreshFailures, c.LastRefreshError = 0, ""
 		c.TokenExpiresAt = nil

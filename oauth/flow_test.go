@@ -187,6 +187,49 @@ func TestOAuthFlow(t *testing.T) {
 			t.Fatalf("the provider does not know the stored token: %v", err)
 		}
 
+		// The refresher renews the token before it expires.
+		refresher := &oauth.Refresher{Service: f.svc, Owner: "test"}
+		if n, err := refresher.RunOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("refresh of a fresh token: %d, %v", n, err)
+		}
+		f.now = conns[0].TokenExpiresAt.Add(-time.Minute)
+		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("refresh: %d, %v", n, err)
+		}
+		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
+		sec2, _ := f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
+		if sec2.AccessToken == sec.AccessToken || conns[0].Status != linkd.ConnActive || conns[0].LastRefreshAt == nil {
+			t.Fatalf("after refresh: %+v", conns[0])
+		}
+		if _, err := f.prov.manager.LoadAccessToken(context.Background(), sec2.AccessToken); err != nil {
+			t.Fatalf("the refreshed token is unknown to the provider: %v", err)
+		}
+		// A refresh the provider refuses (invalid_grant) expires the
+		// connection; the account must reconnect, which clears it.
+		if err := f.prov.manager.RemoveRefreshToken(context.Background(), sec2.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		f.now = conns[0].TokenExpiresAt.Add(-time.Minute)
+		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("refused refresh: %d, %v", n, err)
+		}
+		views, _ := f.svc.AccountApps(ctx, f.tenant, "cust", "testprov")
+		if c := views[0].Connections[0]; c.Status != linkd.ConnExpired || c.LastRefreshError == "" {
+			t.Fatalf("after invalid_grant: %+v", c)
+		}
+		if n, _ := refresher.RunOnce(ctx); n != 0 {
+			t.Fatal("an expired connection is refreshed again")
+		}
+		f.now = time.Now().UTC()
+		if _, err := f.svc.Callback(ctx, f.authorize(t)); err != nil {
+			t.Fatal(err)
+		}
+		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
+		if conns[0].Status != linkd.ConnActive || conns[0].RefreshFailures != 0 {
+			t.Fatalf("reconnect did not clear the expiry: %+v", conns[0])
+		}
+		sec, _ = f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
+
 		// A state works once.
 		if _, err := f.svc.Callback(ctx, cb); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("reused state: %v", err)

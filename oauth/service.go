@@ -135,15 +135,16 @@ func (s *Service) SaveKeys(ctx context.Context, t linkd.Tenant, actor, accountID
 	if err != nil {
 		return nil, err
 	}
-	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, func(c *linkd.Connection) {
+	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, true, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
 		c.RefreshFailures, c.LastRefreshError = 0, ""
 	}, secret)
 }
 
 // put creates or replaces a connection with sealed secret, making the
-// account's data key if it has none.
-func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType string, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
+// account's data key if it has none; audit says whether the change is worth
+// an audit entry (a routine token refresh is not).
+func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType string, audit bool, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
 	return s.Store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		now := s.now()
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, CreatedAt: now}
@@ -167,8 +168,11 @@ func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slu
 			return nil, nil, nil, err
 		}
 		next.Credentials = sealed
-		ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: action, AccountID: accountID,
-			Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "auth_type": authType}}
+		var ev *linkd.AuditEntry
+		if audit {
+			ev = &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: action, AccountID: accountID,
+				Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "auth_type": authType, "status": next.Status}}
+		}
 		return next, made, ev, nil
 	})
 }

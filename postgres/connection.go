@@ -125,7 +125,9 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (org_id, env, id) DO UPDATE SET identifier = excluded.identifier, status = excluded.status,
 				credentials = excluded.credentials, token_expires_at = excluded.token_expires_at, refresh_failures = excluded.refresh_failures,
-				last_refresh_at = excluded.last_refresh_at, last_refresh_error = excluded.last_refresh_error, updated_at = excluded.updated_at`,
+				last_refresh_at = excluded.last_refresh_at, last_refresh_error = excluded.last_refresh_error, updated_at = excluded.updated_at,
+				-- A write ends any refresh in progress: its outcome is in.
+				refresh_lease_owner = NULL, refresh_lease_until = NULL`,
 			t.OrgID, t.Env, next.ID, acct.ID, slug, authType, next.Identifier, next.Status, next.Credentials, nullMicroUTC(next.TokenExpiresAt),
 			next.RefreshFailures, nullMicroUTC(next.LastRefreshAt), next.LastRefreshError, microUTC(next.CreatedAt), microUTC(next.UpdatedAt))
 		if isConstraint(err, "connections_account") {

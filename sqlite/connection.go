@@ -83,7 +83,8 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, env, id) DO UPDATE SET identifier = excluded.identifier, status = excluded.status,
 				credentials = excluded.credentials, token_expires_at = excluded.token_expires_at, refresh_failures = excluded.refresh_failures,
-				last_refresh_at = excluded.last_refresh_at, last_refresh_error = excluded.last_refresh_error, updated_at = excluded.updated_at`,
+				last_refresh_at = excluded.last_refresh_at, last_refresh_error = excluded.last_refresh_error, updated_at = excluded.updated_at,
+				refresh_lease_owner = NULL, refresh_lease_until = NULL`,
 			t.OrgID, t.Env, next.ID, acct.ID, slug, authType, next.Identifier, next.Status, next.Credentials, nullMicros(next.TokenExpiresAt),
 			next.RefreshFailures, nullMicros(next.LastRefreshAt), next.LastRefreshError, micros(next.CreatedAt), micros(next.UpdatedAt))
 		if err != nil {

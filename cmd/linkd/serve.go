@@ -101,6 +101,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg.Go(func() { runner.Run(bgctx) })
 	revoker := &oauth.Revoker{Service: connections, Logger: log, Owner: runner.Owner}
 	bg.Go(func() { revoker.Run(bgctx) })
+	refresher := &oauth.Refresher{Service: connections, Logger: log, Owner: runner.Owner}
+	bg.Go(func() { refresher.Run(bgctx) })
 	defer func() {
 		stopBackground()
 		bg.Wait()

@@ -1,0 +1,35 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// ClaimRefreshes implements linkd.RefreshStore.
+func (s *Store) ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]linkd.RefreshJob, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE connections c SET refresh_lease_owner = $1, refresh_lease_until = $2
+		FROM linked_accounts a
+		WHERE a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
+		AND (c.org_id, c.env, c.id) IN (SELECT org_id, env, id FROM connections
+			WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < $3
+			AND (refresh_lease_until IS NULL OR refresh_lease_until < $4) ORDER BY token_expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+		RETURNING c.org_id, c.env, c.id, c.slug, a.account_id`, owner, now.Add(lease), dueBefore, now, n)
+	if err != nil {
+		return nil, fmt.Errorf("claim refreshes: %w", err)
+	}
+	defer rows.Close()
+	var out []linkd.RefreshJob
+	for rows.Next() {
+		var j linkd.RefreshJob
+		var env string
+		if err := rows.Scan(&j.Tenant.OrgID, &env, &j.ConnectionID, &j.Slug, &j.AccountID); err != nil {
+			return nil, fmt.Errorf("claim refreshes: %w", err)
+		}
+		j.Tenant.Env = linkd.Environment(env)
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}

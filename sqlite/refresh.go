@@ -1,0 +1,45 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// ClaimRefreshes implements linkd.RefreshStore.
+func (s *Store) ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]linkd.RefreshJob, error) {
+	var out []linkd.RefreshJob
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
+			WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM connections INDEXED BY connections_expiry
+				WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < ?
+				AND (refresh_lease_until IS NULL OR refresh_lease_until < ?) ORDER BY token_expires_at LIMIT ?)
+			RETURNING org_id, env, id, slug, (SELECT account_id FROM linked_accounts a
+				WHERE a.org_id = connections.org_id AND a.env = connections.env AND a.id = connections.account_pk)`,
+			owner, micros(now.Add(lease)), micros(dueBefore), micros(now), n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j linkd.RefreshJob
+			var account sql.NullString
+			if err := rows.Scan(&j.Tenant.OrgID, &j.Tenant.Env, &j.ConnectionID, &j.Slug, &account); err != nil {
+				return err
+			}
+			if account.Valid {
+				j.AccountID = account.String
+				out = append(out, j)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim refreshes: %w", err)
+	}
+	return out, nil
+}
