@@ -121,8 +121,9 @@ type ImportStore interface {
 	// ListImportJobs lists the tenant's jobs, newest first.
 	ListImportJobs(ctx context.Context, t Tenant, limit int, cursor string) (jobs []*ImportJob, next string, err error)
 	// CancelImportJob stops a queued or running job; rows already committed
-	// stay. EINVALID when the job has finished.
-	CancelImportJob(ctx context.Context, t Tenant, jobID string, now time.Time) (*ImportJob, error)
+	// stay. ev, given the cancelled job, returns the audit entry written in
+	// the same transaction. EINVALID when the job has finished.
+	CancelImportJob(ctx context.Context, t Tenant, jobID string, now time.Time, ev func(*ImportJob) *AuditEntry) (*ImportJob, error)
 	// ClaimImportJob takes the oldest queued job, or a running one whose
 	// holder's lease ran out (its instance died), of any tenant, for owner
 	// until now+lease. ENOTFOUND when there is none.

@@ -291,14 +291,20 @@ func testCancel(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.store.CancelImportJob(f.ctx, f.tenant, job.ID, time.Now())
+	got, err := f.store.CancelImportJob(f.ctx, f.tenant, job.ID, time.Now(), func(j *linkd.ImportJob) *linkd.AuditEntry {
+		return csvio.ImportAudit(j, "api_key:canceller", linkd.ImportCancelled, time.Now())
+	})
 	if err != nil || got.State != linkd.ImportCancelled {
 		t.Fatalf("cancel: %v %+v", err, got)
+	}
+	entries, _, _ := f.store.ListAudit(f.ctx, f.tenant, linkd.AuditFilter{})
+	if len(entries) != 1 || entries[0].Actor != "api_key:canceller" || entries[0].Details["state"] != linkd.ImportCancelled {
+		t.Fatalf("cancel audit: %+v", entries)
 	}
 	if ran, _ := f.runner("r", 10, time.Minute).RunOne(f.ctx); ran {
 		t.Fatal("a cancelled job ran")
 	}
-	if _, err := f.store.CancelImportJob(f.ctx, f.tenant, job.ID, time.Now()); linkd.ErrorCode(err) != linkd.EINVALID {
+	if _, err := f.store.CancelImportJob(f.ctx, f.tenant, job.ID, time.Now(), nil); linkd.ErrorCode(err) != linkd.EINVALID {
 		t.Fatalf("second cancel: %v", err)
 	}
 	other := linkd.Tenant{OrgID: f.tenant.OrgID, Env: linkd.EnvProduction}

@@ -330,7 +330,13 @@ func (r *Runner) decide(job *linkd.ImportJob, rows []parsedRow, offset int64, se
 
 // auditEntry records a finished import: who, which file, what it did.
 func (r *Runner) auditEntry(j *linkd.ImportJob, state string) *linkd.AuditEntry {
-	return &linkd.AuditEntry{ID: linkd.NewID(), Time: r.now(), Actor: j.Actor, Action: linkd.AuditAccountImport,
+	return ImportAudit(j, j.Actor, state, r.now())
+}
+
+// ImportAudit is the audit entry of an import that ended in state, by actor
+// (who ran it, or who cancelled it).
+func ImportAudit(j *linkd.ImportJob, actor, state string, now time.Time) *linkd.AuditEntry {
+	return &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: linkd.AuditAccountImport,
 		Details: map[string]any{"import_job": j.ID, "file_name": j.FileName, "mode": j.Mode, "dry_run": j.DryRun, "state": state,
 			"rows": j.RowsProcessed, "created": j.Created, "updated": j.Updated, "unchanged": j.Unchanged, "failed": j.Failed}}
 }

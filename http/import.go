@@ -228,7 +228,10 @@ func (s *Server) handleImportErrors(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleCancelImport(w http.ResponseWriter, r *http.Request) error {
-	job, err := s.store.CancelImportJob(r.Context(), tenant(r), r.PathValue("job_id"), s.now().UTC().Truncate(time.Microsecond))
+	now := s.now().UTC().Truncate(time.Microsecond)
+	job, err := s.store.CancelImportJob(r.Context(), tenant(r), r.PathValue("job_id"), now, func(j *linkd.ImportJob) *linkd.AuditEntry {
+		return csvio.ImportAudit(j, actor(r), linkd.ImportCancelled, now)
+	})
 	if err != nil {
 		return err
 	}

@@ -172,7 +172,7 @@ func (s *Store) ListImportJobs(ctx context.Context, t linkd.Tenant, limit int, c
 // CancelImportJob implements linkd.ImportStore. The job's row is locked
 // first, so a cancel and a batch or finish of the job take turns: a batch
 // that follows a cancel finds the job cancelled and writes nothing.
-func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID string, now time.Time) (*linkd.ImportJob, error) {
+func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID string, now time.Time, ev func(*linkd.ImportJob) *linkd.AuditEntry) (*linkd.ImportJob, error) {
 	if !isID(jobID) || !isID(t.OrgID) {
 		return nil, importJobNotFound(jobID)
 	}
@@ -193,8 +193,13 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM import_chunks WHERE job_id = $1`, jobID)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM import_chunks WHERE job_id = $1`, jobID); err != nil {
+			return err
+		}
+		if ev != nil {
+			return insertAudit(ctx, tx, t, ev(out))
+		}
+		return nil
 	})
 	if err != nil {
 		if linkd.ErrorCode(err) != linkd.EINTERNAL {

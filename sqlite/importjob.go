@@ -150,7 +150,7 @@ func (s *Store) ListImportJobs(ctx context.Context, t linkd.Tenant, limit int, c
 }
 
 // CancelImportJob implements linkd.ImportStore.
-func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID string, now time.Time) (*linkd.ImportJob, error) {
+func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID string, now time.Time, ev func(*linkd.ImportJob) *linkd.AuditEntry) (*linkd.ImportJob, error) {
 	var out *linkd.ImportJob
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		j, err := scanImportJob(tx.QueryRowContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE id = ? AND org_id = ? AND env = ? AND state <> ?`,
@@ -168,8 +168,13 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE job_id = ?`, jobID)
-		return err
+		if _, err = tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE job_id = ?`, jobID); err != nil {
+			return err
+		}
+		if ev != nil {
+			return insertAudit(ctx, tx, t, ev(out))
+		}
+		return nil
 	})
 	if err != nil {
 		if linkd.ErrorCode(err) != linkd.EINTERNAL {
