@@ -142,6 +142,10 @@ type ImportStore interface {
 	// FinishImportJob sets a final state with its audit entry and deletes
 	// the stored file. ECONFLICT when owner no longer holds the job.
 	FinishImportJob(ctx context.Context, j *ImportJob, owner, state, message string, ev *AuditEntry, now time.Time) (*ImportJob, error)
+	// PurgeStaleUploads deletes jobs still uploading that were created
+	// before the given time, with their chunks: uploads whose instance died
+	// mid-request. It returns how many it removed.
+	PurgeStaleUploads(ctx context.Context, before time.Time) (int, error)
 	// ImportErrors returns row errors after row afterRow, in row order.
 	ImportErrors(ctx context.Context, t Tenant, jobID string, afterRow int64, limit int) ([]ImportRowError, error)
 }

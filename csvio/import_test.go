@@ -223,6 +223,21 @@ func testRefusedUploads(t *testing.T, f *fixture) {
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("refused uploads left %d jobs: %v", len(jobs), err)
 	}
+	// An upload whose instance died mid-request is swept later.
+	dead := &linkd.ImportJob{ID: linkd.NewID(), OrgID: f.tenant.OrgID, Env: f.tenant.Env, Actor: "x", FileName: "f.csv", Mode: linkd.ImportCreate,
+		CreatedAt: time.Now().UTC().Add(-25 * time.Hour).Truncate(time.Microsecond)}
+	if err := f.store.CreateImportJob(f.ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.AppendImportChunk(f.ctx, f.tenant, dead.ID, 0, []byte("linked_account_id\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.store.PurgeStaleUploads(f.ctx, time.Now().Add(-csvio.StaleUpload)); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if _, err := f.store.ImportChunk(f.ctx, dead.ID, 0); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("the dead upload's chunk is kept: %v", err)
+	}
 	if ran, _ := f.runner("r", 10, time.Minute).RunOne(f.ctx); ran {
 		t.Fatal("a refused upload left a job to run")
 	}

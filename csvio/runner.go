@@ -15,6 +15,9 @@ import (
 
 // Runner defaults.
 const (
+	// StaleUpload is how old an upload that never finished must be before
+	// its job and chunks are deleted.
+	StaleUpload      = 24 * time.Hour
 	DefaultBatchSize = 2000
 	DefaultLease     = 30 * time.Second
 	DefaultPoll      = time.Second
@@ -73,7 +76,18 @@ func (r *Runner) Init() {
 // claimed next.
 func (r *Runner) Run(ctx context.Context) {
 	r.Init()
+	lastPurge := time.Time{}
 	for ctx.Err() == nil {
+		if time.Since(lastPurge) > time.Hour {
+			lastPurge = time.Now()
+			// An upload in progress takes minutes at most; one older than a
+			// day lost its instance mid-request and will never finish.
+			if n, err := r.Store.PurgeStaleUploads(ctx, r.now().Add(-StaleUpload)); err != nil {
+				r.Logger.Error("purge stale uploads", "err", err)
+			} else if n > 0 {
+				r.Logger.Info("purged abandoned uploads", "jobs", n)
+			}
+		}
 		job, err := r.Store.ClaimImportJob(ctx, r.Owner, r.now(), r.Lease)
 		switch {
 		case err == nil:

@@ -608,3 +608,24 @@ func (s *Store) ImportErrors(ctx context.Context, t linkd.Tenant, jobID string, 
 	}
 	return out, nil
 }
+
+// PurgeStaleUploads implements linkd.ImportStore.
+func (s *Store) PurgeStaleUploads(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM import_chunks WHERE job_id IN
+			(SELECT id FROM import_jobs WHERE state = $1 AND created_at < $2)`, linkd.ImportUploading, before); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM import_jobs WHERE state = $1 AND created_at < $2`, linkd.ImportUploading, before)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge stale uploads: %w", err)
+	}
+	return int(n), nil
+}

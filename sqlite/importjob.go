@@ -456,3 +456,24 @@ func (s *Store) ImportErrors(ctx context.Context, t linkd.Tenant, jobID string, 
 	}
 	return out, rows.Err()
 }
+
+// PurgeStaleUploads implements linkd.ImportStore.
+func (s *Store) PurgeStaleUploads(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE job_id IN
+			(SELECT id FROM import_jobs WHERE state = ? AND created_at < ?)`, linkd.ImportUploading, micros(before)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM import_jobs WHERE state = ? AND created_at < ?`, linkd.ImportUploading, micros(before))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge stale uploads: %w", err)
+	}
+	return int(n), nil
+}
