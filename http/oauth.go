@@ -4,8 +4,10 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/oauth"
 )
 
 // handleOAuthURL returns the provider's authorization URL for an account to
@@ -81,4 +83,54 @@ func (s *Server) handleOAuthCallback(w http.ResponseWriter, r *http.Request) err
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	return callbackPage.Execute(w, data)
+}
+
+// handleMigrateToken imports an OAuth grant obtained elsewhere:
+// {linked_account_id, slug, auth_object: {access_token, refresh_token,
+// token_type, scope, expires_in | expires_at}}.
+func (s *Server) handleMigrateToken(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var req struct {
+		LinkedAccountID string `json:"linked_account_id"`
+		Slug            string `json:"slug"`
+		AuthObject      *struct {
+			AccessToken  string     `json:"access_token"`
+			RefreshToken string     `json:"refresh_token"`
+			TokenType    string     `json:"token_type"`
+			Scope        string     `json:"scope"`
+			ExpiresIn    *int64     `json:"expires_in"`
+			ExpiresAt    *time.Time `json:"expires_at"`
+		} `json:"auth_object"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if req.LinkedAccountID == "" {
+		if id, err := accountFor(r); err == nil {
+			req.LinkedAccountID = id
+		}
+	}
+	if req.Slug == "" {
+		return linkd.FieldError("slug", "slug is required")
+	}
+	if req.AuthObject == nil {
+		return linkd.FieldError("auth_object", "auth_object is required")
+	}
+	a := req.AuthObject
+	in := oauth.MigrateInput{AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, TokenType: a.TokenType, Scope: a.Scope}
+	switch {
+	case a.ExpiresAt != nil:
+		e := a.ExpiresAt.UTC().Truncate(time.Microsecond)
+		in.ExpiresAt = &e
+	case a.ExpiresIn != nil:
+		if *a.ExpiresIn < 0 || *a.ExpiresIn > 10*365*24*3600 {
+			return linkd.FieldError("auth_object.expires_in", "auth_object.expires_in must be a number of seconds")
+		}
+		e := s.now().UTC().Add(time.Duration(*a.ExpiresIn) * time.Second).Truncate(time.Microsecond)
+		in.ExpiresAt = &e
+	}
+	if _, err := s.connections.Migrate(r.Context(), tenant(r), actor(r), req.LinkedAccountID, req.Slug, in); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
 }

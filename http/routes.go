@@ -46,6 +46,7 @@ func (s *Server) routes() {
 		s.handle("DELETE "+la+"/integration/{slug}", s.withKeyOrSession(s.handleDisconnect))
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
 		s.handle("GET /oauth/callback", s.handleOAuthCallback)
+		s.handle("PUT /api/v2/public/migrate-token", s.withAPIKey(s.withIdempotency(s.handleMigrateToken)))
 		// The same, as the browser SDK calls them with a session token.
 		s.handle("GET /api/v2/f-sdk/application", s.withSession(s.handleListApps))
 		s.handle("GET /api/v2/f-sdk/application/{slug}", s.withSession(s.handleGetApp))

@@ -230,3 +230,50 @@ func (s *Service) httpClient() *http.Client {
 	}
 	return &http.Client{Timeout: 30 * time.Second}
 }
+
+// MigrateInput is an existing OAuth grant brought over from another system.
+type MigrateInput struct {
+	AccessToken  string
+	RefreshToken string
+	TokenType    string
+	Scope        string
+	ExpiresAt    *time.Time
+}
+
+// Migrate stores tokens obtained elsewhere as the account's connection to an
+// OAuth app (PUT /api/v2/public/migrate-token), so customers moving to linkd
+// do not have to reconnect. The refresher takes over from there.
+func (s *Service) Migrate(ctx context.Context, t linkd.Tenant, actor, accountID, slug string, in MigrateInput) (*linkd.Connection, error) {
+	if err := linkd.ValidateAccountID(accountID); err != nil {
+		return nil, err
+	}
+	app, _, err := s.app(ctx, t, slug)
+	if err != nil {
+		return nil, err
+	}
+	if app.AuthType != linkd.AuthOAuth2 {
+		return nil, linkd.FieldError("slug", "%s is key-based; save its keys instead", slug)
+	}
+	if in.AccessToken == "" && in.RefreshToken == "" {
+		return nil, linkd.FieldError("auth_object.access_token", "auth_object needs an access_token or a refresh_token")
+	}
+	for name, v := range map[string]string{"access_token": in.AccessToken, "refresh_token": in.RefreshToken, "scope": in.Scope} {
+		if len(v) > linkd.MaxCredentialsBytes {
+			return nil, linkd.FieldError("auth_object."+name, "auth_object.%s is longer than %d bytes", name, linkd.MaxCredentialsBytes)
+		}
+	}
+	secret, err := json.Marshal(linkd.ConnectionSecrets{AccessToken: in.AccessToken, RefreshToken: in.RefreshToken, TokenType: in.TokenType, Scope: in.Scope})
+	if err != nil {
+		return nil, err
+	}
+	return s.put(ctx, t, actor, accountID, slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
+		c.Status = linkd.ConnActive
+		c.RefreshFailures, c.LastRefreshError = 0, ""
+		c.TokenExpiresAt = in.ExpiresAt
+		if c.TokenExpiresAt == nil && in.AccessToken == "" {
+			// Only a refresh token: refresh at once to get an access token.
+			now := s.now()
+			c.TokenExpiresAt = &now
+		}
+	}, secret)
+}

@@ -230,6 +230,23 @@ func TestOAuthFlow(t *testing.T) {
 		}
 		sec, _ = f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
 
+		// Tokens from another system can be brought over; the refresher
+		// then keeps them fresh.
+		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", oauth.MigrateInput{}); linkd.ErrorCode(err) != linkd.EINVALID {
+			t.Fatalf("migrate without tokens: %v", err)
+		}
+		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", oauth.MigrateInput{RefreshToken: sec.RefreshToken}); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("refresh of a migrated refresh token: %d, %v", n, err)
+		}
+		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
+		if sec3, _ := f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0]); sec3.AccessToken == "" || conns[0].Status != linkd.ConnActive {
+			t.Fatalf("after migrating: %+v", conns[0])
+		}
+		sec, _ = f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
+
 		// A state works once.
 		if _, err := f.svc.Callback(ctx, cb); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("reused state: %v", err)
