@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The benchmark shares a small machine with whatever else runs on it, and
+// anything else that takes CPU makes the figures wrong. So every measured
+// window records how the machine's CPU time was spent, and each run first
+// waits (a bounded time) for the rest of the machine to be quiet.
+
+// ticksPerSecond is USER_HZ, the unit of /proc CPU times (100 on Linux).
+const ticksPerSecond = 100
+
+// cpuMeter samples CPU time. PostgreSQL may serve others on the same
+// server, so only its background processes and the backends of the
+// benchmark's own databases (named with pgPrefix) count as PostgreSQL's.
+type cpuMeter struct {
+	pgPrefix string
+}
+
+// cpuSample is the CPU time used so far, in ticks: by the whole machine, by
+// this process (load generator and server) and by each PostgreSQL process
+// that counts.
+type cpuSample struct {
+	at       time.Time
+	busy     int64
+	self     int64
+	postgres map[string]int64
+}
+
+// cpuUse is how many cores, on average over a window, each party kept busy.
+type cpuUse struct {
+	Self     float64 `json:"bench_cores"`
+	Postgres float64 `json:"postgres_cores"`
+	Other    float64 `json:"other_cores"`
+}
+
+// pgBackground names PostgreSQL's own processes, which serve every database.
+var pgBackground = []string{"checkpointer", "background writer", "walwriter", "autovacuum launcher", "logical replication launcher", "stats collector"}
+
+func (m *cpuMeter) sample() cpuSample {
+	s := cpuSample{at: time.Now(), postgres: map[string]int64{}}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := bytes.Cut(b, []byte("\n"))
+		f := strings.Fields(string(line))
+		// cpu user nice system idle iowait irq softirq steal …: idle and
+		// iowait are not busy, and interrupts are left out because most of
+		// them here are the loopback traffic of the benchmark itself, which
+		// the kernel does not charge to any process.
+		for i, v := range f[1:min(len(f), 9)] {
+			if i >= 3 && i <= 6 {
+				continue
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			s.busy += n
+		}
+	}
+	s.self = procTicks("/proc/self/stat")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		if comm, _ := os.ReadFile(d + "/comm"); string(bytes.TrimSpace(comm)) != "postgres" {
+			continue
+		}
+		cmd, _ := os.ReadFile(d + "/cmdline")
+		if m.counts(string(cmd)) {
+			s.postgres[d] = procTicks(d + "/stat")
+		}
+	}
+	return s
+}
+
+// counts reports whether the PostgreSQL process with this command line
+// works for the benchmark.
+func (m *cpuMeter) counts(cmdline string) bool {
+	if m.pgPrefix != "" && strings.Contains(cmdline, m.pgPrefix) {
+		return true
+	}
+	for _, b := range pgBackground {
+		if strings.HasSuffix(strings.TrimRight(cmdline, "\x00 "), b) {
+			return true
+		}
+	}
+	return false
+}
+
+// procTicks returns utime+stime of the process whose stat file is path.
+func procTicks(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses; fields follow the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}
+
+// since returns the cores used between a and s.
+func (s cpuSample) since(a cpuSample) cpuUse {
+	secs := s.at.Sub(a.at).Seconds() * ticksPerSecond
+	if secs <= 0 {
+		return cpuUse{}
+	}
+	var pg int64
+	for p, n := range s.postgres {
+		pg += n - a.postgres[p] // a process started since a counts whole
+	}
+	u := cpuUse{
+		Self:     float64(s.self-a.self) / secs,
+		Postgres: float64(pg) / secs,
+	}
+	u.Other = max(0, float64(s.busy-a.busy)/secs-u.Self-u.Postgres)
+	return u
+}
+
+// quietThreshold is how many cores other processes may keep busy for the
+// machine to count as quiet.
+const quietThreshold = 0.15
+
+// waitQuiet waits, up to maxWait, until the processes that are neither this
+// one nor PostgreSQL use less than quietThreshold cores over a second. It
+// reports the last measure.
+func (m *cpuMeter) waitQuiet(ctx context.Context, maxWait time.Duration, logf func(string, ...any)) cpuUse {
+	if maxWait <= 0 {
+		return cpuUse{}
+	}
+	deadline := time.Now().Add(maxWait)
+	said := false
+	for {
+		a := m.sample()
+		select {
+		case <-ctx.Done():
+			return cpuUse{}
+		case <-time.After(time.Second):
+		}
+		u := m.sample().since(a)
+		if u.Other < quietThreshold || time.Now().After(deadline) {
+			if said || u.Other >= quietThreshold {
+				logf("machine: other processes use %.2f cores; going on", u.Other)
+			}
+			return u
+		}
+		if !said {
+			logf("machine: other processes use %.2f cores; waiting up to %s for quiet", u.Other, maxWait)
+			said = true
+		}
+	}
+}
+
+func (u cpuUse) String() string {
+	return fmt.Sprintf("%.2f, %.2f, %.2f", u.Self, u.Postgres, u.Other)
+}
