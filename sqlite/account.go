@@ -60,7 +60,7 @@ func (s *Store) FindAccount(ctx context.Context, t linkd.Tenant, accountID strin
 func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.PutFunc) (*linkd.LinkedAccount, bool, error) {
 	var out *linkd.LinkedAccount
 	var created bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		cur, err := findAccount(ctx, tx, t, accountID)
 		if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 			cur = nil
@@ -96,7 +96,7 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 	return out, created, nil
 }
 
-func insertAccount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+func insertAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
 		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
@@ -106,7 +106,7 @@ func insertAccount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.Lin
 	return addCount(ctx, tx, t, a.AccountID, 1)
 }
 
-func updateAccount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+func updateAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
 	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET name = ?, udf = ?, data_key = ?, credentials = ?, import_job = ?, updated_at = ?
 		WHERE org_id = ? AND env = ? AND id = ?`,
 		a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.UpdatedAt), t.OrgID, t.Env, a.ID)
@@ -130,7 +130,7 @@ func countSlot(accountID string) int {
 	return int(h.Sum32() % countSlots)
 }
 
-func addCount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountID string, delta int) error {
+func addCount(ctx context.Context, tx *wtx, t linkd.Tenant, accountID string, delta int) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO account_counts (org_id, env, slot, n) VALUES (?, ?, ?, ?)
 		ON CONFLICT (org_id, env, slot) DO UPDATE SET n = n + excluded.n`, t.OrgID, t.Env, countSlot(accountID), delta)
 	if err != nil {
@@ -141,7 +141,7 @@ func addCount(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountID string,
 
 // DeleteAccount implements linkd.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.RemoveFunc) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/linkd-dev/linkd"
@@ -31,7 +30,7 @@ func (s *Store) AppSettings(ctx context.Context, t linkd.Tenant) (map[string]*li
 
 // PutAppSettings implements linkd.AppSettingsStore.
 func (s *Store) PutAppSettings(ctx context.Context, t linkd.Tenant, a *linkd.AppSettings, ev *linkd.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO app_settings (org_id, env, slug, enabled, client_id, client_secret, data_key, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, env, slug) DO UPDATE SET enabled = excluded.enabled,
 			client_id = excluded.client_id, client_secret = excluded.client_secret, data_key = excluded.data_key, updated_at = excluded.updated_at`,

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,7 +9,7 @@ import (
 	"github.com/linkd-dev/linkd"
 )
 
-func insertAudit(ctx context.Context, tx *sql.Tx, t linkd.Tenant, ev *linkd.AuditEntry) error {
+func insertAudit(ctx context.Context, tx *wtx, t linkd.Tenant, ev *linkd.AuditEntry) error {
 	if ev == nil {
 		return nil
 	}

@@ -57,7 +57,7 @@ func (s *Store) Connections(ctx context.Context, t linkd.Tenant, accountID strin
 func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, slug, authType string,
 	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
 	var out *linkd.Connection
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 }
 
 // countConnectedApps refreshes the account's count of connected apps.
-func countConnectedApps(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accountPK string) error {
+func countConnectedApps(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET connected_apps =
 		(SELECT count(DISTINCT slug) FROM connections WHERE org_id = ? AND env = ? AND account_pk = ?)
 		WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, accountPK, t.OrgID, t.Env, accountPK)
@@ -116,7 +116,7 @@ func countConnectedApps(ctx context.Context, tx *sql.Tx, t linkd.Tenant, account
 // RemoveConnections implements linkd.ConnectionStore.
 func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID, slug, authType string, fn linkd.RemoveFunc) ([]*linkd.Connection, error) {
 	var removed []*linkd.Connection
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 	return removed, nil
 }
 
-func insertRevocations(ctx context.Context, tx *sql.Tx, revs []*linkd.Revocation) error {
+func insertRevocations(ctx context.Context, tx *wtx, revs []*linkd.Revocation) error {
 	for _, r := range revs {
 		_, err := tx.ExecContext(ctx, `INSERT INTO revocations (id, org_id, env, account_id, slug, token, data_key, attempts, next_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.OrgID, r.Env, r.AccountID, r.Slug, r.Token, r.DataKey, r.Attempts, micros(r.NextAt), micros(r.CreatedAt))

@@ -115,11 +115,12 @@ func (s *Store) DBs() (write, read *sql.DB) { return s.write, s.read }
 
 // tx1 runs fn in a write transaction of its own, outside group commit (for
 // migrations, which run before it starts).
-func (s *Store) tx1(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	tx, err := s.write.BeginTx(ctx, nil)
+func (s *Store) tx1(ctx context.Context, fn func(*wtx) error) (err error) {
+	stx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	tx := newWtx(stx)
 	if err := call(fn, tx); err != nil {
 		tx.Rollback()
 		return err
@@ -148,7 +149,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.tx1(ctx, func(tx *sql.Tx) error {
+		err = s.tx1(ctx, func(tx *wtx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil || n > 0 {
 				return err
@@ -169,7 +170,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // EnsureSetting implements linkd.Store.
 func (s *Store) EnsureSetting(ctx context.Context, name, value string) (string, error) {
 	var stored string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING`, name, value); err != nil {
 			return err
 		}

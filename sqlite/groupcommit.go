@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 )
 
@@ -19,7 +18,7 @@ const maxGroup = 128
 
 type writeReq struct {
 	ctx  context.Context
-	fn   func(*sql.Tx) error
+	fn   func(*wtx) error
 	done chan error
 }
 
@@ -58,7 +57,7 @@ func (s *Store) stopGroupCommit() {
 
 // tx runs fn in a write transaction, committed when fn returns nil and rolled
 // back (to its savepoint) on error or panic. fn runs exactly once.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -75,13 +74,14 @@ func (s *Store) runGroup(group []*writeReq) {
 	// Statements run with contexts that cannot be cancelled: cancelling one
 	// would interrupt the shared connection, and with it the others' work.
 	ctx := context.WithoutCancel(group[0].ctx)
-	tx, err := s.write.BeginTx(ctx, nil)
+	stx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range group {
 			r.done <- fmt.Errorf("begin: %w", err)
 		}
 		return
 	}
+	tx := newWtx(stx)
 	results := make([]error, len(group))
 	ok := 0
 	for i, r := range group {
@@ -109,7 +109,7 @@ func (s *Store) runGroup(group []*writeReq) {
 }
 
 // savepoint runs fn inside a savepoint, undoing its writes when it fails.
-func savepoint(ctx context.Context, tx *sql.Tx, fn func(*sql.Tx) error) error {
+func savepoint(ctx context.Context, tx *wtx, fn func(*wtx) error) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
@@ -128,7 +128,7 @@ func savepoint(ctx context.Context, tx *sql.Tx, fn func(*sql.Tx) error) error {
 
 // call runs fn, turning a panic into an error so that one request's bug does
 // not take the others' transactions with it.
-func call(fn func(*sql.Tx) error, tx *sql.Tx) (err error) {
+func call(fn func(*wtx) error, tx *wtx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in write transaction: %v", p)

@@ -13,7 +13,7 @@ import (
 // ClaimIdempotencyKey implements linkd.IdempotencyStore.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, key, requestHash string, now time.Time) (*linkd.IdempotentResponse, error) {
 	var out *linkd.IdempotentResponse
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		var hash string
 		var status int
 		var body []byte

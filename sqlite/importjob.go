@@ -50,7 +50,7 @@ func (s *Store) CreateImportJob(ctx context.Context, j *linkd.ImportJob) error {
 
 // AppendImportChunk implements linkd.ImportStore.
 func (s *Store) AppendImportChunk(ctx context.Context, t linkd.Tenant, jobID string, seq int, data []byte) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		var state string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ? AND org_id = ? AND env = ?`, jobID, t.OrgID, t.Env).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -88,7 +88,7 @@ func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string
 
 // DeleteImportJob implements linkd.ImportStore.
 func (s *Store) DeleteImportJob(ctx context.Context, t linkd.Tenant, jobID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM import_jobs WHERE id = ? AND org_id = ? AND env = ?`, jobID, t.OrgID, t.Env)
 		if err != nil {
 			return fmt.Errorf("delete import job: %w", err)
@@ -152,7 +152,7 @@ func (s *Store) ListImportJobs(ctx context.Context, t linkd.Tenant, limit int, c
 // CancelImportJob implements linkd.ImportStore.
 func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID string, now time.Time, ev func(*linkd.ImportJob) *linkd.AuditEntry) (*linkd.ImportJob, error) {
 	var out *linkd.ImportJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		j, err := scanImportJob(tx.QueryRowContext(ctx, `SELECT `+importJobColumns+` FROM import_jobs WHERE id = ? AND org_id = ? AND env = ? AND state <> ?`,
 			jobID, t.OrgID, t.Env, linkd.ImportUploading))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -213,7 +213,7 @@ func (s *Store) ImportChunk(ctx context.Context, jobID string, seq int) ([]byte,
 }
 
 // holdJob checks, inside tx, that owner still holds the running job.
-func holdJob(ctx context.Context, tx *sql.Tx, jobID, owner string) error {
+func holdJob(ctx context.Context, tx *wtx, jobID, owner string) error {
 	var state string
 	var holder sql.NullString
 	err := tx.QueryRowContext(ctx, `SELECT state, lease_owner FROM import_jobs WHERE id = ?`, jobID).Scan(&state, &holder)
@@ -237,7 +237,7 @@ const maxVars = 30000
 func (s *Store) CommitImportBatch(ctx context.Context, j *linkd.ImportJob, owner string, accountIDs []string, fn linkd.ImportBatchFunc, now time.Time, lease time.Duration) (*linkd.ImportJob, error) {
 	t := j.Tenant()
 	var out *linkd.ImportJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if err := holdJob(ctx, tx, j.ID, owner); err != nil {
 			return err
 		}
@@ -276,7 +276,7 @@ func (s *Store) CommitImportBatch(ctx context.Context, j *linkd.ImportJob, owner
 }
 
 // findAccounts reads the tenant's accounts with the given ids.
-func findAccounts(ctx context.Context, tx *sql.Tx, t linkd.Tenant, ids []string) (map[string]*linkd.LinkedAccount, error) {
+func findAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, ids []string) (map[string]*linkd.LinkedAccount, error) {
 	out := make(map[string]*linkd.LinkedAccount, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 500)
@@ -327,7 +327,7 @@ func insertAccountsSQL(rows int) string {
 
 // insertAccounts inserts many accounts with multi-row statements and counts
 // them per slot.
-func (s *Store) insertAccounts(ctx context.Context, tx *sql.Tx, t linkd.Tenant, accts []*linkd.LinkedAccount) error {
+func (s *Store) insertAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, accts []*linkd.LinkedAccount) error {
 	slots := map[int]int{}
 	args := make([]any, 0, insertRows*accountCols)
 	var full *sql.Stmt
@@ -362,7 +362,7 @@ func (s *Store) insertAccounts(ctx context.Context, tx *sql.Tx, t linkd.Tenant, 
 	return nil
 }
 
-func insertImportErrors(ctx context.Context, tx *sql.Tx, jobID string, errs []linkd.ImportRowError) error {
+func insertImportErrors(ctx context.Context, tx *wtx, jobID string, errs []linkd.ImportRowError) error {
 	const cols = 5
 	for len(errs) > 0 {
 		n := min(len(errs), maxVars/cols)
@@ -387,7 +387,7 @@ func insertImportErrors(ctx context.Context, tx *sql.Tx, jobID string, errs []li
 // RestartImportJob implements linkd.ImportStore.
 func (s *Store) RestartImportJob(ctx context.Context, j *linkd.ImportJob, owner string) (*linkd.ImportJob, error) {
 	var out *linkd.ImportJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if err := holdJob(ctx, tx, j.ID, owner); err != nil {
 			return err
 		}
@@ -411,7 +411,7 @@ func (s *Store) RestartImportJob(ctx context.Context, j *linkd.ImportJob, owner 
 // FinishImportJob implements linkd.ImportStore.
 func (s *Store) FinishImportJob(ctx context.Context, j *linkd.ImportJob, owner, state, message string, ev *linkd.AuditEntry, now time.Time) (*linkd.ImportJob, error) {
 	var out *linkd.ImportJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if err := holdJob(ctx, tx, j.ID, owner); err != nil {
 			return err
 		}
@@ -460,7 +460,7 @@ func (s *Store) ImportErrors(ctx context.Context, t linkd.Tenant, jobID string, 
 // PurgeStaleUploads implements linkd.ImportStore.
 func (s *Store) PurgeStaleUploads(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE job_id IN
 			(SELECT id FROM import_jobs WHERE state = ? AND created_at < ?)`, linkd.ImportUploading, micros(before)); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 
 // CreateOAuthState implements linkd.OAuthStateStore.
 func (s *Store) CreateOAuthState(ctx context.Context, t linkd.Tenant, st *linkd.OAuthState) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `SELECT id FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, st.AccountID).Scan(&st.AccountPK)
 		if errors.Is(err, sql.ErrNoRows) {
 			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", st.AccountID)
@@ -37,7 +37,7 @@ func (s *Store) CreateOAuthState(ctx context.Context, t linkd.Tenant, st *linkd.
 func (s *Store) TakeOAuthState(ctx context.Context, hash []byte, now time.Time) (*linkd.OAuthState, error) {
 	var st linkd.OAuthState
 	var expires, created int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		return tx.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE hash = ?
 			RETURNING hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at`, hash).
 			Scan(&st.Hash, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &st.Slug, &st.ReturnTo, &expires, &created)

@@ -12,7 +12,7 @@ import (
 // ClaimRefreshes implements linkd.RefreshStore.
 func (s *Store) ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]linkd.RefreshJob, error) {
 	var out []linkd.RefreshJob
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
 			WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM connections INDEXED BY connections_expiry

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 // ClaimRevocations implements linkd.RevocationStore.
 func (s *Store) ClaimRevocations(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*linkd.Revocation, error) {
 	var out []*linkd.Revocation
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE revocations SET lease_owner = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM revocations WHERE next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at LIMIT ?)
@@ -41,7 +40,7 @@ func (s *Store) ClaimRevocations(ctx context.Context, owner string, now time.Tim
 
 // FinishRevocation implements linkd.RevocationStore.
 func (s *Store) FinishRevocation(ctx context.Context, r *linkd.Revocation, ev *linkd.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE id = ?`, r.ID); err != nil {
 			return fmt.Errorf("finish revocation: %w", err)
 		}

@@ -12,7 +12,7 @@ import (
 
 // CreateSessionToken implements linkd.SessionStore.
 func (s *Store) CreateSessionToken(ctx context.Context, t linkd.Tenant, accountID string, st *linkd.SessionToken, hash, refreshHash []byte) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `SELECT id FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID).Scan(&st.AccountPK)
 		if errors.Is(err, sql.ErrNoRows) {
 			return &linkd.Error{Code: linkd.ENOTFOUND, Field: "linked_account_id", Type: "INVALID_LINKED_ACCOUNT_ID",
