@@ -1,0 +1,315 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Targets of the import (docs/BENCHMARKS-import.md).
+const (
+	sqliteMinRatio   = 0.3     // of the sqlite3 CLI's .import
+	sqliteMinRowsSec = 100_000 // end to end
+	pgMinRatio       = 0.5     // of psql's \copy
+	maxRSSGrowthMiB  = 100     // for a file of 1 GiB
+)
+
+type machine struct {
+	CPUs       int     `json:"cpus"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	CPUModel   string  `json:"cpu_model"`
+	MemoryGiB  float64 `json:"memory_gib"`
+	Go         string  `json:"go"`
+	OS         string  `json:"os"`
+}
+
+type fileInfo struct {
+	Rows    int64  `json:"rows"`
+	Bytes   int64  `json:"bytes"`
+	Columns string `json:"columns"`
+}
+
+// importRun is one upload and run of a job on a fresh store.
+type importRun struct {
+	Rows          int64   `json:"rows"`
+	Bytes         int64   `json:"bytes"`
+	UploadSeconds float64 `json:"upload_seconds"`
+	RunSeconds    float64 `json:"run_seconds"`
+	UploadCPU     cpuUse  `json:"upload_cpu"`
+	RunCPU        cpuUse  `json:"run_cpu"`
+	TotalCPU      cpuUse  `json:"total_cpu"`
+	RSS           rssUse  `json:"rss"`
+	// Store is where the time went (timing.go); Progress the job's rows at
+	// moments of the run; PGActivity what PostgreSQL's backends were doing
+	// (-pg-activity).
+	Store      storeTimes      `json:"store"`
+	Progress   []progressPoint `json:"progress,omitempty"`
+	PGActivity map[string]int  `json:"pg_activity,omitempty"`
+}
+
+func (r importRun) Seconds() float64 { return r.UploadSeconds + r.RunSeconds }
+func (r importRun) RowsPerSec() float64 {
+	return float64(r.Rows) / r.Seconds()
+}
+
+func (r importRun) String() string {
+	return fmt.Sprintf("%s rows/s end to end (upload %.2fs = %s rows/s, run %.2fs = %s rows/s); RSS +%.0f MiB (HWM +%.0f); %s",
+		num(r.RowsPerSec()), r.UploadSeconds, num(float64(r.Rows)/r.UploadSeconds), r.RunSeconds, num(float64(r.Rows)/r.RunSeconds),
+		r.RSS.GrowthMiB, r.RSS.HWMGrowMiB, r.TotalCPU)
+}
+
+// floorRun is one timed run of the engine's own loader.
+type floorRun struct {
+	Command string  `json:"command"`
+	Rows    int64   `json:"rows"`
+	Seconds float64 `json:"seconds"`
+	CPU     cpuUse  `json:"cpu"`
+}
+
+func (r floorRun) RowsPerSec() float64 { return float64(r.Rows) / r.Seconds }
+func (r floorRun) String() string {
+	return fmt.Sprintf("%s rows/s (%.2fs); %s", num(r.RowsPerSec()), r.Seconds, r.CPU)
+}
+
+// exportRun is one csvio.Export of every imported account.
+type exportRun struct {
+	Rows    int64   `json:"rows"`
+	Bytes   int64   `json:"bytes,omitempty"`
+	Seconds float64 `json:"seconds"`
+	CPU     cpuUse  `json:"cpu"`
+}
+
+func (r exportRun) RowsPerSec() float64 { return float64(r.Rows) / r.Seconds }
+func (r exportRun) String() string {
+	return fmt.Sprintf("%s rows/s (%.2fs); %s", num(r.RowsPerSec()), r.Seconds, r.CPU)
+}
+
+type engineResult struct {
+	Engine         string      `json:"engine"`
+	Version        string      `json:"version"`
+	FloorVersion   string      `json:"floor_version"`
+	Imports        []importRun `json:"imports"`
+	Floors         []floorRun  `json:"floors"`
+	ExportsDiscard []exportRun `json:"exports_discard"`
+	ExportsFile    []exportRun `json:"exports_file"`
+	Best           bestOf      `json:"best"`
+}
+
+// bestOf holds the fastest run of each kind, and the largest memory growth
+// of all import runs.
+type bestOf struct {
+	Import          importRun `json:"import"`
+	Floor           floorRun  `json:"floor"`
+	ExportDiscard   exportRun `json:"export_discard"`
+	ExportFile      exportRun `json:"export_file"`
+	Ratio           float64   `json:"ratio"`     // end-to-end rows/s ÷ floor rows/s
+	RunRatio        float64   `json:"run_ratio"` // job-run-only rows/s ÷ floor rows/s
+	MaxRSSGrowthMiB float64   `json:"max_rss_growth_mib"`
+}
+
+func (e *engineResult) summarize() {
+	b := &e.Best
+	for i, r := range e.Imports {
+		if i == 0 || r.Seconds() < b.Import.Seconds() {
+			b.Import = r
+		}
+		b.MaxRSSGrowthMiB = max(b.MaxRSSGrowthMiB, r.RSS.GrowthMiB, r.RSS.HWMGrowMiB)
+	}
+	for i, r := range e.Floors {
+		if i == 0 || r.Seconds < b.Floor.Seconds {
+			b.Floor = r
+		}
+	}
+	for i, r := range e.ExportsDiscard {
+		if i == 0 || r.Seconds < b.ExportDiscard.Seconds {
+			b.ExportDiscard = r
+		}
+	}
+	for i, r := range e.ExportsFile {
+		if i == 0 || r.Seconds < b.ExportFile.Seconds {
+			b.ExportFile = r
+		}
+	}
+	if len(e.ExportsDiscard) == 0 {
+		b.ExportDiscard = exportRun{Seconds: 1} // not measured: reads as 0 rows/s
+	}
+	if len(e.ExportsFile) == 0 {
+		b.ExportFile = exportRun{Seconds: 1}
+	}
+	b.Ratio = b.Import.RowsPerSec() / b.Floor.RowsPerSec()
+	b.RunRatio = float64(b.Import.Rows) / b.Import.RunSeconds / b.Floor.RowsPerSec()
+}
+
+type bigResult struct {
+	Engine string    `json:"engine"`
+	File   fileInfo  `json:"file"`
+	Import importRun `json:"import"`
+}
+
+type report struct {
+	Config   *config         `json:"config"`
+	Machine  machine         `json:"machine"`
+	File     fileInfo        `json:"file"`
+	Engines  []*engineResult `json:"engines"`
+	Big      *bigResult      `json:"big,omitempty"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+}
+
+// num formats a number with thousands separators and no decimals.
+func num(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**missed**"
+}
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
+
+func cpuCell(u cpuUse) string {
+	return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f; load %.2f", u.Self, u.Child, u.Postgres, u.Other, u.Load)
+}
+
+func writtenCell(u cpuUse) string {
+	return fmt.Sprintf("%.0f", u.WrittenMiB)
+}
+
+// markdown renders the results.
+func (r *report) markdown() string {
+	var b strings.Builder
+	batch := "default (2000)"
+	if r.Config.BatchSize > 0 {
+		batch = num(float64(r.Config.BatchSize))
+	}
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.0f GiB, %s %s. File: %s rows, %.1f MiB (%s), ids in %s order. Batch size %s; GOGC %s; fastest of %d runs.\n\n",
+		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGiB, r.Machine.Go, r.Machine.OS, num(float64(r.File.Rows)), mib(r.File.Bytes), r.File.Columns,
+		r.Config.IDs, batch, r.Config.GOGC, r.Config.Runs)
+	b.WriteString("| Engine | Measure | linkd | Floor | linkd ÷ floor | Target | |\n|---|---|---|---|---|---|---|\n")
+	for _, e := range r.Engines {
+		x := e.Best
+		imp := x.Import
+		var target string
+		var ok bool
+		switch e.Engine {
+		case "sqlite":
+			target = fmt.Sprintf("≥ %.1f × floor and ≥ %s rows/s", sqliteMinRatio, num(sqliteMinRowsSec))
+			ok = x.Ratio >= sqliteMinRatio && imp.RowsPerSec() >= sqliteMinRowsSec
+		case "postgres":
+			target = fmt.Sprintf("≥ %.1f × floor", pgMinRatio)
+			ok = x.Ratio >= pgMinRatio
+		}
+		fmt.Fprintf(&b, "| %s | import, end to end (Upload + RunOne) | %s rows/s (%.2f s; wrote %s MiB) | %s rows/s (%.2f s; wrote %s MiB) | %.2f | %s | %s |\n",
+			e.Engine, num(imp.RowsPerSec()), imp.Seconds(), num(imp.TotalCPU.WrittenMiB), num(x.Floor.RowsPerSec()), x.Floor.Seconds, num(x.Floor.CPU.WrittenMiB), x.Ratio, target, yes(ok))
+		fmt.Fprintf(&b, "| %s | … upload (Importer.Upload) | %s rows/s (%.2f s, %.0f MiB/s) | | | | |\n",
+			e.Engine, num(float64(imp.Rows)/imp.UploadSeconds), imp.UploadSeconds, mib(imp.Bytes)/imp.UploadSeconds)
+		fmt.Fprintf(&b, "| %s | … job run (Runner.RunOne) | %s rows/s (%.2f s) | | %.2f | | |\n",
+			e.Engine, num(float64(imp.Rows)/imp.RunSeconds), imp.RunSeconds, x.RunRatio)
+		fmt.Fprintf(&b, "| %s | RSS growth, upload + run (%.0f MiB file; largest of the runs) | +%.0f MiB | | | ≤ ~%d MiB (for a 1 GiB file) | %s |\n",
+			e.Engine, mib(imp.Bytes), x.MaxRSSGrowthMiB, maxRSSGrowthMiB, yes(x.MaxRSSGrowthMiB <= maxRSSGrowthMiB*1.05))
+		fmt.Fprintf(&b, "| %s | export to io.Discard | %s rows/s (%.2f s) | | | | |\n",
+			e.Engine, num(x.ExportDiscard.RowsPerSec()), x.ExportDiscard.Seconds)
+		fmt.Fprintf(&b, "| %s | export to a file | %s rows/s (%.2f s, %.0f MiB) | | | | |\n",
+			e.Engine, num(x.ExportFile.RowsPerSec()), x.ExportFile.Seconds, mib(x.ExportFile.Bytes))
+	}
+	if g := r.Big; g != nil {
+		growth := max(g.Import.RSS.GrowthMiB, g.Import.RSS.HWMGrowMiB)
+		fmt.Fprintf(&b, "| %s | big file (%s rows, %.0f MiB): end to end | %s rows/s (upload %.1f s + run %.1f s) | | | | |\n",
+			g.Engine, num(float64(g.File.Rows)), mib(g.File.Bytes), num(g.Import.RowsPerSec()), g.Import.UploadSeconds, g.Import.RunSeconds)
+		fmt.Fprintf(&b, "| %s | big file: RSS growth, upload + run | +%.0f MiB | | | ≤ ~%d MiB | %s |\n",
+			g.Engine, growth, maxRSSGrowthMiB, yes(growth <= maxRSSGrowthMiB*1.05))
+	}
+	b.WriteString("\nWhere the fastest import's time went, in seconds of wall time (the store is wrapped to time its calls):\n\n" +
+		"| Engine | Upload | … storing chunks | Run | … in CommitImportBatch | … … lookup/lock ids | … … decide rows | … … write + commit | … FinishImportJob | … other (claim, waiting for parsing) | Chunk reads (parsing goroutine) | Batches |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	breakdown := func(name string, x importRun) {
+		t := x.Store
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d |\n", name,
+			x.UploadSeconds, t.AppendSeconds, x.RunSeconds, t.BatchSeconds, t.LookupSeconds, t.DecideSeconds, t.WriteSeconds, t.FinishSeconds,
+			x.RunSeconds-t.BatchSeconds-t.FinishSeconds, t.ChunkSeconds, t.Batches)
+	}
+	for _, e := range r.Engines {
+		breakdown(e.Engine, e.Best.Import)
+	}
+	if g := r.Big; g != nil {
+		breakdown(g.Engine+", big file", g.Import)
+	}
+	b.WriteString("\nEvery run (the fastest of each kind is in the table above). CPU is in cores, averaged over the run: " +
+		"this process / the floor's child process / PostgreSQL for this benchmark / everything else on the machine; load is the 1-minute load average at the end. " +
+		"Written is what this process, the floor's process and PostgreSQL's processes for the benchmark wrote to storage (write_bytes; the WAL and the database files).\n\n")
+	b.WriteString("| Engine | Run | Seconds | Rows/s | RSS growth (sampled / HWM) | CPU: self / child / PostgreSQL / others | Written MiB |\n|---|---|---|---|---|---|---|\n")
+	for _, e := range r.Engines {
+		for i, x := range e.Imports {
+			fmt.Fprintf(&b, "| %s | import %d: upload | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.UploadSeconds, num(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
+			fmt.Fprintf(&b, "| %s | import %d: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", e.Engine, i+1, x.RunSeconds, num(float64(x.Rows)/x.RunSeconds),
+				x.RSS.GrowthMiB, x.RSS.HWMGrowMiB, cpuCell(x.RunCPU), writtenCell(x.RunCPU))
+		}
+		for i, x := range e.Floors {
+			fmt.Fprintf(&b, "| %s | floor %d | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+		}
+		for i, x := range e.ExportsDiscard {
+			fmt.Fprintf(&b, "| %s | export %d to io.Discard | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+		}
+		for i, x := range e.ExportsFile {
+			fmt.Fprintf(&b, "| %s | export %d to a file | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+		}
+	}
+	if g := r.Big; g != nil {
+		x := g.Import
+		fmt.Fprintf(&b, "| %s | big: upload | %.2f | %s | | %s | %s |\n", g.Engine, x.UploadSeconds, num(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
+		fmt.Fprintf(&b, "| %s | big: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", g.Engine, x.RunSeconds, num(float64(x.Rows)/x.RunSeconds),
+			x.RSS.GrowthMiB, x.RSS.HWMGrowMiB, cpuCell(x.RunCPU), writtenCell(x.RunCPU))
+	}
+	if len(r.Engines) == 0 {
+		return b.String()
+	}
+	b.WriteString("\nEngines: ")
+	for i, e := range r.Engines {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s — linkd on %s, floor %s", e.Engine, e.Version, e.FloorVersion)
+	}
+	b.WriteString(".\n")
+	return b.String()
+}
+
+// write prints the table and saves it with the JSON into dir.
+func (r *report) write(dir string, stdout io.Writer) error {
+	md := r.markdown()
+	fmt.Fprint(stdout, md)
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)
+}
