@@ -202,9 +202,13 @@ func (r *report) markdown() string {
 	if r.Config.BatchSize > 0 {
 		batch = num(float64(r.Config.BatchSize))
 	}
-	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.0f GiB, %s %s. File: %s rows, %.1f MiB (%s), ids in %s order. Batch size %s; GOGC %s; fastest of %d runs.\n\n",
-		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGiB, r.Machine.Go, r.Machine.OS, num(float64(r.File.Rows)), mib(r.File.Bytes), r.File.Columns,
-		r.Config.IDs, batch, r.Config.GOGC, r.Config.Runs)
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.0f GiB, %s %s. Batch size %s; GOGC %s.",
+		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGiB, r.Machine.Go, r.Machine.OS, batch, r.Config.GOGC)
+	if len(r.Engines) > 0 {
+		fmt.Fprintf(&b, " File: %s rows, %.1f MiB (%s), ids in %s order; fastest of %d runs.",
+			num(float64(r.File.Rows)), mib(r.File.Bytes), r.File.Columns, r.Config.IDs, r.Config.Runs)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| Engine | Measure | linkd | Floor | linkd ÷ floor | Target | |\n|---|---|---|---|---|---|---|\n")
 	for _, e := range r.Engines {
 		x := e.Best
