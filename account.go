@@ -30,6 +30,9 @@ type LinkedAccount struct {
 	// ConnectedApps counts the apps the account has connected (kept on the
 	// row, so lists show it at no cost).
 	ConnectedApps int
+	// ActiveWorkflows counts the workflows enabled in the account's configs
+	// (kept on the row like ConnectedApps).
+	ActiveWorkflows int
 }
 
 // HasCredentials reports whether the account holds your_app credentials.
@@ -62,6 +65,7 @@ type AccountFilter struct {
 	CreatedAfter  *time.Time // exclusive
 	CreatedBefore *time.Time // exclusive
 	UDF           []UDFMatch // all must match
+	ConnectedApp  string     // slug of an app the account has connected
 	Desc          bool       // newest first; default is creation order
 
 	Limit int

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	Now      func() time.Time
 	// SessionTTL is how long a session token lives (DefaultSessionTTL).
 	SessionTTL time.Duration
+	// Dashboard, when set, serves every path outside the API that no route
+	// matches (the dashboard's pages). It gets the same middleware: request
+	// ids, recovery, metrics and logs.
+	Dashboard http.Handler
 }
 
 // Server is the HTTP front of linkd.
@@ -59,6 +64,7 @@ type Server struct {
 	version     string
 	now         func() time.Time
 	sessionTTL  time.Duration // Config.SessionTTL
+	dashboard   http.Handler  // Config.Dashboard
 	mux         *http.ServeMux
 	// patterns lists every registered route, for the OpenAPI test.
 	patterns []string
@@ -84,6 +90,7 @@ func NewServer(cfg Config) *Server {
 
 		wakeImports: cfg.WakeImports,
 		sessionTTL:  cfg.SessionTTL,
+		dashboard:   cfg.Dashboard,
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = linkd.DefaultSessionTTL
@@ -134,6 +141,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	if pattern != "" {
 		// ServeHTTP, not h: only the mux sets the path values and Pattern.
 		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if s.dashboard != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+		s.dashboard.ServeHTTP(w, r)
 		return
 	}
 	// ServeMux's own handler knows whether the path exists with another
