@@ -18,6 +18,7 @@ type Store interface {
 	ImportStore
 	SessionStore
 	ConnectionStore
+	ConfigStore
 	AppSettingsStore
 	OAuthStateStore
 	RevocationStore

@@ -35,6 +35,7 @@ type accountJSON struct {
 	Integrations       []any     `json:"integrations"`
 	HasAuthCredentials bool      `json:"has_auth_credentials"`
 	ConnectedApps      int       `json:"connected_apps"`
+	ActiveWorkflows    int       `json:"active_workflows"`
 	CreatedAt          string    `json:"createdAt"`
 	UpdatedAt          string    `json:"updatedAt"`
 	V                  int       `json:"__v"`
@@ -52,7 +53,7 @@ type udfJSON struct {
 func renderAccount(t linkd.Tenant, a *linkd.LinkedAccount) *accountJSON {
 	out := &accountJSON{
 		ID: a.ID, AssociatedOrg: t.OrgID, AccountID: a.AccountID, Name: a.Name, Environment: string(t.Env),
-		UDF: make([]udfJSON, 0, len(a.UDF)), Integrations: []any{}, HasAuthCredentials: a.HasCredentials(), ConnectedApps: a.ConnectedApps,
+		UDF: make([]udfJSON, 0, len(a.UDF)), Integrations: []any{}, HasAuthCredentials: a.HasCredentials(), ConnectedApps: a.ConnectedApps, ActiveWorkflows: a.ActiveWorkflows,
 		CreatedAt: a.CreatedAt.UTC().Format(timeFormat), UpdatedAt: a.UpdatedAt.UTC().Format(timeFormat),
 	}
 	for _, u := range a.UDF {
@@ -371,6 +372,12 @@ func parseAccountFilter(q url.Values) (linkd.AccountFilter, int, error) {
 	f.Query = q.Get("q")
 	if len(f.Query) > linkd.MaxNameBytes {
 		return f, 0, linkd.FieldError("q", "q is longer than %d bytes", linkd.MaxNameBytes)
+	}
+	// application: only accounts connected to that app (slug).
+	if f.ConnectedApp = q.Get("application"); f.ConnectedApp != "" {
+		if len(f.ConnectedApp) > 64 {
+			return f, 0, linkd.FieldError("application", "application must be an app's slug")
+		}
 	}
 	for _, name := range []string{"created_after", "created_before"} {
 		v := q.Get(name)

@@ -178,6 +178,7 @@ func TestAPI(t *testing.T) {
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
 		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })
+		t.Run("Configs", func(t *testing.T) { testConfigs(t, newFixture(t, store, 0)) })
 	})
 }
 

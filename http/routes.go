@@ -47,7 +47,26 @@ func (s *Server) routes() {
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
 		s.handle("GET /oauth/callback", s.handleOAuthCallback)
 		s.handle("PUT /api/v2/public/migrate-token", s.withAPIKey(s.withIdempotency(s.handleMigrateToken)))
+		// Configs: which workflows an account switched on, and their fields.
+		const cfg = "/api/v2/public/config"
+		const bySlug = "/api/v2/public/slug/{slug}"
+		s.handle("POST "+cfg, s.withKeyOrSession(s.withIdempotency(s.handlePostConfig)))
+		s.handle("PUT "+cfg, s.withKeyOrSession(s.withIdempotency(s.handlePutConfig)))
+		s.handle("GET "+bySlug+"/configs", s.withKeyOrSession(s.handleListConfigs))
+		for _, p := range []string{bySlug + "/config", bySlug + "/config/{$}", bySlug + "/config/{config_id}"} {
+			// The Node SDK asks for ".../config/" when it has no config id.
+			s.handle("GET "+p, s.withKeyOrSession(s.handleGetConfig))
+			s.handle("DELETE "+p, s.withKeyOrSession(s.handleDeleteConfig))
+		}
+		s.handle("PATCH "+bySlug+"/config/{config_id}/workflows/{workflow_id}", s.withKeyOrSession(s.withIdempotency(s.handleToggleWorkflow)))
+		s.handle("GET /api/v2/public/workflow/enabled", s.withKeyOrSession(s.handleEnabledWorkflows))
 		// The same, as the browser SDK calls them with a session token.
+		s.handle("POST /api/v2/f-sdk/config", s.withSession(s.withIdempotency(s.handlePostConfig)))
+		s.handle("PUT /api/v2/f-sdk/config", s.withSession(s.withIdempotency(s.handlePutConfig)))
+		s.handle("GET /api/v2/f-sdk/slug/{slug}/config", s.withSession(s.handleGetConfig))
+		s.handle("GET /api/v2/f-sdk/slug/{slug}/config/{config_id}", s.withSession(s.handleGetConfig))
+		s.handle("DELETE /api/v2/f-sdk/slug/{slug}/config", s.withSession(s.handleDeleteConfig))
+		s.handle("DELETE /api/v2/f-sdk/slug/{slug}/config/{config_id}", s.withSession(s.handleDeleteConfig))
 		s.handle("GET /api/v2/f-sdk/application", s.withSession(s.handleListApps))
 		s.handle("GET /api/v2/f-sdk/application/{slug}", s.withSession(s.handleGetApp))
 		s.handle("POST /api/v2/app/{slug}/save", s.withSession(s.withIdempotency(s.handleSaveKeys)))

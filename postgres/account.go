@@ -16,13 +16,13 @@ import (
 // that concurrent creates and deletes do not all queue on one row lock.
 const countSlots = 16
 
-const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, active_workflows, created_at, updated_at`
 
 func scanAccount(row pgx.Row) (*linkd.LinkedAccount, error) {
 	var a linkd.LinkedAccount
 	var udf []byte
 	var job *string
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &a.ActiveWorkflows, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -183,6 +183,7 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		// Everything the account owns goes in the same transaction.
 		for _, q := range []string{
 			`DELETE FROM connections WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
+			`DELETE FROM configs WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
 			`DELETE FROM session_tokens WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
 			`DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id = $3`,
 		} {
@@ -293,6 +294,11 @@ func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args [
 	}
 	if f.CreatedBefore != nil {
 		where = append(where, "id <= "+arg(linkd.IDBound(*f.CreatedBefore, true)), "created_at < "+arg(*f.CreatedBefore))
+		filtered = true
+	}
+	if f.ConnectedApp != "" {
+		// connections_slug (org_id, env, slug, account_pk) yields the set.
+		where = append(where, `id IN (SELECT account_pk FROM connections WHERE org_id = $1 AND env = $2 AND slug = `+arg(f.ConnectedApp)+`)`)
 		filtered = true
 	}
 	for _, m := range f.UDF {

@@ -200,6 +200,9 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
 			return err
 		}
+		if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, t, ev)
 	})
 	if err != nil {

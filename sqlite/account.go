@@ -14,7 +14,7 @@ import (
 // countSlots is how many rows a tenant's account count is spread over.
 const countSlots = 16
 
-const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, created_at, updated_at`
+const accountColumns = `id, account_id, name, udf, data_key, credentials, import_job, connected_apps, active_workflows, created_at, updated_at`
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -26,7 +26,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*linkd.LinkedAccount, err
 	var created, updated int64
 	var udf []byte
 	var job sql.NullString
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &created, &updated); err != nil {
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Name, &udf, &a.DataKey, &a.Credentials, &job, &a.ConnectedApps, &a.ActiveWorkflows, &created, &updated); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -157,6 +157,7 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		// Everything the account owns goes in the same transaction.
 		for _, q := range []string{
 			`DELETE FROM connections WHERE org_id = ? AND env = ? AND account_pk = ?`,
+			`DELETE FROM configs WHERE org_id = ? AND env = ? AND account_pk = ?`,
 			`DELETE FROM session_tokens WHERE org_id = ? AND env = ? AND account_pk = ?`,
 			`DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND id = ?`,
 		} {
@@ -253,6 +254,12 @@ func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args [
 	if f.CreatedBefore != nil {
 		where = append(where, "id <= ?", "created_at < ?")
 		args = append(args, linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
+		filtered = true
+	}
+	if f.ConnectedApp != "" {
+		// connections_slug (org_id, env, slug, account_pk) yields the set.
+		where = append(where, `id IN (SELECT account_pk FROM connections WHERE org_id = ? AND env = ? AND slug = ?)`)
+		args = append(args, t.OrgID, t.Env, f.ConnectedApp)
 		filtered = true
 	}
 	for _, m := range f.UDF {

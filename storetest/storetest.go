@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
 		{"Connections", testConnections},
+		{"Configs", testConfigs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
