@@ -37,8 +37,11 @@ type OAuthSpec struct {
 	TokenURL     string `yaml:"token_url"`
 	// RevocationURL is the RFC 7009 endpoint; empty when the provider has
 	// none (then disconnecting only forgets the tokens).
-	RevocationURL string   `yaml:"revocation_url,omitempty"`
-	Scopes        []string `yaml:"scopes,omitempty"`
+	RevocationURL string `yaml:"revocation_url,omitempty"`
+	// Revocation says how to call RevocationURL when the provider does not
+	// follow RFC 7009; nil means RFC 7009 (a form POST with "token").
+	Revocation *RevocationSpec `yaml:"revocation,omitempty"`
+	Scopes     []string        `yaml:"scopes,omitempty"`
 	// ScopeSeparator joins scopes in the authorize URL (" " by default;
 	// some providers want ",").
 	ScopeSeparator string `yaml:"scope_separator,omitempty"`
@@ -49,6 +52,20 @@ type OAuthSpec struct {
 	// AuthStyle says how the client authenticates at the token endpoint:
 	// "header" (HTTP Basic), "params" (in the form), or "" to detect.
 	AuthStyle string `yaml:"auth_style,omitempty"`
+}
+
+// RevocationSpec describes a provider's own token revocation call (Notion
+// takes JSON; GitHub wants DELETE on a URL naming the client id).
+type RevocationSpec struct {
+	// Method is POST (the default) or DELETE.
+	Method string `yaml:"method,omitempty"`
+	// Format of the body: "form" (the default) or "json".
+	Format string `yaml:"format,omitempty"`
+	// TokenField names the token in the body ("token" by default).
+	TokenField string `yaml:"token_field,omitempty"`
+	// Auth is how the client authenticates: "header" (HTTP Basic) or
+	// "params" (in the body); empty means as at the token endpoint.
+	Auth string `yaml:"auth,omitempty"`
 }
 
 // InputField is one field of a form shown to the end customer.

@@ -369,6 +369,29 @@ func validateOAuth(o *linkd.OAuthSpec, fail failFunc) error {
 			return fail(fmt.Sprintf("oauth2.scopes[%d]", i), "empty scope")
 		}
 	}
+	if r := o.Revocation; r != nil {
+		if o.RevocationURL == "" {
+			return fail("oauth2.revocation", "needs oauth2.revocation_url")
+		}
+		switch r.Method {
+		case "", "POST", "DELETE":
+		default:
+			return fail("oauth2.revocation.method", "%q is not POST or DELETE", r.Method)
+		}
+		switch r.Format {
+		case "", "form", "json":
+		default:
+			return fail("oauth2.revocation.format", "%q is not form or json", r.Format)
+		}
+		switch r.Auth {
+		case "", "header", "params":
+		default:
+			return fail("oauth2.revocation.auth", "%q is not header or params", r.Auth)
+		}
+		if r.TokenField != "" && !idRE.MatchString(r.TokenField) {
+			return fail("oauth2.revocation.token_field", "%q is not a valid field name", r.TokenField)
+		}
+	}
 	switch o.AuthStyle {
 	case "", "header", "params":
 	default:

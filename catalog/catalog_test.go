@@ -95,8 +95,9 @@ func TestShippedProviderQuirks(t *testing.T) {
 	if s := spec("slack"); s.ScopeSeparator != "," || s.TokenURL != "https://slack.com/api/oauth.v2.access" || s.AuthStyle != "params" {
 		t.Errorf("slack: %+v", s)
 	}
-	if s := spec("github"); s.RevocationURL != "" {
-		t.Errorf("github: revocation_url = %q, want none", s.RevocationURL)
+	if s := spec("github"); s.RevocationURL != "https://api.github.com/applications/{client_id}/grant" || s.Revocation == nil ||
+		*s.Revocation != (linkd.RevocationSpec{Method: "DELETE", Format: "json", TokenField: "access_token", Auth: "header"}) {
+		t.Errorf("github revocation: %q %+v", s.RevocationURL, s.Revocation)
 	}
 	if s := spec("google-sheets"); s.ExtraParams["access_type"] != "offline" || s.ExtraParams["prompt"] != "consent" || !s.PKCE ||
 		s.RevocationURL != "https://oauth2.googleapis.com/revoke" {
@@ -105,7 +106,8 @@ func TestShippedProviderQuirks(t *testing.T) {
 	if s := spec("salesforce"); !s.PKCE || s.RevocationURL != "https://login.salesforce.com/services/oauth2/revoke" {
 		t.Errorf("salesforce: %+v", s)
 	}
-	if s := spec("notion"); s.ExtraParams["owner"] != "user" || s.AuthStyle != "header" {
+	if s := spec("notion"); s.ExtraParams["owner"] != "user" || s.AuthStyle != "header" ||
+		s.RevocationURL != "https://api.notion.com/v1/oauth/revoke" || s.Revocation == nil || s.Revocation.Format != "json" {
 		t.Errorf("notion: %+v", s)
 	}
 }

@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,18 +112,9 @@ func (r *Revoker) revoke(ctx context.Context, rev *linkd.Revocation) (string, er
 	if err != nil {
 		return "", err
 	}
-	form := url.Values{"token": {string(token)}}
-	if app.OAuth.AuthStyle == "params" {
-		form.Set("client_id", set.ClientID)
-		form.Set("client_secret", string(secret))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, app.OAuth.RevocationURL, strings.NewReader(form.Encode()))
+	req, err := revocationRequest(ctx, app.OAuth, set.ClientID, string(secret), string(token))
 	if err != nil {
 		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if app.OAuth.AuthStyle != "params" {
-		req.SetBasicAuth(url.QueryEscape(set.ClientID), url.QueryEscape(string(secret)))
 	}
 	res, err := r.httpClient().Do(req)
 	if err != nil {
@@ -132,4 +126,49 @@ func (r *Revoker) revoke(ctx context.Context, rev *linkd.Revocation) (string, er
 		return "", fmt.Errorf("%s answered %d: %s", app.OAuth.RevocationURL, res.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return "revoked at the provider", nil
+}
+
+// revocationRequest builds the call that revokes token: RFC 7009's form POST,
+// or the provider's own shape (spec.Revocation). "{client_id}" in the URL is
+// replaced by the client id. The client authenticates in the body
+// ("params") or with HTTP Basic, as the spec says, else as at the token
+// endpoint.
+func revocationRequest(ctx context.Context, spec *linkd.OAuthSpec, clientID, clientSecret, token string) (*http.Request, error) {
+	rs := linkd.RevocationSpec{}
+	if spec.Revocation != nil {
+		rs = *spec.Revocation
+	}
+	method, field := cmp.Or(rs.Method, http.MethodPost), cmp.Or(rs.TokenField, "token")
+	endpoint := strings.ReplaceAll(spec.RevocationURL, "{client_id}", url.PathEscape(clientID))
+	inBody := cmp.Or(rs.Auth, spec.AuthStyle) == "params"
+	var body io.Reader
+	var contentType string
+	if rs.Format == "json" {
+		m := map[string]string{field: token}
+		if inBody {
+			m["client_id"], m["client_secret"] = clientID, clientSecret
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+	} else {
+		form := url.Values{field: {token}}
+		if inBody {
+			form.Set("client_id", clientID)
+			form.Set("client_secret", clientSecret)
+		}
+		body, contentType = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	if !inBody {
+		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret))
+	}
+	return req, nil
 }
