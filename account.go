@@ -111,6 +111,11 @@ type AccountStore interface {
 	// and audit entry in one transaction. created tells whether the row is new.
 	// fn may run more than once when the engine retries a conflict.
 	PutAccount(ctx context.Context, t Tenant, accountID string, fn PutFunc) (acct *LinkedAccount, created bool, err error)
+	// CreateAccount inserts a new account with its audit entry, or returns
+	// EEXISTS (naming linked_account_id) when the tenant has one with that
+	// id. It is PutAccount for the one case that needs no read first, which
+	// an engine can do in a single statement.
+	CreateAccount(ctx context.Context, t Tenant, a *LinkedAccount, ev *AuditEntry) error
 	// FindAccount returns ENOTFOUND when the tenant has no such account.
 	FindAccount(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, error)
 	// ListAccounts returns one page of the tenant's accounts matching f.

@@ -32,14 +32,20 @@ func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in 
 	if err := in.Validate(false); err != nil {
 		return nil, err
 	}
-	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
-		if cur != nil {
-			return nil, nil, &Error{Code: EEXISTS, Field: "linked_account_id",
-				Message: fmt.Sprintf("Linked account with id %s already exists in the %s environment", in.AccountID, t.Env)}
-		}
-		return s.Apply(t, actor, nil, in)
-	})
-	return acct, err
+	acct, ev, err := s.Apply(t, actor, nil, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateAccount(ctx, t, acct, ev); err != nil {
+		return nil, err
+	}
+	return acct, nil
+}
+
+// AccountExists is the error of creating an account whose id is taken.
+func AccountExists(t Tenant, accountID string) error {
+	return &Error{Code: EEXISTS, Field: "linked_account_id",
+		Message: fmt.Sprintf("Linked account with id %s already exists in the %s environment", accountID, t.Env)}
 }
 
 // Upsert creates the account or merges in into it: a UDF key sent as null is

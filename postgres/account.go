@@ -112,6 +112,43 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 	return out, created, nil
 }
 
+// CreateAccount implements linkd.AccountStore in one statement, committed
+// on its own: one round trip. The insert decides whether the id is taken
+// (ON CONFLICT DO NOTHING on the unique account id), and the count and the
+// audit entry are written from its result, so they follow only a real
+// insert. A create holds no lock across round trips, which is what kept
+// concurrent creates waiting on each other's commits.
+func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
+	if !isID(t.OrgID) {
+		return fmt.Errorf("create account %q: organization id %q is not a uuid", a.AccountID, t.OrgID)
+	}
+	fields, details, err := auditJSON(ev)
+	if err != nil {
+		return err
+	}
+	var inserted int
+	err = s.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1
+		), cnt AS (
+			INSERT INTO account_counts (org_id, env, slot, n) SELECT $1, $2, $12, 1 FROM ins
+			ON CONFLICT (org_id, env, slot) DO UPDATE SET n = account_counts.n + 1
+		), aud AS (
+			INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
+			SELECT $1, $2, $13, $14, $15, $16, $4, $17, $18 FROM ins
+		)
+		SELECT count(*) FROM ins`,
+		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
+		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details).Scan(&inserted)
+	if err != nil {
+		return fmt.Errorf("create account %q: %w", a.AccountID, err)
+	}
+	if inserted == 0 {
+		return linkd.AccountExists(t, a.AccountID)
+	}
+	return nil
+}
+
 func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
 	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),

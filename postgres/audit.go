@@ -17,22 +17,13 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 	if ev == nil {
 		return nil
 	}
-	fields, err := json.Marshal(ev.Fields)
+	fields, details, err := auditJSON(ev)
 	if err != nil {
 		return err
 	}
-	if ev.Fields == nil {
-		fields = []byte("[]")
-	}
-	details := []byte("{}")
-	if len(ev.Details) > 0 {
-		if details, err = json.Marshal(ev.Details); err != nil {
-			return err
-		}
-	}
 	_, err = tx.Exec(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, string(fields), string(details))
+		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, fields, details)
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
@@ -95,4 +86,20 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 		next = out[limit-1].ID
 	}
 	return out, next, nil
+}
+
+// auditJSON returns the stored JSON of an entry's field names and details.
+func auditJSON(ev *linkd.AuditEntry) (fields, details string, err error) {
+	f, d := []byte("[]"), []byte("{}")
+	if ev.Fields != nil {
+		if f, err = json.Marshal(ev.Fields); err != nil {
+			return "", "", err
+		}
+	}
+	if len(ev.Details) > 0 {
+		if d, err = json.Marshal(ev.Details); err != nil {
+			return "", "", err
+		}
+	}
+	return string(f), string(d), nil
 }

@@ -96,6 +96,28 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 	return out, created, nil
 }
 
+// CreateAccount implements linkd.AccountStore. The insert itself finds a
+// taken id (ON CONFLICT DO NOTHING), so a create needs no lookup first.
+func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF),
+			a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("create account %q: %w", a.AccountID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("create account %q: %w", a.AccountID, err)
+		} else if n == 0 {
+			return linkd.AccountExists(t, a.AccountID)
+		}
+		if err := addCount(ctx, tx, t, a.AccountID, 1); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
 func insertAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,

@@ -109,7 +109,9 @@ func testConfigs(t *testing.T, e *env) {
 	}
 	// Removing the app's last connection removes its configs.
 	e.putConfig(t, e.t, "k1", "slack", "k1", map[string]bool{"notify": true})
-	noop := func(*linkd.LinkedAccount, []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) { return nil, nil, nil }
+	noop := func(*linkd.LinkedAccount, []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
+		return nil, nil, nil
+	}
 	if _, err := e.store.RemoveConnections(e.ctx, e.t, "k1", "slack", "", noop); err != nil {
 		t.Fatal(err)
 	}
