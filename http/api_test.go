@@ -30,6 +30,9 @@ type fixture struct {
 	keys   map[string]string // name → secret: "a" (org A test), "aprod", "b" (org B test), "revoked"
 	client *http.Client
 	runner *csvio.Runner
+	// patterns are the server's routes ("METHOD /path"), for tests that
+	// must cover every one of them.
+	patterns []string
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
@@ -52,7 +55,7 @@ func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(),
-		runner: &csvio.Runner{Importer: imp, Owner: "test", BatchSize: 2}}
+		runner: &csvio.Runner{Importer: imp, Owner: "test", BatchSize: 2}, patterns: srv.Patterns()}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	orgA := &linkd.Org{ID: linkd.NewID(), Name: "a-" + linkd.NewID(), CreatedAt: now}
@@ -179,6 +182,7 @@ func TestAPI(t *testing.T) {
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
 		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })
 		t.Run("Configs", func(t *testing.T) { testConfigs(t, newFixture(t, store, 0)) })
+		t.Run("IsolationEveryRoute", func(t *testing.T) { testIsolationEveryRoute(t, newFixture(t, store, 0)) })
 	})
 }
 
