@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,21 +21,28 @@ import (
 )
 
 // engine is one storage engine under test. It makes fresh databases, the
-// floor handler on one of them, and seeds a tenant by writing its tables
-// directly.
+// floors of the create and import phases, and seeds a tenant for the read
+// phase by writing its tables directly.
 type engine interface {
 	Name() string
 	// Open creates a fresh database, migrated by the product's own Open.
 	Open(ctx context.Context, label string) (*database, error)
-	// Floor returns the bare create handler on db's linked_accounts table.
-	Floor(ctx context.Context, db *database, t linkd.Tenant) (h http.Handler, closeFn func(), err error)
-	// Seed writes n accounts into t and returns the internal id of the
-	// account number cursorAt (1-based), the cursor of the deep page.
-	Seed(ctx context.Context, db *database, t linkd.Tenant, n, cursorAt int, progress func(done int)) (cursorID string, err error)
 	// Version names the database server or library.
 	Version(ctx context.Context, db *database) string
 	// Size is the database's size on disk in bytes.
 	Size(ctx context.Context, db *database) int64
+	// Floor returns the bare create handler on db's linked_accounts table.
+	Floor(ctx context.Context, db *database, t linkd.Tenant) (h http.Handler, closeFn func(), err error)
+	// Seed writes n accounts into t, every seedConnectedEvery-th with a
+	// connection to seedApp, and returns the internal id of the account
+	// number cursorAt (1-based), the cursor of the deep page.
+	Seed(ctx context.Context, db *database, t linkd.Tenant, n, cursorAt int, progress func(done int)) (cursorID string, err error)
+	// ImportFloor prepares a fresh bare table and returns the command to
+	// time, the engine's own bulk loader putting file into it, with a check
+	// of what it loaded and a clean-up.
+	ImportFloor(ctx context.Context, file, label string, rows int64) (cmd *exec.Cmd, check, cleanup func() error, err error)
+	// ImportFloorVersion names that loader.
+	ImportFloorVersion(ctx context.Context) string
 	// Close drops every database Open made and not yet dropped.
 	Close() error
 }
@@ -140,23 +148,47 @@ func floorReply(w http.ResponseWriter, id string, err error) {
 	io.WriteString(w, `{"_id":"`+id+`"}`)
 }
 
+// Every seedConnectedEvery-th seeded account (0, 100, 200, …) has a
+// key-based connection to seedApp, as the catalog's stripe is, and its
+// connected_apps count says so: the list filtered by connected app has
+// seedConnections(n) accounts to find among n.
+const (
+	seedApp            = "stripe"
+	seedConnectedEvery = 100
+)
+
+func seedConnections(n int) int { return (n + seedConnectedEvery - 1) / seedConnectedEvery }
+
 // seedAccount is one seeded account: a name and two UDFs, as a create with
-// {"name": …, "udf": {"plan": …, "seats": …}} stores them, and a data key
-// (65 random bytes, the size of a wrapped key) as if it held a secret.
+// {"name": …, "udf": {"plan": …, "seats": …}} stores them, a data key
+// (65 random bytes, the size of a wrapped key) as if it held a secret and,
+// for some, a connection.
 type seedAccount struct {
-	id        uuid.UUID
-	accountID string
-	name      string
-	udf       string
-	dataKey   []byte
-	created   time.Time
+	id            uuid.UUID
+	accountID     string
+	name          string
+	udf           string
+	dataKey       []byte
+	connectedApps int
+	conn          *seedConnection
+	created       time.Time
 }
 
-var plans = []string{`"free"`, `"pro"`, `"team"`}
+// seedConnection is the account's connection to seedApp: its id and its
+// credentials (96 random bytes, the size of a sealed API key).
+type seedConnection struct {
+	id          uuid.UUID
+	credentials []byte
+}
+
+var seedPlans = []string{`"free"`, `"pro"`, `"team"`}
 
 // seedAccountID is the tenant's id of account i (0-based); GET by id picks
 // random ones.
 func seedAccountID(i int) string { return fmt.Sprintf("acct-%07d", i) }
+
+// seedName is the name of account i.
+func seedName(i int) string { return "Account " + strconv.Itoa(i) }
 
 // newSeedAccount makes account i. Ids come from uuid.NewV7, which is
 // monotonic within the process, so internal ids follow creation order, and
@@ -172,15 +204,20 @@ func newSeedAccount(i int) seedAccount {
 	a := seedAccount{
 		id:        id,
 		accountID: seedAccountID(i),
-		name:      "Account " + strconv.Itoa(i),
+		name:      seedName(i),
 		dataKey:   make([]byte, 65),
 		created:   created,
 	}
 	rand.Read(a.dataKey)
 	a.udf = string(linkd.EncodeUDF([]linkd.UDF{
-		{Key: "plan", Value: json.RawMessage(plans[i%len(plans)]), CreatedAt: created, UpdatedAt: created},
+		{Key: "plan", Value: json.RawMessage(seedPlans[i%len(seedPlans)]), CreatedAt: created, UpdatedAt: created},
 		{Key: "seats", Value: json.RawMessage(strconv.Itoa(1 + i%500)), CreatedAt: created, UpdatedAt: created},
 	}))
+	if i%seedConnectedEvery == 0 {
+		a.connectedApps = 1
+		a.conn = &seedConnection{id: uuid.Must(uuid.NewV7()), credentials: make([]byte, 96)}
+		rand.Read(a.conn.credentials)
+	}
 	return a
 }
 

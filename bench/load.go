@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -147,27 +145,16 @@ func watchWindow(ctx context.Context, meter *cpuMeter, path string, from, end ti
 		return nil
 	}
 	start := meter.sample()
-	var f *os.File
-	if path != "" {
-		var err error
-		if f, err = os.Create(path); err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
+	stop, err := startProfile(path)
+	if err != nil {
+		return err
 	}
 	select {
 	case <-time.After(time.Until(end)):
 	case <-ctx.Done():
 	}
-	*use = meter.sample().since(start)
-	if f == nil {
-		return nil
-	}
-	pprof.StopCPUProfile()
-	return f.Close()
+	*use = meter.sample().since(start, 0, 0)
+	return stop()
 }
 
 // do sends req and reads the whole answer, which must be 200.

@@ -1,14 +1,21 @@
-// Command bench measures linkd over HTTP against a floor, on SQLite and on
-// PostgreSQL, in one run:
+// Command bench measures linkd against floors, on SQLite and on PostgreSQL,
+// in one run, in three phases:
 //
-//  1. creates per second from 64 keep-alive clients, beside the floor: a bare
-//     handler that decodes the same body and does the one INSERT into the
-//     same table of the same engine;
-//  2. GET by id, the first list page and a list page 900,000 rows deep (by
-//     cursor) on a tenant of 1,000,000 accounts;
+//  1. create: creates per second over HTTP from 64 keep-alive clients,
+//     beside the floor: a bare handler that decodes the same body and does
+//     the one INSERT into the same table of the same engine;
+//  2. read: over HTTP, on a tenant of 1,000,000 accounts (1 % of them
+//     connected to an app), GET by id, the first list page, a list page
+//     900,000 rows deep (by cursor), the list filtered by connected app and
+//     a name search;
+//  3. import: the bulk CSV import of a generated file of 1,000,000 rows,
+//     upload and job run, beside the engine's own bulk loader (the sqlite3
+//     CLI's .import, psql's \copy) on the same file, the memory it takes,
+//     and the CSV export of the imported accounts;
 //
-// and prints a Markdown table, also written with the raw figures as JSON
-// into -out. docs/BENCHMARKS.md explains the method and the figures.
+// and prints Markdown tables, also written with the raw figures as JSON
+// into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
+// method and the figures.
 //
 //	LINKD_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable go run ./bench
 package main
@@ -23,9 +30,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/linkd-dev/linkd/csvio"
 )
 
 func main() {
@@ -38,6 +49,9 @@ func main() {
 	}
 }
 
+// allPhases are the phases in the order they run.
+var allPhases = []string{"create", "read", "import"}
+
 // config is every setting of a run; the defaults are the published run.
 type config struct {
 	Engines       []string      `json:"engines"`
@@ -49,43 +63,67 @@ type config struct {
 	ReadClients   int           `json:"read_clients"`
 	ReadWarmup    time.Duration `json:"read_warmup_ns"`
 	ReadDuration  time.Duration `json:"read_duration_ns"`
-	Out           string        `json:"-"`
-	Dir           string        `json:"-"`
-	PostgresURL   string        `json:"-"`
-	CPUProfile    string        `json:"-"`
 	QuietWait     time.Duration `json:"quiet_wait_ns"`
 	Attempts      int           `json:"attempts"`
+	GOGC          string        `json:"gogc"`
+	// The import phase's settings.
+	Rows       int64  `json:"import_rows"`
+	Runs       int    `json:"import_runs"`
+	Big        bool   `json:"import_big"`
+	BigBytes   int64  `json:"import_big_bytes"`
+	BigRows    int64  `json:"import_big_rows,omitempty"`
+	BigNameLen int    `json:"import_big_name_bytes"`
+	FileSeed   uint64 `json:"import_seed"`
+	IDs        string `json:"import_ids"`
+	BatchSize  int    `json:"import_batch_size,omitempty"`
+	Exports    bool   `json:"import_exports"`
+	PGActivity bool   `json:"import_pg_activity"`
+
+	Out         string `json:"-"`
+	Dir         string `json:"-"`
+	PostgresURL string `json:"-"`
+	CPUProfile  string `json:"-"`
+	SQLite3     string `json:"-"`
+	Psql        string `json:"-"`
 }
 
-func (c *config) has(phase string) bool {
-	for _, p := range c.Phases {
-		if p == phase {
-			return true
-		}
-	}
-	return false
-}
+func (c *config) has(phase string) bool { return slices.Contains(c.Phases, phase) }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	engines := fs.String("engines", "sqlite,postgres", "engines to measure, comma-separated: sqlite, postgres")
-	phases := fs.String("phases", "create,read", "what to measure, comma-separated: create (creates vs floor), read (reads on a seeded tenant)")
-	fs.IntVar(&c.Accounts, "accounts", 1_000_000, "accounts seeded for the read phase")
-	fs.IntVar(&c.CreateClients, "clients", 64, "concurrent clients of the create phase")
-	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured warm-up of each create run")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured time of each create run")
-	fs.IntVar(&c.ReadClients, "read-clients", 8, "concurrent clients of the read phase")
-	fs.DurationVar(&c.ReadWarmup, "read-warmup", time.Second, "unmeasured warm-up of each read run")
-	fs.DurationVar(&c.ReadDuration, "read-duration", 5*time.Second, "measured time of each read run")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "what to measure, comma-separated: create (creates vs floor), read (reads on a seeded tenant), import (CSV import vs the engine's loader, and export)")
+	fs.DurationVar(&c.QuietWait, "quiet-wait", 20*time.Second, "before each measured window, wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
 	fs.StringVar(&c.Out, "out", "bench/results", "directory for results.json and results.md (empty: none)")
-	fs.StringVar(&c.Dir, "dir", "", "directory for the SQLite databases (default: the system temp dir)")
+	fs.StringVar(&c.Dir, "dir", "", "directory for the SQLite databases and the generated CSV files (default: the system temp dir)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", getenv("LINKD_BENCH_POSTGRES_URL"),
 		"PostgreSQL server to create the benchmark databases on, a postgres:// URL of a role that may CREATE DATABASE (LINKD_BENCH_POSTGRES_URL)")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for a CPU profile of each measured window (load generator included; of the last attempt)")
-	fs.DurationVar(&c.QuietWait, "quiet-wait", 20*time.Second, "before each run, wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
-	fs.IntVar(&c.Attempts, "attempts", 2, "runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create and read phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
+
+	fs.IntVar(&c.Accounts, "accounts", 1_000_000, "read: accounts seeded")
+	fs.IntVar(&c.CreateClients, "clients", 64, "create: concurrent clients")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "create: unmeasured warm-up of each run")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "create: measured time of each run")
+	fs.IntVar(&c.ReadClients, "read-clients", 8, "read: concurrent clients")
+	fs.DurationVar(&c.ReadWarmup, "read-warmup", time.Second, "read: unmeasured warm-up of each run")
+	fs.DurationVar(&c.ReadDuration, "read-duration", 5*time.Second, "read: measured time of each run")
+	fs.IntVar(&c.Attempts, "attempts", 2, "create, read: runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
+
+	fs.Int64Var(&c.Rows, "rows", 1_000_000, "import: rows of the generated file")
+	fs.IntVar(&c.Runs, "runs", 2, "import: runs of each import, floor and export; the fastest is reported")
+	fs.BoolVar(&c.Big, "big", false, "import: also upload and import one file of about -big-bytes on SQLite, for its memory use (several minutes)")
+	fs.Int64Var(&c.BigBytes, "big-bytes", csvio.DefaultMaxBytes, "import: size of the -big file: as many rows as fit (at most the server's default upload limit)")
+	fs.Int64Var(&c.BigRows, "big-rows", 0, "import: rows of the -big file instead (0: as many as fit in -big-bytes)")
+	fs.IntVar(&c.BigNameLen, "big-name-bytes", 240, "import: lengthen the names of the -big file to about this many bytes (at most 255), so that it reaches -big-bytes with fewer rows (0: the short names of the main file)")
+	fs.Uint64Var(&c.FileSeed, "seed", 1, "import: seed of the generated file")
+	fs.StringVar(&c.IDs, "ids", "random", "import: order of the generated ids: random (as most real files) or sorted (the best case for the unique index)")
+	fs.IntVar(&c.BatchSize, "batch", 0, "import: rows per batch of the import job (0: csvio.DefaultBatchSize); for experiments")
+	fs.BoolVar(&c.Exports, "exports", true, "import: measure the exports too")
+	fs.BoolVar(&c.PGActivity, "pg-activity", false, "import: sample pg_stat_activity every 20 ms during each PostgreSQL job run, to see where the server's time goes")
+	fs.StringVar(&c.SQLite3, "sqlite3", "sqlite3", "import: the sqlite3 command line shell, for the SQLite floor")
+	fs.StringVar(&c.Psql, "psql", "psql", "import: psql, for the PostgreSQL floor")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,8 +144,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 	}
 	for _, p := range c.Phases {
-		if p != "create" && p != "read" {
-			return nil, fmt.Errorf("unknown phase %q: create or read", p)
+		if !slices.Contains(allPhases, p) {
+			return nil, fmt.Errorf("unknown phase %q: %s", p, strings.Join(allPhases, ", "))
 		}
 	}
 	if c.Accounts < 100 && c.has("read") {
@@ -115,6 +153,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if c.CreateClients < 1 || c.ReadClients < 1 {
 		return nil, errors.New("-clients and -read-clients must be at least 1")
+	}
+	if c.IDs != "random" && c.IDs != "sorted" {
+		return nil, fmt.Errorf("-ids must be random or sorted, not %q", c.IDs)
+	}
+	if c.Rows < 1 || c.Runs < 1 {
+		return nil, errors.New("-rows and -runs must be at least 1")
+	}
+	if c.Big && !c.has("import") {
+		return nil, errors.New("-big belongs to the import phase: add it to -phases")
+	}
+	if c.Big && c.BigBytes > csvio.DefaultMaxBytes {
+		return nil, fmt.Errorf("-big-bytes must be at most %d, the upload limit", csvio.DefaultMaxBytes)
 	}
 	return c, nil
 }
@@ -129,25 +179,56 @@ func splitList(s string) []string {
 	return out
 }
 
+// runner runs the phases of one benchmark run and collects their figures.
+type runner struct {
+	cfg   *config
+	rep   *report
+	logf  func(format string, args ...any)
+	meter cpuMeter
+	// dir is the run's temporary directory: SQLite databases and the
+	// generated CSV files.
+	dir string
+	// csv is the import phase's generated file, made at its first use.
+	csv *csvFile
+}
+
 // run is the whole program, its environment passed in.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	// As linkd serve does (cmd/linkd/serve.go), so that the server and the
+	// import run with the collector settings they have in production.
+	cfg.GOGC = getenv("GOGC")
+	if cfg.GOGC == "" {
+		debug.SetGCPercent(400)
+		cfg.GOGC = "400 (as linkd serve)"
+	}
 	if cfg.CPUProfile != "" {
 		if err := os.MkdirAll(cfg.CPUProfile, 0o755); err != nil {
 			return err
 		}
 	}
+	dir, err := os.MkdirTemp(cfg.Dir, "linkd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if strings.ContainsAny(dir, `"'\`) {
+		return fmt.Errorf("the temporary directory %q has a quote or backslash, which the import floor commands cannot take", dir)
+	}
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
 	}
 	rep := &report{Started: time.Now().UTC(), Machine: describeMachine(), Config: cfg}
-	logf("machine: %s, %d CPUs, %s", rep.Machine.CPU, rep.Machine.CPUs, rep.Machine.Go)
+	logf("machine: %s, %d CPUs, %s; phases %s", rep.Machine.CPU, rep.Machine.CPUs, rep.Machine.Go, strings.Join(cfg.Phases, ", "))
 	var b [4]byte
 	rand.Read(b[:])
-	r := &runner{cfg: cfg, rep: rep, logf: logf, meter: cpuMeter{pgPrefix: "linkd_bench_" + hex.EncodeToString(b[:])}}
+	r := &runner{cfg: cfg, rep: rep, logf: logf, meter: cpuMeter{pgPrefix: "linkd_bench_" + hex.EncodeToString(b[:])}, dir: dir}
+	if cfg.has("import") {
+		rep.Imports = &importReport{}
+	}
 	if cfg.has("create") {
 		if err := r.ceiling(ctx); err != nil {
 			return err
@@ -156,6 +237,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, name := range cfg.Engines {
 		if err := r.engine(ctx, name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if cfg.has("import") && cfg.Big {
+		if err := r.importBig(ctx); err != nil {
+			return fmt.Errorf("big file: %w", err)
 		}
 	}
 	rep.Seconds = time.Since(rep.Started).Seconds()
@@ -170,16 +256,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// openEngine prepares engine name for the run.
+func (r *runner) openEngine(ctx context.Context, name string) (engine, error) {
+	if name == "postgres" {
+		return newPostgresEngine(ctx, r.cfg.PostgresURL, r.meter.pgPrefix, r.cfg.Psql)
+	}
+	return newSQLiteEngine(r.dir, r.cfg.SQLite3), nil
+}
+
 // engine runs the phases on one engine and drops its databases, even
 // when a phase fails or the run is interrupted.
 func (r *runner) engine(ctx context.Context, name string) (err error) {
-	var eng engine
-	switch name {
-	case "sqlite":
-		eng, err = newSQLiteEngine(r.cfg.Dir)
-	case "postgres":
-		eng, err = newPostgresEngine(ctx, r.cfg.PostgresURL, r.meter.pgPrefix)
-	}
+	eng, err := r.openEngine(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -192,6 +280,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("read") {
 		if err := r.reads(ctx, eng); err != nil {
 			return err
+		}
+	}
+	if r.cfg.has("import") {
+		if err := r.imports(ctx, eng); err != nil {
+			return fmt.Errorf("import: %w", err)
 		}
 	}
 	return nil

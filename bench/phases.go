@@ -4,27 +4,22 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/linkd-dev/linkd"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 )
-
-// runner runs the phases of one benchmark run and collects their figures.
-type runner struct {
-	cfg   *config
-	rep   *report
-	logf  func(format string, args ...any)
-	meter cpuMeter
-}
 
 // measure runs spec once the machine is quiet (or the wait is over) and,
 // when other processes took CPU time during the measured window anyway,
@@ -141,24 +136,43 @@ func (r *runner) ceiling(ctx context.Context) error {
 	return nil
 }
 
+// openTenant opens a fresh database of eng with a tenant and its API key,
+// and notes the engine's version. The caller drops the database.
+func (r *runner) openTenant(ctx context.Context, eng engine, label string) (*database, *benchTenant, error) {
+	db, err := eng.Open(ctx, label)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.rep.noteVersion(eng.Name(), eng.Version(ctx, db))
+	bt, err := setupTenant(ctx, db.store)
+	if err != nil {
+		return nil, nil, errors.Join(err, db.Drop())
+	}
+	return db, bt, nil
+}
+
+// serveLinkd serves the product on db (newServer) on a loopback port.
+func serveLinkd(db *database, bt *benchTenant) (base string, stop func(), err error) {
+	srv := newServer(db.store, bt)
+	base, stopHTTP, err := serve(srv.Handler())
+	if err != nil {
+		srv.Close()
+		return "", nil, err
+	}
+	return base, func() { stopHTTP(); srv.Close() }, nil
+}
+
 // creates measures creates through linkd, then through the floor, each
 // on a fresh database of the engine.
 func (r *runner) creates(ctx context.Context, eng engine) error {
 	cfg, logf := r.cfg, r.logf
 	name := eng.Name()
-	db, err := eng.Open(ctx, "create")
+	db, bt, err := r.openTenant(ctx, eng, "create")
 	if err != nil {
 		return err
 	}
 	defer db.Drop()
-	r.rep.noteVersion(name, eng.Version(ctx, db))
-	bt, err := setupTenant(ctx, db.store)
-	if err != nil {
-		return err
-	}
-	srv := newServer(db.store, bt)
-	defer srv.Close()
-	base, stop, err := serve(srv.Handler())
+	base, stop, err := serveLinkd(db, bt)
 	if err != nil {
 		return err
 	}
@@ -213,24 +227,100 @@ func (r *runner) creates(ctx context.Context, eng engine) error {
 	return nil
 }
 
-// reads seeds a tenant and measures three reads over HTTP: GET by id,
-// the first list page and a list page deep in the tenant, reached by cursor.
+// readWorkload is one read of the read phase.
+type readWorkload struct {
+	workload, request, slug string
+	path                    func(rng *rand.Rand) string
+	// clients, when not 0, replaces -read-clients.
+	clients int
+	// For a list, its first page is checked: checkPath is its path, total
+	// the totalDocs it must report and want the seeded accounts (by number,
+	// in order) it must start with, up to pageCheck of them.
+	checkPath string
+	total     int
+	want      []int
+}
+
+// pageCheck is how many accounts of a list's expected ones are kept: a
+// page of 50, and one more to know whether there is a next page.
+const pageCheck = 51
+
+// readWorkloads are the reads on a tenant of n seeded accounts; the deep
+// page starts after account deep (1-based) and cursorID is its internal id.
+func readWorkloads(n, deep int, cursorID string) []readWorkload {
+	cursor := base64.RawURLEncoding.EncodeToString([]byte(cursorID))
+	fixed := func(p string) func(*rand.Rand) string { return func(*rand.Rand) string { return p } }
+	first := accountsPath + "?limit=50"
+	deepPath := first + "&cursor=" + cursor
+	appPath := first + "&application=" + seedApp
+	q := searchQuery(n)
+	searchPath := first + "&q=" + url.QueryEscape(q)
+	var all, after, connected, found []int
+	nConnected, nFound := 0, 0
+	for i := range n {
+		keep := func(list []int) []int {
+			if len(list) < pageCheck {
+				list = append(list, i)
+			}
+			return list
+		}
+		all = keep(all)
+		if i >= deep {
+			after = keep(after)
+		}
+		if i%seedConnectedEvery == 0 {
+			connected = keep(connected)
+			nConnected++
+		}
+		if matches(i, q) {
+			found = keep(found)
+			nFound++
+		}
+	}
+	return []readWorkload{
+		{workload: "GET by id", request: "GET " + accountsPath + "/{random seeded id}", slug: "get",
+			path: func(rng *rand.Rand) string { return accountsPath + "/" + seedAccountID(rng.IntN(n)) }},
+		{workload: "list, first page", request: "GET " + first, slug: "list-first", path: fixed(first),
+			checkPath: first, total: n, want: all},
+		{workload: "list, page after row " + thousands(float64(deep)), request: "GET " + first + "&cursor=…", slug: "list-deep",
+			path: fixed(deepPath), checkPath: deepPath, total: n, want: after},
+		{workload: fmt.Sprintf("list, connected to %s (%s of the accounts)", seedApp, thousands(float64(nConnected))), request: "GET " + appPath,
+			slug: "list-app", path: fixed(appPath), checkPath: appPath, total: nConnected, want: connected},
+		// One client: a search scans the whole tenant, twice (the page and
+		// its count), and several at once on a small machine would measure
+		// their queueing, not the search.
+		{workload: fmt.Sprintf("list, search q=%q (%d accounts)", q, nFound), request: "GET " + first + "&q=…", clients: 1,
+			slug: "list-search", path: fixed(searchPath), checkPath: searchPath, total: nFound, want: found},
+	}
+}
+
+// searchQuery is what a dashboard user types to find one customer: a piece
+// of the name of the tenant's last account without its last digit ("count
+// 99999" of "Account 999999"). It matches a handful of accounts, most near
+// the end of the tenant, so neither the page nor the count can stop early.
+func searchQuery(n int) string { return "count " + strconv.Itoa((n-1)/10) }
+
+// matches reports whether the search q finds account i, as the stores'
+// LIKE and ILIKE do: a case-insensitive substring of the id or the name.
+func matches(i int, q string) bool {
+	q = strings.ToLower(q)
+	return strings.Contains(strings.ToLower(seedName(i)), q) || strings.Contains(strings.ToLower(seedAccountID(i)), q)
+}
+
+// reads seeds a tenant and measures five reads over HTTP: GET by id, the
+// first list page, a list page deep in the tenant reached by cursor, the
+// list filtered by connected app and a name search.
 func (r *runner) reads(ctx context.Context, eng engine) error {
 	cfg, logf := r.cfg, r.logf
 	name := eng.Name()
-	db, err := eng.Open(ctx, "read")
+	db, bt, err := r.openTenant(ctx, eng, "read")
 	if err != nil {
 		return err
 	}
 	defer db.Drop()
-	r.rep.noteVersion(name, eng.Version(ctx, db))
-	bt, err := setupTenant(ctx, db.store)
-	if err != nil {
-		return err
-	}
 	n := cfg.Accounts
 	deep := n / 10 * 9 // the cursor is the id of this account (1-based): the page starts after it
-	logf("%s: seeding %d accounts with 2 UDFs each", name, n)
+	logf("%s: seeding %d accounts with 2 UDFs each, every %dth connected to %s", name, n, seedConnectedEvery, seedApp)
 	t0 := time.Now()
 	last := t0
 	cursorID, err := eng.Seed(ctx, db, bt.Tenant, n, deep, func(done int) {
@@ -242,14 +332,12 @@ func (r *runner) reads(ctx context.Context, eng engine) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	seed := seedInfo{Engine: name, Accounts: n, UDFs: 2 * n, Seconds: time.Since(t0).Seconds(), Bytes: eng.Size(ctx, db)}
+	seed := seedInfo{Engine: name, Accounts: n, UDFs: 2 * n, Connections: seedConnections(n), Seconds: time.Since(t0).Seconds(), Bytes: eng.Size(ctx, db)}
 	seed.AccountsPerSecond = float64(n) / seed.Seconds
 	r.rep.Seeds = append(r.rep.Seeds, seed)
 	logf("%s: seeded in %.1f s, %.0f MB", name, seed.Seconds, float64(seed.Bytes)/1e6)
 
-	srv := newServer(db.store, bt)
-	defer srv.Close()
-	base, stop, err := serve(srv.Handler())
+	base, stop, err := serveLinkd(db, bt)
 	if err != nil {
 		return err
 	}
@@ -257,27 +345,18 @@ func (r *runner) reads(ctx context.Context, eng engine) error {
 	client := newClient(cfg.ReadClients)
 	defer client.CloseIdleConnections()
 
-	cursor := base64.RawURLEncoding.EncodeToString([]byte(cursorID))
-	deepPath := accountsPath + "?limit=50&cursor=" + cursor
-	if err := checkReads(ctx, client, base, bt.secret, n, deep, deepPath); err != nil {
+	reads := readWorkloads(n, deep, cursorID)
+	if err := checkReads(ctx, client, base, bt.secret, n, reads, func(format string, a ...any) { logf(name+": "+format, a...) }); err != nil {
 		return fmt.Errorf("the seeded tenant does not read back as expected: %w", err)
 	}
-
-	reads := []struct {
-		workload, request, slug string
-		path                    func(rng *rand.Rand) string
-	}{
-		{"GET by id", "GET " + accountsPath + "/{random seeded id}", "get",
-			func(rng *rand.Rand) string { return accountsPath + "/" + seedAccountID(rng.IntN(n)) }},
-		{"list, first page", "GET " + accountsPath + "?limit=50", "list-first",
-			func(*rand.Rand) string { return accountsPath + "?limit=50" }},
-		{fmt.Sprintf("list, page after row %d", deep), "GET " + accountsPath + "?limit=50&cursor=…", "list-deep",
-			func(*rand.Rand) string { return deepPath }},
-	}
 	for _, rd := range reads {
-		logf("%s: %s: %d clients, %s warm-up + %s", name, rd.workload, cfg.ReadClients, cfg.ReadWarmup, cfg.ReadDuration)
+		clients := cfg.ReadClients
+		if rd.clients > 0 {
+			clients = rd.clients
+		}
+		logf("%s: %s: %d clients, %s warm-up + %s", name, rd.workload, clients, cfg.ReadWarmup, cfg.ReadDuration)
 		s, err := r.measure(ctx, client, loadSpec{
-			Clients: cfg.ReadClients, Warmup: cfg.ReadWarmup, Duration: cfg.ReadDuration, Profile: profilePath(cfg, name, rd.slug),
+			Clients: clients, Warmup: cfg.ReadWarmup, Duration: cfg.ReadDuration, Profile: profilePath(cfg, name, rd.slug),
 			Request: func(_, c, seq int, rng *rand.Rand) (*http.Request, error) {
 				req, err := http.NewRequest(http.MethodGet, base+rd.path(rng), nil)
 				if err == nil {
@@ -290,23 +369,21 @@ func (r *runner) reads(ctx context.Context, eng engine) error {
 			return err
 		}
 		logf("%s: %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors %s", name, rd.workload, s.RPS, s.P50ms, s.P99ms, s.Errors, s.FirstError)
-		r.rep.Results = append(r.rep.Results, result{Engine: name, Workload: rd.workload, Request: rd.request, Clients: cfg.ReadClients,
-			Linkd: s, Target: "p99 < 5 ms", Met: s.P99ms < 5 && s.Errors == 0})
+		r.rep.Results = append(r.rep.Results, result{Engine: name, Workload: rd.workload, Request: rd.request, Clients: clients,
+			Linkd: s, Target: "p99 < 5 ms", Met: s.Requests > 0 && s.P99ms < 5 && s.Errors == 0})
 	}
 	return nil
 }
 
-// checkReads makes sure the reads measure what they claim: the list counts
-// every seeded account, the deep page starts right after the cursor's
-// account, and accounts come back with their UDFs.
-func checkReads(ctx context.Context, client *http.Client, base, secret string, n, deep int, deepPath string) error {
-	type page struct {
-		Docs []struct {
-			AccountID string            `json:"account_id"`
-			UDF       []json.RawMessage `json:"udf"`
-		} `json:"docs"`
-		TotalDocs   int64 `json:"totalDocs"`
-		HasNextPage bool  `json:"hasNextPage"`
+// checkReads makes sure the reads measure what they claim: each list's
+// first page reports the right total and holds exactly the expected
+// accounts in order, with their UDFs and connected-app counts, and GET by
+// id finds an account.
+func checkReads(ctx context.Context, client *http.Client, base, secret string, n int, reads []readWorkload, logf func(string, ...any)) error {
+	type account struct {
+		AccountID     string            `json:"account_id"`
+		UDF           []json.RawMessage `json:"udf"`
+		ConnectedApps int               `json:"connected_apps"`
 	}
 	get := func(path string, v any) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
@@ -325,28 +402,51 @@ func checkReads(ctx context.Context, client *http.Client, base, secret string, n
 		}
 		return json.Unmarshal(b, v)
 	}
-	var first, deepPage page
-	if err := get(accountsPath+"?limit=50", &first); err != nil {
-		return err
+	// good reports whether a is seeded account i as the seeder wrote it.
+	good := func(a account, i int) bool {
+		apps := 0
+		if i%seedConnectedEvery == 0 {
+			apps = 1
+		}
+		return a.AccountID == seedAccountID(i) && len(a.UDF) == 2 && a.ConnectedApps == apps
 	}
-	if first.TotalDocs != int64(n) || len(first.Docs) != 50 || first.Docs[0].AccountID != seedAccountID(0) || len(first.Docs[0].UDF) != 2 {
-		return fmt.Errorf("first page: totalDocs %d, %d docs, first %+v", first.TotalDocs, len(first.Docs), first.Docs[:min(1, len(first.Docs))])
+	for _, rd := range reads {
+		if rd.checkPath == "" {
+			continue
+		}
+		var page struct {
+			Docs        []account `json:"docs"`
+			TotalDocs   int64     `json:"totalDocs"`
+			HasNextPage bool      `json:"hasNextPage"`
+		}
+		t0 := time.Now()
+		if err := get(rd.checkPath, &page); err != nil {
+			return err
+		}
+		logf("checked %s: totalDocs %d, %d on the first page, in %.1f ms", rd.workload, page.TotalDocs, len(page.Docs), ms(time.Since(t0)))
+		want := rd.want[:min(50, len(rd.want))]
+		ok := page.TotalDocs == int64(rd.total) && len(page.Docs) == len(want) && page.HasNextPage == (len(rd.want) > len(want))
+		for k := 0; ok && k < len(want); k++ {
+			ok = good(page.Docs[k], want[k])
+		}
+		if !ok {
+			got := make([]string, len(page.Docs))
+			for k, a := range page.Docs {
+				got[k] = fmt.Sprintf("%s (%d UDFs, %d apps)", a.AccountID, len(a.UDF), a.ConnectedApps)
+			}
+			wantIDs := make([]string, len(want))
+			for k, i := range want {
+				wantIDs[k] = seedAccountID(i)
+			}
+			return fmt.Errorf("%s: totalDocs %d, hasNextPage %v, %d docs %v; want totalDocs %d, %d docs %v",
+				rd.workload, page.TotalDocs, page.HasNextPage, len(page.Docs), got, rd.total, len(want), wantIDs)
+		}
 	}
-	if err := get(deepPath, &deepPage); err != nil {
-		return err
-	}
-	want := min(50, n-deep)
-	if len(deepPage.Docs) != want || deepPage.Docs[0].AccountID != seedAccountID(deep) || len(deepPage.Docs[0].UDF) != 2 {
-		return fmt.Errorf("deep page: %d docs, first %+v; want %d docs from %s", len(deepPage.Docs), deepPage.Docs[:min(1, len(deepPage.Docs))], want, seedAccountID(deep))
-	}
-	var one struct {
-		AccountID string            `json:"account_id"`
-		UDF       []json.RawMessage `json:"udf"`
-	}
+	var one account
 	if err := get(accountsPath+"/"+seedAccountID(n-1), &one); err != nil {
 		return err
 	}
-	if one.AccountID != seedAccountID(n-1) || len(one.UDF) != 2 {
+	if !good(one, n-1) {
 		return fmt.Errorf("GET by id: %+v", one)
 	}
 	return nil

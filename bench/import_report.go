@@ -1,13 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Targets of the import (docs/BENCHMARKS-import.md).
@@ -17,15 +12,6 @@ const (
 	pgMinRatio       = 0.5     // of psql's \copy
 	maxRSSGrowthMiB  = 100     // for a file of 1 GiB
 )
-
-type machine struct {
-	CPUs       int     `json:"cpus"`
-	GOMAXPROCS int     `json:"gomaxprocs"`
-	CPUModel   string  `json:"cpu_model"`
-	MemoryGiB  float64 `json:"memory_gib"`
-	Go         string  `json:"go"`
-	OS         string  `json:"os"`
-}
 
 type fileInfo struct {
 	Rows    int64  `json:"rows"`
@@ -43,7 +29,7 @@ type importRun struct {
 	RunCPU        cpuUse  `json:"run_cpu"`
 	TotalCPU      cpuUse  `json:"total_cpu"`
 	RSS           rssUse  `json:"rss"`
-	// Store is where the time went (timing.go); Progress the job's rows at
+	// Store is where the time went (import_timing.go); Progress the job's rows at
 	// moments of the run; PGActivity what PostgreSQL's backends were doing
 	// (-pg-activity).
 	Store      storeTimes      `json:"store"`
@@ -58,34 +44,32 @@ func (r importRun) RowsPerSec() float64 {
 
 func (r importRun) String() string {
 	return fmt.Sprintf("%s rows/s end to end (upload %.2fs = %s rows/s, run %.2fs = %s rows/s); RSS +%.0f MiB (HWM +%.0f); %s",
-		num(r.RowsPerSec()), r.UploadSeconds, num(float64(r.Rows)/r.UploadSeconds), r.RunSeconds, num(float64(r.Rows)/r.RunSeconds),
-		r.RSS.GrowthMiB, r.RSS.HWMGrowMiB, r.TotalCPU)
+		thousands(r.RowsPerSec()), r.UploadSeconds, thousands(float64(r.Rows)/r.UploadSeconds), r.RunSeconds, thousands(float64(r.Rows)/r.RunSeconds),
+		r.RSS.GrowthMiB, r.RSS.HWMGrowMiB, r.TotalCPU.detail())
+}
+
+// timedRun is a run of a known number of rows: a floor or an export.
+type timedRun struct {
+	Rows    int64   `json:"rows"`
+	Seconds float64 `json:"seconds"`
+	CPU     cpuUse  `json:"cpu"`
+}
+
+func (r timedRun) RowsPerSec() float64 { return float64(r.Rows) / r.Seconds }
+func (r timedRun) String() string {
+	return fmt.Sprintf("%s rows/s (%.2fs); %s", thousands(r.RowsPerSec()), r.Seconds, r.CPU.detail())
 }
 
 // floorRun is one timed run of the engine's own loader.
 type floorRun struct {
-	Command string  `json:"command"`
-	Rows    int64   `json:"rows"`
-	Seconds float64 `json:"seconds"`
-	CPU     cpuUse  `json:"cpu"`
-}
-
-func (r floorRun) RowsPerSec() float64 { return float64(r.Rows) / r.Seconds }
-func (r floorRun) String() string {
-	return fmt.Sprintf("%s rows/s (%.2fs); %s", num(r.RowsPerSec()), r.Seconds, r.CPU)
+	Command string `json:"command"`
+	timedRun
 }
 
 // exportRun is one csvio.Export of every imported account.
 type exportRun struct {
-	Rows    int64   `json:"rows"`
-	Bytes   int64   `json:"bytes,omitempty"`
-	Seconds float64 `json:"seconds"`
-	CPU     cpuUse  `json:"cpu"`
-}
-
-func (r exportRun) RowsPerSec() float64 { return float64(r.Rows) / r.Seconds }
-func (r exportRun) String() string {
-	return fmt.Sprintf("%s rows/s (%.2fs); %s", num(r.RowsPerSec()), r.Seconds, r.CPU)
+	timedRun
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 type engineResult struct {
@@ -135,10 +119,10 @@ func (e *engineResult) summarize() {
 		}
 	}
 	if len(e.ExportsDiscard) == 0 {
-		b.ExportDiscard = exportRun{Seconds: 1} // not measured: reads as 0 rows/s
+		b.ExportDiscard = exportRun{timedRun: timedRun{Seconds: 1}} // not measured: reads as 0 rows/s
 	}
 	if len(e.ExportsFile) == 0 {
-		b.ExportFile = exportRun{Seconds: 1}
+		b.ExportFile = exportRun{timedRun: timedRun{Seconds: 1}}
 	}
 	b.Ratio = b.Import.RowsPerSec() / b.Floor.RowsPerSec()
 	b.RunRatio = float64(b.Import.Rows) / b.Import.RunSeconds / b.Floor.RowsPerSec()
@@ -150,32 +134,11 @@ type bigResult struct {
 	Import importRun `json:"import"`
 }
 
-type report struct {
-	Config   *config         `json:"config"`
-	Machine  machine         `json:"machine"`
-	File     fileInfo        `json:"file"`
-	Engines  []*engineResult `json:"engines"`
-	Big      *bigResult      `json:"big,omitempty"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-}
-
-// num formats a number with thousands separators and no decimals.
-func num(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+// importReport is what the import phase measured.
+type importReport struct {
+	File    fileInfo        `json:"file"`
+	Engines []*engineResult `json:"engines"`
+	Big     *bigResult      `json:"big,omitempty"`
 }
 
 func yes(ok bool) string {
@@ -195,18 +158,17 @@ func writtenCell(u cpuUse) string {
 	return fmt.Sprintf("%.0f", u.WrittenMiB)
 }
 
-// markdown renders the results.
-func (r *report) markdown() string {
+// markdown renders the import phase's figures.
+func (r *importReport) markdown(cfg *config) string {
 	var b strings.Builder
 	batch := "default (2000)"
-	if r.Config.BatchSize > 0 {
-		batch = num(float64(r.Config.BatchSize))
+	if cfg.BatchSize > 0 {
+		batch = thousands(float64(cfg.BatchSize))
 	}
-	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.0f GiB, %s %s. Batch size %s; GOGC %s.",
-		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemoryGiB, r.Machine.Go, r.Machine.OS, batch, r.Config.GOGC)
+	fmt.Fprintf(&b, "\n### CSV import and export\n\nBatch size %s.", batch)
 	if len(r.Engines) > 0 {
 		fmt.Fprintf(&b, " File: %s rows, %.1f MiB (%s), ids in %s order; fastest of %d runs.",
-			num(float64(r.File.Rows)), mib(r.File.Bytes), r.File.Columns, r.Config.IDs, r.Config.Runs)
+			thousands(float64(r.File.Rows)), mib(r.File.Bytes), r.File.Columns, cfg.IDs, cfg.Runs)
 	}
 	b.WriteString("\n\n")
 	b.WriteString("| Engine | Measure | linkd | Floor | linkd ÷ floor | Target | |\n|---|---|---|---|---|---|---|\n")
@@ -217,29 +179,29 @@ func (r *report) markdown() string {
 		var ok bool
 		switch e.Engine {
 		case "sqlite":
-			target = fmt.Sprintf("≥ %.1f × floor and ≥ %s rows/s", sqliteMinRatio, num(sqliteMinRowsSec))
+			target = fmt.Sprintf("≥ %.1f × floor and ≥ %s rows/s", sqliteMinRatio, thousands(sqliteMinRowsSec))
 			ok = x.Ratio >= sqliteMinRatio && imp.RowsPerSec() >= sqliteMinRowsSec
 		case "postgres":
 			target = fmt.Sprintf("≥ %.1f × floor", pgMinRatio)
 			ok = x.Ratio >= pgMinRatio
 		}
 		fmt.Fprintf(&b, "| %s | import, end to end (Upload + RunOne) | %s rows/s (%.2f s; wrote %s MiB) | %s rows/s (%.2f s; wrote %s MiB) | %.2f | %s | %s |\n",
-			e.Engine, num(imp.RowsPerSec()), imp.Seconds(), num(imp.TotalCPU.WrittenMiB), num(x.Floor.RowsPerSec()), x.Floor.Seconds, num(x.Floor.CPU.WrittenMiB), x.Ratio, target, yes(ok))
+			e.Engine, thousands(imp.RowsPerSec()), imp.Seconds(), thousands(imp.TotalCPU.WrittenMiB), thousands(x.Floor.RowsPerSec()), x.Floor.Seconds, thousands(x.Floor.CPU.WrittenMiB), x.Ratio, target, yes(ok))
 		fmt.Fprintf(&b, "| %s | … upload (Importer.Upload) | %s rows/s (%.2f s, %.0f MiB/s) | | | | |\n",
-			e.Engine, num(float64(imp.Rows)/imp.UploadSeconds), imp.UploadSeconds, mib(imp.Bytes)/imp.UploadSeconds)
+			e.Engine, thousands(float64(imp.Rows)/imp.UploadSeconds), imp.UploadSeconds, mib(imp.Bytes)/imp.UploadSeconds)
 		fmt.Fprintf(&b, "| %s | … job run (Runner.RunOne) | %s rows/s (%.2f s) | | %.2f | | |\n",
-			e.Engine, num(float64(imp.Rows)/imp.RunSeconds), imp.RunSeconds, x.RunRatio)
+			e.Engine, thousands(float64(imp.Rows)/imp.RunSeconds), imp.RunSeconds, x.RunRatio)
 		fmt.Fprintf(&b, "| %s | RSS growth, upload + run (%.0f MiB file; largest of the runs) | +%.0f MiB | | | ≤ ~%d MiB (for a 1 GiB file) | %s |\n",
 			e.Engine, mib(imp.Bytes), x.MaxRSSGrowthMiB, maxRSSGrowthMiB, yes(x.MaxRSSGrowthMiB <= maxRSSGrowthMiB*1.05))
 		fmt.Fprintf(&b, "| %s | export to io.Discard | %s rows/s (%.2f s) | | | | |\n",
-			e.Engine, num(x.ExportDiscard.RowsPerSec()), x.ExportDiscard.Seconds)
+			e.Engine, thousands(x.ExportDiscard.RowsPerSec()), x.ExportDiscard.Seconds)
 		fmt.Fprintf(&b, "| %s | export to a file | %s rows/s (%.2f s, %.0f MiB) | | | | |\n",
-			e.Engine, num(x.ExportFile.RowsPerSec()), x.ExportFile.Seconds, mib(x.ExportFile.Bytes))
+			e.Engine, thousands(x.ExportFile.RowsPerSec()), x.ExportFile.Seconds, mib(x.ExportFile.Bytes))
 	}
 	if g := r.Big; g != nil {
 		growth := max(g.Import.RSS.GrowthMiB, g.Import.RSS.HWMGrowMiB)
 		fmt.Fprintf(&b, "| %s | big file (%s rows, %.0f MiB): end to end | %s rows/s (upload %.1f s + run %.1f s) | | | | |\n",
-			g.Engine, num(float64(g.File.Rows)), mib(g.File.Bytes), num(g.Import.RowsPerSec()), g.Import.UploadSeconds, g.Import.RunSeconds)
+			g.Engine, thousands(float64(g.File.Rows)), mib(g.File.Bytes), thousands(g.Import.RowsPerSec()), g.Import.UploadSeconds, g.Import.RunSeconds)
 		fmt.Fprintf(&b, "| %s | big file: RSS growth, upload + run | +%.0f MiB | | | ≤ ~%d MiB | %s |\n",
 			g.Engine, growth, maxRSSGrowthMiB, yes(growth <= maxRSSGrowthMiB*1.05))
 	}
@@ -264,24 +226,24 @@ func (r *report) markdown() string {
 	b.WriteString("| Engine | Run | Seconds | Rows/s | RSS growth (sampled / HWM) | CPU: self / child / PostgreSQL / others | Written MiB |\n|---|---|---|---|---|---|---|\n")
 	for _, e := range r.Engines {
 		for i, x := range e.Imports {
-			fmt.Fprintf(&b, "| %s | import %d: upload | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.UploadSeconds, num(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
-			fmt.Fprintf(&b, "| %s | import %d: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", e.Engine, i+1, x.RunSeconds, num(float64(x.Rows)/x.RunSeconds),
+			fmt.Fprintf(&b, "| %s | import %d: upload | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.UploadSeconds, thousands(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
+			fmt.Fprintf(&b, "| %s | import %d: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", e.Engine, i+1, x.RunSeconds, thousands(float64(x.Rows)/x.RunSeconds),
 				x.RSS.GrowthMiB, x.RSS.HWMGrowMiB, cpuCell(x.RunCPU), writtenCell(x.RunCPU))
 		}
 		for i, x := range e.Floors {
-			fmt.Fprintf(&b, "| %s | floor %d | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+			fmt.Fprintf(&b, "| %s | floor %d | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, thousands(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
 		}
 		for i, x := range e.ExportsDiscard {
-			fmt.Fprintf(&b, "| %s | export %d to io.Discard | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+			fmt.Fprintf(&b, "| %s | export %d to io.Discard | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, thousands(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
 		}
 		for i, x := range e.ExportsFile {
-			fmt.Fprintf(&b, "| %s | export %d to a file | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, num(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
+			fmt.Fprintf(&b, "| %s | export %d to a file | %.2f | %s | | %s | %s |\n", e.Engine, i+1, x.Seconds, thousands(x.RowsPerSec()), cpuCell(x.CPU), writtenCell(x.CPU))
 		}
 	}
 	if g := r.Big; g != nil {
 		x := g.Import
-		fmt.Fprintf(&b, "| %s | big: upload | %.2f | %s | | %s | %s |\n", g.Engine, x.UploadSeconds, num(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
-		fmt.Fprintf(&b, "| %s | big: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", g.Engine, x.RunSeconds, num(float64(x.Rows)/x.RunSeconds),
+		fmt.Fprintf(&b, "| %s | big: upload | %.2f | %s | | %s | %s |\n", g.Engine, x.UploadSeconds, thousands(float64(x.Rows)/x.UploadSeconds), cpuCell(x.UploadCPU), writtenCell(x.UploadCPU))
+		fmt.Fprintf(&b, "| %s | big: run | %.2f | %s | +%.0f / +%.0f MiB | %s | %s |\n", g.Engine, x.RunSeconds, thousands(float64(x.Rows)/x.RunSeconds),
 			x.RSS.GrowthMiB, x.RSS.HWMGrowMiB, cpuCell(x.RunCPU), writtenCell(x.RunCPU))
 	}
 	if len(r.Engines) == 0 {
@@ -296,24 +258,4 @@ func (r *report) markdown() string {
 	}
 	b.WriteString(".\n")
 	return b.String()
-}
-
-// write prints the table and saves it with the JSON into dir.
-func (r *report) write(dir string, stdout io.Writer) error {
-	md := r.markdown()
-	fmt.Fprint(stdout, md)
-	if dir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)
 }

@@ -106,17 +106,37 @@ type progressPoint struct {
 }
 
 // watchProgress reads the job's committed progress every interval until
-// stop is closed, so that a run that slows down as the table grows shows it.
+// stop is called, so that a run that slows down as the table grows shows it.
 func watchProgress(ctx context.Context, s linkd.Store, t linkd.Tenant, jobID string, interval time.Duration, logf func(string, ...any)) (stop func() []progressPoint) {
-	done := make(chan struct{})
 	var pts []progressPoint
+	var last progressPoint
+	t0 := time.Now()
+	stopTicks := every(ctx, interval, func() {
+		j, err := s.ImportJob(ctx, t, jobID)
+		if err != nil {
+			return
+		}
+		p := progressPoint{Seconds: time.Since(t0).Seconds(), Rows: j.RowsProcessed, RSSMiB: float64(readMem().rss) / (1 << 20)}
+		logf("  … %d rows after %.0fs (%s rows/s in the last %.0fs); RSS %.0f MiB", p.Rows, p.Seconds,
+			thousands(float64(p.Rows-last.Rows)/(p.Seconds-last.Seconds)), p.Seconds-last.Seconds, p.RSSMiB)
+		pts = append(pts, p)
+		last = p
+	})
+	return func() []progressPoint {
+		stopTicks()
+		return pts
+	}
+}
+
+// every calls fn every interval on a goroutine of its own until ctx ends or
+// stop is called; stop returns once fn will not be called again.
+func every(ctx context.Context, interval time.Duration, fn func()) (stop func()) {
+	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t0 := time.Now()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		var last progressPoint
 		for {
 			select {
 			case <-done:
@@ -124,21 +144,12 @@ func watchProgress(ctx context.Context, s linkd.Store, t linkd.Tenant, jobID str
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				fn()
 			}
-			j, err := s.ImportJob(ctx, t, jobID)
-			if err != nil {
-				continue
-			}
-			p := progressPoint{Seconds: time.Since(t0).Seconds(), Rows: j.RowsProcessed, RSSMiB: float64(readMem().rss) / (1 << 20)}
-			logf("  … %d rows after %.0fs (%s rows/s in the last %.0fs); RSS %.0f MiB", p.Rows, p.Seconds,
-				num(float64(p.Rows-last.Rows)/(p.Seconds-last.Seconds)), p.Seconds-last.Seconds, p.RSSMiB)
-			pts = append(pts, p)
-			last = p
 		}
 	}()
-	return func() []progressPoint {
+	return func() {
 		close(done)
 		<-finished
-		return pts
 	}
 }

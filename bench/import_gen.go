@@ -14,7 +14,7 @@ import (
 // number UDF) and a region that a few rows leave empty. Every row is valid
 // and every id unique, so every row becomes an account.
 
-const header = "linked_account_id,name,udf.plan,udf.seats,udf.region\n"
+const csvHeader = "linked_account_id,name,udf.plan,udf.seats,udf.region\n"
 
 var (
 	nameFirst = []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne",
@@ -31,7 +31,7 @@ var (
 		"Asia Pacific", "Public Sector", "Research and Development", "Shared Services", "Strategic Partnerships", "Middle East and Africa",
 		"Professional Services", "Channel Sales", "Platform Engineering", "Global Procurement", "Treasury", "Compliance and Risk"}
 	nameSuffix = []string{"Inc.", "LLC", "GmbH", "Ltd", "S.A.", "B.V.", "Co.", "AG", "Corp.", "", ", Inc.", ", LLC"}
-	plans      = []string{"free", "free", "starter", "starter", "starter", "pro", "pro", "pro", "pro", "enterprise"}
+	csvPlans   = []string{"free", "free", "starter", "starter", "starter", "pro", "pro", "pro", "pro", "enterprise"}
 	regions    = []string{"us-east", "us-east", "us-west", "eu-west", "eu-west", "eu-central", "ap-south", "ap-northeast", "sa-east", "ca-central",
 		"us-east", "eu-west", "us-west", "ap-southeast", "me-central", "af-south", "us-east", "eu-north", "ap-east", ""}
 )
@@ -118,8 +118,8 @@ func appendRow(b []byte, i uint64, o genOptions) []byte {
 	}
 	b = append(b, ',')
 
-	plan := plans[r%uint64(len(plans))]
-	r /= uint64(len(plans))
+	plan := csvPlans[r%uint64(len(csvPlans))]
+	r /= uint64(len(csvPlans))
 	b = append(b, plan...)
 	b = append(b, ',')
 
@@ -164,8 +164,8 @@ func genFile(path string, rows int64, maxBytes int64, o genOptions) (int64, int6
 		return 0, 0, err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	size := int64(len(header))
-	w.WriteString(header)
+	size := int64(len(csvHeader))
+	w.WriteString(csvHeader)
 	line := make([]byte, 0, 256)
 	var n int64
 	for rows == 0 || n < rows {
