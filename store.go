@@ -2,6 +2,7 @@ package linkd
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,14 +59,34 @@ func NewID() string {
 // NewIDAt returns a UUIDv7 whose timestamp is t's millisecond. An account's
 // id and creation time then agree, so a created_after/created_before filter
 // can narrow its scan by the primary key instead of needing its own index.
+// The 12 bits after the timestamp hold t's fraction of a millisecond, and
+// ids made in this process only ever increase (as uuid.NewV7's do), so that
+// accounts created within one millisecond still list in creation order. An
+// id may run ahead of t, never behind it.
 func NewIDAt(t time.Time) string {
-	id := uuid.Must(uuid.NewV7())
-	ms := uint64(t.UnixMilli())
+	id := uuid.Must(uuid.NewRandom())
+	nano := t.UnixNano()
+	ms := nano / 1e6
+	stamp := ms<<12 | (nano-ms*1e6)>>8 // < 3907 sub-millisecond steps
+	idMu.Lock()
+	if stamp <= lastIDStamp {
+		stamp = lastIDStamp + 1
+	}
+	lastIDStamp = stamp
+	idMu.Unlock()
+	ms, seq := stamp>>12, stamp&0xfff
 	for i := range 6 {
 		id[i] = byte(ms >> (40 - 8*i))
 	}
+	id[6] = 0x70 | byte(seq>>8)
+	id[7] = byte(seq)
 	return id.String()
 }
+
+var (
+	idMu        sync.Mutex
+	lastIDStamp int64 // the last NewIDAt's millisecond<<12 | sub-millisecond step
+)
 
 // IDBound returns the smallest (or, with upper, the largest) UUIDv7 of t's
 // millisecond, for range scans by creation time.
