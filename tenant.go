@@ -44,6 +44,8 @@ type OrgStore interface {
 	CreateOrg(ctx context.Context, o *Org) error
 	// OrgByName returns ENOTFOUND when no organization has that name.
 	OrgByName(ctx context.Context, name string) (*Org, error)
+	// OrgByID returns ENOTFOUND when no organization has that id.
+	OrgByID(ctx context.Context, id string) (*Org, error)
 	// Orgs lists all organizations, oldest first.
 	Orgs(ctx context.Context) ([]*Org, error)
 }

@@ -42,6 +42,22 @@ func New(t testing.TB, w, h int) context.Context {
 		}
 		t.Skip("no Chromium on this machine (apt-get install -y chromium, or set LINKD_TEST_CHROMIUM)")
 	}
+	// Not t.TempDir: Chromium's helper processes may still write to the
+	// profile for a moment after the browser is stopped, and t.TempDir's
+	// cleanup fails the test when it cannot remove a directory at once.
+	profile, err := os.MkdirTemp("", "linkd-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeProfile := func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the browser profile %s", profile)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -49,7 +65,7 @@ func New(t testing.TB, w, h int) context.Context {
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(w, h),
 		// The machine's network is closed: without these, Chromium keeps
 		// dialling Google's hosts in the background.
@@ -57,6 +73,10 @@ func New(t testing.TB, w, h int) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// The browser SDK opens OAuth consent with window.open after an
+		// await, outside a click: a real user's browser allows it from
+		// the click that started it.
+		chromedp.Flag("disable-popup-blocking", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -67,11 +87,13 @@ func New(t testing.TB, w, h int) context.Context {
 	if err := chromedp.Run(ctx); err != nil {
 		cancel()
 		cancelAlloc()
+		removeProfile()
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()
+		removeProfile()
 	})
 	return ctx
 }
@@ -96,7 +118,7 @@ func Screenshot(t testing.TB, ctx context.Context, path string) {
 		return
 	}
 	var buf []byte
-	Run(t, ctx, "screenshot "+path, chromedp.FullScreenshot(&buf, 90))
+	Run(t, ctx, "screenshot "+path, chromedp.FullScreenshot(&buf, 100)) // 100 is PNG; below it chromedp encodes JPEG
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}

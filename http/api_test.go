@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/vault"
 )
 
@@ -33,9 +35,27 @@ type fixture struct {
 	// patterns are the server's routes ("METHOD /path"), for tests that
 	// must cover every one of them.
 	patterns []string
+	// provider is the OAuth provider of newOAuthFixture, else nil.
+	provider *oauthtest.Provider
+	// accounts and connections are the services behind the server.
+	accounts    *linkd.AccountService
+	connections *oauth.Service
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
+	t.Helper()
+	return startFixture(t, store, rateLimit, false)
+}
+
+// newOAuthFixture is newFixture with a real OAuth 2.0 provider (oauthtest)
+// in the catalog as the app "testprov", and the server's public URL its
+// own address, so that the provider's redirects come back to it.
+func newOAuthFixture(t *testing.T, store linkd.Store) *fixture {
+	t.Helper()
+	return startFixture(t, store, 0, true)
+}
+
+func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvider bool) *fixture {
 	t.Helper()
 	master := make([]byte, 32)
 	rand.Read(master)
@@ -45,16 +65,31 @@ func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 	}
 	svc := &linkd.AccountService{Store: store, Keys: kr}
 	imp := &csvio.Importer{Store: store, Accounts: svc, MaxBytes: 4 << 20}
-	apps, err := catalog.Load(nil)
+	// The listener comes first: the provider registers the server's
+	// callback, and the catalog names the provider.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: apps, PublicURL: "https://linkd.example.com"}
+	public := "https://linkd.example.com"
+	var prov *oauthtest.Provider
+	var extra io.Reader
+	if withProvider {
+		public = "http://" + ln.Addr().String()
+		prov = oauthtest.NewProvider(t, public+"/oauth/callback")
+		extra = strings.NewReader(prov.CatalogYAML("testprov", "Test Provider"))
+	}
+	apps, err := catalog.Load(extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: apps, PublicURL: public}
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, Connections: conns, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
-	ts := httptest.NewServer(srv.Handler())
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
+	ts.Start()
 	t.Cleanup(ts.Close)
-	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(),
+	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns,
 		runner: &csvio.Runner{Importer: imp, Owner: "test", BatchSize: 2}, patterns: srv.Patterns()}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)

@@ -103,14 +103,21 @@ func (s *Server) withAPIKey(h handlerFunc) handlerFunc {
 // withSession authenticates the request by a session token in its
 // Authorization header (Bearer). The token is checked in the database on
 // every request, so revocation and account deletion take effect at once.
+// A browser request must come from an origin the token's tenant allows
+// (checkOrigin, cors.go): every route that takes a session token passes here.
 func (s *Server) withSession(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
+			exposeRefusal(w, r)
 			return &linkd.Error{Code: linkd.EUNAUTHORIZED, Field: "Authorization", Type: "INVALID_TOKEN", Message: "Missing Authorization: Bearer <session token>"}
 		}
 		st, err := s.session(r.Context(), strings.TrimSpace(token))
 		if err != nil {
+			exposeRefusal(w, r)
+			return err
+		}
+		if err := s.checkOrigin(w, r, st.Tenant()); err != nil {
 			return err
 		}
 		return s.withCaller(w, r, &caller{session: st}, "session:"+st.AccountPK, h)

@@ -72,7 +72,22 @@ func (s *Server) routes() {
 		s.handle("POST /api/v2/app/{slug}/save", s.withSession(s.withIdempotency(s.handleSaveKeys)))
 		s.handle("DELETE /api/v1/linked-acc/integration/{slug}", s.withSession(s.handleDisconnect))
 		s.handle("GET /api/v1/{slug}/integrate", s.withSession(s.handleOAuthURL))
+		// The hosted connect page (hosted.go): a URL made with a session
+		// token, then a page whose credential is the token in its path.
+		s.handle("POST /api/v2/public/connect-url", s.withSession(s.handleConnectURL))
+		s.handle("GET /api/v2/public/hosted-properties", s.withSession(s.handleHostedProperties))
+		cop := s.hostedCrossOrigin()
+		s.handle("GET /connect/{token}", s.hosted(nil, s.handleHostedPage))
+		s.handle("POST /connect/{token}/oauth/{slug}", s.hosted(cop, s.handleHostedOAuth))
+		s.handle("POST /connect/{token}/keys/{slug}", s.hosted(cop, s.handleHostedKeys))
+		s.handle("POST /connect/{token}/disconnect/{slug}", s.hosted(cop, s.handleHostedDisconnect))
 	}
+
+	// The organization as the browser sees it, and where it may call from
+	// (cors.go, org.go).
+	s.handle("GET /api/v3/org/basics", s.withSession(s.handleOrgBasics))
+	s.handle("GET /api/v2/public/org/allowed-origins", s.withAPIKey(s.handleGetAllowedOrigins))
+	s.handle("PUT /api/v2/public/org/allowed-origins", s.withAPIKey(s.withIdempotency(s.handlePutAllowedOrigins)))
 
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))

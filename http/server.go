@@ -112,7 +112,7 @@ func NewServer(cfg Config) *Server {
 
 // Handler returns the root handler with the middleware every request passes.
 func (s *Server) Handler() http.Handler {
-	return s.withRequestID(s.withRecover(s.withMetricsAndLog(http.HandlerFunc(s.dispatch))))
+	return s.withRequestID(s.withRecover(s.withMetricsAndLog(s.withCORS(http.HandlerFunc(s.dispatch)))))
 }
 
 // Patterns returns the registered route patterns ("METHOD /path").

@@ -3,101 +3,31 @@ package oauth_test
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/go-oauth2/oauth2/v4/manage"
-	"github.com/go-oauth2/oauth2/v4/models"
-	"github.com/go-oauth2/oauth2/v4/server"
-	"github.com/go-oauth2/oauth2/v4/store"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/vault"
 )
-
-// provider is a real OAuth 2.0 authorization server (go-oauth2) on
-// loopback that approves every request for user-42 and insists on PKCE.
-type provider struct {
-	url     string
-	manager *manage.Manager
-	// revokeFails makes the revocation endpoint answer 503 this many times.
-	revokeFails atomic.Int32
-	revoked     atomic.Int32
-}
-
-func newProvider(t *testing.T) *provider {
-	m := manage.NewDefaultManager()
-	m.SetAuthorizeCodeTokenCfg(&manage.Config{AccessTokenExp: time.Hour, RefreshTokenExp: 24 * time.Hour, IsGenerateRefresh: true})
-	m.MustTokenStorage(store.NewMemoryTokenStore())
-	clients := store.NewClientStore()
-	clients.Set("client-1", &models.Client{ID: "client-1", Secret: "secret-1", Domain: "http://linkd.test"})
-	m.MapClientStorage(clients)
-	cfg := server.NewConfig()
-	cfg.ForcePKCE = true
-	srv := server.NewServer(cfg, m)
-	srv.SetClientInfoHandler(server.ClientBasicHandler)
-	srv.SetUserAuthorizationHandler(func(w http.ResponseWriter, r *http.Request) (string, error) { return "user-42", nil })
-	mux := http.NewServeMux()
-	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
-		if err := srv.HandleAuthorizeRequest(w, r); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		}
-	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) { srv.HandleTokenRequest(w, r) })
-	p := &provider{manager: m}
-	// RFC 7009 revocation, which go-oauth2 does not serve itself.
-	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
-		if id, secret, ok := r.BasicAuth(); !ok || id != "client-1" || secret != "secret-1" {
-			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
-			return
-		}
-		if p.revokeFails.Add(-1) >= 0 {
-			http.Error(w, "try later", http.StatusServiceUnavailable)
-			return
-		}
-		if err := m.RemoveRefreshToken(r.Context(), r.FormValue("token")); err == nil {
-			p.revoked.Add(1)
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	p.url = ts.URL
-	return p
-}
 
 type fixture struct {
 	svc    *oauth.Service
 	store  linkd.Store
 	tenant linkd.Tenant
-	prov   *provider
+	prov   *oauthtest.Provider
 	now    time.Time
 }
 
 func newFixture(t *testing.T, s linkd.Store) *fixture {
-	p := newProvider(t)
-	apps, err := catalog.Load(strings.NewReader(fmt.Sprintf(`apps:
-  - slug: testprov
-    name: Test Provider
-    description: An authorization server on loopback.
-    auth_type: oauth2
-    oauth2:
-      authorize_url: %[1]s/authorize
-      token_url: %[1]s/token
-      revocation_url: %[1]s/revoke
-      scopes: [read, write]
-      pkce: true
-      auth_style: header
-`, p.url)))
+	p := oauthtest.NewProvider(t, "http://linkd.test/oauth/callback")
+	apps, err := catalog.Load(strings.NewReader(p.CatalogYAML("testprov", "Test Provider")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +85,7 @@ func TestOAuthFlow(t *testing.T) {
 		if _, err := f.svc.AuthURL(ctx, f.tenant, "cust", "testprov", "", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("AuthURL without credentials: %v", err)
 		}
-		on, id, secret := true, "client-1", "secret-1"
+		on, id, secret := true, oauthtest.ClientID, oauthtest.ClientSecret
 		if _, err := f.svc.PutSettings(ctx, f.tenant, "test", "testprov", oauth.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +113,7 @@ func TestOAuthFlow(t *testing.T) {
 		if strings.Contains(string(conns[0].Credentials), sec.AccessToken) {
 			t.Fatal("the access token is stored in clear")
 		}
-		if ti, err := f.prov.manager.LoadAccessToken(context.Background(), sec.AccessToken); err != nil || ti.GetUserID() != "user-42" {
+		if ti, err := f.prov.Manager.LoadAccessToken(context.Background(), sec.AccessToken); err != nil || ti.GetUserID() != oauthtest.UserID {
 			t.Fatalf("the provider does not know the stored token: %v", err)
 		}
 
@@ -201,12 +131,12 @@ func TestOAuthFlow(t *testing.T) {
 		if sec2.AccessToken == sec.AccessToken || conns[0].Status != linkd.ConnActive || conns[0].LastRefreshAt == nil {
 			t.Fatalf("after refresh: %+v", conns[0])
 		}
-		if _, err := f.prov.manager.LoadAccessToken(context.Background(), sec2.AccessToken); err != nil {
+		if _, err := f.prov.Manager.LoadAccessToken(context.Background(), sec2.AccessToken); err != nil {
 			t.Fatalf("the refreshed token is unknown to the provider: %v", err)
 		}
 		// A refresh the provider refuses (invalid_grant) expires the
 		// connection; the account must reconnect, which clears it.
-		if err := f.prov.manager.RemoveRefreshToken(context.Background(), sec2.RefreshToken); err != nil {
+		if err := f.prov.Manager.RemoveRefreshToken(context.Background(), sec2.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 		f.now = conns[0].TokenExpiresAt.Add(-time.Minute)
@@ -287,21 +217,21 @@ func TestOAuthFlow(t *testing.T) {
 			t.Fatalf("after disconnect: %d connections", len(conns))
 		}
 		revoker := &oauth.Revoker{Service: f.svc, Owner: "test"}
-		f.prov.revokeFails.Store(1)
+		f.prov.RevokeFails.Store(1)
 		if n, err := revoker.RunOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("first revocation attempt: %d, %v", n, err)
 		}
-		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err != nil {
+		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err != nil {
 			t.Fatal("the token is gone although the provider failed")
 		}
 		if n, _ := revoker.RunOnce(ctx); n != 0 {
 			t.Fatal("a failed revocation was retried before its backoff")
 		}
 		f.now = f.now.Add(2 * time.Minute)
-		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 || f.prov.revoked.Load() != 1 {
-			t.Fatalf("retry: %d, %v (revoked %d)", n, err, f.prov.revoked.Load())
+		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 || len(f.prov.Revoked()) != 1 || f.prov.Revoked()[0] != sec.RefreshToken {
+			t.Fatalf("retry: %d, %v (revoked %d)", n, err, len(f.prov.Revoked()))
 		}
-		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
+		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
 			t.Fatal("the provider still honours the refresh token")
 		}
 		if n, _ := revoker.RunOnce(ctx); n != 0 {
@@ -326,7 +256,7 @@ func TestOAuthFlow(t *testing.T) {
 		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("revocation after delete: %d, %v", n, err)
 		}
-		if _, err := f.prov.manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
+		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
 			t.Fatal("a deleted account's refresh token still works at the provider")
 		}
 	})

@@ -52,3 +52,20 @@ func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
 	}
 	return out, nil
 }
+
+// OrgByID implements linkd.OrgStore.
+func (s *Store) OrgByID(ctx context.Context, id string) (*linkd.Org, error) {
+	notFound := linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", id)
+	if !isID(id) {
+		return nil, notFound
+	}
+	var o linkd.Org
+	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM orgs WHERE id = $1`, id).Scan(&o.ID, &o.Name, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, fmt.Errorf("org by id: %w", err)
+	}
+	o.CreatedAt = o.CreatedAt.UTC()
+	return &o, nil
+}

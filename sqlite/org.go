@@ -53,3 +53,17 @@ func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
 	}
 	return out, rows.Err()
 }
+
+// OrgByID implements linkd.OrgStore.
+func (s *Store) OrgByID(ctx context.Context, id string) (*linkd.Org, error) {
+	var o linkd.Org
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM orgs WHERE id = ?`, id).Scan(&o.ID, &o.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("org by id: %w", err)
+	}
+	o.CreatedAt = fromMicros(created)
+	return &o, nil
+}

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
 		{"Connections", testConnections},
+		{"ConnectSessions", testConnectSessions},
+		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,192 @@
+package linkd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Hosted connect page limits.
+const (
+	// ConnectSessionTTL is how long a hosted connect URL works, as in the
+	// compatible API.
+	ConnectSessionTTL = 3 * 24 * time.Hour
+	// MaxConnectPropertiesBytes bounds the JSON object stored with a
+	// connect session (colours, name, redirect_url…).
+	MaxConnectPropertiesBytes = 16 << 10
+	// MaxAllowedOrigins bounds a tenant's list of allowed origins.
+	MaxAllowedOrigins = 100
+)
+
+// ConnectSession is the credential of a hosted connect URL
+// ({PUBLIC_URL}/connect/{token}): whoever has the URL may connect and
+// disconnect apps for one linked account until it expires. The token is an
+// opaque random secret of which only the SHA-256 is stored. Properties is
+// the JSON object the caller gave when it made the URL (colours, a display
+// name, redirect_url), kept as given: the compatible API returns it as is.
+type ConnectSession struct {
+	ID         string
+	OrgID      string
+	Env        Environment
+	AccountPK  string // the account's internal id: a re-created account is another account
+	AccountID  string
+	ConfigID   string
+	Properties json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+}
+
+// Tenant returns the tenant the session acts in.
+func (c *ConnectSession) Tenant() Tenant { return Tenant{OrgID: c.OrgID, Env: c.Env} }
+
+// NewConnectSecret returns a new connect token ("ct_" and 256 random bits)
+// and its hash.
+func NewConnectSecret() (token string, hash []byte) {
+	var b [32]byte
+	rand.Read(b[:])
+	token = "ct_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, HashAPIKey(token)
+}
+
+// LooksLikeConnectToken reports whether s has the shape of a connect token,
+// so that garbage is refused without a database lookup.
+func LooksLikeConnectToken(s string) bool {
+	return len(s) == 46 && strings.HasPrefix(s, "ct_")
+}
+
+// HostedStore keeps connect sessions and each tenant's allowed origins.
+type HostedStore interface {
+	// CreateConnectSession stores s under the hash of its token for the
+	// tenant's account s.AccountID (filling in AccountPK), and deletes that
+	// account's expired sessions; ENOTFOUND when there is no such account.
+	CreateConnectSession(ctx context.Context, t Tenant, s *ConnectSession, hash []byte) error
+	// ConnectSessionByHash finds a session by the hash of its token;
+	// ENOTFOUND when unknown, or when its account no longer exists (the
+	// sessions go with the account). Expiry is the caller's to check. Not
+	// scoped by tenant: it is how the tenant is found.
+	ConnectSessionByHash(ctx context.Context, hash []byte) (*ConnectSession, error)
+	// LatestConnectSession returns the newest session of the tenant's
+	// account that has not expired at now; ENOTFOUND when there is none.
+	LatestConnectSession(ctx context.Context, t Tenant, accountID string, now time.Time) (*ConnectSession, error)
+
+	// AllowedOrigins returns the tenant's allowed origins, sorted (none is
+	// an empty list, not an error).
+	AllowedOrigins(ctx context.Context, t Tenant) ([]string, error)
+	// PutAllowedOrigins replaces the tenant's allowed origins with origins
+	// (normalized, without duplicates) and writes ev, in one transaction.
+	PutAllowedOrigins(ctx context.Context, t Tenant, origins []string, ev *AuditEntry) error
+}
+
+// NormalizeOrigin checks that s is a web origin, scheme://host[:port] with
+// an http or https scheme and nothing after the authority, and returns it
+// as browsers send it in the Origin header: lower case, without the
+// scheme's default port. field names the input in the error.
+func NormalizeOrigin(field, s string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", FieldError(field, "%s: %q is not an origin (scheme://host[:port]): %s", field, s, why)
+	}
+	if len(s) > 255 {
+		return bad("longer than 255 bytes")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return bad("it does not parse as a URL")
+	case u.Scheme != "http" && u.Scheme != "https": // Parse lower-cases it
+		return bad("the scheme must be http or https")
+	case u.Opaque != "" || u.Host == "":
+		return bad("it has no host")
+	case u.User != nil:
+		return bad("it must not hold a user name or password")
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
+		return bad("it must not have a path, query or fragment")
+	}
+	scheme := u.Scheme
+	host := strings.ToLower(u.Hostname())
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':') {
+			return bad("the host may hold only a-z, 0-9, '-' and '.' (write internationalized names in punycode)")
+		}
+	}
+	if strings.Contains(host, ":") { // an IPv6 literal
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return bad("the IPv6 address is malformed")
+		}
+		host = "[" + ip.String() + "]"
+	}
+	out := scheme + "://" + host
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("the port must be from 1 to 65535")
+		}
+		if !(scheme == "http" && n == 80 || scheme == "https" && n == 443) {
+			out += ":" + strconv.Itoa(n)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return bad("the port is empty")
+	}
+	return out, nil
+}
+
+// OriginOf returns the origin of an absolute http(s) URL, normalized, or ""
+// when it has none.
+func OriginOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	o, err := NormalizeOrigin("url", u.Scheme+"://"+u.Host)
+	if err != nil {
+		return ""
+	}
+	return o
+}
+
+// IsLoopbackOrigin reports whether a normalized origin is on this machine
+// (localhost, 127.0.0.1 or [::1], any port): the test environment allows
+// these without configuration, so that the browser SDK works out of the box
+// on a developer's machine.
+func IsLoopbackOrigin(origin string) bool {
+	_, rest, ok := strings.Cut(origin, "://")
+	if !ok {
+		return false
+	}
+	host := rest
+	if strings.HasPrefix(rest, "[") {
+		host, _, _ = strings.Cut(rest, "]")
+		host += "]"
+	} else if h, _, ok := strings.Cut(rest, ":"); ok {
+		host = h
+	}
+	return host == "localhost" || host == "127.0.0.1" || host == "[::1]"
+}
+
+// OriginAllowed reports whether a browser page at origin may act for the
+// tenant (call the API with a session token, frame the hosted page, be
+// sent back to after connecting): origin must be linkd's own origin
+// (publicOrigin), one of the tenant's allowed origins, or, in the test
+// environment only, a loopback origin.
+func OriginAllowed(t Tenant, allowed []string, publicOrigin, origin string) bool {
+	o, err := NormalizeOrigin("Origin", origin)
+	if err != nil {
+		return false
+	}
+	if o == publicOrigin || (t.Env == EnvTest && IsLoopbackOrigin(o)) {
+		return true
+	}
+	for _, a := range allowed {
+		if a == o {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,132 @@
+package http
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// orgBasicsJSON is GET /api/v3/org/basics. The compatible API does not
+// document the shape (the browser SDK reads it privately), so linkd's is
+// its own and kept stable: the organization, environment and linked account
+// the token acts for, and where the browser may call from.
+type orgBasicsJSON struct {
+	OrgID         string `json:"org_id"`
+	Name          string `json:"name"`
+	Environment   string `json:"environment"`
+	LinkedAccount struct {
+		LinkedAccountID string `json:"linked_account_id"`
+		Name            string `json:"name"`
+	} `json:"linked_account"`
+	AllowedOrigins []string `json:"allowed_origins"`
+}
+
+// handleOrgBasics describes the session token's organization and account.
+func (s *Server) handleOrgBasics(w http.ResponseWriter, r *http.Request) error {
+	t := tenant(r)
+	org, err := s.store.OrgByID(r.Context(), t.OrgID)
+	if err != nil {
+		return err
+	}
+	acct, err := s.store.FindAccount(r.Context(), t, sessionAccount(r))
+	if err != nil {
+		return err
+	}
+	origins, err := s.store.AllowedOrigins(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	out := orgBasicsJSON{OrgID: org.ID, Name: org.Name, Environment: string(t.Env), AllowedOrigins: origins}
+	out.LinkedAccount.LinkedAccountID, out.LinkedAccount.Name = acct.AccountID, acct.Name
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// allowedOriginsJSON is the tenant's list, and the origins allowed without
+// being listed (linkd's own; loopback on any port in the test environment),
+// so that what the server does is never a surprise.
+type allowedOriginsJSON struct {
+	AllowedOrigins  []string `json:"allowed_origins"`
+	ImplicitOrigins []string `json:"implicit_origins"`
+}
+
+func (s *Server) renderOrigins(t linkd.Tenant, origins []string) allowedOriginsJSON {
+	out := allowedOriginsJSON{AllowedOrigins: origins, ImplicitOrigins: []string{}}
+	if o := s.publicOrigin(); o != "" {
+		out.ImplicitOrigins = append(out.ImplicitOrigins, o)
+	}
+	if t.Env == linkd.EnvTest {
+		out.ImplicitOrigins = append(out.ImplicitOrigins, loopbackSources...)
+	}
+	return out
+}
+
+// loopbackSources are the loopback origins, any port, in CSP source syntax.
+var loopbackSources = []string{"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
+	"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*"}
+
+func (s *Server) handleGetAllowedOrigins(w http.ResponseWriter, r *http.Request) error {
+	t := tenant(r)
+	origins, err := s.store.AllowedOrigins(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.renderOrigins(t, origins))
+	return nil
+}
+
+// handlePutAllowedOrigins replaces the tenant's allowed origins:
+// {"allowed_origins": ["https://app.example.com", …]}. Each is normalized
+// (lower case, no default port); duplicates collapse.
+func (s *Server) handlePutAllowedOrigins(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var req struct {
+		AllowedOrigins *[]string `json:"allowed_origins"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if req.AllowedOrigins == nil {
+		return linkd.FieldError("allowed_origins", "allowed_origins is required (an empty list allows no origin)")
+	}
+	if len(*req.AllowedOrigins) > linkd.MaxAllowedOrigins {
+		return linkd.FieldError("allowed_origins", "allowed_origins has more than %d origins", linkd.MaxAllowedOrigins)
+	}
+	origins := []string{}
+	for i, o := range *req.AllowedOrigins {
+		n, err := linkd.NormalizeOrigin("allowed_origins["+strconv.Itoa(i)+"]", o)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(origins, n) {
+			origins = append(origins, n)
+		}
+	}
+	slices.Sort(origins)
+	t := tenant(r)
+	before, err := s.store.AllowedOrigins(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	added, removed := []string{}, []string{}
+	for _, o := range origins {
+		if !slices.Contains(before, o) {
+			added = append(added, o)
+		}
+	}
+	for _, o := range before {
+		if !slices.Contains(origins, o) {
+			removed = append(removed, o)
+		}
+	}
+	// Origins are not secrets: the audit entry says which changed.
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now().UTC().Truncate(time.Microsecond), Actor: actor(r), Action: "org.allowed_origins",
+		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": added, "removed": removed}}
+	if err := s.store.PutAllowedOrigins(r.Context(), t, origins, ev); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.renderOrigins(t, origins))
+	return nil
+}
