@@ -24,6 +24,8 @@ type Store interface {
 	OAuthStateStore
 	RevocationStore
 	RefreshStore
+	UserStore
+	BulkJobStore
 	HostedStore
 	// EnsureSetting stores value under name unless a value is already
 	// there, and returns the stored one. The server uses it to pin the

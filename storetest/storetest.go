@@ -43,6 +43,11 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConnectSessions", testConnectSessions},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
+		{"Users", testUsers},
+		{"SetupCodes", testSetupCodes},
+		{"DashboardSessions", testDashboardSessions},
+		{"LoginFailures", testLoginFailures},
+		{"BulkJobs", testBulkJobs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,6 +28,9 @@ type Config struct {
 	ImportLease     time.Duration
 	SessionTTL      time.Duration
 	AppsFile        string
+	// TrustProxy believes X-Forwarded-Proto and X-Forwarded-For (the
+	// dashboard's Secure cookies and sign-in limits behind a proxy).
+	TrustProxy bool
 }
 
 // commandFlags is one command's flag set with the common settings on it.
@@ -55,6 +58,7 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	fs.StringVar(&c.DatabaseURL, "database", env("LINKD_DATABASE_URL", ""), "postgres://… to use PostgreSQL; empty for SQLite in the data dir (LINKD_DATABASE_URL)")
 	fs.StringVar(&c.EncryptionKey, "encryption-key", env("LINKD_ENCRYPTION_KEY", ""), "master key, 32 bytes as hex or base64; generated into the data dir when empty (LINKD_ENCRYPTION_KEY)")
 	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", env("LINKD_TRUST_PROXY", "") == "true", "believe X-Forwarded-Proto/-For from a reverse proxy that sets them (LINKD_TRUST_PROXY=true)")
 	fs.StringVar(&c.AppsFile, "apps", env("LINKD_APPS", ""), "YAML file of apps to add to the shipped catalog (LINKD_APPS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LINKD_LOG_LEVEL", "info"), "debug, info, warn or error (LINKD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LINKD_LOG_FORMAT", "text"), "text or json (LINKD_LOG_FORMAT)")
@@ -205,5 +209,6 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("import_lease", c.ImportLease),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.String("apps", c.AppsFile),
+		slog.Bool("trust_proxy", c.TrustProxy),
 	)
 }

@@ -43,6 +43,7 @@ Usage:
   linkd apikey create --env test|production [--org NAME] [--name LABEL]
   linkd apikey list [--org NAME]
   linkd apikey revoke ID [--org NAME]
+  linkd user create --email EMAIL [--org NAME]   (password from stdin)
   linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--no-wait]
   linkd export --env test|production [--q TEXT] [--udf KEY=VALUE]… [-o FILE]
   linkd version
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "apikey":
 		return runAPIKey(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, getenv, os.Stdin, stdout, stderr)
 	case "import":
 		return runImport(ctx, rest, getenv, os.Stdin, stdout, stderr)
 	case "export":

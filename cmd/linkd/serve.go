@@ -20,6 +20,7 @@ import (
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
+	"github.com/linkd-dev/linkd/dashboard"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 )
@@ -89,6 +90,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
 	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: instanceID(), Lease: c.ImportLease}
 	runner.Init()
+	bulk := &dashboard.BulkRunner{Store: store, Accounts: accounts, Logger: log, Owner: runner.Owner}
+	bulk.Init()
+	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
+		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustProxy: c.TrustProxy})
+	if err != nil {
+		return err
+	}
+	if err := logSetupCodes(ctx, store, log, c.PublicURL); err != nil {
+		return err
+	}
 	srv := linkdhttp.NewServer(linkdhttp.Config{
 		Store:       store,
 		Accounts:    accounts,
@@ -100,6 +111,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registry:    reg,
 		Version:     version,
 		SessionTTL:  c.SessionTTL,
+		Dashboard:   dash,
 	})
 	defer srv.Close()
 	// Background work stops after the HTTP server has drained: a batch in
@@ -111,6 +123,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg.Go(func() { revoker.Run(bgctx) })
 	refresher := &oauth.Refresher{Service: connections, Logger: log, Owner: runner.Owner}
 	bg.Go(func() { refresher.Run(bgctx) })
+	bg.Go(func() { bulk.Run(bgctx) })
 	defer func() {
 		stopBackground()
 		bg.Wait()

@@ -1,0 +1,206 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
+)
+
+// udfRow is one name/value row of a UDF editor, with its errors.
+type udfRow struct {
+	Key, Value           string
+	KeyError, ValueError string
+}
+
+// newAccountData is the "+ Add Account" page: the Single form as typed,
+// with errors by field, and the Multiple (CSV import) form.
+type newAccountData struct {
+	Tab       string // "single" or "multiple"
+	AccountID string
+	Name      string
+	UDF       []udfRow
+	Errors    map[string]string
+	Error     string
+	// Import form.
+	Mode        string
+	DryRun      bool
+	ImportError string
+}
+
+// emptyUDFRows is how many blank rows the UDF editor offers; without
+// JavaScript "Add field" adds more.
+const emptyUDFRows = 1
+
+// handleNewAccount shows the form and creates a single account through the
+// same AccountService.Create as the API. Errors come back next to their
+// field with everything typed kept. Without JavaScript, "Add field" and
+// "Remove" are submit buttons that come back here with the rows changed.
+func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error {
+	data := newAccountData{Tab: "single", Mode: linkd.ImportCreate}
+	if r.URL.Query().Get("tab") == "multiple" {
+		data.Tab = "multiple"
+	}
+	if r.Method == http.MethodGet {
+		data.UDF = make([]udfRow, emptyUDFRows)
+		return h.renderNew(w, r, http.StatusOK, data)
+	}
+	if err := r.ParseForm(); err != nil {
+		return linkd.FieldError("body", "The form could not be read.")
+	}
+	data.AccountID = r.PostForm.Get("linked_account_id")
+	data.Name = r.PostForm.Get("name")
+	keys, values := r.PostForm["udf_key"], r.PostForm["udf_value"]
+	for i := range max(len(keys), len(values)) {
+		var row udfRow
+		if i < len(keys) {
+			row.Key = keys[i]
+		}
+		if i < len(values) {
+			row.Value = values[i]
+		}
+		data.UDF = append(data.UDF, row)
+	}
+	switch action := r.PostForm.Get("action"); {
+	case action == "add_udf":
+		data.UDF = append(data.UDF, udfRow{})
+		return h.renderNew(w, r, http.StatusOK, data)
+	case strings.HasPrefix(action, "remove_udf:"):
+		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove_udf:")); err == nil && i >= 0 && i < len(data.UDF) {
+			data.UDF = append(data.UDF[:i], data.UDF[i+1:]...)
+		}
+		return h.renderNew(w, r, http.StatusOK, data)
+	}
+
+	in := linkd.AccountInput{AccountID: data.AccountID, Name: &data.Name, UDF: map[string]json.RawMessage{}}
+	seen := map[string]int{}
+	bad := false
+	for i := range data.UDF {
+		row := &data.UDF[i]
+		k := strings.TrimSpace(row.Key)
+		if k == "" && row.Value == "" {
+			continue // a blank row is no field
+		}
+		if k == "" {
+			row.KeyError, bad = "Give the field a name.", true
+			continue
+		}
+		if j, dup := seen[k]; dup {
+			row.KeyError, bad = "The field "+k+" is already on row "+strconv.Itoa(j+1)+".", true
+			continue
+		}
+		if err := linkd.ValidateUDF(k, json.RawMessage(`""`), false); err != nil {
+			row.KeyError, bad = linkd.ErrorMessage(err), true
+			continue
+		}
+		seen[k] = i
+		in.UDF[k] = csvio.CellValue(row.Value)
+	}
+	if bad {
+		return h.renderNew(w, r, http.StatusBadRequest, data)
+	}
+	c := current(r)
+	acct, err := h.cfg.Accounts.Create(r.Context(), c.Tenant(), c.Actor(), in)
+	if err != nil {
+		var e *linkd.Error
+		if !errors.As(err, &e) || linkd.ErrorCode(err) == linkd.EINTERNAL {
+			return err
+		}
+		switch {
+		case strings.HasPrefix(e.Field, "udf."):
+			if i, ok := seen[strings.TrimPrefix(e.Field, "udf.")]; ok {
+				data.UDF[i].ValueError = e.Message // keys were checked above
+				break
+			}
+			data.Error = e.Message
+		case e.Field == "linked_account_id" || e.Field == "name" || e.Field == "udf":
+			data.Errors = map[string]string{e.Field: e.Message}
+		default:
+			data.Error = e.Message
+		}
+		return h.renderNew(w, r, http.StatusBadRequest, data)
+	}
+	redirectNotice(w, r, "/accounts/"+url.PathEscape(acct.AccountID), "Linked account "+acct.AccountID+" created.")
+	return nil
+}
+
+func (h *Handler) renderNew(w http.ResponseWriter, r *http.Request, status int, data newAccountData) error {
+	if len(data.UDF) == 0 {
+		data.UDF = make([]udfRow, emptyUDFRows)
+	}
+	return h.render(w, r, status, "account_new", Page{Title: "Add linked accounts", Nav: "accounts", Data: data})
+}
+
+// handleImportUpload takes the Multiple tab's form (mode, dry run, then the
+// file, in that order) and hands the file to the same Importer as the API's
+// import endpoint, streaming it into the database. The job runs in the
+// background on any instance; the browser goes to its progress page.
+func (h *Handler) handleImportUpload(w http.ResponseWriter, r *http.Request) error {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	c := current(r)
+	data := newAccountData{Tab: "multiple", Mode: linkd.ImportCreate}
+	fail := func(msg string) error {
+		return h.renderNew(w, r, http.StatusBadRequest, withImportError(data, msg))
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return fail("Choose a CSV file to upload.")
+	}
+	req := csvio.UploadRequest{Tenant: c.Tenant(), Actor: c.Actor(), Mode: linkd.ImportCreate}
+	var body io.Reader
+	for body == nil {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return fail("Choose a CSV file to upload.")
+		} else if err != nil {
+			return fail("The upload was cut short; try again.")
+		}
+		switch part.FormName() {
+		case "mode":
+			v, _ := io.ReadAll(io.LimitReader(part, 64))
+			req.Mode, data.Mode = string(v), string(v)
+		case "dry_run":
+			v, _ := io.ReadAll(io.LimitReader(part, 64))
+			req.DryRun = string(v) != "" && string(v) != "false"
+			data.DryRun = req.DryRun
+		case "file":
+			req.FileName = part.FileName()
+			if req.FileName == "" {
+				return fail("Choose a CSV file to upload.")
+			}
+			body = part
+		}
+	}
+	job, err := h.cfg.Imports.Upload(r.Context(), req, body)
+	if err != nil {
+		if linkd.ErrorCode(err) == linkd.EINTERNAL {
+			return err
+		}
+		return fail(linkd.ErrorMessage(err))
+	}
+	if h.cfg.WakeImports != nil {
+		h.cfg.WakeImports()
+	}
+	http.Redirect(w, r, "/imports/"+job.ID, http.StatusSeeOther)
+	return nil
+}
+
+func withImportError(d newAccountData, msg string) newAccountData {
+	d.ImportError = msg
+	return d
+}
+
+// handleSampleCSV serves the same sample file as the API.
+func (h *Handler) handleSampleCSV(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="linked-accounts-sample.csv"`)
+	_, err := io.WriteString(w, csvio.Sample)
+	return err
+}

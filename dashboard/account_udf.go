@@ -1,0 +1,198 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
+)
+
+// udfData is the "Update UDF" form: the rows as typed, with their errors,
+// and the keys the account had when the form was shown (a key among them
+// that is no longer in the rows is removed; keys added meanwhile by someone
+// else are left alone).
+type udfData struct {
+	Account *linkd.LinkedAccount
+	Base    string
+	Rows    []udfRow
+	Orig    []string
+	Error   string
+}
+
+// handleUDF shows (GET) and saves (POST) the account's user-defined fields.
+// Values are typed as in a CSV import (numbers and true/false stay what
+// they are; a leading apostrophe keeps them text). Saving merges, as the
+// API's upsert does: changed keys are set, removed ones are sent as null.
+// Without JavaScript, "Add field" and "Remove" are round trips that keep
+// what was typed.
+func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
+	c := current(r)
+	id := r.PathValue("id")
+	acct, err := h.store.FindAccount(r.Context(), c.Tenant(), id)
+	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
+		return accountNotFound(c, id)
+	} else if err != nil {
+		return err
+	}
+	d := udfData{Account: acct, Base: accountPath(acct.AccountID)}
+	if r.Method == http.MethodGet {
+		for _, u := range acct.UDF {
+			d.Rows = append(d.Rows, udfRow{Key: u.Key, Value: csvio.CellText(u.Value)})
+			d.Orig = append(d.Orig, u.Key)
+		}
+		d.Rows = append(d.Rows, udfRow{})
+		return h.renderUDF(w, r, http.StatusOK, d)
+	}
+	if err := r.ParseForm(); err != nil {
+		return linkd.FieldError("body", "The form could not be read.")
+	}
+	d.Orig = r.PostForm["udf_orig"]
+	keys, values := r.PostForm["udf_key"], r.PostForm["udf_value"]
+	for i := range max(len(keys), len(values)) {
+		var row udfRow
+		if i < len(keys) {
+			row.Key = keys[i]
+		}
+		if i < len(values) {
+			row.Value = values[i]
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	switch action := r.PostForm.Get("action"); {
+	case action == "add_udf":
+		d.Rows = append(d.Rows, udfRow{})
+		return h.renderUDF(w, r, http.StatusOK, d)
+	case strings.HasPrefix(action, "remove_udf:"):
+		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove_udf:")); err == nil && i >= 0 && i < len(d.Rows) {
+			d.Rows = slices.Delete(d.Rows, i, i+1)
+		}
+		return h.renderUDF(w, r, http.StatusOK, d)
+	}
+
+	udf := map[string]json.RawMessage{}
+	seen := map[string]int{}
+	bad := false
+	for i := range d.Rows {
+		row := &d.Rows[i]
+		k := strings.TrimSpace(row.Key)
+		if k == "" && row.Value == "" {
+			continue // a blank row is no field
+		}
+		if k == "" {
+			row.KeyError, bad = "Give the field a name.", true
+			continue
+		}
+		if j, dup := seen[k]; dup {
+			row.KeyError, bad = "The field "+k+" is already on row "+strconv.Itoa(j+1)+".", true
+			continue
+		}
+		seen[k] = i
+		if err := linkd.ValidateUDF(k, json.RawMessage(`""`), false); err != nil {
+			row.KeyError, bad = udfMessage(err, k, "The name"), true
+			continue
+		}
+		v := csvio.CellValue(row.Value)
+		if err := linkd.ValidateUDF(k, v, false); err != nil {
+			row.ValueError, bad = udfMessage(err, k, "The value"), true
+			continue
+		}
+		udf[k] = v
+	}
+	if bad {
+		return h.renderUDF(w, r, http.StatusBadRequest, d)
+	}
+	var removed []string
+	for _, k := range d.Orig {
+		if _, kept := seen[k]; !kept && acct.UDFValue(k) != nil {
+			udf[k] = json.RawMessage("null")
+			removed = append(removed, k)
+		}
+	}
+	in := linkd.AccountInput{AccountID: acct.AccountID, UDF: udf}
+	if err := in.Validate(true); err != nil {
+		d.Error = linkd.ErrorMessage(err)
+		return h.renderUDF(w, r, http.StatusBadRequest, d)
+	}
+	// The store's PutAccount with the service's own rules (Apply), rather
+	// than AccountService.Upsert: an upsert would create the account again
+	// had it been deleted since the form was shown.
+	var changed []string
+	_, _, err = h.store.PutAccount(r.Context(), c.Tenant(), acct.AccountID, func(cur *linkd.LinkedAccount) (*linkd.LinkedAccount, *linkd.AuditEntry, error) {
+		if cur == nil {
+			return nil, nil, accountNotFound(c, acct.AccountID)
+		}
+		next, ev, err := h.cfg.Accounts.Apply(c.Tenant(), c.Actor(), cur, in)
+		changed = nil
+		if ev != nil {
+			changed = ev.Fields
+		}
+		return next, ev, err
+	})
+	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
+		return err
+	} else if err != nil {
+		var e *linkd.Error
+		if !errors.As(err, &e) || e.Code == linkd.EINTERNAL {
+			return err
+		}
+		if i, ok := seen[strings.TrimPrefix(e.Field, "udf.")]; ok && strings.HasPrefix(e.Field, "udf.") {
+			d.Rows[i].ValueError = udfMessage(err, d.Rows[i].Key, "The value")
+		} else {
+			d.Error = e.Message
+		}
+		return h.renderUDF(w, r, http.StatusBadRequest, d)
+	}
+	redirectNotice(w, r, d.Base, udfNotice(acct, changed, removed))
+	return nil
+}
+
+// udfMessage turns the service's message about field "udf.KEY" into one
+// about the form's name or value input.
+func udfMessage(err error, key, subject string) string {
+	msg := linkd.ErrorMessage(err)
+	if rest, ok := strings.CutPrefix(msg, "udf."+key+" "); ok {
+		return subject + " " + rest + "."
+	}
+	return msg
+}
+
+// udfNotice says what a save changed.
+func udfNotice(acct *linkd.LinkedAccount, changed, removed []string) string {
+	if len(changed) == 0 {
+		return "Nothing changed: the user-defined fields of " + accountTitle(acct) + " were already as saved."
+	}
+	var set []string
+	for _, f := range changed {
+		k := strings.TrimPrefix(f, "udf.")
+		if !slices.Contains(removed, k) {
+			set = append(set, k)
+		}
+	}
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "set "+strings.Join(set, ", "))
+	}
+	var gone []string
+	for _, k := range removed {
+		if slices.Contains(changed, "udf."+k) {
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		parts = append(parts, "removed "+strings.Join(gone, ", "))
+	}
+	return fmt.Sprintf("Updated the user-defined fields of %s: %s.", accountTitle(acct), strings.Join(parts, "; "))
+}
+
+func (h *Handler) renderUDF(w http.ResponseWriter, r *http.Request, status int, d udfData) error {
+	if len(d.Rows) == 0 {
+		d.Rows = []udfRow{{}}
+	}
+	return h.render(w, r, status, "account_udf", Page{Title: "User-defined fields of " + accountTitle(d.Account), Nav: "accounts", Data: d})
+}

@@ -1,0 +1,171 @@
+package dashboard_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/csvio"
+	"github.com/linkd-dev/linkd/dashboard"
+	linkdhttp "github.com/linkd-dev/linkd/http"
+	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/vault"
+)
+
+// env is a whole linkd server (API and dashboard, with the import and bulk
+// runners) on a real store, served on loopback.
+type env struct {
+	t        *testing.T
+	store    linkd.Store
+	accounts *linkd.AccountService
+	org      *linkd.Org
+	test     linkd.Tenant // the org's test environment
+	url      string
+	// setupCode is a live first-run code for org.
+	setupCode string
+}
+
+func newEnv(t *testing.T, store linkd.Store) *env {
+	t.Helper()
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	org := &linkd.Org{ID: linkd.NewID(), Name: "Acme Inc.", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := store.CreateOrg(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.LoadFile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: cat, PublicURL: "http://127.0.0.1"}
+	importer := &csvio.Importer{Store: store, Accounts: accounts}
+	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: "test-" + linkd.NewID(), Poll: 50 * time.Millisecond, BatchSize: 2}
+	runner.Init()
+	bulk := &dashboard.BulkRunner{Store: store, Accounts: accounts, Logger: log, Owner: runner.Owner, Poll: 50 * time.Millisecond, BatchSize: 3}
+	bulk.Init()
+	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
+		WakeBulk: bulk.Wake, Connections: conns, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: accounts, Imports: importer, Connections: conns,
+		WakeImports: runner.Wake, Logger: log, Dashboard: dash})
+	ts := httptest.NewServer(srv.Handler())
+	bgctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { runner.Run(bgctx) })
+	wg.Go(func() { bulk.Run(bgctx) })
+	t.Cleanup(func() {
+		ts.Close()
+		stop()
+		wg.Wait()
+		srv.Close()
+	})
+	code, hash := linkd.NewSecret("setup-")
+	if err := store.AddSetupCode(ctx, org.ID, hash, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, store: store, accounts: accounts, org: org, test: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest},
+		url: ts.URL, setupCode: code}
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// user creates a dashboard user directly in the store.
+func (e *env) user(email, password string) *linkd.User {
+	e.t.Helper()
+	u := &linkd.User{ID: linkd.NewID(), OrgID: e.org.ID, Email: email, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if err := e.store.CreateUser(e.t.Context(), u, linkd.HashPassword(password)); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// account creates a linked account directly through the service.
+func (e *env) account(tn linkd.Tenant, id, name string, udf map[string]string) *linkd.LinkedAccount {
+	e.t.Helper()
+	in := linkd.AccountInput{AccountID: id, Name: &name, UDF: map[string]json.RawMessage{}}
+	for k, v := range udf {
+		in.UDF[k] = json.RawMessage(v)
+	}
+	a, err := e.accounts.Create(e.t.Context(), tn, "test", in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// client is a plain HTTP client with a cookie jar that does not follow
+// redirects (tests look at them).
+func (e *env) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// post sends a same-origin form, as a browser would.
+func (e *env) post(c *http.Client, path string, form url.Values, origin string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+// login signs c in through the form.
+func (e *env) login(c *http.Client, email, password string) *http.Response {
+	e.t.Helper()
+	return e.post(c, "/login", url.Values{"email": {email}, "password": {password}}, e.url)
+}
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wantStatus(t *testing.T, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d\n%s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body(t, resp))
+	}
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,103 @@
+package dashboard
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/csvio"
+)
+
+// maxErrorsShown is how many row errors the progress page lists; the CSV
+// has them all.
+const maxErrorsShown = 100
+
+type importData struct {
+	Job       *linkd.ImportJob
+	Percent   int64
+	Errors    []linkd.ImportRowError
+	Truncated bool
+}
+
+func (h *Handler) importData(r *http.Request) (*importData, error) {
+	t := current(r).Tenant()
+	id := r.PathValue("id")
+	job, err := h.store.ImportJob(r.Context(), t, id)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := h.store.ImportErrors(r.Context(), t, id, 0, maxErrorsShown+1)
+	if err != nil {
+		return nil, err
+	}
+	d := &importData{Job: job, Errors: errs}
+	if len(errs) > maxErrorsShown {
+		d.Errors, d.Truncated = errs[:maxErrorsShown], true
+	}
+	if job.RowsTotal > 0 {
+		d.Percent = min(100, job.RowsProcessed*100/job.RowsTotal)
+	}
+	if job.State == linkd.ImportSucceeded {
+		d.Percent = 100
+	}
+	return d, nil
+}
+
+// handleImport is an import job's progress page. While the job runs it
+// refreshes itself (a meta refresh without JavaScript; app.js polls the
+// status instead and updates the numbers in place). Closing it does not
+// stop the job.
+func (h *Handler) handleImport(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.importData(r)
+	if err != nil {
+		return err
+	}
+	return h.render(w, r, http.StatusOK, "import", Page{Title: "Import " + d.Job.FileName, Nav: "accounts", Data: d})
+}
+
+// handleImportStatus is the progress page's numbers as JSON, for polling.
+func (h *Handler) handleImportStatus(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.importData(r)
+	if err != nil {
+		return err
+	}
+	j := d.Job
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(map[string]any{
+		"state": j.State, "finished": j.Finished(), "percent": d.Percent, "rows_total": j.RowsTotal,
+		"rows_processed": j.RowsProcessed, "created": j.Created, "updated": j.Updated, "unchanged": j.Unchanged,
+		"failed": j.Failed, "error": j.Error,
+	})
+}
+
+// handleImportErrors streams every row error of a job as CSV, like the
+// API's errors.csv but under the dashboard session.
+func (h *Handler) handleImportErrors(w http.ResponseWriter, r *http.Request) error {
+	t := current(r).Tenant()
+	id := r.PathValue("id")
+	if _, err := h.store.ImportJob(r.Context(), t, id); err != nil {
+		return err
+	}
+	errs, err := h.store.ImportErrors(r.Context(), t, id, 0, 1000)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="import-`+id+`-errors.csv"`)
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"row", "column", "linked_account_id", "message"})
+	for len(errs) > 0 {
+		for _, e := range errs {
+			cw.Write([]string{strconv.FormatInt(e.Row, 10), csvio.EscapeText(e.Column), csvio.EscapeText(e.AccountID), csvio.EscapeText(e.Message)})
+		}
+		if errs, err = h.store.ImportErrors(r.Context(), t, id, errs[len(errs)-1].Row, 1000); err != nil {
+			h.logger.ErrorContext(r.Context(), "stream import errors", "err", err)
+			break
+		}
+	}
+	cw.Flush()
+	return nil
+}
