@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -189,4 +190,60 @@ func OriginAllowed(t Tenant, allowed []string, publicOrigin, origin string) bool
 		}
 	}
 	return false
+}
+
+// NormalizeOrigins normalizes a tenant's list of allowed origins: each one
+// as NormalizeOrigin does (field(i) names the i-th in errors), duplicates
+// dropped, sorted, at most MaxAllowedOrigins. It reports every bad entry,
+// so that a form can show them all at once.
+func NormalizeOrigins(list []string, field func(i int) string) ([]string, []error) {
+	origins := []string{}
+	var errs []error
+	for i, o := range list {
+		n, err := NormalizeOrigin(field(i), o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.Contains(origins, n) {
+			origins = append(origins, n)
+		}
+	}
+	if len(errs) == 0 && len(origins) > MaxAllowedOrigins {
+		errs = append(errs, FieldError("allowed_origins", "There are %d origins; at most %d are allowed.", len(origins), MaxAllowedOrigins))
+	}
+	slices.Sort(origins)
+	return origins, errs
+}
+
+// OriginsChange is a change of a tenant's allowed origins: what it adds
+// and removes, and the audit entry that records it (origins are not
+// secrets, so the entry names them).
+type OriginsChange struct {
+	Added, Removed []string
+}
+
+// ChangeOrigins compares the stored list with the next one.
+func ChangeOrigins(before, next []string) OriginsChange {
+	c := OriginsChange{Added: []string{}, Removed: []string{}}
+	for _, o := range next {
+		if !slices.Contains(before, o) {
+			c.Added = append(c.Added, o)
+		}
+	}
+	for _, o := range before {
+		if !slices.Contains(next, o) {
+			c.Removed = append(c.Removed, o)
+		}
+	}
+	return c
+}
+
+// Empty reports whether the change changes nothing.
+func (c OriginsChange) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 }
+
+// Audit returns the entry that records the change.
+func (c OriginsChange) Audit(actor string, now time.Time) *AuditEntry {
+	return &AuditEntry{ID: NewID(), Time: now, Actor: actor, Action: "org.allowed_origins",
+		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": c.Added, "removed": c.Removed}}
 }

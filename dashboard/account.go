@@ -13,7 +13,7 @@ import (
 	"github.com/linkd-dev/linkd/oauth"
 )
 
-// The linked account page (GET /accounts/{id}): metric cards, the connected
+// The linked account page (GET /account/{id}): metric cards, the connected
 // apps with their removal, the apps' workflows with a switch each, the
 // account's recent audit entries, and a side panel with its properties,
 // user-defined fields and deletion. The actions live in account_*.go, each
@@ -88,7 +88,7 @@ func (h *Handler) handleAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 // accountPath is the page of the account id.
-func accountPath(id string) string { return "/accounts/" + url.PathEscape(id) }
+func accountPath(id string) string { return "/account/" + url.PathEscape(id) }
 
 // accountTitle names an account: its name, or its id.
 func accountTitle(a *linkd.LinkedAccount) string {
@@ -273,7 +273,7 @@ const accountAlertCookie = "linkd_account_alert"
 
 // redirectAlert redirects to target with an error for the account page.
 func (h *Handler) redirectAlert(w http.ResponseWriter, r *http.Request, target, msg string) {
-	http.SetCookie(w, &http.Cookie{Name: accountAlertCookie, Value: url.QueryEscape(msg), Path: "/accounts/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: accountAlertCookie, Value: url.QueryEscape(msg), Path: "/account/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: isTLS(r, h.cfg.TrustProxy), MaxAge: 60})
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
@@ -283,7 +283,7 @@ func takeAccountAlert(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: accountAlertCookie, Path: "/accounts/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: accountAlertCookie, Path: "/account/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	v, _ := url.QueryUnescape(ck.Value)
 	return v
 }

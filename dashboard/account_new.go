@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -127,7 +126,7 @@ func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error
 		}
 		return h.renderNew(w, r, http.StatusBadRequest, data)
 	}
-	redirectNotice(w, r, "/accounts/"+url.PathEscape(acct.AccountID), "Linked account "+acct.AccountID+" created.")
+	redirectNotice(w, r, accountPath(acct.AccountID), "Linked account "+acct.AccountID+" created.")
 	return nil
 }
 

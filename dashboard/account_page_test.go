@@ -76,10 +76,10 @@ func TestAccountPageBrowser(t *testing.T) {
 		b := newBrowser(t, e, 1280, 900, shots)
 		ctx := t.Context()
 
-		b.run("sign in", chromedp.Navigate(e.url+"/accounts/acme-001"), chromedp.WaitVisible("#password", q),
+		b.run("sign in", chromedp.Navigate(e.url+"/account/acme-001"), chromedp.WaitVisible("#password", q),
 			chromedp.SendKeys("#email", email, q), chromedp.SendKeys("#password", password, q),
 			chromedp.Click(`button[type="submit"]`, q), chromedp.WaitVisible(".acct-head", q))
-		if p := b.path(); p != "/accounts/acme-001" {
+		if p := b.path(); p != "/account/acme-001" {
 			t.Fatalf("after sign-in at %s", p)
 		}
 		if got := b.text(".acct-head h1"); got != "Acme Corporation" {
@@ -191,7 +191,7 @@ func TestAccountPageBrowser(t *testing.T) {
 		b.run("toggle on again", chromedp.Click(sw, q), chromedp.WaitVisible(sw+`[aria-checked="true"]`, q))
 
 		// Update UDF: edit one, add one, remove one.
-		b.run("udf page", chromedp.Click(`a[href="/accounts/acme-001/udf"]`, q), chromedp.WaitVisible("#udf_key_3", q))
+		b.run("udf page", chromedp.Click(`a[href="/account/acme-001/udf"]`, q), chromedp.WaitVisible("#udf_key_3", q))
 		if k := b.value("#udf_key_0"); k != "plan" {
 			t.Fatalf("first row = %q", k)
 		}
@@ -212,7 +212,7 @@ func TestAccountPageBrowser(t *testing.T) {
 		}
 		// An invalid name is an error next to it, with everything typed kept.
 		long := strings.Repeat("k", 70)
-		b.run("bad udf", chromedp.Navigate(e.url+"/accounts/acme-001/udf"), chromedp.WaitVisible("#udf_key_3", q),
+		b.run("bad udf", chromedp.Navigate(e.url+"/account/acme-001/udf"), chromedp.WaitVisible("#udf_key_3", q),
 			chromedp.SetValue("#udf_value_1", "500", q),
 			chromedp.SendKeys("#udf_key_3", long, q), chromedp.SendKeys("#udf_value_3", "x", q),
 			chromedp.Click(`button[value="save"]:not(.sr-only)`, q), chromedp.WaitVisible("#udf_key_3_err", q))
@@ -230,7 +230,7 @@ func TestAccountPageBrowser(t *testing.T) {
 
 		// A phone-sized screen: nothing scrolls sideways and the side panel
 		// comes after the main column.
-		b.run("narrow", chromedp.EmulateViewport(375, 800), chromedp.Navigate(e.url+"/accounts/acme-001"), chromedp.WaitVisible(".acct-head", q))
+		b.run("narrow", chromedp.EmulateViewport(375, 800), chromedp.Navigate(e.url+"/account/acme-001"), chromedp.WaitVisible(".acct-head", q))
 		var overflow, stacked bool
 		b.run("layout", eval(`document.documentElement.scrollWidth > window.innerWidth`, &overflow),
 			eval(`document.querySelector(".acct-side").getBoundingClientRect().top >= document.querySelector(".acct-main").getBoundingClientRect().bottom`, &stacked))
@@ -295,18 +295,18 @@ func TestAccountPageHTTP(t *testing.T) {
 			path string
 			form url.Values
 		}{
-			{"/accounts/acme-001/delete", nil},
-			{"/accounts/acme-001/connections/stripe/remove", nil},
-			{"/accounts/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"false"}}},
-			{"/accounts/acme-001/udf", url.Values{"udf_orig": {"plan"}, "action": {"save"}}},
+			{"/account/acme-001/delete", nil},
+			{"/account/acme-001/connections/stripe/remove", nil},
+			{"/account/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"false"}}},
+			{"/account/acme-001/udf", url.Values{"udf_orig": {"plan"}, "action": {"save"}}},
 		}
 
 		// Signed in to the test environment, the page opens.
 		c := e.client()
 		wantStatus(t, e.login(c, "ada@example.com", "correct horse battery"), http.StatusSeeOther)
-		resp := get(c, "/accounts/acme-001")
+		resp := get(c, "/account/acme-001")
 		wantStatus(t, resp, http.StatusOK)
-		if b := body(t, resp); !strings.Contains(b, "Acme Corporation") || !strings.Contains(b, `href="/accounts/acme-001/connections/stripe/remove"`) {
+		if b := body(t, resp); !strings.Contains(b, "Acme Corporation") || !strings.Contains(b, `href="/account/acme-001/connections/stripe/remove"`) {
 			t.Fatalf("account page:\n%s", b)
 		}
 
@@ -344,7 +344,7 @@ func TestAccountPageHTTP(t *testing.T) {
 		outsider := e.client()
 		wantStatus(t, e.login(outsider, "eve@example.com", "eve's long password"), http.StatusSeeOther)
 		for name, cl := range map[string]*http.Client{"production": prod, "other org": outsider} {
-			for _, p := range []string{"/accounts/acme-001", "/accounts/acme-001/delete", "/accounts/acme-001/udf", "/accounts/acme-001/connections/stripe/remove"} {
+			for _, p := range []string{"/account/acme-001", "/account/acme-001/delete", "/account/acme-001/udf", "/account/acme-001/connections/stripe/remove"} {
 				resp := get(cl, p)
 				if resp.StatusCode != http.StatusNotFound {
 					t.Fatalf("%s: GET %s = %d, want 404", name, p, resp.StatusCode)
@@ -363,53 +363,53 @@ func TestAccountPageHTTP(t *testing.T) {
 
 		// Without JavaScript: the bin and "Delete Account" lead to
 		// confirmation pages whose forms post.
-		resp = get(c, "/accounts/acme-001/connections/stripe/remove")
+		resp = get(c, "/account/acme-001/connections/stripe/remove")
 		wantStatus(t, resp, http.StatusOK)
-		if b := body(t, resp); !strings.Contains(b, "Remove the Stripe connection of Acme Corporation?") || !strings.Contains(b, `action="/accounts/acme-001/connections/stripe/remove"`) {
+		if b := body(t, resp); !strings.Contains(b, "Remove the Stripe connection of Acme Corporation?") || !strings.Contains(b, `action="/account/acme-001/connections/stripe/remove"`) {
 			t.Fatalf("remove confirmation:\n%s", b)
 		}
-		resp = get(c, "/accounts/acme-001/connections/slack/remove")
+		resp = get(c, "/account/acme-001/connections/slack/remove")
 		wantStatus(t, resp, http.StatusNotFound)
 		body(t, resp)
-		resp = e.post(c, "/accounts/acme-001/connections/stripe/remove", nil, e.url)
+		resp = e.post(c, "/account/acme-001/connections/stripe/remove", nil, e.url)
 		wantStatus(t, resp, http.StatusSeeOther)
-		if loc := resp.Header.Get("Location"); loc != "/accounts/acme-001" {
+		if loc := resp.Header.Get("Location"); loc != "/account/acme-001" {
 			t.Fatalf("after removal: redirect to %q", loc)
 		}
-		resp = get(c, "/accounts/acme-001")
+		resp = get(c, "/account/acme-001")
 		if b := body(t, resp); !strings.Contains(b, "Removed the Stripe connection of Acme Corporation.") {
 			t.Fatalf("no notice after removal:\n%s", b)
 		}
 		// Switching a workflow of an app that is not connected is refused,
 		// and said so on the page.
-		resp = e.post(c, "/accounts/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"true"}}, e.url)
+		resp = e.post(c, "/account/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"true"}}, e.url)
 		wantStatus(t, resp, http.StatusSeeOther)
-		resp = get(c, "/accounts/acme-001")
+		resp = get(c, "/account/acme-001")
 		if b := body(t, resp); !strings.Contains(b, "Sync customers could not be switched on") || !strings.Contains(b, "not authenticated") {
 			t.Fatalf("no alert after a refused switch:\n%s", b)
 		}
 		// The UDF editor's "Add field" and "Remove" round trips.
-		resp = e.post(c, "/accounts/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "region", "seats"}, "udf_value": {"pro", "eu", "250"}, "action": {"add_udf"}}, e.url)
+		resp = e.post(c, "/account/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "region", "seats"}, "udf_value": {"pro", "eu", "250"}, "action": {"add_udf"}}, e.url)
 		wantStatus(t, resp, http.StatusOK)
 		if b := body(t, resp); !strings.Contains(b, `id="udf_key_3"`) || !strings.Contains(b, `value="pro"`) {
 			t.Fatalf("add field without JS:\n%s", b)
 		}
-		resp = e.post(c, "/accounts/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "region", "seats"}, "udf_value": {"pro", "eu", "250"}, "action": {"remove_udf:1"}}, e.url)
+		resp = e.post(c, "/account/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "region", "seats"}, "udf_value": {"pro", "eu", "250"}, "action": {"remove_udf:1"}}, e.url)
 		wantStatus(t, resp, http.StatusOK)
 		if b := body(t, resp); strings.Contains(b, `name="udf_key" value="region"`) || !strings.Contains(b, `name="udf_key" value="seats"`) || !strings.Contains(b, `name="udf_orig" value="region"`) {
 			t.Fatalf("remove field without JS:\n%s", b)
 		}
-		resp = e.post(c, "/accounts/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "seats", "plan"}, "udf_value": {"pro", "250", "x"}, "action": {"save"}}, e.url)
+		resp = e.post(c, "/account/acme-001/udf", url.Values{"udf_orig": {"plan", "region", "seats"}, "udf_key": {"plan", "seats", "plan"}, "udf_value": {"pro", "250", "x"}, "action": {"save"}}, e.url)
 		wantStatus(t, resp, http.StatusBadRequest)
 		if b := body(t, resp); !strings.Contains(b, "already on row 1") {
 			t.Fatalf("duplicate UDF name:\n%s", b)
 		}
-		resp = get(c, "/accounts/acme-001/delete")
+		resp = get(c, "/account/acme-001/delete")
 		wantStatus(t, resp, http.StatusOK)
 		if b := body(t, resp); !strings.Contains(b, "Delete Acme Corporation (acme-001)?") || !strings.Contains(b, "1 connection (SendGrid)") {
 			t.Fatalf("delete confirmation:\n%s", b)
 		}
-		resp = e.post(c, "/accounts/acme-001/delete", nil, e.url)
+		resp = e.post(c, "/account/acme-001/delete", nil, e.url)
 		wantStatus(t, resp, http.StatusSeeOther)
 		if loc := resp.Header.Get("Location"); loc != "/accounts" {
 			t.Fatalf("after delete: redirect to %q", loc)
@@ -417,7 +417,7 @@ func TestAccountPageHTTP(t *testing.T) {
 		if _, err := s.FindAccount(ctx, e.test, "acme-001"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("account after delete: %v", err)
 		}
-		resp = get(c, "/accounts/acme-001")
+		resp = get(c, "/account/acme-001")
 		wantStatus(t, resp, http.StatusNotFound)
 		body(t, resp)
 
@@ -425,7 +425,7 @@ func TestAccountPageHTTP(t *testing.T) {
 		// every link and still found.
 		odd := "team a/b?c"
 		e.account(e.test, odd, "Odd", nil)
-		esc := "/accounts/" + url.PathEscape(odd)
+		esc := "/account/" + url.PathEscape(odd)
 		resp = get(c, esc)
 		wantStatus(t, resp, http.StatusOK)
 		if b := body(t, resp); !strings.Contains(b, `href="`+esc+`/udf"`) || !strings.Contains(b, `action="`+esc+`/delete"`) {
@@ -435,6 +435,17 @@ func TestAccountPageHTTP(t *testing.T) {
 		wantStatus(t, resp, http.StatusSeeOther)
 		if _, err := s.FindAccount(ctx, e.test, odd); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("%q after delete: %v", odd, err)
+		}
+		// Ids that are words of the list's own routes open their account:
+		// account pages live under /account/, the list's actions under
+		// /accounts/.
+		for _, id := range []string{"new", "bulk", "import", "sample.csv"} {
+			e.account(e.test, id, "Named "+id, nil)
+			resp = get(c, "/account/"+id)
+			wantStatus(t, resp, http.StatusOK)
+			if b := body(t, resp); !strings.Contains(b, "Named "+id) {
+				t.Fatalf("/account/%s does not show the account", id)
+			}
 		}
 	})
 }

@@ -53,7 +53,7 @@ func TestRemovalPlan(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("plan =\n%s\nwant\n%s", got, tt.want)
 			}
-			if p.Label != "Remove "+tt.in.Name+" connection" || p.Action != "/accounts/acme/connections/"+tt.in.Slug+"/remove" {
+			if p.Label != "Remove "+tt.in.Name+" connection" || p.Action != "/account/acme/connections/"+tt.in.Slug+"/remove" {
 				t.Fatalf("label %q, action %q", p.Label, p.Action)
 			}
 		})

@@ -167,8 +167,8 @@ func TestBrowser(t *testing.T) {
 		b.screenshot("account-new")
 		// The third row is removed again before submitting.
 		b.run("remove row", chromedp.Click(`[data-udf-row]:nth-child(3) [data-udf-remove]`, q), chromedp.WaitNotPresent("#udf_key_2", q))
-		b.run("create", chromedp.Click(`button[value="create"]`, q), chromedp.WaitVisible(".notice", q))
-		if p := b.path(); p != "/accounts/acme-001" {
+		b.run("create", chromedp.Click(`button.btn-primary[value="create"]`, q), chromedp.WaitVisible(".notice", q))
+		if p := b.path(); p != "/account/acme-001" {
 			t.Fatalf("after create at %s", p)
 		}
 		acct, err := s.FindAccount(t.Context(), e.test, "acme-001")
@@ -183,8 +183,10 @@ func TestBrowser(t *testing.T) {
 		// was typed and say what is wrong next to the field.
 		b.run("duplicate", chromedp.Navigate(e.url+"/accounts/new"), chromedp.WaitVisible("#linked_account_id", q),
 			chromedp.SendKeys("#linked_account_id", "acme-001", q), chromedp.SendKeys("#name", "Second Acme", q),
-			chromedp.SendKeys("#udf_key_0", "tier", q), chromedp.SendKeys("#udf_value_0", "gold", q),
-			chromedp.Click(`button[value="create"]`, q), chromedp.WaitVisible("#id_err", q))
+			// Enter in a UDF value submits the form as "Create account", not
+			// as the row's Remove button.
+			chromedp.SendKeys("#udf_key_0", "tier", q), chromedp.SendKeys("#udf_value_0", "gold\r", q),
+			chromedp.WaitVisible("#id_err", q))
 		if got := b.text("#id_err"); !strings.Contains(got, "already exists") {
 			t.Fatalf("duplicate id error = %q", got)
 		}
@@ -198,7 +200,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.screenshot("account-new-errors")
 		var ignored any
-		b.run("empty id", eval(`document.querySelector("#linked_account_id").value = ""`, &ignored), chromedp.Click(`button[value="create"]`, q),
+		b.run("empty id", eval(`document.querySelector("#linked_account_id").value = ""`, &ignored), chromedp.Click(`button.btn-primary[value="create"]`, q),
 			waitText("#id_err", "required"))
 		if got := b.text("#id_err"); !strings.Contains(got, "required") {
 			t.Fatalf("empty id error = %q", got)

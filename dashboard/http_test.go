@@ -111,7 +111,7 @@ func TestAccessHTTP(t *testing.T) {
 			t.Fatalf("x-1: %v", err)
 		}
 		// Unknown pages are a 404 in the signed-in layout.
-		resp, _ = c.Get(e.url + "/accounts/no-such-account")
+		resp, _ = c.Get(e.url + "/account/no-such-account")
 		wantStatus(t, resp, http.StatusNotFound)
 		if b := body(t, resp); !strings.Contains(b, "Sign out") {
 			t.Fatalf("404 page:\n%s", b)

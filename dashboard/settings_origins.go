@@ -3,7 +3,6 @@ package dashboard
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/linkd-dev/linkd"
@@ -33,31 +32,22 @@ func (h *Handler) settingsImplicitOrigins() []string {
 }
 
 // parseOriginLines reads the textarea: one origin per line, blank lines
-// ignored. Each is normalized like the API's PUT …/org/allowed-origins
-// does; errors name the line. The result is sorted, without duplicates.
+// ignored, normalized as the API's PUT …/org/allowed-origins does (sorted,
+// without duplicates); errors name the line.
 func parseOriginLines(text string) ([]string, []string) {
-	origins := []string{}
-	var errs []string
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	for i, line := range lines {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		o, err := linkd.NormalizeOrigin(fmt.Sprintf("Line %d", i+1), line)
-		if err != nil {
-			errs = append(errs, linkd.ErrorMessage(err))
-			continue
-		}
-		if !slices.Contains(origins, o) {
-			origins = append(origins, o)
+	var list []string
+	var lineNo []int
+	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			list, lineNo = append(list, line), append(lineNo, i+1)
 		}
 	}
-	if len(errs) == 0 && len(origins) > linkd.MaxAllowedOrigins {
-		errs = append(errs, fmt.Sprintf("There are %d origins; at most %d are allowed.", len(origins), linkd.MaxAllowedOrigins))
+	origins, errs := linkd.NormalizeOrigins(list, func(i int) string { return fmt.Sprintf("Line %d", lineNo[i]) })
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = linkd.ErrorMessage(err)
 	}
-	slices.Sort(origins)
-	return origins, errs
+	return origins, msgs
 }
 
 // handleOrigins shows (GET) and replaces (POST) the tenant's allowed
@@ -85,17 +75,9 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 		d.Errors = errs
 		return h.render(w, r, http.StatusBadRequest, "settings_origins", settingsPage("Allowed origins", d))
 	}
-	for _, o := range origins {
-		if !slices.Contains(saved, o) {
-			d.Added = append(d.Added, o)
-		}
-	}
-	for _, o := range saved {
-		if !slices.Contains(origins, o) {
-			d.Removed = append(d.Removed, o)
-		}
-	}
-	if len(d.Added) == 0 && len(d.Removed) == 0 {
+	change := linkd.ChangeOrigins(saved, origins)
+	d.Added, d.Removed = change.Added, change.Removed
+	if change.Empty() {
 		redirectNotice(w, r, "/settings/origins", "Nothing changed: the allowed origins were already these.")
 		return nil
 	}
@@ -103,9 +85,7 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 		d.Text = strings.Join(origins, "\n")
 		return h.render(w, r, http.StatusOK, "settings_origins_confirm", settingsPage("Remove allowed origins", d))
 	}
-	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: h.now(), Actor: c.Actor(), Action: "org.allowed_origins",
-		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": originsOrEmpty(d.Added), "removed": originsOrEmpty(d.Removed)}}
-	if err := h.store.PutAllowedOrigins(r.Context(), t, origins, ev); err != nil {
+	if err := h.store.PutAllowedOrigins(r.Context(), t, origins, change.Audit(c.Actor(), h.now())); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("Allowed origins saved: %d origins.", len(origins))
@@ -114,13 +94,4 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 	}
 	redirectNotice(w, r, "/settings/origins", msg)
 	return nil
-}
-
-// originsOrEmpty keeps an empty list a list in the audit entry's JSON, as
-// the API writes it.
-func originsOrEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -94,36 +93,16 @@ func (s *Server) handlePutAllowedOrigins(w http.ResponseWriter, r *http.Request,
 	if len(*req.AllowedOrigins) > linkd.MaxAllowedOrigins {
 		return linkd.FieldError("allowed_origins", "allowed_origins has more than %d origins", linkd.MaxAllowedOrigins)
 	}
-	origins := []string{}
-	for i, o := range *req.AllowedOrigins {
-		n, err := linkd.NormalizeOrigin("allowed_origins["+strconv.Itoa(i)+"]", o)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(origins, n) {
-			origins = append(origins, n)
-		}
+	origins, errs := linkd.NormalizeOrigins(*req.AllowedOrigins, func(i int) string { return "allowed_origins[" + strconv.Itoa(i) + "]" })
+	if len(errs) > 0 {
+		return errs[0]
 	}
-	slices.Sort(origins)
 	t := tenant(r)
 	before, err := s.store.AllowedOrigins(r.Context(), t)
 	if err != nil {
 		return err
 	}
-	added, removed := []string{}, []string{}
-	for _, o := range origins {
-		if !slices.Contains(before, o) {
-			added = append(added, o)
-		}
-	}
-	for _, o := range before {
-		if !slices.Contains(origins, o) {
-			removed = append(removed, o)
-		}
-	}
-	// Origins are not secrets: the audit entry says which changed.
-	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now().UTC().Truncate(time.Microsecond), Actor: actor(r), Action: "org.allowed_origins",
-		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": added, "removed": removed}}
+	ev := linkd.ChangeOrigins(before, origins).Audit(actor(r), s.now().UTC().Truncate(time.Microsecond))
 	if err := s.store.PutAllowedOrigins(r.Context(), t, origins, ev); err != nil {
 		return err
 	}
