@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
-	"sort"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -28,17 +27,8 @@ func WriteAccounts(w io.Writer, accts []*linkd.LinkedAccount) error {
 			keys[u.Key] = true
 		}
 	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
+	sorted, rec := exportHeader(keys)
 	cw := csv.NewWriter(w)
-	rec := make([]string, 2+len(sorted))
-	rec[0], rec[1] = ColID, ColName
-	for i, k := range sorted {
-		rec[2+i] = udfPre + k
-	}
 	cw.Write(rec)
 	for _, a := range accts {
 		rec[0], rec[1] = EscapeText(a.AccountID), EscapeText(a.Name)

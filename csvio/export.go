@@ -59,17 +59,8 @@ func Export(ctx context.Context, store linkd.AccountStore, t linkd.Tenant, f lin
 		return 0, err
 	}
 
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
+	sorted, rec := exportHeader(keys)
 	cw := csv.NewWriter(w)
-	rec := make([]string, 2+len(sorted))
-	rec[0], rec[1] = ColID, ColName
-	for i, k := range sorted {
-		rec[2+i] = udfPre + k
-	}
 	if err := cw.Write(rec); err != nil {
 		return 0, err
 	}
@@ -104,3 +95,20 @@ globex-42,Globex Corporation,pro,25,eu-west,
 initech-7,"Initech, LLC",starter,5,,true
 umbrella-19,Umbrella Corp,pro,'0042,ap-south,false
 `
+
+// exportHeader returns the UDF keys of an export, sorted, and its header
+// record (id, name, then a udf.<key> column per key): the record is reused
+// for the rows.
+func exportHeader(keys map[string]bool) (sorted, rec []string) {
+	sorted = make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	rec = make([]string, 2+len(sorted))
+	rec[0], rec[1] = ColID, ColName
+	for i, k := range sorted {
+		rec[2+i] = udfPre + k
+	}
+	return sorted, rec
+}

@@ -13,12 +13,6 @@ import (
 	"github.com/linkd-dev/linkd/csvio"
 )
 
-// udfRow is one name/value row of a UDF editor, with its errors.
-type udfRow struct {
-	Key, Value           string
-	KeyError, ValueError string
-}
-
 // newAccountData is the "+ Add Account" page: the Single form as typed,
 // with errors by field, and the Multiple (CSV import) form.
 type newAccountData struct {
@@ -56,25 +50,8 @@ func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error
 	}
 	data.AccountID = r.PostForm.Get("linked_account_id")
 	data.Name = r.PostForm.Get("name")
-	keys, values := r.PostForm["udf_key"], r.PostForm["udf_value"]
-	for i := range max(len(keys), len(values)) {
-		var row udfRow
-		if i < len(keys) {
-			row.Key = keys[i]
-		}
-		if i < len(values) {
-			row.Value = values[i]
-		}
-		data.UDF = append(data.UDF, row)
-	}
-	switch action := r.PostForm.Get("action"); {
-	case action == "add_udf":
-		data.UDF = append(data.UDF, udfRow{})
-		return h.renderNew(w, r, http.StatusOK, data)
-	case strings.HasPrefix(action, "remove_udf:"):
-		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove_udf:")); err == nil && i >= 0 && i < len(data.UDF) {
-			data.UDF = append(data.UDF[:i], data.UDF[i+1:]...)
-		}
+	var edited bool
+	if data.UDF, edited = udfRowsForm(r.PostForm); edited {
 		return h.renderNew(w, r, http.StatusOK, data)
 	}
 

@@ -53,25 +53,8 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 		return linkd.FieldError("body", "The form could not be read.")
 	}
 	d.Orig = r.PostForm["udf_orig"]
-	keys, values := r.PostForm["udf_key"], r.PostForm["udf_value"]
-	for i := range max(len(keys), len(values)) {
-		var row udfRow
-		if i < len(keys) {
-			row.Key = keys[i]
-		}
-		if i < len(values) {
-			row.Value = values[i]
-		}
-		d.Rows = append(d.Rows, row)
-	}
-	switch action := r.PostForm.Get("action"); {
-	case action == "add_udf":
-		d.Rows = append(d.Rows, udfRow{})
-		return h.renderUDF(w, r, http.StatusOK, d)
-	case strings.HasPrefix(action, "remove_udf:"):
-		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove_udf:")); err == nil && i >= 0 && i < len(d.Rows) {
-			d.Rows = slices.Delete(d.Rows, i, i+1)
-		}
+	var edited bool
+	if d.Rows, edited = udfRowsForm(r.PostForm); edited {
 		return h.renderUDF(w, r, http.StatusOK, d)
 	}
 

@@ -1,10 +1,8 @@
 package dashboard
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
@@ -76,28 +74,13 @@ func (h *Handler) handleImportStatus(w http.ResponseWriter, r *http.Request) err
 // handleImportErrors streams every row error of a job as CSV, like the
 // API's errors.csv but under the dashboard session.
 func (h *Handler) handleImportErrors(w http.ResponseWriter, r *http.Request) error {
-	t := current(r).Tenant()
 	id := r.PathValue("id")
-	if _, err := h.store.ImportJob(r.Context(), t, id); err != nil {
-		return err
-	}
-	errs, err := h.store.ImportErrors(r.Context(), t, id, 0, 1000)
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="import-`+id+`-errors.csv"`)
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"row", "column", "linked_account_id", "message"})
-	for len(errs) > 0 {
-		for _, e := range errs {
-			cw.Write([]string{strconv.FormatInt(e.Row, 10), csvio.EscapeText(e.Column), csvio.EscapeText(e.AccountID), csvio.EscapeText(e.Message)})
-		}
-		if errs, err = h.store.ImportErrors(r.Context(), t, id, errs[len(errs)-1].Row, 1000); err != nil {
-			h.logger.ErrorContext(r.Context(), "stream import errors", "err", err)
-			break
-		}
+	started, err := csvio.WriteImportErrors(r.Context(), w, h.store, current(r).Tenant(), id)
+	if err != nil && started {
+		h.logger.ErrorContext(r.Context(), "stream import errors", "err", err)
+		return nil
 	}
-	cw.Flush()
-	return nil
+	return err
 }

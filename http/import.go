@@ -1,7 +1,6 @@
 package http
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"mime"
@@ -203,28 +202,16 @@ func (s *Server) handleListImports(w http.ResponseWriter, r *http.Request) error
 
 // handleImportErrors streams every row error of a job as CSV.
 func (s *Server) handleImportErrors(w http.ResponseWriter, r *http.Request) error {
-	t := tenant(r)
 	id := r.PathValue("job_id")
-	errs, err := s.store.ImportErrors(r.Context(), t, id, 0, 1000)
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="import-`+id+`-errors.csv"`)
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"row", "column", "linked_account_id", "message"})
-	for len(errs) > 0 {
-		for _, e := range errs {
-			cw.Write([]string{strconv.FormatInt(e.Row, 10), csvio.EscapeText(e.Column), csvio.EscapeText(e.AccountID), csvio.EscapeText(e.Message)})
-		}
-		if errs, err = s.store.ImportErrors(r.Context(), t, id, errs[len(errs)-1].Row, 1000); err != nil {
-			// The status is sent; all that can be done is to stop short.
-			s.logger.ErrorContext(r.Context(), "stream import errors", "err", err, "request_id", requestID(r.Context()))
-			break
-		}
+	started, err := csvio.WriteImportErrors(r.Context(), w, s.store, tenant(r), id)
+	if err != nil && started {
+		// The status is sent; all that can be done is to stop short.
+		s.logger.ErrorContext(r.Context(), "stream import errors", "err", err, "request_id", requestID(r.Context()))
+		return nil
 	}
-	cw.Flush()
-	return nil
+	return err
 }
 
 func (s *Server) handleCancelImport(w http.ResponseWriter, r *http.Request) error {
