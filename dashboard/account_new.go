@@ -1,11 +1,9 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,30 +53,8 @@ func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error
 		return h.renderNew(w, r, http.StatusOK, data)
 	}
 
-	in := linkd.AccountInput{AccountID: data.AccountID, Name: &data.Name, UDF: map[string]json.RawMessage{}}
-	seen := map[string]int{}
-	bad := false
-	for i := range data.UDF {
-		row := &data.UDF[i]
-		k := strings.TrimSpace(row.Key)
-		if k == "" && row.Value == "" {
-			continue // a blank row is no field
-		}
-		if k == "" {
-			row.KeyError, bad = "Give the field a name.", true
-			continue
-		}
-		if j, dup := seen[k]; dup {
-			row.KeyError, bad = "The field "+k+" is already on row "+strconv.Itoa(j+1)+".", true
-			continue
-		}
-		if err := linkd.ValidateUDF(k, json.RawMessage(`""`), false); err != nil {
-			row.KeyError, bad = linkd.ErrorMessage(err), true
-			continue
-		}
-		seen[k] = i
-		in.UDF[k] = csvio.CellValue(row.Value)
-	}
+	udf, seen, bad := udfFromRows(data.UDF)
+	in := linkd.AccountInput{AccountID: data.AccountID, Name: &data.Name, UDF: udf}
 	if bad {
 		return h.renderNew(w, r, http.StatusBadRequest, data)
 	}

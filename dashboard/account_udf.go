@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/linkd-dev/linkd"
@@ -58,35 +57,7 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 		return h.renderUDF(w, r, http.StatusOK, d)
 	}
 
-	udf := map[string]json.RawMessage{}
-	seen := map[string]int{}
-	bad := false
-	for i := range d.Rows {
-		row := &d.Rows[i]
-		k := strings.TrimSpace(row.Key)
-		if k == "" && row.Value == "" {
-			continue // a blank row is no field
-		}
-		if k == "" {
-			row.KeyError, bad = "Give the field a name.", true
-			continue
-		}
-		if j, dup := seen[k]; dup {
-			row.KeyError, bad = "The field "+k+" is already on row "+strconv.Itoa(j+1)+".", true
-			continue
-		}
-		seen[k] = i
-		if err := linkd.ValidateUDF(k, json.RawMessage(`""`), false); err != nil {
-			row.KeyError, bad = udfMessage(err, k, "The name"), true
-			continue
-		}
-		v := csvio.CellValue(row.Value)
-		if err := linkd.ValidateUDF(k, v, false); err != nil {
-			row.ValueError, bad = udfMessage(err, k, "The value"), true
-			continue
-		}
-		udf[k] = v
-	}
+	udf, seen, bad := udfFromRows(d.Rows)
 	if bad {
 		return h.renderUDF(w, r, http.StatusBadRequest, d)
 	}
@@ -133,16 +104,6 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 	}
 	redirectNotice(w, r, d.Base, udfNotice(acct, changed, removed))
 	return nil
-}
-
-// udfMessage turns the service's message about field "udf.KEY" into one
-// about the form's name or value input.
-func udfMessage(err error, key, subject string) string {
-	msg := linkd.ErrorMessage(err)
-	if rest, ok := strings.CutPrefix(msg, "udf."+key+" "); ok {
-		return subject + " " + rest + "."
-	}
-	return msg
 }
 
 // udfNotice says what a save changed.
