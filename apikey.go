@@ -61,16 +61,31 @@ func LooksLikeAPIKey(s string) bool {
 
 // APIKeyStore keeps API keys.
 type APIKeyStore interface {
-	// CreateAPIKey inserts k with the hash of its secret.
-	CreateAPIKey(ctx context.Context, k *APIKey, hash []byte) error
+	// CreateAPIKey inserts k with the hash of its secret, and ev (when not
+	// nil) in the key's tenant, in one transaction.
+	CreateAPIKey(ctx context.Context, k *APIKey, hash []byte, ev *AuditEntry) error
 	// APIKeyByHash finds a key, revoked or not, by the hash of its secret. It
 	// is the one lookup not scoped by tenant: it is how the tenant is found.
 	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
 	// ListAPIKeys lists an organization's keys, newest first.
 	ListAPIKeys(ctx context.Context, orgID string) ([]*APIKey, error)
-	// RevokeAPIKey marks the key revoked; ENOTFOUND if the organization has
-	// no such key. Revoking twice is not an error.
-	RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error
+	// RevokeAPIKey marks the key revoked and writes ev (when not nil) in the
+	// key's tenant, in one transaction; ENOTFOUND if the organization has no
+	// such key. Revoking twice is not an error (and writes ev again).
+	RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time, ev *AuditEntry) error
 	// TouchAPIKey records that the key was used at the given time.
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// API key audit actions. Keys are an organization's credentials: who made
+// or revoked one, and when, belongs in the audit log (never the secret).
+const (
+	AuditAPIKeyCreate = "api_key.create"
+	AuditAPIKeyRevoke = "api_key.revoke"
+)
+
+// APIKeyAudit returns the audit entry of creating or revoking k.
+func APIKeyAudit(k *APIKey, action, actor string, at time.Time) *AuditEntry {
+	return &AuditEntry{ID: NewID(), Time: at, Actor: actor, Action: action,
+		Details: map[string]any{"api_key_id": k.ID, "name": k.Name, "prefix": k.Prefix}}
 }

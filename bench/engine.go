@@ -93,7 +93,7 @@ func setupTenant(ctx context.Context, store linkd.Store) (*benchTenant, error) {
 	secret, hash := linkd.NewAPIKeySecret(linkd.EnvTest)
 	k := &linkd.APIKey{ID: linkd.NewID(), OrgID: org.ID, Env: linkd.EnvTest, Name: "bench",
 		Prefix: linkd.APIKeyPrefix(secret), CreatedAt: now}
-	if err := store.CreateAPIKey(ctx, k, hash); err != nil {
+	if err := store.CreateAPIKey(ctx, k, hash, nil); err != nil {
 		return nil, err
 	}
 	return &benchTenant{Tenant: k.Tenant(), secret: secret, keys: keys}, nil

@@ -38,7 +38,7 @@ func acctFixture(t *testing.T, e *env, tn linkd.Tenant, id, name string) *oauth.
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	key := &linkd.APIKey{ID: linkd.NewID(), OrgID: tn.OrgID, Env: tn.Env, Name: "Backend", Prefix: "tk_fixture", CreatedAt: now}
-	if err := e.store.CreateAPIKey(ctx, key, linkd.HashAPIKey("tk_"+key.ID)); err != nil {
+	if err := e.store.CreateAPIKey(ctx, key, linkd.HashAPIKey("tk_"+key.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	udf := map[string]json.RawMessage{"plan": json.RawMessage(`"enterprise"`), "seats": json.RawMessage(`250`), "region": json.RawMessage(`"eu"`)}

@@ -92,9 +92,8 @@ func (h *Handler) settingsAPIBase(r *http.Request) string {
 
 // handleCreateAPIKey creates a key in the session's environment and shows
 // its secret once, in this response: never in a URL, a cookie, a redirect
-// or a log. Only its hash is stored. (The CLI writes no audit entry for
-// keys, and APIKeyStore takes none, so neither does this page: creation and
-// revocation are logged instead, naming the user, without the secret.)
+// or a log. Only its hash is stored; the audit entry names the key and the
+// user, never the secret.
 func (h *Handler) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return linkd.FieldError("body", "The form could not be read.")
@@ -107,7 +106,7 @@ func (h *Handler) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) err
 	t := c.Tenant()
 	secret, hash := linkd.NewAPIKeySecret(t.Env)
 	k := &linkd.APIKey{ID: linkd.NewID(), OrgID: t.OrgID, Env: t.Env, Name: name, Prefix: linkd.APIKeyPrefix(secret), CreatedAt: h.now()}
-	if err := h.store.CreateAPIKey(r.Context(), k, hash); err != nil {
+	if err := h.store.CreateAPIKey(r.Context(), k, hash, linkd.APIKeyAudit(k, linkd.AuditAPIKeyCreate, c.Actor(), k.CreatedAt)); err != nil {
 		return err
 	}
 	h.logger.InfoContext(r.Context(), "api key created", "api_key_id", k.ID, "org_id", t.OrgID, "environment", t.Env, "actor", c.Actor())
@@ -142,7 +141,8 @@ func (h *Handler) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) err
 		return h.render(w, r, http.StatusOK, "settings_api_key_revoke", settingsPage("Revoke API key", settingsRevokeKeyData{Key: key}))
 	}
 	if key.RevokedAt == nil {
-		if err := h.store.RevokeAPIKey(r.Context(), c.Session.OrgID, key.ID, h.now()); err != nil {
+		now := h.now()
+		if err := h.store.RevokeAPIKey(r.Context(), c.Session.OrgID, key.ID, now, linkd.APIKeyAudit(key, linkd.AuditAPIKeyRevoke, c.Actor(), now)); err != nil {
 			return err
 		}
 		h.logger.InfoContext(r.Context(), "api key revoked", "api_key_id", key.ID, "org_id", key.OrgID, "environment", key.Env, "actor", c.Actor())

@@ -322,7 +322,7 @@ func TestSettingsHTTP(t *testing.T) {
 		key := func(org string, env linkd.Environment, name string) *linkd.APIKey {
 			secret, hash := linkd.NewAPIKeySecret(env)
 			k := &linkd.APIKey{ID: linkd.NewID(), OrgID: org, Env: env, Name: name, Prefix: linkd.APIKeyPrefix(secret), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-			if err := s.CreateAPIKey(ctx, k, hash); err != nil {
+			if err := s.CreateAPIKey(ctx, k, hash, nil); err != nil {
 				t.Fatal(err)
 			}
 			return k

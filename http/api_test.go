@@ -106,11 +106,11 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	}{"a": {orgA, linkd.EnvTest}, "aprod": {orgA, linkd.EnvProduction}, "b": {orgB, linkd.EnvTest}, "revoked": {orgA, linkd.EnvTest}} {
 		secret, hash := linkd.NewAPIKeySecret(spec.env)
 		k := &linkd.APIKey{ID: linkd.NewID(), OrgID: spec.org.ID, Env: spec.env, Name: name, Prefix: linkd.APIKeyPrefix(secret), CreatedAt: now}
-		if err := store.CreateAPIKey(ctx, k, hash); err != nil {
+		if err := store.CreateAPIKey(ctx, k, hash, nil); err != nil {
 			t.Fatal(err)
 		}
 		if name == "revoked" {
-			if err := store.RevokeAPIKey(ctx, spec.org.ID, k.ID, now); err != nil {
+			if err := store.RevokeAPIKey(ctx, spec.org.ID, k.ID, now, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

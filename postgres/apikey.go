@@ -21,13 +21,15 @@ func scanAPIKey(row pgx.Row) (*linkd.APIKey, error) {
 }
 
 // CreateAPIKey implements linkd.APIKeyStore.
-func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, k.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("create api key: %w", err)
-	}
-	return nil
+func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, k.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("create api key: %w", err)
+		}
+		return insertAudit(ctx, tx, k.Tenant(), ev)
+	})
 }
 
 // APIKeyByHash implements linkd.APIKeyStore.
@@ -67,18 +69,21 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey,
 
 // RevokeAPIKey implements linkd.APIKeyStore. The first revocation time is
 // kept, so revoking again changes nothing.
-func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error {
+func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time, ev *linkd.AuditEntry) error {
 	if !isID(orgID) || !isID(id) {
 		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3`, at, orgID, id)
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
-	}
-	return nil
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var env string
+		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3 RETURNING env`,
+			at, orgID, id).Scan(&env)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+		} else if err != nil {
+			return fmt.Errorf("revoke api key: %w", err)
+		}
+		return insertAudit(ctx, tx, linkd.Tenant{OrgID: orgID, Env: linkd.Environment(env)}, ev)
+	})
 }
 
 // TouchAPIKey implements linkd.APIKeyStore. Touches may arrive out of order,

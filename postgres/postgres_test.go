@@ -184,7 +184,7 @@ func TestForeignIDs(t *testing.T) {
 	if p, err := s.ListAccounts(ctx, bad, linkd.AccountFilter{}); err != nil || p.Total != 0 || len(p.Accounts) != 0 {
 		t.Errorf("ListAccounts: %+v, %v", p, err)
 	}
-	if err := s.RevokeAPIKey(ctx, tn.OrgID, "k1", time.Now()); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+	if err := s.RevokeAPIKey(ctx, tn.OrgID, "k1", time.Now(), nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 		t.Errorf("RevokeAPIKey: %v", err)
 	}
 	if err := s.TouchAPIKey(ctx, "k1", time.Now()); err != nil {

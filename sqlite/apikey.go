@@ -26,13 +26,15 @@ func scanAPIKey(row interface{ Scan(...any) error }) (*linkd.APIKey, error) {
 }
 
 // CreateAPIKey implements linkd.APIKeyStore.
-func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, micros(k.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("create api key: %w", err)
-	}
-	return nil
+func (s *Store) CreateAPIKey(ctx context.Context, k *linkd.APIKey, hash []byte, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, org_id, env, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, k.OrgID, k.Env, k.Name, k.Prefix, hash, micros(k.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("create api key: %w", err)
+		}
+		return insertAudit(ctx, tx, k.Tenant(), ev)
+	})
 }
 
 // APIKeyByHash implements linkd.APIKeyStore.
@@ -65,15 +67,18 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey,
 }
 
 // RevokeAPIKey implements linkd.APIKeyStore.
-func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`, micros(at), orgID, id)
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
-	}
-	return nil
+func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		var env string
+		err := tx.QueryRowContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ? RETURNING env`,
+			micros(at), orgID, id).Scan(&env)
+		if errors.Is(err, sql.ErrNoRows) {
+			return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+		} else if err != nil {
+			return fmt.Errorf("revoke api key: %w", err)
+		}
+		return insertAudit(ctx, tx, linkd.Tenant{OrgID: orgID, Env: linkd.Environment(env)}, ev)
+	})
 }
 
 // TouchAPIKey implements linkd.APIKeyStore.

@@ -155,7 +155,7 @@ func testAPIKeys(t *testing.T, e *env) {
 	secret, hash := linkd.NewAPIKeySecret(linkd.EnvProduction)
 	k := &linkd.APIKey{ID: linkd.NewID(), OrgID: e.org.ID, Env: linkd.EnvProduction, Name: "ci", Prefix: linkd.APIKeyPrefix(secret),
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := e.store.CreateAPIKey(e.ctx, k, hash); err != nil {
+	if err := e.store.CreateAPIKey(e.ctx, k, hash, linkd.APIKeyAudit(k, linkd.AuditAPIKeyCreate, "user:1", k.CreatedAt)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.store.APIKeyByHash(e.ctx, linkd.HashAPIKey(secret))
@@ -177,12 +177,22 @@ func testAPIKeys(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	other := e.newOrg(t, "other")
-	wantCode(t, e.store.RevokeAPIKey(e.ctx, other.ID, k.ID, time.Now()), linkd.ENOTFOUND)
-	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used); err != nil {
+	wantCode(t, e.store.RevokeAPIKey(e.ctx, other.ID, k.ID, time.Now(), linkd.APIKeyAudit(k, linkd.AuditAPIKeyRevoke, "x", time.Now())), linkd.ENOTFOUND)
+	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used, linkd.APIKeyAudit(k, linkd.AuditAPIKeyRevoke, "user:1", used)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used.Add(time.Hour)); err != nil {
+	if err := e.store.RevokeAPIKey(e.ctx, e.org.ID, k.ID, used.Add(time.Hour), nil); err != nil {
 		t.Fatalf("second revoke: %v", err)
+	}
+	// Creation and revocation are audited in the key's own tenant, in the
+	// same transaction; the refused revoke in another org wrote nothing.
+	entries, _, err := e.store.ListAudit(e.ctx, k.Tenant(), linkd.AuditFilter{Limit: 10})
+	if err != nil || len(entries) != 2 || entries[0].Action != linkd.AuditAPIKeyRevoke || entries[1].Action != linkd.AuditAPIKeyCreate ||
+		fmt.Sprint(entries[1].Details["prefix"]) != k.Prefix || entries[0].Actor != "user:1" {
+		t.Fatalf("api key audit entries = %+v, %v", entries, err)
+	}
+	if strings.Contains(fmt.Sprint(entries), secret) {
+		t.Fatal("the audit log holds the key's secret")
 	}
 	keys, err := e.store.ListAPIKeys(e.ctx, e.org.ID)
 	if err != nil {

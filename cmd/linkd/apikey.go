@@ -52,7 +52,7 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		secret, hash := linkd.NewAPIKeySecret(e)
 		k := &linkd.APIKey{ID: linkd.NewID(), OrgID: o.ID, Env: e, Name: name, Prefix: linkd.APIKeyPrefix(secret),
 			CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		if err := store.CreateAPIKey(ctx, k, hash); err != nil {
+		if err := store.CreateAPIKey(ctx, k, hash, linkd.APIKeyAudit(k, linkd.AuditAPIKeyCreate, "cli", k.CreatedAt)); err != nil {
 			return err
 		}
 		// The secret alone on stdout, so scripts can capture it; the rest
@@ -83,7 +83,17 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		if err := store.RevokeAPIKey(ctx, o.ID, f.Arg(0), time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		// The audit entry names the key as the list shows it.
+		revoked := &linkd.APIKey{ID: f.Arg(0)}
+		if keys, err := store.ListAPIKeys(ctx, o.ID); err == nil {
+			for _, k := range keys {
+				if k.ID == revoked.ID {
+					revoked = k
+				}
+			}
+		}
+		if err := store.RevokeAPIKey(ctx, o.ID, revoked.ID, now, linkd.APIKeyAudit(revoked, linkd.AuditAPIKeyRevoke, "cli", now)); err != nil {
 			return fmt.Errorf("revoke: %s", linkd.ErrorMessage(err))
 		}
 		fmt.Fprintln(stdout, "revoked", f.Arg(0))
