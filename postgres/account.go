@@ -262,9 +262,16 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		return "$" + strconv.Itoa(len(args))
 	}
 
+	appOnly := f.ConnectedApp != "" && f.Query == "" && f.CreatedAfter == nil && f.CreatedBefore == nil && len(f.UDF) == 0
 	if !f.SkipTotal {
 		var err error
-		if filtered {
+		if appOnly {
+			// Every connection's account exists (deleting an account
+			// deletes its connections in the same transaction), so the
+			// index connections_slug counts alone.
+			err = s.pool.QueryRow(ctx, `SELECT count(DISTINCT account_pk) FROM connections WHERE org_id = $1 AND env = $2 AND slug = $3`,
+				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
+		} else if filtered {
 			err = s.pool.QueryRow(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
 		} else {
 			err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM account_counts WHERE org_id = $1 AND env = $2`, t.OrgID, t.Env).Scan(&page.Total)
@@ -286,6 +293,18 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY id ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
+	if appOnly {
+		// The page's ids come from the index connections_slug, in order
+		// and limited there, so a page costs the same whether the app has
+		// a hundred accounts or a million.
+		args = []any{t.OrgID, t.Env, f.ConnectedApp}
+		sub := `SELECT DISTINCT account_pk FROM connections WHERE org_id = $1 AND env = $2 AND slug = $3`
+		if f.Cursor != "" {
+			sub += " AND account_pk " + cmp + " " + arg(f.Cursor)
+		}
+		sub += ` ORDER BY account_pk ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
+		query = `SELECT ` + accountColumns + ` FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id IN (` + sub + `) ORDER BY id ` + order
+	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)

@@ -206,10 +206,17 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	limit = min(limit, linkd.MaxPageLimit)
 
 	where, args, filtered := accountWhere(t, f)
+	appOnly := f.ConnectedApp != "" && f.Query == "" && f.CreatedAfter == nil && f.CreatedBefore == nil && len(f.UDF) == 0
 	page := &linkd.AccountPage{Total: -1}
 	if !f.SkipTotal {
 		var err error
-		if filtered {
+		if appOnly {
+			// Every connection's account exists (deleting an account
+			// deletes its connections in the same transaction), so the
+			// covering index connections_slug counts alone.
+			err = s.r.QueryRowContext(ctx, `SELECT count(DISTINCT account_pk) FROM connections WHERE org_id = ? AND env = ? AND slug = ?`,
+				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
+		} else if filtered {
 			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
 		} else {
 			err = s.r.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&page.Total)
@@ -232,8 +239,23 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		offset = max(f.Offset, 0)
 	}
 	args = append(args, limit+1, offset)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id `+order+` LIMIT ? OFFSET ?`, args...)
+	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id ` + order + ` LIMIT ? OFFSET ?`
+	if appOnly {
+		// The page's ids come from the index connections_slug, in order
+		// and limited there, so a page costs the same whether the app has
+		// a hundred accounts or a million (an IN over the whole set would
+		// read all of them first).
+		args = []any{t.OrgID, t.Env, t.OrgID, t.Env, f.ConnectedApp}
+		bound := ""
+		if f.Cursor != "" {
+			bound, args = " AND account_pk "+cmp+" ?", append(args, f.Cursor)
+		}
+		args = append(args, limit+1, offset)
+		query = `SELECT ` + accountColumns + ` FROM linked_accounts WHERE org_id = ? AND env = ? AND id IN (
+			SELECT DISTINCT account_pk FROM connections WHERE org_id = ? AND env = ? AND slug = ?` + bound + `
+			ORDER BY account_pk ` + order + ` LIMIT ? OFFSET ?) ORDER BY id ` + order
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConnectSessions", testConnectSessions},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
+		{"ListByConnectedApp", testListByConnectedApp},
 		{"Users", testUsers},
 		{"SetupCodes", testSetupCodes},
 		{"DashboardSessions", testDashboardSessions},
