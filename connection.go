@@ -2,6 +2,7 @@ package linkd
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -147,4 +148,17 @@ type RefreshStore interface {
 	// token expires before dueBefore, and that no live refresher holds, to
 	// owner until now+lease: two instances never refresh one token at once.
 	ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]RefreshJob, error)
+}
+
+// ConnectedSlugs returns the apps of conns, each once, sorted: the apps an
+// account is connected to.
+func ConnectedSlugs(conns []*Connection) []string {
+	var out []string
+	for _, c := range conns {
+		if !slices.Contains(out, c.Slug) {
+			out = append(out, c.Slug)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -224,7 +224,9 @@ func (e *postgresEngine) Seed(ctx context.Context, db *database, t linkd.Tenant,
 				return err
 			}
 		}
-		return nil
+		// The app's count of connected accounts, as the store keeps it.
+		_, err := tx.Exec(ctx, `INSERT INTO app_counts (org_id, env, slug, n) VALUES ($1, $2, $3, $4)`, org, env, seedApp, seedConnections(n))
+		return err
 	})
 	if err != nil {
 		return "", err

@@ -171,6 +171,12 @@ func (e *sqliteEngine) Seed(ctx context.Context, db *database, t linkd.Tenant, n
 			return "", err
 		}
 	}
+	// The app's count of connected accounts, as the store keeps it.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO app_counts (org_id, env, slug, n) VALUES (?, ?, ?, ?)`,
+		t.OrgID, string(t.Env), seedApp, seedConnections(n)); err != nil {
+		tx.Rollback()
+		return "", err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", err
 	}

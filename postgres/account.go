@@ -231,6 +231,11 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		if err := insertRevocations(ctx, tx, revs); err != nil {
 			return err
 		}
+		for _, slug := range linkd.ConnectedSlugs(conns) {
+			if err := addAppCount(ctx, tx, t, slug, -1); err != nil {
+				return err
+			}
+		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err
 		}
@@ -266,10 +271,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	if !f.SkipTotal {
 		var err error
 		if appOnly {
-			// Every connection's account exists (deleting an account
-			// deletes its connections in the same transaction), so the
-			// index connections_slug counts alone.
-			err = s.pool.QueryRow(ctx, `SELECT count(DISTINCT account_pk) FROM connections WHERE org_id = $1 AND env = $2 AND slug = $3`,
+			err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT n FROM app_counts WHERE org_id = $1 AND env = $2 AND slug = $3), 0)::bigint`,
 				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
 		} else if filtered {
 			err = s.pool.QueryRow(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)

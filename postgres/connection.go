@@ -111,6 +111,10 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err != nil {
 			return err
 		}
+		had, err := hasApp(ctx, tx, t, acct.ID, slug)
+		if err != nil {
+			return err
+		}
 		if next == nil {
 			return fmt.Errorf("put connection %s/%s of %q: nothing to write", slug, authType, accountID)
 		}
@@ -136,6 +140,9 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 			return fmt.Errorf("put connection: %w", err)
 		}
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
+		if err := syncAppCount(ctx, tx, t, acct.ID, slug, had); err != nil {
 			return err
 		}
 		if err := insertAudit(ctx, tx, t, ev); err != nil {
@@ -203,12 +210,51 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 		if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
 			return err
 		}
+		if err := syncAppCount(ctx, tx, t, acct.ID, slug, true); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, t, ev)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return removed, nil
+}
+
+// hasApp reports whether the account has a connection to the app.
+func hasApp(ctx context.Context, q querier, t linkd.Tenant, accountPK, slug string) (bool, error) {
+	var has bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connections WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4)`,
+		t.OrgID, t.Env, accountPK, slug).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("connections of %s: %w", slug, err)
+	}
+	return has, nil
+}
+
+// syncAppCount keeps app_counts right after a connection write: the app
+// gains the account when it had no connection to it before (had) and has
+// one now, and loses it the other way round. The account row is locked by
+// the caller, so had and has cannot race with another writer.
+func syncAppCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountPK, slug string, had bool) error {
+	has, err := hasApp(ctx, tx, t, accountPK, slug)
+	if err != nil || has == had {
+		return err
+	}
+	delta := 1
+	if had {
+		delta = -1
+	}
+	return addAppCount(ctx, tx, t, slug, delta)
+}
+
+func addAppCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, slug string, delta int) error {
+	_, err := tx.Exec(ctx, `INSERT INTO app_counts (org_id, env, slug, n) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (org_id, env, slug) DO UPDATE SET n = app_counts.n + excluded.n`, t.OrgID, t.Env, slug, delta)
+	if err != nil {
+		return fmt.Errorf("count accounts of %s: %w", slug, err)
+	}
+	return nil
 }
 
 // insertRevocations queues revs in the transaction that removes their

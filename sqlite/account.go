@@ -190,6 +190,11 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		if err := insertRevocations(ctx, tx, revs); err != nil {
 			return err
 		}
+		for _, slug := range linkd.ConnectedSlugs(conns) {
+			if err := addAppCount(ctx, tx, t, slug, -1); err != nil {
+				return err
+			}
+		}
 		if err := addCount(ctx, tx, t, accountID, -1); err != nil {
 			return err
 		}
@@ -211,10 +216,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	if !f.SkipTotal {
 		var err error
 		if appOnly {
-			// Every connection's account exists (deleting an account
-			// deletes its connections in the same transaction), so the
-			// covering index connections_slug counts alone.
-			err = s.r.QueryRowContext(ctx, `SELECT count(DISTINCT account_pk) FROM connections WHERE org_id = ? AND env = ? AND slug = ?`,
+			err = s.r.QueryRowContext(ctx, `SELECT coalesce((SELECT n FROM app_counts WHERE org_id = ? AND env = ? AND slug = ?), 0)`,
 				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
 		} else if filtered {
 			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)

@@ -73,6 +73,10 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err != nil {
 			return err
 		}
+		had, err := hasApp(ctx, tx, t, acct.ID, slug)
+		if err != nil {
+			return err
+		}
 		if dataKey != nil && acct.DataKey == nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET data_key = ? WHERE org_id = ? AND env = ? AND id = ?`, dataKey, t.OrgID, t.Env, acct.ID); err != nil {
 				return fmt.Errorf("put connection: %w", err)
@@ -91,6 +95,9 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 			return fmt.Errorf("put connection: %w", err)
 		}
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
+		if err := syncAppCount(ctx, tx, t, acct.ID, slug, had); err != nil {
 			return err
 		}
 		out = next
@@ -152,12 +159,50 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 		if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
 			return err
 		}
+		if err := syncAppCount(ctx, tx, t, acct.ID, slug, true); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, t, ev)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return removed, nil
+}
+
+// hasApp reports whether the account has a connection to the app.
+func hasApp(ctx context.Context, q querier, t linkd.Tenant, accountPK, slug string) (bool, error) {
+	var has bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM connections INDEXED BY connections_account
+		WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ?)`, t.OrgID, t.Env, accountPK, slug).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("connections of %s: %w", slug, err)
+	}
+	return has, nil
+}
+
+// syncAppCount keeps app_counts right after a connection write: the app
+// gains the account when it had no connection to it before (had) and has
+// one now, and loses it the other way round.
+func syncAppCount(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK, slug string, had bool) error {
+	has, err := hasApp(ctx, tx, t, accountPK, slug)
+	if err != nil || has == had {
+		return err
+	}
+	delta := 1
+	if had {
+		delta = -1
+	}
+	return addAppCount(ctx, tx, t, slug, delta)
+}
+
+func addAppCount(ctx context.Context, tx *wtx, t linkd.Tenant, slug string, delta int) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO app_counts (org_id, env, slug, n) VALUES (?, ?, ?, ?)
+		ON CONFLICT (org_id, env, slug) DO UPDATE SET n = n + excluded.n`, t.OrgID, t.Env, slug, delta)
+	if err != nil {
+		return fmt.Errorf("count accounts of %s: %w", slug, err)
+	}
+	return nil
 }
 
 func insertRevocations(ctx context.Context, tx *wtx, revs []*linkd.Revocation) error {

@@ -56,9 +56,12 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
-		// The writer gets a larger page cache (64 MiB): bulk imports touch
-		// many index pages, and there is one writer connection only.
-		q.Add("_pragma", "cache_size(-65536)")
+		// The writer gets a larger page cache: bulk imports touch many index
+		// pages, and there is one writer connection only. 32 MiB of pages
+		// take about 64 MiB of memory, because modernc's allocator gives
+		// each 4 KiB page (with its header) an 8 KiB slot; -65536 measured
+		// +171 MiB of RSS during a 1M-row import (docs/BENCHMARKS-import.md).
+		q.Add("_pragma", "cache_size(-32768)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()

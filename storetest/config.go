@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,6 +191,38 @@ func testListByConnectedApp(t *testing.T, e *env) {
 	if err != nil || len(page.Accounts) != 2 || page.Accounts[0].AccountID != want[2] || page.Accounts[1].AccountID != want[3] {
 		t.Fatalf("offset page = %+v, %v", page, err)
 	}
+	// The total follows disconnects and deletions: removing one of the two
+	// connections of app-0 keeps it counted, removing the other does not;
+	// deleting a connected account uncounts it.
+	noop := func(*linkd.LinkedAccount, []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
+		return nil, nil, nil
+	}
+	total := func() int64 {
+		t.Helper()
+		page, err := e.store.ListAccounts(e.ctx, e.t, linkd.AccountFilter{ConnectedApp: "stripe", Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Total
+	}
+	if _, err := e.store.RemoveConnections(e.ctx, e.t, "app-0", "stripe", linkd.AuthOAuth2, noop); err != nil || total() != int64(len(want)) {
+		t.Fatalf("after removing one of two connections: total %d, %v", total(), err)
+	}
+	if _, err := e.store.RemoveConnections(e.ctx, e.t, "app-0", "stripe", "", noop); err != nil || total() != int64(len(want)-1) {
+		t.Fatalf("after removing the last connection: total %d, %v", total(), err)
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "t", "app-1"); err != nil || total() != int64(len(want)-2) {
+		t.Fatalf("after deleting a connected account: total %d, %v", total(), err)
+	}
+	e.putConn(t, e.t, "app-0", "stripe", linkd.AuthKeyBased, linkd.ConnectionSecrets{Fields: map[string]string{"secret_key": "k"}})
+	if total() != int64(len(want)-1) {
+		t.Fatalf("after reconnecting: total %d", total())
+	}
+	if page, _ := e.store.ListAccounts(e.ctx, other, linkd.AccountFilter{ConnectedApp: "stripe"}); page.Total != 1 || len(page.Accounts) != 1 {
+		t.Fatalf("the other environment's total = %d", page.Total)
+	}
+	want = slices.DeleteFunc(want, func(id string) bool { return id == "app-1" })
+
 	// With another filter too, the general path gives the same answer.
 	page, err = e.store.ListAccounts(e.ctx, e.t, linkd.AccountFilter{ConnectedApp: "stripe", Query: "app-", Limit: 100})
 	if err != nil || page.Total != int64(len(want)) || len(page.Accounts) != len(want) {
