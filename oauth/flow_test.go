@@ -244,7 +244,7 @@ func TestOAuthFlow(t *testing.T) {
 
 		// Deleting the account revokes its tokens the same way.
 		f.now = time.Now().UTC()
-		res, err = f.svc.Callback(ctx, f.authorize(t))
+		_, err = f.svc.Callback(ctx, f.authorize(t))
 		if err != nil {
 			t.Fatal(err)
 		}
