@@ -247,3 +247,20 @@ func (c OriginsChange) Audit(actor string, now time.Time) *AuditEntry {
 	return &AuditEntry{ID: NewID(), Time: now, Actor: actor, Action: "org.allowed_origins",
 		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": c.Added, "removed": c.Removed}}
 }
+
+// NewConnectURL creates a connect session for the tenant's account and
+// returns its hosted page's URL (publicURL + "/connect/" + token). The token
+// is in the URL only: it is stored hashed, so this is the one time it can
+// be shown. ENOTFOUND when the account does not exist.
+func NewConnectURL(ctx context.Context, store HostedStore, t Tenant, accountID, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
+	if len(props) == 0 {
+		props = json.RawMessage("{}")
+	}
+	token, hash := NewConnectSecret()
+	cs := &ConnectSession{ID: NewID(), AccountID: accountID, ConfigID: configID, Properties: props,
+		ExpiresAt: now.Add(ConnectSessionTTL), CreatedAt: now}
+	if err := store.CreateConnectSession(ctx, t, cs, hash); err != nil {
+		return "", err
+	}
+	return publicURL + "/connect/" + token, nil
+}

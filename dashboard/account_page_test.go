@@ -299,6 +299,7 @@ func TestAccountPageHTTP(t *testing.T) {
 			{"/account/acme-001/connections/stripe/remove", nil},
 			{"/account/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"false"}}},
 			{"/account/acme-001/udf", url.Values{"udf_orig": {"plan"}, "action": {"save"}}},
+			{"/account/acme-001/connect-link", nil},
 		}
 
 		// Signed in to the test environment, the page opens.
@@ -308,6 +309,25 @@ func TestAccountPageHTTP(t *testing.T) {
 		wantStatus(t, resp, http.StatusOK)
 		if b := body(t, resp); !strings.Contains(b, "Acme Corporation") || !strings.Contains(b, `href="/account/acme-001/connections/stripe/remove"`) {
 			t.Fatalf("account page:\n%s", b)
+		}
+
+		// A hosted connect link is shown once, not cached, and opens the
+		// account's hosted page.
+		resp = e.post(c, "/account/acme-001/connect-link", nil, e.url)
+		wantStatus(t, resp, http.StatusOK)
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Fatalf("connect link page Cache-Control = %q", cc)
+		}
+		page := body(t, resp)
+		i := strings.Index(page, "/connect/ct_")
+		if i < 0 {
+			t.Fatalf("no connect link on the page:\n%s", page)
+		}
+		link := page[i : i+strings.IndexByte(page[i:], '"')]
+		hosted := get(c, link)
+		wantStatus(t, hosted, http.StatusOK)
+		if b := body(t, hosted); !strings.Contains(b, "Stripe") {
+			t.Fatalf("the hosted page of the link does not list the account's apps:\n%s", b)
 		}
 
 		// Cross-site POSTs are refused before they reach a handler.

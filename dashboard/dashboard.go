@@ -144,6 +144,7 @@ func (h *Handler) routes() {
 	h.page("POST /account/{id}/udf", h.handleUDF)
 	h.page("GET /account/{id}/delete", h.handleDeleteAccount)
 	h.page("POST /account/{id}/delete", h.handleDeleteAccount)
+	h.page("POST /account/{id}/connect-link", h.handleConnectLink)
 
 	h.page("GET /imports/{id}", h.handleImport)
 	h.page("GET /imports/{id}/status", h.handleImportStatus)

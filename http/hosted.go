@@ -56,15 +56,13 @@ func (s *Server) handleConnectURL(w http.ResponseWriter, r *http.Request) error 
 	if configID != "" && !saneToken(configID, 255) {
 		return linkd.FieldError("config_id", "config_id must be 1 to 255 visible ASCII characters")
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
-	token, hash := linkd.NewConnectSecret()
-	cs := &linkd.ConnectSession{ID: linkd.NewID(), AccountID: sessionAccount(r), ConfigID: configID, Properties: props,
-		ExpiresAt: now.Add(linkd.ConnectSessionTTL), CreatedAt: now}
-	if err := s.store.CreateConnectSession(r.Context(), tenant(r), cs, hash); err != nil {
+	hosted, err := linkd.NewConnectURL(r.Context(), s.store, tenant(r), sessionAccount(r), configID, props,
+		s.connections.PublicURL, s.now().UTC().Truncate(time.Microsecond))
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"hosted_url": s.connections.PublicURL + "/connect/" + token})
+	writeJSON(w, http.StatusOK, map[string]string{"hosted_url": hosted})
 	return nil
 }
 
