@@ -75,6 +75,11 @@ type HostedStore interface {
 	// LatestConnectSession returns the newest session of the tenant's
 	// account that has not expired at now; ENOTFOUND when there is none.
 	LatestConnectSession(ctx context.Context, t Tenant, accountID string, now time.Time) (*ConnectSession, error)
+	// RevokeConnectSessions deletes every connect session of the tenant's
+	// account (a link sent to the wrong person stops working at once) and
+	// writes ev, in one transaction; it returns how many went. ENOTFOUND
+	// when there is no such account.
+	RevokeConnectSessions(ctx context.Context, t Tenant, accountID string, ev *AuditEntry) (int, error)
 
 	// AllowedOrigins returns the tenant's allowed origins, sorted (none is
 	// an empty list, not an error).
@@ -247,6 +252,10 @@ func (c OriginsChange) Audit(actor string, now time.Time) *AuditEntry {
 	return &AuditEntry{ID: NewID(), Time: now, Actor: actor, Action: "org.allowed_origins",
 		Fields: []string{"allowed_origins"}, Details: map[string]any{"added": c.Added, "removed": c.Removed}}
 }
+
+// AuditConnectLinksRevoke is the audit action of ending an account's hosted
+// connect links.
+const AuditConnectLinksRevoke = "connect_links.revoke"
 
 // NewConnectURL creates a connect session for the tenant's account and
 // returns its hosted page's URL (publicURL + "/connect/" + token). The token

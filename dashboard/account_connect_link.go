@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/linkd-dev/linkd"
@@ -43,4 +44,27 @@ func (h *Handler) handleConnectLink(w http.ResponseWriter, r *http.Request) erro
 	return h.render(w, r, http.StatusOK, "account_connect_link", Page{Title: "Hosted connect link", Nav: "accounts",
 		Data: connectLinkData{Account: acct, Base: accountPath(acct.AccountID), URL: u,
 			Expires: now.Add(linkd.ConnectSessionTTL).UTC().Format("Jan 2, 2006 15:04 UTC")}})
+}
+
+// handleRevokeConnectLinks ends every hosted connect link of the account,
+// for a link sent to the wrong person; the notice says how many went.
+func (h *Handler) handleRevokeConnectLinks(w http.ResponseWriter, r *http.Request) error {
+	c := current(r)
+	id := r.PathValue("id")
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: h.now(), Actor: c.Actor(), Action: linkd.AuditConnectLinksRevoke, AccountID: id}
+	n, err := h.store.RevokeConnectSessions(r.Context(), c.Tenant(), id, ev)
+	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
+		return accountNotFound(c, id)
+	} else if err != nil {
+		return err
+	}
+	msg := "No hosted connect link was active."
+	switch {
+	case n == 1:
+		msg = "Revoked 1 hosted connect link: it no longer opens."
+	case n > 1:
+		msg = fmt.Sprintf("Revoked %d hosted connect links: they no longer open.", n)
+	}
+	redirectNotice(w, r, accountPath(id), msg)
+	return nil
 }

@@ -300,6 +300,7 @@ func TestAccountPageHTTP(t *testing.T) {
 			{"/account/acme-001/workflows", url.Values{"slug": {"stripe"}, "workflow": {"sync-customers"}, "enabled": {"false"}}},
 			{"/account/acme-001/udf", url.Values{"udf_orig": {"plan"}, "action": {"save"}}},
 			{"/account/acme-001/connect-link", nil},
+			{"/account/acme-001/connect-link/revoke", nil},
 		}
 
 		// Signed in to the test environment, the page opens.
@@ -329,6 +330,17 @@ func TestAccountPageHTTP(t *testing.T) {
 		if b := body(t, hosted); !strings.Contains(b, "Stripe") {
 			t.Fatalf("the hosted page of the link does not list the account's apps:\n%s", b)
 		}
+		// Revoking the account's links ends it.
+		resp = e.post(c, "/account/acme-001/connect-link/revoke", nil, e.url)
+		wantStatus(t, resp, http.StatusSeeOther)
+		body(t, resp)
+		resp = get(c, "/account/acme-001")
+		if b := body(t, resp); !strings.Contains(b, "Revoked 1 hosted connect link") {
+			t.Fatalf("no notice after revoking links:\n%s", b)
+		}
+		gone := get(c, link)
+		wantStatus(t, gone, http.StatusNotFound)
+		body(t, gone)
 
 		// Cross-site POSTs are refused before they reach a handler.
 		for _, p := range posts {

@@ -145,6 +145,7 @@ func (h *Handler) routes() {
 	h.page("GET /account/{id}/delete", h.handleDeleteAccount)
 	h.page("POST /account/{id}/delete", h.handleDeleteAccount)
 	h.page("POST /account/{id}/connect-link", h.handleConnectLink)
+	h.page("POST /account/{id}/connect-link/revoke", h.handleRevokeConnectLinks)
 
 	h.page("GET /imports/{id}", h.handleImport)
 	h.page("GET /imports/{id}/status", h.handleImportStatus)

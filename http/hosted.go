@@ -36,6 +36,24 @@ var hostedTemplates = template.Must(template.New("").ParseFS(hostedFS, "hosted/*
 // maxHostedForm bounds the body of the page's forms.
 const maxHostedForm = 64 << 10
 
+// handleRevokeConnectURLs ends every hosted connect URL of the account (a
+// link sent to the wrong person). An extension: the compatible API's links
+// can only expire.
+func (s *Server) handleRevokeConnectURLs(w http.ResponseWriter, r *http.Request) error {
+	id, err := accountFor(r)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor(r), Action: linkd.AuditConnectLinksRevoke, AccountID: id}
+	n, err := s.store.RevokeConnectSessions(r.Context(), tenant(r), id, ev)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "revoked_count": n})
+	return nil
+}
+
 // handleConnectURL makes a hosted connect URL for the session token's
 // account. The body is any JSON object (colours, a name, redirect_url…),
 // stored with the session and returned by GET hosted-properties.

@@ -449,4 +449,26 @@ func testHostedPage(t *testing.T, f *fixture) {
 	if res := f.page("POST", token, "/oauth/slack", url.Values{}); res.status != 303 || !strings.Contains(res.header.Get("Location"), "linkd_status=error") {
 		t.Fatalf("oauth of an unavailable app: %d %v", res.status, res.header)
 	}
+
+	// Revoking the account's links ends them at once; another tenant's
+	// account of the same id keeps its link, and cannot revoke ours.
+	if res := f.do("DELETE", "/api/v2/public/connect-url", "b", nil, "linked_account_id", "nobody"); res.status != 404 {
+		t.Fatalf("revoke for an unknown account: %d %s", res.status, res.raw)
+	}
+	second := f.connectURL(bearer, nil)
+	res = f.do("DELETE", "/api/v2/public/connect-url", "a", nil, "linked_account_id", "cust")
+	if res.status != 200 || res.json["revoked_count"] != float64(2) {
+		t.Fatalf("revoke links: %d %s", res.status, res.raw)
+	}
+	for _, tok := range []string{token, second} {
+		if page := f.page("GET", tok, "", nil); page.status != 404 {
+			t.Fatalf("a revoked link still opens: %d", page.status)
+		}
+	}
+	if page := f.page("GET", tokenB, "", nil); page.status != 200 {
+		t.Fatalf("another tenant's link was revoked: %d", page.status)
+	}
+	if res := f.do("DELETE", "/api/v2/public/connect-url", bearerB, nil); res.status != 200 || res.json["revoked_count"] != float64(1) {
+		t.Fatalf("revoke own links with a session token: %d %s", res.status, res.raw)
+	}
 }

@@ -75,6 +75,7 @@ func (s *Server) routes() {
 		// The hosted connect page (hosted.go): a URL made with a session
 		// token, then a page whose credential is the token in its path.
 		s.handle("POST /api/v2/public/connect-url", s.withSession(s.handleConnectURL))
+		s.handle("DELETE /api/v2/public/connect-url", s.withKeyOrSession(s.handleRevokeConnectURLs))
 		s.handle("GET /api/v2/public/hosted-properties", s.withSession(s.handleHostedProperties))
 		cop := s.hostedCrossOrigin()
 		s.handle("GET /connect/{token}", s.hosted(nil, s.handleHostedPage))

@@ -83,6 +83,24 @@ func (s *Store) LatestConnectSession(ctx context.Context, t linkd.Tenant, accoun
 	return cs, nil
 }
 
+// RevokeConnectSessions implements linkd.HostedStore.
+func (s *Store) RevokeConnectSessions(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		acct, err := findAccount(ctx, tx, t, accountID, true)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM connect_sessions WHERE org_id = $1 AND env = $2 AND account_pk = $3`, t.OrgID, t.Env, acct.ID)
+		if err != nil {
+			return fmt.Errorf("revoke connect sessions: %w", err)
+		}
+		n = tag.RowsAffected()
+		return insertAudit(ctx, tx, t, ev)
+	})
+	return int(n), err
+}
+
 // AllowedOrigins implements linkd.HostedStore.
 func (s *Store) AllowedOrigins(ctx context.Context, t linkd.Tenant) ([]string, error) {
 	out := []string{}

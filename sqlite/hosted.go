@@ -77,6 +77,24 @@ func (s *Store) LatestConnectSession(ctx context.Context, t linkd.Tenant, accoun
 	return cs, nil
 }
 
+// RevokeConnectSessions implements linkd.HostedStore.
+func (s *Store) RevokeConnectSessions(ctx context.Context, t linkd.Tenant, accountID string, ev *linkd.AuditEntry) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *wtx) error {
+		acct, err := findAccount(ctx, tx, t, accountID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM connect_sessions WHERE org_id = ? AND env = ? AND account_pk = ?`, t.OrgID, t.Env, acct.ID)
+		if err != nil {
+			return fmt.Errorf("revoke connect sessions: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return insertAudit(ctx, tx, t, ev)
+	})
+	return int(n), err
+}
+
 // AllowedOrigins implements linkd.HostedStore.
 func (s *Store) AllowedOrigins(ctx context.Context, t linkd.Tenant) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT origin FROM allowed_origins WHERE org_id = ? AND env = ? ORDER BY origin`, t.OrgID, t.Env)

@@ -152,3 +152,43 @@ func testAllowedOrigins(t *testing.T, e *env) {
 		}
 	}
 }
+
+// testRevokeConnectSessions ends every link of one account, and only its.
+func testRevokeConnectSessions(t *testing.T, e *env) {
+	e.create(t, e.t, "leaky", "L", nil)
+	e.create(t, e.t, "bystander", "B", nil)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	link := func(accountID string) []byte {
+		t.Helper()
+		_, hash := linkd.NewConnectSecret()
+		cs := &linkd.ConnectSession{ID: linkd.NewID(), AccountID: accountID, Properties: []byte("{}"), ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+		if err := e.store.CreateConnectSession(e.ctx, e.t, cs, hash); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	a, b, keep := link("leaky"), link("leaky"), link("bystander")
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if _, err := e.store.RevokeConnectSessions(e.ctx, other, "leaky", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("another environment revoked links: %v", err)
+	}
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "user:1", Action: "connect_links.revoke", AccountID: "leaky"}
+	n, err := e.store.RevokeConnectSessions(e.ctx, e.t, "leaky", ev)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeConnectSessions = %d, %v; want 2", n, err)
+	}
+	for _, h := range [][]byte{a, b} {
+		if _, err := e.store.ConnectSessionByHash(e.ctx, h); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("a revoked link still opens: %v", err)
+		}
+	}
+	if _, err := e.store.ConnectSessionByHash(e.ctx, keep); err != nil {
+		t.Fatalf("another account's link was revoked: %v", err)
+	}
+	if entries, _, _ := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "leaky", Limit: 1}); len(entries) != 1 || entries[0].Action != "connect_links.revoke" {
+		t.Fatalf("audit = %+v", entries)
+	}
+	if n, err := e.store.RevokeConnectSessions(e.ctx, e.t, "leaky", nil); err != nil || n != 0 {
+		t.Fatalf("revoking again = %d, %v", n, err)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"SessionTokens", testSessionTokens},
 		{"Connections", testConnections},
 		{"ConnectSessions", testConnectSessions},
+		{"RevokeConnectSessions", testRevokeConnectSessions},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
 		{"ListByConnectedApp", testListByConnectedApp},
