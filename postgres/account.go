@@ -311,15 +311,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list accounts: %w", err)
-		}
-		page.Accounts = append(page.Accounts, a)
-	}
-	if err := rows.Err(); err != nil {
+	if page.Accounts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.LinkedAccount, error) { return scanAccount(r) }); err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
 	if len(page.Accounts) > limit {

@@ -56,16 +56,8 @@ func accountConnections(ctx context.Context, q querier, t linkd.Tenant, accountP
 	if err != nil {
 		return nil, fmt.Errorf("connections: %w", err)
 	}
-	defer rows.Close()
-	var out []*linkd.Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, fmt.Errorf("connections: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Connection, error) { return scanConnection(r) })
+	if err != nil {
 		return nil, fmt.Errorf("connections: %w", err)
 	}
 	return out, nil

@@ -111,15 +111,8 @@ func (s *Store) AllowedOrigins(ctx context.Context, t linkd.Tenant) ([]string, e
 	if err != nil {
 		return nil, fmt.Errorf("allowed origins: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			return nil, fmt.Errorf("allowed origins: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
+	out, err = pgx.AppendRows(out, rows, pgx.RowTo[string])
+	if err != nil {
 		return nil, fmt.Errorf("allowed origins: %w", err)
 	}
 	return out, nil

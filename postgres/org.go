@@ -38,16 +38,11 @@ func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list orgs: %w", err)
 	}
-	defer rows.Close()
-	var out []*linkd.Org
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Org, error) {
 		var o linkd.Org
-		if err := rows.Scan(&o.ID, &o.Name, &o.CreatedAt); err != nil {
-			return nil, fmt.Errorf("list orgs: %w", err)
-		}
-		out = append(out, &o)
-	}
-	if err := rows.Err(); err != nil {
+		return &o, r.Scan(&o.ID, &o.Name, &o.CreatedAt)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list orgs: %w", err)
 	}
 	return out, nil
