@@ -60,10 +60,9 @@ func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, 
 		if err != nil {
 			return err
 		}
-		var connected bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connections
-			WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4)`, t.OrgID, t.Env, acct.ID, slug).Scan(&connected); err != nil {
-			return fmt.Errorf("put config: %w", err)
+		connected, err := hasApp(ctx, tx, t, acct.ID, slug)
+		if err != nil {
+			return err
 		}
 		cur, err := scanConfig(tx.QueryRow(ctx, `SELECT `+configColumns+` FROM configs
 			WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4 AND config_id = $5`, t.OrgID, t.Env, acct.ID, slug, configID))
@@ -127,11 +126,10 @@ func (s *Store) DeleteConfig(ctx context.Context, t linkd.Tenant, accountID, slu
 	})
 }
 
-// removeAppConfigs deletes the account's configs of slug when it has no
-// connection to that app left (the compatible API's disconnect semantics).
+// removeAppConfigs deletes the account's configs of slug, when its last
+// connection to that app goes (the compatible API's disconnect semantics).
 func removeAppConfigs(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountPK, slug string) error {
-	_, err := tx.Exec(ctx, `DELETE FROM configs WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4
-		AND NOT EXISTS (SELECT 1 FROM connections WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4)`,
+	_, err := tx.Exec(ctx, `DELETE FROM configs WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4`,
 		t.OrgID, t.Env, accountPK, slug)
 	if err != nil {
 		return fmt.Errorf("remove configs of %s: %w", slug, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,9 +104,13 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err != nil {
 			return err
 		}
-		had, err := hasApp(ctx, tx, t, acct.ID, slug)
-		if err != nil {
-			return err
+		// Whether the account was connected to the app before this write:
+		// surely when it replaces a connection, else another auth type's.
+		had := cur != nil
+		if !had {
+			if had, err = hasApp(ctx, tx, t, acct.ID, slug); err != nil {
+				return err
+			}
 		}
 		if next == nil {
 			return fmt.Errorf("put connection %s/%s of %q: nothing to write", slug, authType, accountID)
@@ -134,8 +139,10 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
 			return err
 		}
-		if err := syncAppCount(ctx, tx, t, acct.ID, slug, had); err != nil {
-			return err
+		if !had {
+			if err := addAppCount(ctx, tx, t, slug, 1); err != nil {
+				return err
+			}
 		}
 		if err := insertAudit(ctx, tx, t, ev); err != nil {
 			return err
@@ -199,11 +206,15 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
 			return err
 		}
-		if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
-			return err
-		}
-		if err := syncAppCount(ctx, tx, t, acct.ID, slug, true); err != nil {
-			return err
+		// The app's last connection gone, its configs go and the app
+		// no longer counts the account.
+		if !slices.ContainsFunc(all, func(c *linkd.Connection) bool { return c.Slug == slug && !slices.Contains(removed, c) }) {
+			if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
+				return err
+			}
+			if err := addAppCount(ctx, tx, t, slug, -1); err != nil {
+				return err
+			}
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})
@@ -222,22 +233,6 @@ func hasApp(ctx context.Context, q querier, t linkd.Tenant, accountPK, slug stri
 		return false, fmt.Errorf("connections of %s: %w", slug, err)
 	}
 	return has, nil
-}
-
-// syncAppCount keeps app_counts right after a connection write: the app
-// gains the account when it had no connection to it before (had) and has
-// one now, and loses it the other way round. The account row is locked by
-// the caller, so had and has cannot race with another writer.
-func syncAppCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountPK, slug string, had bool) error {
-	has, err := hasApp(ctx, tx, t, accountPK, slug)
-	if err != nil || has == had {
-		return err
-	}
-	delta := 1
-	if had {
-		delta = -1
-	}
-	return addAppCount(ctx, tx, t, slug, delta)
 }
 
 func addAppCount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, slug string, delta int) error {

@@ -64,10 +64,9 @@ func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, 
 		if err != nil {
 			return err
 		}
-		var connected bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM connections INDEXED BY connections_account
-			WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ?)`, t.OrgID, t.Env, acct.ID, slug).Scan(&connected); err != nil {
-			return fmt.Errorf("put config: %w", err)
+		connected, err := hasApp(ctx, tx, t, acct.ID, slug)
+		if err != nil {
+			return err
 		}
 		cur, err := scanConfig(tx.QueryRowContext(ctx, `SELECT `+configColumns+` FROM configs
 			WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ? AND config_id = ?`, t.OrgID, t.Env, acct.ID, slug, configID))
@@ -134,12 +133,11 @@ func configNotFound(configID string) error {
 	return &linkd.Error{Code: linkd.ENOTFOUND, Field: "config_id", Message: fmt.Sprintf("Config with config id %s not found", configID)}
 }
 
-// removeAppConfigs deletes the account's configs of slug when it has no
-// connection to that app left (the compatible API's disconnect semantics).
+// removeAppConfigs deletes the account's configs of slug, when its last
+// connection to that app goes (the compatible API's disconnect semantics).
 func removeAppConfigs(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK, slug string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM configs WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ?
-		AND NOT EXISTS (SELECT 1 FROM connections WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ?)`,
-		t.OrgID, t.Env, accountPK, slug, t.OrgID, t.Env, accountPK, slug)
+	_, err := tx.ExecContext(ctx, `DELETE FROM configs WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ?`,
+		t.OrgID, t.Env, accountPK, slug)
 	if err != nil {
 		return fmt.Errorf("remove configs of %s: %w", slug, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -73,9 +74,13 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err != nil {
 			return err
 		}
-		had, err := hasApp(ctx, tx, t, acct.ID, slug)
-		if err != nil {
-			return err
+		// Whether the account was connected to the app before this write:
+		// surely when it replaces a connection, else another auth type's.
+		had := cur != nil
+		if !had {
+			if had, err = hasApp(ctx, tx, t, acct.ID, slug); err != nil {
+				return err
+			}
 		}
 		if dataKey != nil && acct.DataKey == nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET data_key = ? WHERE org_id = ? AND env = ? AND id = ?`, dataKey, t.OrgID, t.Env, acct.ID); err != nil {
@@ -97,8 +102,10 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
 			return err
 		}
-		if err := syncAppCount(ctx, tx, t, acct.ID, slug, had); err != nil {
-			return err
+		if !had {
+			if err := addAppCount(ctx, tx, t, slug, 1); err != nil {
+				return err
+			}
 		}
 		out = next
 		return insertAudit(ctx, tx, t, ev)
@@ -156,11 +163,15 @@ func (s *Store) RemoveConnections(ctx context.Context, t linkd.Tenant, accountID
 		if err := countConnectedApps(ctx, tx, t, acct.ID); err != nil {
 			return err
 		}
-		if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
-			return err
-		}
-		if err := syncAppCount(ctx, tx, t, acct.ID, slug, true); err != nil {
-			return err
+		// The app's last connection gone, its configs go and the app
+		// no longer counts the account.
+		if !slices.ContainsFunc(all, func(c *linkd.Connection) bool { return c.Slug == slug && !slices.Contains(removed, c) }) {
+			if err := removeAppConfigs(ctx, tx, t, acct.ID, slug); err != nil {
+				return err
+			}
+			if err := addAppCount(ctx, tx, t, slug, -1); err != nil {
+				return err
+			}
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})
@@ -179,21 +190,6 @@ func hasApp(ctx context.Context, q querier, t linkd.Tenant, accountPK, slug stri
 		return false, fmt.Errorf("connections of %s: %w", slug, err)
 	}
 	return has, nil
-}
-
-// syncAppCount keeps app_counts right after a connection write: the app
-// gains the account when it had no connection to it before (had) and has
-// one now, and loses it the other way round.
-func syncAppCount(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK, slug string, had bool) error {
-	has, err := hasApp(ctx, tx, t, accountPK, slug)
-	if err != nil || has == had {
-		return err
-	}
-	delta := 1
-	if had {
-		delta = -1
-	}
-	return addAppCount(ctx, tx, t, slug, delta)
 }
 
 func addAppCount(ctx context.Context, tx *wtx, t linkd.Tenant, slug string, delta int) error {
