@@ -127,7 +127,7 @@ func TestCobaltJSSDK(t *testing.T) {
 		if out.After["connected"] != nil || out.Missing == "no error" {
 			t.Fatalf("after disconnect: app %v, getConfig %q", out.After, out.Missing)
 		}
-		if basics := out.Basics; basics == nil {
+		if la, _ := out.Basics["linked_account"].(map[string]any); la["linked_account_id"] != "sdk-user" || out.Basics["environment"] != "test" {
 			t.Fatalf("getAccountDetails: %s", raw)
 		}
 		// The store agrees: the OAuth connection stays, the key-based one
