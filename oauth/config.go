@@ -66,6 +66,11 @@ func (s *Service) configApp(ctx context.Context, t linkd.Tenant, accountID, slug
 	if err := linkd.ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
+	// The usual case needs only the tenant's settings; the account's
+	// connections are read only for an app no longer available.
+	if app, _, err := s.app(ctx, t, slug); err == nil || linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		return app, err
+	}
 	views, err := s.AccountApps(ctx, t, accountID, slug)
 	if err != nil {
 		return nil, err
