@@ -1,7 +1,10 @@
 package linkd
 
 import (
+	"cmp"
 	"context"
+	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -72,12 +75,128 @@ type BulkJobStore interface {
 	// BulkJob returns one of the tenant's jobs; ENOTFOUND.
 	BulkJob(ctx context.Context, t Tenant, id string) (*BulkJob, error)
 	// ClaimBulkJob takes the oldest queued job, or a running one whose
-	// lease ran out, of any tenant, for owner until now+lease; ENOTFOUND
-	// when there is none.
-	ClaimBulkJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*BulkJob, error)
+	// lease ran out, of any tenant c does not skip, for c.Owner until
+	// c.Until(); ENOTFOUND when there is none.
+	ClaimBulkJob(ctx context.Context, c Claim) (*BulkJob, error)
 	// SaveBulkJob writes j's progress (Done, Failed, Cursor) and, when j's
 	// state is final, its end (State, Error, FinishedAt); otherwise it
 	// extends the lease to now+lease. ECONFLICT, writing nothing, when owner
 	// no longer holds the job.
 	SaveBulkJob(ctx context.Context, j *BulkJob, owner string, now time.Time, lease time.Duration) error
+}
+
+// BulkService runs bulk jobs. Any instance may run a job (package worker
+// claims it); one that dies holding it is taken over once its lease runs
+// out, from the last saved batch. Each account is deleted through
+// AccountService.Delete, so connections are revoked, secrets destroyed and
+// an audit entry written exactly as for a single delete.
+type BulkService struct {
+	Store    Store
+	Accounts *AccountService
+	// Owner names this process in leases and Lease is how long a saved
+	// batch holds the job: each batch's save renews it.
+	Owner string
+	Lease time.Duration
+	// BatchSize is how many accounts are deleted between saves (100 when 0).
+	BatchSize int
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+func (s *BulkService) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+func (s *BulkService) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Run works through a claimed job batch by batch to its end, or until ctx
+// ends (then it saves the progress for whoever claims the job next).
+func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {
+	log := s.logger().With("job", j.ID, "org", j.OrgID, "env", j.Env)
+	log.Info("bulk delete started", "total", j.Total, "done", j.Done)
+	for ctx.Err() == nil {
+		more, err := s.batch(ctx, j, log)
+		if err != nil && ctx.Err() != nil {
+			// Shutting down: keep the progress; the job resumes from it.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return s.Store.SaveBulkJob(sctx, j, s.Owner, s.now(), s.Lease)
+		}
+		if err != nil {
+			j.State, j.Error = BulkFailed, "The job stopped on an internal error; the accounts deleted so far stay deleted."
+			log.Error("bulk delete failed", "err", err)
+		} else if !more {
+			j.State = BulkSucceeded
+		}
+		if j.Finished() {
+			end := s.now()
+			j.FinishedAt = &end
+		}
+		if err := s.Store.SaveBulkJob(ctx, j, s.Owner, s.now(), s.Lease); err != nil {
+			return err // ECONFLICT: another instance took the job over
+		}
+		if j.Finished() {
+			log.Info("bulk delete finished", "state", j.State, "done", j.Done, "failed", j.Failed)
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// batch deletes the next batch of the job's accounts and advances its
+// cursor; it reports whether any were left to do.
+func (s *BulkService) batch(ctx context.Context, j *BulkJob, log *slog.Logger) (bool, error) {
+	t := j.Tenant()
+	size := cmp.Or(s.BatchSize, 100)
+	del := func(accountID string) error {
+		err := s.Accounts.Delete(ctx, t, j.Actor, accountID)
+		switch ErrorCode(err) {
+		case "", ENOTFOUND: // gone already counts as done
+			j.Done++
+		case EINTERNAL:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.Error("bulk delete: account", "account", accountID, "err", err)
+			j.Failed++
+		default:
+			j.Failed++
+		}
+		return nil
+	}
+	if ids := j.Selection.IDs; len(ids) > 0 {
+		pos, _ := strconv.Atoi(j.Cursor)
+		if pos >= len(ids) {
+			return false, nil
+		}
+		end := min(pos+size, len(ids))
+		for _, id := range ids[pos:end] {
+			if err := del(id); err != nil {
+				return true, err
+			}
+		}
+		j.Cursor = strconv.Itoa(end)
+		return end < len(ids), nil
+	}
+	f := j.Selection.Filter()
+	f.Cursor, f.Limit, f.SkipTotal = j.Cursor, size, true
+	page, err := s.Store.ListAccounts(ctx, t, f)
+	if err != nil {
+		return true, err
+	}
+	for _, a := range page.Accounts {
+		if err := del(a.AccountID); err != nil {
+			return true, err
+		}
+		j.Cursor = a.ID
+	}
+	return page.HasNext, nil
 }

@@ -124,9 +124,10 @@ type OAuthStateStore interface {
 
 // RevocationStore keeps the revocation queue.
 type RevocationStore interface {
-	// ClaimRevocations leases up to n due revocations (next_at ≤ now, not
-	// leased by a live runner) to owner until now+lease.
-	ClaimRevocations(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*Revocation, error)
+	// ClaimRevocations leases up to c.Limit due revocations (next_at ≤ now,
+	// not leased by a live runner, of a tenant c does not skip) to c.Owner
+	// until c.Until().
+	ClaimRevocations(ctx context.Context, c Claim) ([]*Revocation, error)
 	// FinishRevocation deletes a revocation (done, or given up) and records
 	// the outcome in the audit log, in one transaction.
 	FinishRevocation(ctx context.Context, r *Revocation, ev *AuditEntry) error
@@ -144,10 +145,13 @@ type RefreshJob struct {
 
 // RefreshStore finds tokens to refresh.
 type RefreshStore interface {
-	// ClaimRefreshes leases up to n active OAuth connections whose access
-	// token expires before dueBefore, and that no live refresher holds, to
-	// owner until now+lease: two instances never refresh one token at once.
-	ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]RefreshJob, error)
+	// ClaimRefreshes leases up to c.Limit active OAuth connections whose
+	// access token expires before dueBefore, that no live refresher holds,
+	// that were not refreshed (or tried) since triedBefore, of tenants c does
+	// not skip, to c.Owner until c.Until(): two instances never refresh one
+	// token at once, and neither a failing refresh nor a token that expires
+	// sooner than dueBefore is retried in a tight loop.
+	ClaimRefreshes(ctx context.Context, c Claim, dueBefore, triedBefore time.Time) ([]RefreshJob, error)
 }
 
 // ConnectedSlugs returns the apps of conns, each once, sorted: the apps an

@@ -125,9 +125,9 @@ type ImportStore interface {
 	// the same transaction. EINVALID when the job has finished.
 	CancelImportJob(ctx context.Context, t Tenant, jobID string, now time.Time, ev func(*ImportJob) *AuditEntry) (*ImportJob, error)
 	// ClaimImportJob takes the oldest queued job, or a running one whose
-	// holder's lease ran out (its instance died), of any tenant, for owner
-	// until now+lease. ENOTFOUND when there is none.
-	ClaimImportJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*ImportJob, error)
+	// holder's lease ran out (its instance died), of any tenant c does not
+	// skip, for c.Owner until c.Until(). ENOTFOUND when there is none.
+	ClaimImportJob(ctx context.Context, c Claim) (*ImportJob, error)
 	// ImportChunk returns the seq-th piece of a job's file.
 	ImportChunk(ctx context.Context, jobID string, seq int) ([]byte, error)
 	// CommitImportBatch runs fn on the accounts named by accountIDs and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // The import phase: csvio.Importer.Upload of a generated file, then
@@ -166,7 +167,7 @@ func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label,
 	}
 	store := &timedStore{Store: db.store}
 	im := &csvio.Importer{Store: store, Accounts: &linkd.AccountService{Store: store, Keys: bt.keys}}
-	runner := &csvio.Runner{Importer: im, Owner: "bench-imports", BatchSize: r.cfg.BatchSize}
+	runner := csvio.NewRunner(im, worker.Options{Owner: "bench-imports"}, r.cfg.BatchSize)
 	f, err := os.Open(file.path)
 	if err != nil {
 		return nil, err
@@ -194,13 +195,13 @@ func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label,
 		stopActivity = pe.watchActivity(ctx, pe.prefix+"_"+label, 20*time.Millisecond)
 	}
 	stopProgress := watchProgress(ctx, db.store, bt.Tenant, job.ID, 10*time.Second, r.logf)
-	ran, err := runner.RunOne(ctx)
+	ran, err := runner.Drain(ctx)
 	t2 := time.Now()
 	s2 := r.meter.sample()
 	mem := rss.end()
 	progress := stopProgress()
 	activity := stopActivity()
-	if err != nil || !ran {
+	if err != nil || ran != 1 {
 		return nil, fmt.Errorf("run: ran %v: %w", ran, err)
 	}
 	job, err = store.ImportJob(ctx, bt.Tenant, job.ID)

@@ -15,6 +15,7 @@ import (
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/vault"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 type fixture struct {
@@ -40,7 +41,7 @@ func newFixture(t *testing.T, store linkd.Store) *fixture {
 }
 
 func (f *fixture) runner(owner string, batch int, lease time.Duration) *csvio.Runner {
-	return &csvio.Runner{Importer: f.imp, Owner: owner, BatchSize: batch, Lease: lease}
+	return csvio.NewRunner(f.imp, worker.Options{Owner: owner, Lease: lease}, batch)
 }
 
 func (f *fixture) upload(file, mode string, dryRun bool) (*linkd.ImportJob, error) {
@@ -55,7 +56,7 @@ func (f *fixture) importFile(file, mode string, dryRun bool) (*linkd.ImportJob, 
 	if err != nil {
 		f.t.Fatalf("upload: %v", err)
 	}
-	if ran, err := f.runner("r1", 3, time.Minute).RunOne(f.ctx); err != nil || !ran {
+	if ran, err := f.runner("r1", 3, time.Minute).Drain(f.ctx); err != nil || ran != 1 {
 		f.t.Fatalf("run: %v %v", ran, err)
 	}
 	job, err = f.store.ImportJob(f.ctx, f.tenant, job.ID)
@@ -238,7 +239,7 @@ func testRefusedUploads(t *testing.T, f *fixture) {
 	if _, err := f.store.ImportChunk(f.ctx, dead.ID, 0); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 		t.Fatalf("the dead upload's chunk is kept: %v", err)
 	}
-	if ran, _ := f.runner("r", 10, time.Minute).RunOne(f.ctx); ran {
+	if ran, _ := f.runner("r", 10, time.Minute).Drain(f.ctx); ran != 0 {
 		t.Fatal("a refused upload left a job to run")
 	}
 }
@@ -264,8 +265,8 @@ func testResumeAfterDeath(t *testing.T, f *fixture) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	dying := &csvio.Importer{Store: &cancelAfter{Store: f.store, commits: 2, cancel: cancel}, Accounts: f.svc}
-	a := &csvio.Runner{Importer: dying, Owner: "A", BatchSize: 7, Lease: 300 * time.Millisecond}
-	if ran, err := a.RunOne(ctx); !ran || err == nil {
+	a := csvio.NewRunner(dying, worker.Options{Owner: "A", Lease: time.Minute}, 7)
+	if ran, err := a.Drain(ctx); ran != 1 || err == nil {
 		t.Fatalf("runner A: ran %v, err %v; want it cut off", ran, err)
 	}
 	mid, _ := f.store.ImportJob(f.ctx, f.tenant, job.ID)
@@ -276,12 +277,13 @@ func testResumeAfterDeath(t *testing.T, f *fixture) {
 		t.Fatalf("A left a partial batch: %+v", mid)
 	}
 	// B cannot take it while A's lease holds.
-	bRunner := f.runner("B", 7, time.Minute)
-	if ran, _ := bRunner.RunOne(f.ctx); ran {
+	if ran, _ := f.runner("B", 7, time.Minute).Drain(f.ctx); ran != 0 {
 		t.Fatal("B claimed a job under a live lease")
 	}
-	time.Sleep(400 * time.Millisecond)
-	if ran, err := bRunner.RunOne(f.ctx); !ran || err != nil {
+	// A minute later (by B's clock) the lease has run out.
+	later := func() time.Time { return time.Now().Add(time.Minute + time.Second) }
+	bRunner := csvio.NewRunner(f.imp, worker.Options{Owner: "B", Lease: time.Minute, Clock: later}, 7)
+	if ran, err := bRunner.Drain(f.ctx); ran != 1 || err != nil {
 		t.Fatalf("B after the lease: %v %v", ran, err)
 	}
 	done, _ := f.store.ImportJob(f.ctx, f.tenant, job.ID)
@@ -316,7 +318,7 @@ func testCancel(t *testing.T, f *fixture) {
 	if len(entries) != 1 || entries[0].Actor != "api_key:canceller" || entries[0].Details["state"] != linkd.ImportCancelled {
 		t.Fatalf("cancel audit: %+v", entries)
 	}
-	if ran, _ := f.runner("r", 10, time.Minute).RunOne(f.ctx); ran {
+	if ran, _ := f.runner("r", 10, time.Minute).Drain(f.ctx); ran != 0 {
 		t.Fatal("a cancelled job ran")
 	}
 	if _, err := f.store.CancelImportJob(f.ctx, f.tenant, job.ID, time.Now(), nil); linkd.ErrorCode(err) != linkd.EINVALID {

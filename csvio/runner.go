@@ -2,6 +2,7 @@ package csvio
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // Runner defaults.
@@ -24,102 +26,66 @@ const (
 )
 
 // Runner runs import jobs: any instance may run one, and one that dies is
-// taken over when its lease runs out, from the last committed batch.
+// taken over when its lease runs out, from the last committed batch. Each
+// committed batch renews the lease, so a job needs no other heartbeat.
 type Runner struct {
 	*Importer
-	Logger *slog.Logger
-	// Owner names this runner in leases; unique per process.
-	Owner     string
-	BatchSize int
-	Lease     time.Duration
-	Poll      time.Duration
+	owner     string
+	lease     time.Duration
+	batchSize int
+	logger    *slog.Logger
+	loop      *worker.Loop[*linkd.ImportJob]
+	purge     *worker.Schedule
+}
 
-	wake chan struct{}
+// NewRunner returns a runner of im's jobs; o.Owner names this process in
+// leases. Zero batchSize, o.Lease and o.Poll take the defaults above.
+func NewRunner(im *Importer, o worker.Options, batchSize int) *Runner {
+	o.Name = "imports"
+	o.Lease = cmp.Or(o.Lease, DefaultLease)
+	o.Poll = cmp.Or(o.Poll, DefaultPoll)
+	if o.Clock == nil {
+		o.Clock = im.now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{Importer: im, owner: o.Owner, lease: o.Lease, batchSize: cmp.Or(batchSize, DefaultBatchSize), logger: o.Logger}
+	r.loop = worker.New(o, worker.Source[*linkd.ImportJob]{
+		Claim:  worker.One(im.Store.ClaimImportJob),
+		Run:    r.run,
+		Tenant: (*linkd.ImportJob).Tenant,
+	})
+	// An upload in progress takes minutes at most; one older than a day
+	// lost its instance mid-request and will never finish.
+	r.purge = worker.NewSchedule(o, "purge-stale-uploads", time.Hour, im.Store, func(ctx context.Context, _ time.Time) error {
+		n, err := r.Store.PurgeStaleUploads(ctx, r.now().Add(-StaleUpload))
+		if n > 0 {
+			r.logger.Info("purged abandoned uploads", "jobs", n)
+		}
+		return err
+	})
+	return r
 }
 
 // Wake asks the runner to look for work now (a job was just queued here).
-func (r *Runner) Wake() {
-	if r.wake != nil {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
-	}
-}
+func (r *Runner) Wake() { r.loop.Wake() }
 
-func (r *Runner) defaults() {
-	if r.BatchSize <= 0 {
-		r.BatchSize = DefaultBatchSize
-	}
-	if r.Lease <= 0 {
-		r.Lease = DefaultLease
-	}
-	if r.Poll <= 0 {
-		r.Poll = DefaultPoll
-	}
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
-	}
-}
-
-// Init prepares the runner; Run calls it, and callers that Wake before Run
-// starts must call it first.
-func (r *Runner) Init() {
-	r.defaults()
-	if r.wake == nil {
-		r.wake = make(chan struct{}, 1)
-	}
-}
-
-// Run claims and runs jobs until ctx ends. Between batches it checks ctx, so
-// a shutdown stops at a batch boundary; the job resumes wherever it is
-// claimed next.
+// Run claims and runs jobs until ctx ends. Between batches a job checks
+// ctx, so a shutdown stops at a batch boundary; the job resumes wherever it
+// is claimed next.
 func (r *Runner) Run(ctx context.Context) {
-	r.Init()
-	lastPurge := time.Time{}
-	for ctx.Err() == nil {
-		if time.Since(lastPurge) > time.Hour {
-			lastPurge = time.Now()
-			// An upload in progress takes minutes at most; one older than a
-			// day lost its instance mid-request and will never finish.
-			if n, err := r.Store.PurgeStaleUploads(ctx, r.now().Add(-StaleUpload)); err != nil {
-				r.Logger.Error("purge stale uploads", "err", err)
-			} else if n > 0 {
-				r.Logger.Info("purged abandoned uploads", "jobs", n)
-			}
-		}
-		job, err := r.Store.ClaimImportJob(ctx, r.Owner, r.now(), r.Lease)
-		switch {
-		case err == nil:
-			r.run(ctx, job)
-			continue
-		case linkd.ErrorCode(err) != linkd.ENOTFOUND && ctx.Err() == nil:
-			r.Logger.Error("claim import job", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-r.wake:
-		case <-time.After(r.Poll):
-		}
-	}
+	go r.purge.Run(ctx)
+	r.loop.Run(ctx)
 }
 
-// RunOne claims and runs one job to its end or to ctx's end; it reports
-// whether there was a job. Tests and the benchmark use it.
-func (r *Runner) RunOne(ctx context.Context) (bool, error) {
-	r.Init()
-	job, err := r.Store.ClaimImportJob(ctx, r.Owner, r.now(), r.Lease)
-	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	return true, r.run(ctx, job)
-}
+// Drain runs the jobs there are, one after another, and reports how many
+// it ran; it stops at the first that fails. Tests and the benchmark use it.
+func (r *Runner) Drain(ctx context.Context) (int, error) { return r.loop.Drain(ctx) }
 
 // run processes one claimed job.
 func (r *Runner) run(ctx context.Context, job *linkd.ImportJob) error {
-	log := r.Logger.With("import_job", job.ID, "org_id", job.OrgID, "environment", job.Env)
+	log := r.logger.With("import_job", job.ID, "org_id", job.OrgID, "environment", job.Env)
 	log.Info("running import job", "file", job.FileName, "rows", job.RowsTotal, "resume_at_row", job.RowsProcessed)
 	err := r.process(ctx, job, log)
 	switch {
@@ -136,7 +102,7 @@ func (r *Runner) run(ctx context.Context, job *linkd.ImportJob) error {
 		return errors.Join(err, gerr)
 	}
 	msg := fmt.Sprintf("stopped by an internal error after %d of %d rows; the rows before it are committed", cur.RowsProcessed, cur.RowsTotal)
-	if _, ferr := r.Store.FinishImportJob(ctx, cur, r.Owner, linkd.ImportFailed, msg, r.auditEntry(cur, linkd.ImportFailed), r.now()); ferr != nil {
+	if _, ferr := r.Store.FinishImportJob(ctx, cur, r.owner, linkd.ImportFailed, msg, r.auditEntry(cur, linkd.ImportFailed), r.now()); ferr != nil {
 		return errors.Join(err, ferr)
 	}
 	return err
@@ -150,7 +116,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 		// and an interrupted one starts over: it has nothing to resume.
 		seen = map[string]bool{}
 		if job.Offset > 0 {
-			if job, err = r.Store.RestartImportJob(ctx, job, r.Owner); err != nil {
+			if job, err = r.Store.RestartImportJob(ctx, job, r.owner); err != nil {
 				return err
 			}
 		}
@@ -211,7 +177,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 		}
 		if len(b.rows) > 0 {
 			var applied []string
-			job, err = r.Store.CommitImportBatch(ctx, job, r.Owner, b.ids, r.decide(job, b.rows, b.offset, seen, &applied), r.now(), r.Lease)
+			job, err = r.Store.CommitImportBatch(ctx, job, r.owner, b.ids, r.decide(job, b.rows, b.offset, seen, &applied), r.now(), r.lease)
 			if err != nil {
 				return err
 			}
@@ -228,7 +194,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	job, err = r.Store.FinishImportJob(ctx, job, r.Owner, linkd.ImportSucceeded, "", r.auditEntry(job, linkd.ImportSucceeded), r.now())
+	job, err = r.Store.FinishImportJob(ctx, job, r.owner, linkd.ImportSucceeded, "", r.auditEntry(job, linkd.ImportSucceeded), r.now())
 	if err != nil {
 		return err
 	}
@@ -245,7 +211,7 @@ type parsedRow struct {
 
 // readBatch reads up to BatchSize records. done tells the file has ended.
 func (r *Runner) readBatch(cr *csv.Reader, l *layout, first int64) (rows []parsedRow, ids []string, done bool, err error) {
-	for len(rows) < r.BatchSize {
+	for len(rows) < r.batchSize {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			return rows, ids, true, nil

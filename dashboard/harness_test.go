@@ -23,6 +23,7 @@ import (
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/vault"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // env is a whole linkd server (API and dashboard, with the import and bulk
@@ -62,10 +63,10 @@ func newEnv(t *testing.T, store linkd.Store) *env {
 	accounts := &linkd.AccountService{Store: store, Keys: keys}
 	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: cat, PublicURL: "http://127.0.0.1"}
 	importer := &csvio.Importer{Store: store, Accounts: accounts}
-	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: "test-" + linkd.NewID(), Poll: 50 * time.Millisecond, BatchSize: 2}
-	runner.Init()
-	bulk := &dashboard.BulkRunner{Store: store, Accounts: accounts, Logger: log, Owner: runner.Owner, Poll: 50 * time.Millisecond, BatchSize: 3}
-	bulk.Init()
+	owner := "test-" + linkd.NewID()
+	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Poll: 50 * time.Millisecond, Logger: log}, 2)
+	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, BatchSize: 3, Logger: log},
+		worker.Options{Poll: 50 * time.Millisecond, Logger: log})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: conns, Logger: log})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/vault"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // fixture is a running server on a real store with keys for three tenants.
@@ -90,7 +91,7 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	ts.Start()
 	t.Cleanup(ts.Close)
 	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns,
-		runner: &csvio.Runner{Importer: imp, Owner: "test", BatchSize: 2}, patterns: srv.Patterns()}
+		runner: csvio.NewRunner(imp, worker.Options{Owner: "test"}, 2), patterns: srv.Patterns()}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	orgA := &linkd.Org{ID: linkd.NewID(), Name: "a-" + linkd.NewID(), CreatedAt: now}

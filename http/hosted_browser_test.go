@@ -11,6 +11,7 @@ import (
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // TestHostedPageInBrowser drives a real Chromium through the hosted connect
@@ -178,7 +179,7 @@ func testHostedInBrowser(t *testing.T, store linkd.Store, screenshots bool) {
 		t.Fatalf("after disconnect: notice %q, testprov %v, stripe %v", notice, connected("testprov"), connected("stripe"))
 	}
 	shot("disconnected")
-	if n, err := (&oauth.Revoker{Service: conns, Owner: "test"}).RunOnce(ctx); err != nil || n != 1 {
+	if n, err := oauth.NewRevoker(conns, worker.Options{Owner: "test"}).Drain(ctx); err != nil || n != 1 {
 		t.Fatalf("revoker: %d, %v", n, err)
 	}
 	if r := prov.Revoked(); len(r) != 1 || r[0] != sec.RefreshToken {

@@ -122,11 +122,11 @@ func testImportExport(t *testing.T, f *fixture) {
 func (f *fixture) runJobs() {
 	f.t.Helper()
 	for range 10 {
-		ran, err := f.runner.RunOne(f.t.Context())
+		ran, err := f.runner.Drain(f.t.Context())
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if !ran {
+		if ran == 0 {
 			return
 		}
 	}

@@ -188,7 +188,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (*CallbackResult, 
 	}
 	_, err = s.put(ctx, t, "oauth:"+st.AccountID, st.AccountID, st.Slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
-		c.RefreshFailures, c.LastRefreshError = 0, ""
+		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 		c.TokenExpiresAt = nil
 		if !tok.Expiry.IsZero() {
 			e := tok.Expiry.UTC().Truncate(time.Microsecond)
@@ -268,7 +268,7 @@ func (s *Service) Migrate(ctx context.Context, t linkd.Tenant, actor, accountID,
 	}
 	return s.put(ctx, t, actor, accountID, slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
-		c.RefreshFailures, c.LastRefreshError = 0, ""
+		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 		c.TokenExpiresAt = in.ExpiresAt
 		if c.TokenExpiresAt == nil && in.AccessToken == "" {
 			// Only a refresh token: refresh at once to get an access token.

@@ -15,6 +15,7 @@ import (
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/vault"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 type fixture struct {
@@ -118,12 +119,12 @@ func TestOAuthFlow(t *testing.T) {
 		}
 
 		// The refresher renews the token before it expires.
-		refresher := &oauth.Refresher{Service: f.svc, Owner: "test"}
-		if n, err := refresher.RunOnce(ctx); err != nil || n != 0 {
+		refresher := oauth.NewRefresher(f.svc, worker.Options{Owner: "test"})
+		if n, err := refresher.Drain(ctx); err != nil || n != 0 {
 			t.Fatalf("refresh of a fresh token: %d, %v", n, err)
 		}
 		f.now = conns[0].TokenExpiresAt.Add(-time.Minute)
-		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+		if n, err := refresher.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("refresh: %d, %v", n, err)
 		}
 		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
@@ -139,15 +140,21 @@ func TestOAuthFlow(t *testing.T) {
 		if err := f.prov.Manager.RemoveRefreshToken(context.Background(), sec2.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
+		// Within RefreshRetry of the last refresh the token is left alone,
+		// however close its expiry: no refresh loop for short-lived tokens.
 		f.now = conns[0].TokenExpiresAt.Add(-time.Minute)
-		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+		if n, err := refresher.Drain(ctx); err != nil || n != 0 {
+			t.Fatalf("refresh right after a refresh: %d, %v", n, err)
+		}
+		f.now = f.now.Add(oauth.RefreshRetry)
+		if n, err := refresher.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("refused refresh: %d, %v", n, err)
 		}
 		views, _ := f.svc.AccountApps(ctx, f.tenant, "cust", "testprov")
 		if c := views[0].Connections[0]; c.Status != linkd.ConnExpired || c.LastRefreshError == "" {
 			t.Fatalf("after invalid_grant: %+v", c)
 		}
-		if n, _ := refresher.RunOnce(ctx); n != 0 {
+		if n, _ := refresher.Drain(ctx); n != 0 {
 			t.Fatal("an expired connection is refreshed again")
 		}
 		f.now = time.Now().UTC()
@@ -168,7 +175,7 @@ func TestOAuthFlow(t *testing.T) {
 		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", oauth.MigrateInput{RefreshToken: sec.RefreshToken}); err != nil {
 			t.Fatalf("migrate: %v", err)
 		}
-		if n, err := refresher.RunOnce(ctx); err != nil || n != 1 {
+		if n, err := refresher.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("refresh of a migrated refresh token: %d, %v", n, err)
 		}
 		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
@@ -216,25 +223,25 @@ func TestOAuthFlow(t *testing.T) {
 		if acct, conns, _ := s.Connections(ctx, f.tenant, "cust"); len(conns) != 0 || acct.ConnectedApps != 0 {
 			t.Fatalf("after disconnect: %d connections", len(conns))
 		}
-		revoker := &oauth.Revoker{Service: f.svc, Owner: "test"}
+		revoker := oauth.NewRevoker(f.svc, worker.Options{Owner: "test"})
 		f.prov.RevokeFails.Store(1)
-		if n, err := revoker.RunOnce(ctx); err != nil || n != 0 {
+		if n, err := revoker.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("first revocation attempt: %d, %v", n, err)
 		}
 		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err != nil {
 			t.Fatal("the token is gone although the provider failed")
 		}
-		if n, _ := revoker.RunOnce(ctx); n != 0 {
+		if n, _ := revoker.Drain(ctx); n != 0 {
 			t.Fatal("a failed revocation was retried before its backoff")
 		}
 		f.now = f.now.Add(2 * time.Minute)
-		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 || len(f.prov.Revoked()) != 1 || f.prov.Revoked()[0] != sec.RefreshToken {
+		if n, err := revoker.Drain(ctx); err != nil || n != 1 || len(f.prov.Revoked()) != 1 || f.prov.Revoked()[0] != sec.RefreshToken {
 			t.Fatalf("retry: %d, %v (revoked %d)", n, err, len(f.prov.Revoked()))
 		}
 		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {
 			t.Fatal("the provider still honours the refresh token")
 		}
-		if n, _ := revoker.RunOnce(ctx); n != 0 {
+		if n, _ := revoker.Drain(ctx); n != 0 {
 			t.Fatal("the queue is not empty")
 		}
 		audit, _, _ := s.ListAudit(ctx, f.tenant, linkd.AuditFilter{AccountID: "cust", Limit: 1})
@@ -253,7 +260,7 @@ func TestOAuthFlow(t *testing.T) {
 		if err := f.svc.Accounts.Delete(ctx, f.tenant, "test", "cust"); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := revoker.RunOnce(ctx); err != nil || n != 1 {
+		if n, err := revoker.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("revocation after delete: %d, %v", n, err)
 		}
 		if _, err := f.prov.Manager.LoadRefreshToken(context.Background(), sec.RefreshToken); err == nil {

@@ -1,16 +1,17 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // Refresher refreshes OAuth access tokens shortly before they expire. Any
@@ -18,58 +19,58 @@ import (
 // instances never spend the same refresh token (which many providers
 // rotate, making the second use fail). A refresh the provider refuses with
 // invalid_grant, or one that keeps failing, marks the connection expired:
-// the customer must reconnect, and a later connect clears it.
+// the customer must reconnect, and a later connect clears it. A failed
+// attempt is retried once its lease has run out.
 type Refresher struct {
 	*Service
-	Logger      *slog.Logger
-	Owner       string
-	Poll        time.Duration // default 30 s
-	Ahead       time.Duration // refresh this long before expiry; default 5 min
-	MaxFailures int           // default 5
+	ahead       time.Duration
+	maxFailures int
+	loop        *worker.Loop[linkd.RefreshJob]
+}
+
+// Refresher defaults.
+const (
+	// RefreshAhead is how long before expiry a token is refreshed.
+	RefreshAhead = 5 * time.Minute
+	// MaxRefreshFailures is how many failed refreshes in a row expire a
+	// connection.
+	MaxRefreshFailures = 5
+	// RefreshRetry is how long after a refresh (failed, or giving a token
+	// that is due again already) the connection may be refreshed again.
+	RefreshRetry = 30 * time.Second
+)
+
+// NewRefresher returns a refresher of svc's connections. Zero options take
+// a 2-minute lease, a 30-second poll and 4 refreshes at once.
+func NewRefresher(svc *Service, o worker.Options) *Refresher {
+	o.Name = "refresh"
+	o.Lease = cmp.Or(o.Lease, 2*time.Minute)
+	o.Poll = cmp.Or(o.Poll, 30*time.Second)
+	o.Concurrency = cmp.Or(o.Concurrency, 4)
+	if o.Clock == nil {
+		o.Clock = svc.now
+	}
+	r := &Refresher{Service: svc, ahead: RefreshAhead, maxFailures: MaxRefreshFailures}
+	r.loop = worker.New(o, worker.Source[linkd.RefreshJob]{
+		Claim: func(ctx context.Context, c linkd.Claim) ([]linkd.RefreshJob, error) {
+			return r.Store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
+		},
+		Run: func(ctx context.Context, j linkd.RefreshJob) error {
+			if err := r.refresh(ctx, j); err != nil {
+				return fmt.Errorf("refresh the %s token of %s: %w", j.Slug, j.AccountID, err)
+			}
+			return nil
+		},
+		Tenant: func(j linkd.RefreshJob) linkd.Tenant { return j.Tenant },
+	})
+	return r
 }
 
 // Run refreshes until ctx ends.
-func (r *Refresher) Run(ctx context.Context) {
-	poll := r.Poll
-	if poll <= 0 {
-		poll = 30 * time.Second
-	}
-	for ctx.Err() == nil {
-		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			r.log().Error("refresh tokens", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(poll):
-		}
-	}
-}
+func (r *Refresher) Run(ctx context.Context) { r.loop.Run(ctx) }
 
-func (r *Refresher) log() *slog.Logger {
-	if r.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return r.Logger
-}
-
-// RunOnce refreshes the tokens that are due and reports how many it handled.
-func (r *Refresher) RunOnce(ctx context.Context) (int, error) {
-	ahead := r.Ahead
-	if ahead <= 0 {
-		ahead = 5 * time.Minute
-	}
-	now := r.now()
-	jobs, err := r.Store.ClaimRefreshes(ctx, r.Owner, now, now.Add(ahead), 2*time.Minute, 20)
-	if err != nil {
-		return 0, err
-	}
-	for _, j := range jobs {
-		if err := r.refresh(ctx, j); err != nil {
-			r.log().Error("refresh token", "slug", j.Slug, "linked_account_id", j.AccountID, "err", err)
-		}
-	}
-	return len(jobs), nil
-}
+// Drain refreshes the tokens that are due and reports how many it handled.
+func (r *Refresher) Drain(ctx context.Context) (int, error) { return r.loop.Drain(ctx) }
 
 // refresh refreshes one connection and records the outcome.
 func (r *Refresher) refresh(ctx context.Context, j linkd.RefreshJob) error {
@@ -107,10 +108,7 @@ func (r *Refresher) refresh(ctx context.Context, j linkd.RefreshJob) error {
 		hctx := context.WithValue(ctx, oauth2.HTTPClient, r.httpClient())
 		tok, refreshErr = cfg.TokenSource(hctx, &oauth2.Token{RefreshToken: sec.RefreshToken, Expiry: now.Add(-time.Second)}).Token()
 	}
-	max := r.MaxFailures
-	if max <= 0 {
-		max = 5
-	}
+	max := r.maxFailures
 	secret, _ := json.Marshal(sec)
 	status, audit := linkd.ConnActive, false
 	if refreshErr == nil {

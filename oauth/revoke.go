@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // Revoker revokes queued tokens at their providers (RFC 7009), so that
@@ -23,69 +24,62 @@ import (
 // confirmed or the attempts ran out. Every outcome goes to the audit log.
 type Revoker struct {
 	*Service
-	Logger      *slog.Logger
-	Owner       string
-	Poll        time.Duration // default 10 s
-	MaxAttempts int           // default 8 (about four hours of backoff)
+	logger      *slog.Logger
+	maxAttempts int
+	loop        *worker.Loop[*linkd.Revocation]
+}
+
+// Revocation retries: MaxRevokeAttempts attempts with a backoff from one
+// minute, doubling to about two hours (some four hours in all).
+const (
+	MaxRevokeAttempts = 8
+	revokeBackoff     = time.Minute
+	revokeBackoffMax  = 128 * time.Minute
+)
+
+// NewRevoker returns a revoker of svc's revocation queue. Zero options
+// take a 1-minute lease, a 10-second poll and 4 revocations at once.
+func NewRevoker(svc *Service, o worker.Options) *Revoker {
+	o.Name = "revoke"
+	o.Lease = cmp.Or(o.Lease, time.Minute)
+	o.Poll = cmp.Or(o.Poll, 10*time.Second)
+	o.Concurrency = cmp.Or(o.Concurrency, 4)
+	if o.Clock == nil {
+		o.Clock = svc.now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Revoker{Service: svc, logger: o.Logger, maxAttempts: MaxRevokeAttempts}
+	r.loop = worker.New(o, worker.Source[*linkd.Revocation]{
+		Claim:  svc.Store.ClaimRevocations,
+		Run:    r.attempt,
+		Tenant: func(rev *linkd.Revocation) linkd.Tenant { return linkd.Tenant{OrgID: rev.OrgID, Env: rev.Env} },
+	})
+	return r
 }
 
 // Run revokes until ctx ends.
-func (r *Revoker) Run(ctx context.Context) {
-	poll := r.Poll
-	if poll <= 0 {
-		poll = 10 * time.Second
-	}
-	for ctx.Err() == nil {
-		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			r.logger().Error("revoke tokens", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(poll):
-		}
-	}
-}
+func (r *Revoker) Run(ctx context.Context) { r.loop.Run(ctx) }
 
-func (r *Revoker) logger() *slog.Logger {
-	if r.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return r.Logger
-}
+// Drain attempts the revocations that are due and reports how many it
+// attempted (revoked, given up, or put back for a retry).
+func (r *Revoker) Drain(ctx context.Context) (int, error) { return r.loop.Drain(ctx) }
 
-// RunOnce handles the revocations that are due and reports how many it
-// finished (revoked or given up).
-func (r *Revoker) RunOnce(ctx context.Context) (int, error) {
-	max := r.MaxAttempts
-	if max <= 0 {
-		max = 8
+// attempt tries one revocation and records the outcome: done, given up,
+// or due again after a backoff.
+func (r *Revoker) attempt(ctx context.Context, rev *linkd.Revocation) error {
+	outcome, err := r.revoke(ctx, rev)
+	if err != nil && rev.Attempts+1 < r.maxAttempts {
+		r.logger.Warn("token revocation failed; will retry", "slug", rev.Slug, "attempt", rev.Attempts+1, "err", err)
+		return r.Store.RetryRevocation(ctx, rev, r.now().Add(worker.Backoff(rev.Attempts, revokeBackoff, revokeBackoffMax)))
 	}
-	due, err := r.Store.ClaimRevocations(ctx, r.Owner, r.now(), time.Minute, 20)
 	if err != nil {
-		return 0, err
+		outcome = fmt.Sprintf("gave up after %d attempts: %v", rev.Attempts+1, err)
 	}
-	done := 0
-	for _, rev := range due {
-		outcome, err := r.revoke(ctx, rev)
-		if err != nil && rev.Attempts+1 < max {
-			backoff := time.Minute << min(rev.Attempts, 7)
-			r.logger().Warn("token revocation failed; will retry", "slug", rev.Slug, "attempt", rev.Attempts+1, "err", err)
-			if rerr := r.Store.RetryRevocation(ctx, rev, r.now().Add(backoff)); rerr != nil {
-				return done, rerr
-			}
-			continue
-		}
-		if err != nil {
-			outcome = fmt.Sprintf("gave up after %d attempts: %v", rev.Attempts+1, err)
-		}
-		ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: r.now(), Actor: "linkd:revoker", Action: "connection.revoke", AccountID: rev.AccountID,
-			Details: map[string]any{"slug": rev.Slug, "outcome": outcome, "attempts": rev.Attempts + 1}}
-		if err := r.Store.FinishRevocation(ctx, rev, ev); err != nil {
-			return done, err
-		}
-		done++
-	}
-	return done, nil
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: r.now(), Actor: "linkd:revoker", Action: "connection.revoke", AccountID: rev.AccountID,
+		Details: map[string]any{"slug": rev.Slug, "outcome": outcome, "attempts": rev.Attempts + 1}}
+	return r.Store.FinishRevocation(ctx, rev, ev)
 }
 
 // revoke calls the provider's revocation endpoint. It returns the outcome

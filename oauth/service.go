@@ -137,7 +137,7 @@ func (s *Service) SaveKeys(ctx context.Context, t linkd.Tenant, actor, accountID
 	}
 	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, true, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
-		c.RefreshFailures, c.LastRefreshError = 0, ""
+		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 	}, secret)
 }
 

@@ -61,10 +61,11 @@ func (s *Store) BulkJob(ctx context.Context, t linkd.Tenant, id string) (*linkd.
 
 // ClaimBulkJob implements linkd.BulkJobStore; SKIP LOCKED lets instances
 // that claim at once take different jobs.
-func (s *Store) ClaimBulkJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*linkd.BulkJob, error) {
+func (s *Store) ClaimBulkJob(ctx context.Context, c linkd.Claim) (*linkd.BulkJob, error) {
 	j, err := scanBulkJob(s.pool.QueryRow(ctx, `UPDATE bulk_jobs SET state = $1, lease_owner = $2, lease_until = $3, updated_at = $4
-		WHERE id = (SELECT id FROM bulk_jobs WHERE state = $5 OR (state = $1 AND lease_until < $4) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+bulkJobColumns, linkd.BulkRunning, owner, now.Add(lease), now, linkd.BulkQueued))
+		WHERE id = (SELECT id FROM bulk_jobs WHERE (state = $5 OR (state = $1 AND lease_until < $4))
+			AND NOT (org_id || '|' || env = ANY($6)) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+bulkJobColumns, linkd.BulkRunning, c.Owner, c.Until(), c.Now, linkd.BulkQueued, c.SkipKeys()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no bulk job to run")
 	} else if err != nil {

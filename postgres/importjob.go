@@ -213,12 +213,13 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 // ClaimImportJob implements linkd.ImportStore. SKIP LOCKED makes instances
 // that claim at once take different jobs instead of queueing on the same
 // row: each locks the first candidate nobody else has locked.
-func (s *Store) ClaimImportJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*linkd.ImportJob, error) {
+func (s *Store) ClaimImportJob(ctx context.Context, c linkd.Claim) (*linkd.ImportJob, error) {
 	j, err := scanImportJob(s.pool.QueryRow(ctx, `UPDATE import_jobs SET state = $1, lease_owner = $2, lease_until = $3, updated_at = $4,
 			started_at = coalesce(started_at, $4)
-		WHERE id = (SELECT id FROM import_jobs WHERE state = $5 OR (state = $1 AND lease_until < $4) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		WHERE id = (SELECT id FROM import_jobs WHERE (state = $5 OR (state = $1 AND lease_until < $4))
+			AND NOT (org_id || '|' || env = ANY($6)) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+importJobColumns,
-		linkd.ImportRunning, owner, now.Add(lease), now, linkd.ImportQueued))
+		linkd.ImportRunning, c.Owner, c.Until(), c.Now, linkd.ImportQueued, c.SkipKeys()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no import job to run")
 	} else if err != nil {

@@ -300,11 +300,11 @@ func importScenario(t *testing.T, s linkd.Store, ids func(string) string) []stri
 	got, err = s.ImportJob(ctx, tn, j1.ID)
 	rec("job j1 queued", got, err)
 
-	got, err = s.ClaimImportJob(ctx, "A", at(time.Second), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "A", Now: at(time.Second), Lease: time.Minute})
 	rec("claim A", got, err)
-	got, err = s.ClaimImportJob(ctx, "B", at(2*time.Second), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "B", Now: at(2 * time.Second), Lease: time.Minute})
 	rec("claim B", got, err)
-	got, err = s.ClaimImportJob(ctx, "C", at(3*time.Second), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "C", Now: at(3 * time.Second), Lease: time.Minute})
 	rec("claim C", got, err)
 	chunk, err := s.ImportChunk(ctx, j1.ID, 1)
 	rec("chunk j1 1", string(chunk), err)
@@ -418,9 +418,9 @@ func importScenario(t *testing.T, s linkd.Store, ids func(string) string) []stri
 	rec("chunk j2 after cancel", string(chunk), err)
 
 	// A holds j1 until its lease runs out; C takes it over and finishes.
-	got, err = s.ClaimImportJob(ctx, "C", at(time.Minute), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "C", Now: at(time.Minute), Lease: time.Minute})
 	rec("claim C before lease end", got, err)
-	got, err = s.ClaimImportJob(ctx, "C", at(2*time.Minute), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "C", Now: at(2 * time.Minute), Lease: time.Minute})
 	rec("claim C after lease end", got, err)
 	got, err = s.FinishImportJob(ctx, &j1run, "A", linkd.ImportFailed, "lost", nil, at(2*time.Minute))
 	rec("finish j1 A", got, err)
@@ -443,7 +443,7 @@ func importScenario(t *testing.T, s linkd.Store, ids func(string) string) []stri
 	rec("list limit 0 "+next, list, err)
 	list, next, err = s.ListImportJobs(ctx, other, 10, "")
 	rec("list other env "+next, list, err)
-	got, err = s.ClaimImportJob(ctx, "D", at(time.Hour), time.Minute)
+	got, err = s.ClaimImportJob(ctx, linkd.Claim{Owner: "D", Now: at(time.Hour), Lease: time.Minute})
 	rec("claim D at the end", got, err)
 	return out
 }
@@ -521,7 +521,7 @@ func TestClaimConcurrently(t *testing.T) {
 			owner := fmt.Sprintf("instance-%d-%d", round, w)
 			wg.Go(func() {
 				for {
-					j, err := s.ClaimImportJob(t.Context(), owner, at, time.Minute)
+					j, err := s.ClaimImportJob(t.Context(), linkd.Claim{Owner: owner, Now: at, Lease: time.Minute})
 					if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 						return
 					} else if err != nil {
@@ -564,7 +564,7 @@ func TestImportBatchRetriedAfterRacingCreate(t *testing.T) {
 	ctx := t.Context()
 	tn := newTenant(t, s)
 	queueJobs(t, s, tn, 1)
-	j, err := s.ClaimImportJob(ctx, "me", time.Now(), time.Minute)
+	j, err := s.ClaimImportJob(ctx, linkd.Claim{Owner: "me", Now: time.Now(), Lease: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +622,7 @@ func TestImportBatchRepeatedIDFails(t *testing.T) {
 	s := open(t)
 	tn := newTenant(t, s)
 	queueJobs(t, s, tn, 1)
-	j, err := s.ClaimImportJob(t.Context(), "me", time.Now(), time.Minute)
+	j, err := s.ClaimImportJob(t.Context(), linkd.Claim{Owner: "me", Now: time.Now(), Lease: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -673,7 +673,7 @@ func importAccounts(t testing.TB, s *postgres.Store, tn linkd.Tenant, n, batch i
 	t.Helper()
 	ctx := t.Context()
 	queueJobs(t, s, tn, 1)
-	j, err := s.ClaimImportJob(ctx, "bench", time.Now(), time.Hour)
+	j, err := s.ClaimImportJob(ctx, linkd.Claim{Owner: "bench", Now: time.Now(), Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,16 @@ import (
 )
 
 // ClaimRefreshes implements linkd.RefreshStore.
-func (s *Store) ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]linkd.RefreshJob, error) {
+func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, triedBefore time.Time) ([]linkd.RefreshJob, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE connections c SET refresh_lease_owner = $1, refresh_lease_until = $2
 		FROM linked_accounts a
 		WHERE a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
 		AND (c.org_id, c.env, c.id) IN (SELECT org_id, env, id FROM connections
 			WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < $3
-			AND (refresh_lease_until IS NULL OR refresh_lease_until < $4) ORDER BY token_expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
-		RETURNING c.org_id, c.env, c.id, c.slug, a.account_id`, owner, now.Add(lease), dueBefore, now, n)
+			AND (refresh_lease_until IS NULL OR refresh_lease_until < $4) AND (last_refresh_at IS NULL OR last_refresh_at < $7)
+			AND NOT (org_id || '|' || env = ANY($6))
+			ORDER BY token_expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+		RETURNING c.org_id, c.env, c.id, c.slug, a.account_id`, c.Owner, c.Until(), dueBefore, c.Now, c.Limit, c.SkipKeys(), triedBefore)
 	if err != nil {
 		return nil, fmt.Errorf("claim refreshes: %w", err)
 	}

@@ -12,11 +12,11 @@ import (
 
 // ClaimRevocations implements linkd.RevocationStore. SKIP LOCKED lets
 // several instances claim at once without waiting on each other.
-func (s *Store) ClaimRevocations(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*linkd.Revocation, error) {
+func (s *Store) ClaimRevocations(ctx context.Context, c linkd.Claim) ([]*linkd.Revocation, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE revocations SET lease_owner = $1, lease_until = $2
 		WHERE id IN (SELECT id FROM revocations WHERE next_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, org_id, env, account_id, slug, token, data_key, attempts, next_at, created_at`, owner, now.Add(lease), now, n)
+			AND NOT (org_id || '|' || env = ANY($5)) ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING id, org_id, env, account_id, slug, token, data_key, attempts, next_at, created_at`, c.Owner, c.Until(), c.Now, c.Limit, c.SkipKeys())
 	if err != nil {
 		return nil, fmt.Errorf("claim revocations: %w", err)
 	}

@@ -58,13 +58,14 @@ func (s *Store) BulkJob(ctx context.Context, t linkd.Tenant, id string) (*linkd.
 }
 
 // ClaimBulkJob implements linkd.BulkJobStore.
-func (s *Store) ClaimBulkJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*linkd.BulkJob, error) {
+func (s *Store) ClaimBulkJob(ctx context.Context, c linkd.Claim) (*linkd.BulkJob, error) {
 	var j *linkd.BulkJob
+	now := micros(c.Now)
 	err := s.tx(ctx, func(tx *wtx) error {
 		var err error
 		j, err = scanBulkJob(tx.QueryRowContext(ctx, `UPDATE bulk_jobs SET state = ?, lease_owner = ?, lease_until = ?, updated_at = ?
-			WHERE id = (SELECT id FROM bulk_jobs WHERE state = ? OR (state = ? AND lease_until < ?) ORDER BY id LIMIT 1)
-			RETURNING `+bulkJobColumns, linkd.BulkRunning, owner, micros(now.Add(lease)), micros(now), linkd.BulkQueued, linkd.BulkRunning, micros(now)))
+			WHERE id = (SELECT id FROM bulk_jobs WHERE (state = ? OR (state = ? AND lease_until < ?)) AND `+skipTenants+` ORDER BY id LIMIT 1)
+			RETURNING `+bulkJobColumns, linkd.BulkRunning, c.Owner, micros(c.Until()), now, linkd.BulkQueued, linkd.BulkRunning, now, skipJSON(c)))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {

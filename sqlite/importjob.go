@@ -186,12 +186,14 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 }
 
 // ClaimImportJob implements linkd.ImportStore.
-func (s *Store) ClaimImportJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*linkd.ImportJob, error) {
+func (s *Store) ClaimImportJob(ctx context.Context, c linkd.Claim) (*linkd.ImportJob, error) {
+	now := micros(c.Now)
 	j, err := scanImportJob(s.write.QueryRowContext(ctx, `UPDATE import_jobs SET state = ?, lease_owner = ?, lease_until = ?, updated_at = ?,
 			started_at = coalesce(started_at, ?)
-		WHERE id = (SELECT id FROM import_jobs WHERE state = ? OR (state = ? AND lease_until < ?) ORDER BY id LIMIT 1)
+		WHERE id = (SELECT id FROM import_jobs WHERE (state = ? OR (state = ? AND lease_until < ?))
+			AND `+skipTenants+` ORDER BY id LIMIT 1)
 		RETURNING `+importJobColumns,
-		linkd.ImportRunning, owner, micros(now.Add(lease)), micros(now), micros(now), linkd.ImportQueued, linkd.ImportRunning, micros(now)))
+		linkd.ImportRunning, c.Owner, micros(c.Until()), now, now, linkd.ImportQueued, linkd.ImportRunning, now, skipJSON(c)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no import job to run")
 	} else if err != nil {

@@ -10,17 +10,18 @@ import (
 )
 
 // ClaimRefreshes implements linkd.RefreshStore.
-func (s *Store) ClaimRefreshes(ctx context.Context, owner string, now, dueBefore time.Time, lease time.Duration, n int) ([]linkd.RefreshJob, error) {
+func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, triedBefore time.Time) ([]linkd.RefreshJob, error) {
 	var out []linkd.RefreshJob
 	err := s.tx(ctx, func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
 			WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM connections INDEXED BY connections_expiry
 				WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < ?
-				AND (refresh_lease_until IS NULL OR refresh_lease_until < ?) ORDER BY token_expires_at LIMIT ?)
+				AND (refresh_lease_until IS NULL OR refresh_lease_until < ?) AND (last_refresh_at IS NULL OR last_refresh_at < ?)
+				AND `+skipTenants+` ORDER BY token_expires_at LIMIT ?)
 			RETURNING org_id, env, id, slug, (SELECT account_id FROM linked_accounts a
 				WHERE a.org_id = connections.org_id AND a.env = connections.env AND a.id = connections.account_pk)`,
-			owner, micros(now.Add(lease)), micros(dueBefore), micros(now), n)
+			c.Owner, micros(c.Until()), micros(dueBefore), micros(c.Now), micros(triedBefore), skipJSON(c), c.Limit)
 		if err != nil {
 			return err
 		}

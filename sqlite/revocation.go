@@ -9,14 +9,15 @@ import (
 )
 
 // ClaimRevocations implements linkd.RevocationStore.
-func (s *Store) ClaimRevocations(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*linkd.Revocation, error) {
+func (s *Store) ClaimRevocations(ctx context.Context, c linkd.Claim) ([]*linkd.Revocation, error) {
 	var out []*linkd.Revocation
 	err := s.tx(ctx, func(tx *wtx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE revocations SET lease_owner = ?, lease_until = ?
-			WHERE id IN (SELECT id FROM revocations WHERE next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at LIMIT ?)
+			WHERE id IN (SELECT id FROM revocations WHERE next_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+				AND `+skipTenants+` ORDER BY next_at LIMIT ?)
 			RETURNING id, org_id, env, account_id, slug, token, data_key, attempts, next_at, created_at`,
-			owner, micros(now.Add(lease)), micros(now), micros(now), n)
+			c.Owner, micros(c.Until()), micros(c.Now), micros(c.Now), skipJSON(c), c.Limit)
 		if err != nil {
 			return err
 		}

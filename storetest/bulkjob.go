@@ -38,7 +38,7 @@ func testBulkJobs(t *testing.T, e *env) {
 	claim := func(owner string, at time.Time) *linkd.BulkJob {
 		t.Helper()
 		for range 100 {
-			c, err := e.store.ClaimBulkJob(e.ctx, owner, at, time.Minute)
+			c, err := e.store.ClaimBulkJob(e.ctx, linkd.Claim{Owner: owner, Now: at, Lease: time.Minute})
 			if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 				return nil
 			} else if err != nil {

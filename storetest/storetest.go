@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"DashboardSessions", testDashboardSessions},
 		{"LoginFailures", testLoginFailures},
 		{"BulkJobs", testBulkJobs},
+		{"WorkerLoops", testWorkerLoops},
+		{"ClaimSkipsTenants", testClaimSkipsTenants},
+		{"ScheduleTicks", testScheduleTicks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

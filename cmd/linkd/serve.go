@@ -23,6 +23,7 @@ import (
 	"github.com/linkd-dev/linkd/dashboard"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/worker"
 )
 
 // instanceID names this process in leases of shared work: host, pid and a
@@ -88,10 +89,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
 	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL}
 	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
-	runner := &csvio.Runner{Importer: importer, Logger: log, Owner: instanceID(), Lease: c.ImportLease}
-	runner.Init()
-	bulk := &dashboard.BulkRunner{Store: store, Accounts: accounts, Logger: log, Owner: runner.Owner}
-	bulk.Init()
+	owner := instanceID()
+	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
+	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, Logger: log},
+		worker.Options{Poll: 2 * time.Second, Logger: log})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustProxy: c.TrustProxy})
 	if err != nil {
@@ -119,10 +120,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { runner.Run(bgctx) })
-	revoker := &oauth.Revoker{Service: connections, Logger: log, Owner: runner.Owner}
-	bg.Go(func() { revoker.Run(bgctx) })
-	refresher := &oauth.Refresher{Service: connections, Logger: log, Owner: runner.Owner}
-	bg.Go(func() { refresher.Run(bgctx) })
+	bg.Go(func() { oauth.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
+	bg.Go(func() { oauth.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
 	defer func() {
 		stopBackground()

@@ -1,0 +1,54 @@
+package linkd
+
+import (
+	"context"
+	"time"
+)
+
+// Claim asks a store for due work under a lease: up to Limit items whose
+// time has come at Now, taken for Owner until Now+Lease, none of a tenant in
+// Skip (tenants already running as much as their cap allows). Every kind of
+// background work (imports, bulk jobs, token refreshes and revocations, and
+// what comes later) is claimed this way, so one loop (package worker) runs
+// them all.
+type Claim struct {
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+	Limit int
+	Skip  []Tenant
+}
+
+// Until is when the lease runs out.
+func (c Claim) Until() time.Time { return c.Now.Add(c.Lease) }
+
+// Skips reports whether c excludes tenant t.
+func (c Claim) Skips(t Tenant) bool {
+	for _, s := range c.Skip {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
+
+// TickStore records which instance fired a schedule's tick, so that a
+// schedule fires once per period however many instances run it.
+type TickStore interface {
+	// ClaimTick records that owner fires schedule name's tick for the period
+	// starting at slot. It reports false, changing nothing, when the tick
+	// was claimed already (by any instance). Ticks older than a week are
+	// forgotten.
+	ClaimTick(ctx context.Context, name string, slot time.Time, owner string) (bool, error)
+}
+
+// SkipKeys returns the skipped tenants as "org|env" strings, the form the
+// stores compare org_id || '|' || env against (never nil, so that it binds
+// as an empty array).
+func (c Claim) SkipKeys() []string {
+	out := make([]string, 0, len(c.Skip))
+	for _, t := range c.Skip {
+		out = append(out, t.OrgID+"|"+string(t.Env))
+	}
+	return out
+}

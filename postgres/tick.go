@@ -1,0 +1,36 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd-dev/linkd"
+)
+
+var _ linkd.TickStore = (*Store)(nil)
+
+// tickMemory is how long fired ticks are remembered.
+const tickMemory = 7 * 24 * time.Hour
+
+// ClaimTick implements linkd.TickStore.
+func (s *Store) ClaimTick(ctx context.Context, name string, slot time.Time, owner string) (bool, error) {
+	var won bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO schedule_ticks (name, slot, owner, fired_at) VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING`,
+			name, slot, owner)
+		if err != nil {
+			return err
+		}
+		if won = tag.RowsAffected() == 1; won {
+			_, err = tx.Exec(ctx, `DELETE FROM schedule_ticks WHERE name = $1 AND slot < $2`, name, slot.Add(-tickMemory))
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim tick %s: %w", name, err)
+	}
+	return won, nil
+}

@@ -1,0 +1,275 @@
+// Package worker runs linkd's background work: imports, bulk jobs, token
+// refreshes and revocations, and whatever else is stored as due items with a
+// lease. The work itself stays a domain record with its own progress (an
+// import job, a revocation); this package only decides when to claim it,
+// how many to run at once, and keeps the leases alive, so that every kind
+// of work behaves the same under crashes, restarts and several instances.
+//
+// A Loop claims due items through its Source, runs them, heartbeats their
+// leases and sleeps until its poll interval passes or Wake is called (right
+// after the commit that made work, so work starts without waiting for the
+// poll). An instance that dies leaves its items leased until the lease
+// runs out; then any instance claims them again. A Schedule fires a
+// function once per period across all instances.
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultLease = 30 * time.Second
+	DefaultPoll  = 10 * time.Second
+)
+
+// Options tune a Loop or a Schedule.
+type Options struct {
+	// Name is the kind of work, for logs.
+	Name string
+	// Owner names this process in leases; unique per process.
+	Owner string
+	// Lease is how long a claim holds an item before another instance may
+	// take it over; heartbeats renew it while the item runs.
+	Lease time.Duration
+	// Poll is how long the loop sleeps when nothing is due and nobody
+	// wakes it: work made by other instances waits at most this long.
+	Poll time.Duration
+	// Concurrency is how many items run at once (default 1).
+	Concurrency int
+	// TenantCap, when positive, is how many items of one tenant run at
+	// once, so that one tenant's burst cannot take every slot. It needs
+	// Source.Tenant.
+	TenantCap int
+	// Clock gives the time leases and due dates are measured by (default
+	// time.Now); tests move it instead of sleeping.
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// now is the clock's time as stores keep it: UTC, to the microsecond.
+func (o *Options) now() time.Time { return o.Clock().UTC().Truncate(time.Microsecond) }
+
+// Source is one kind of leased work.
+type Source[T any] struct {
+	// Claim leases due items as linkd.Claim describes (it may return
+	// fewer than asked, and none when nothing is due).
+	Claim func(ctx context.Context, c linkd.Claim) ([]T, error)
+	// Run does one claimed item. Recording the outcome (done, failed, or
+	// due again after a Backoff) is Run's, since only it knows the item's
+	// record; an error it returns is logged.
+	Run func(ctx context.Context, item T) error
+	// Heartbeat, when set, renews an item's lease until the given time
+	// while Run works on it, every third of the lease. An error (the lease
+	// was lost to another instance) cancels Run's context.
+	Heartbeat func(ctx context.Context, item T, until time.Time) error
+	// Tenant names an item's tenant, for Options.TenantCap.
+	Tenant func(item T) linkd.Tenant
+}
+
+// Loop claims and runs one kind of work. It is ready to use (and to Wake)
+// as soon as New returns.
+type Loop[T any] struct {
+	opts Options
+	src  Source[T]
+	wake chan struct{}
+	free chan struct{} // an item finished: a slot is free
+
+	mu        sync.Mutex
+	running   int
+	perTenant map[linkd.Tenant]int
+}
+
+// New returns a loop over src.
+func New[T any](o Options, src Source[T]) *Loop[T] {
+	o.defaults()
+	o.Logger = o.Logger.With("worker", o.Name)
+	return &Loop[T]{opts: o, src: src, wake: make(chan struct{}, 1), free: make(chan struct{}, 1),
+		perTenant: map[linkd.Tenant]int{}}
+}
+
+// Wake makes the loop look for work now instead of at its next poll. Call
+// it after committing work this instance should start at once.
+func (l *Loop[T]) Wake() { signal(l.wake) }
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs items until ctx ends, then waits for the items it
+// started: they see ctx's end and stop where their progress is saved.
+func (l *Loop[T]) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		asked, got, capped, err := l.claimAndStart(ctx, &wg)
+		if err != nil && ctx.Err() == nil {
+			l.opts.Logger.Error("claim work", "err", err)
+		}
+		if err == nil && got > 0 && got == asked {
+			continue // more may be due: claim again (or wait for a slot)
+		}
+		var free chan struct{} // wait for a slot only when one is wanted
+		if asked == 0 || capped {
+			free = l.free
+		}
+		select {
+		case <-ctx.Done():
+		case <-l.wake:
+		case <-free:
+		case <-time.After(l.opts.Poll):
+		}
+	}
+}
+
+// claimAndStart claims what the free slots allow and starts each item; it
+// returns how many it asked for and got, and whether a tenant was skipped
+// for being at its cap.
+func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup) (asked, got int, capped bool, err error) {
+	l.mu.Lock()
+	asked = l.opts.Concurrency - l.running
+	skip, room := l.busyTenants()
+	l.mu.Unlock()
+	asked = min(asked, room)
+	if asked <= 0 {
+		return 0, 0, false, nil
+	}
+	items, err := l.src.Claim(ctx, l.claim(asked, skip))
+	if err != nil {
+		return asked, 0, len(skip) > 0, err
+	}
+	for _, it := range items {
+		l.acquire(it)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer l.release(it)
+			if err := l.work(ctx, it); err != nil && ctx.Err() == nil {
+				l.opts.Logger.Error("work item failed", "err", err)
+			}
+		}()
+	}
+	return asked, len(items), len(skip) > 0, nil
+}
+
+func (l *Loop[T]) claim(limit int, skip []linkd.Tenant) linkd.Claim {
+	return linkd.Claim{Owner: l.opts.Owner, Now: l.opts.now(), Lease: l.opts.Lease, Limit: limit, Skip: skip}
+}
+
+// busyTenants lists the tenants at their cap, and how many items a claim
+// may take without pushing any other tenant past it (a claim may return
+// them all of one tenant); l.mu is held.
+func (l *Loop[T]) busyTenants() (busy []linkd.Tenant, room int) {
+	if l.opts.TenantCap <= 0 {
+		return nil, l.opts.Concurrency
+	}
+	most := 0
+	for t, n := range l.perTenant {
+		if n >= l.opts.TenantCap {
+			busy = append(busy, t)
+		} else {
+			most = max(most, n)
+		}
+	}
+	return busy, l.opts.TenantCap - most
+}
+
+func (l *Loop[T]) acquire(it T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running++
+	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
+		l.perTenant[l.src.Tenant(it)]++
+	}
+}
+
+func (l *Loop[T]) release(it T) {
+	l.mu.Lock()
+	l.running--
+	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
+		t := l.src.Tenant(it)
+		if l.perTenant[t]--; l.perTenant[t] <= 0 {
+			delete(l.perTenant, t)
+		}
+	}
+	l.mu.Unlock()
+	signal(l.free)
+}
+
+// work runs one item with its heartbeat.
+func (l *Loop[T]) work(ctx context.Context, it T) error {
+	if l.src.Heartbeat == nil {
+		return l.src.Run(ctx, it)
+	}
+	ictx, cancel := context.WithCancelCause(ctx)
+	var hb sync.WaitGroup
+	hb.Add(1)
+	go func() {
+		defer hb.Done()
+		t := time.NewTicker(l.opts.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ictx.Done():
+				return
+			case <-t.C:
+				if err := l.src.Heartbeat(ictx, it, l.opts.now().Add(l.opts.Lease)); err != nil {
+					if ictx.Err() == nil {
+						l.opts.Logger.Warn("lost the lease of a work item; stopping it", "err", err)
+					}
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := l.src.Run(ictx, it)
+	cancel(nil)
+	hb.Wait() // no heartbeat may renew a lease after the item ends
+	return err
+}
+
+// Drain claims and runs items one after another until none is due, and
+// reports how many it ran; it stops at the first error. Tests, benchmarks
+// and one-shot commands use it instead of Run.
+func (l *Loop[T]) Drain(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		items, err := l.src.Claim(ctx, l.claim(l.opts.Concurrency, nil))
+		if err != nil || len(items) == 0 {
+			return n, err
+		}
+		for _, it := range items {
+			n++
+			if err := l.work(ctx, it); err != nil {
+				return n, err
+			}
+		}
+	}
+}

@@ -1,0 +1,251 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/dbtest"
+	"github.com/linkd-dev/linkd/worker"
+)
+
+// queue is an in-process list of due items, claimed in order. The stores'
+// claims are tested against real databases in storetest; this checks what
+// the loop does with what a claim returns.
+type queue struct {
+	mu     sync.Mutex
+	items  []int
+	claims []linkd.Claim
+}
+
+func (q *queue) add(n ...int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append(q.items, n...)
+}
+
+func (q *queue) claim(_ context.Context, c linkd.Claim) ([]int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.claims = append(q.claims, c)
+	n := min(c.Limit, len(q.items))
+	out := append([]int(nil), q.items[:n]...)
+	q.items = q.items[n:]
+	return out, nil
+}
+
+func TestLoopRunsAtMostConcurrencyAtOnce(t *testing.T) {
+	q := &queue{}
+	q.add(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	var running, most, done atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	l := worker.New(worker.Options{Owner: "me", Concurrency: 3, Poll: time.Hour}, worker.Source[int]{
+		Claim: q.claim,
+		Run: func(ctx context.Context, _ int) error {
+			n := running.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(5 * time.Millisecond)
+			running.Add(-1)
+			if done.Add(1) == 10 {
+				cancel()
+			}
+			return nil
+		},
+	})
+	l.Run(ctx) // returns once cancelled and every started item has ended
+	if done.Load() != 10 {
+		t.Fatalf("%d items ran, want 10", done.Load())
+	}
+	if m := most.Load(); m != 3 {
+		t.Fatalf("at most %d items ran at once, want 3", m)
+	}
+	for _, c := range q.claims {
+		if c.Limit < 1 || c.Limit > 3 || c.Owner != "me" || c.Lease != worker.DefaultLease {
+			t.Fatalf("claim %+v", c)
+		}
+	}
+}
+
+func TestWakeStartsWorkBeforeThePoll(t *testing.T) {
+	q := &queue{}
+	ran := make(chan int, 1)
+	l := worker.New(worker.Options{Owner: "me", Poll: time.Hour}, worker.Source[int]{
+		Claim: q.claim,
+		Run:   func(_ context.Context, i int) error { ran <- i; return nil },
+	})
+	l.Wake() // before Run: nothing is lost
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	time.Sleep(20 * time.Millisecond) // the loop has claimed nothing and sleeps for its hour-long poll
+	q.add(42)
+	l.Wake()
+	select {
+	case i := <-ran:
+		if i != 42 {
+			t.Fatalf("ran %d", i)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wake did not start the work")
+	}
+}
+
+func TestHeartbeatRenewsAndALostLeaseStopsTheItem(t *testing.T) {
+	var beats atomic.Int64
+	var until atomic.Value
+	stopped := make(chan error, 1)
+	l := worker.New(worker.Options{Owner: "me", Lease: 30 * time.Millisecond}, worker.Source[int]{
+		Claim: (&queue{items: []int{1}}).claim,
+		Heartbeat: func(_ context.Context, _ int, u time.Time) error {
+			until.Store(u)
+			if beats.Add(1) == 3 {
+				return linkd.Errorf(linkd.ECONFLICT, "taken over")
+			}
+			return nil
+		},
+		Run: func(ctx context.Context, _ int) error {
+			<-ctx.Done()
+			stopped <- context.Cause(ctx)
+			return ctx.Err()
+		},
+	})
+	start := time.Now()
+	if _, err := l.Drain(t.Context()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Drain: %v", err)
+	}
+	if cause := <-stopped; linkd.ErrorCode(cause) != linkd.ECONFLICT {
+		t.Fatalf("the item stopped because of %v, want the lost lease", cause)
+	}
+	if n := beats.Load(); n != 3 {
+		t.Fatalf("%d heartbeats", n)
+	}
+	if u := until.Load().(time.Time); !u.After(start.Add(30 * time.Millisecond)) {
+		t.Fatalf("the last heartbeat renewed to %v, not a lease past the start", u)
+	}
+}
+
+func TestTenantCapLeavesRoomForOthers(t *testing.T) {
+	a, b := linkd.Tenant{OrgID: "a", Env: linkd.EnvTest}, linkd.Tenant{OrgID: "b", Env: linkd.EnvTest}
+	var mu sync.Mutex
+	var claims []linkd.Claim
+	// Tenant a has a long backlog of slow items; b's one item must not wait
+	// behind them.
+	release := make(chan struct{})
+	bRan := make(chan struct{})
+	backlog := 10
+	claim := func(_ context.Context, c linkd.Claim) ([]linkd.Tenant, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		claims = append(claims, c)
+		var out []linkd.Tenant
+		for len(out) < c.Limit {
+			switch {
+			case backlog > 0 && !c.Skips(a):
+				backlog--
+				out = append(out, a)
+			case len(claims) > 1 && !c.Skips(b):
+				out = append(out, b)
+			default:
+				return out, nil
+			}
+		}
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	l := worker.New(worker.Options{Owner: "me", Concurrency: 4, TenantCap: 2, Poll: 10 * time.Millisecond}, worker.Source[linkd.Tenant]{
+		Claim:  claim,
+		Tenant: func(t linkd.Tenant) linkd.Tenant { return t },
+		Run: func(ctx context.Context, t linkd.Tenant) error {
+			if t == b {
+				select {
+				case bRan <- struct{}{}:
+				default:
+				}
+				return nil
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Run(ctx) })
+	select {
+	case <-bRan:
+	case <-time.After(5 * time.Second):
+		t.Fatal("tenant b's item waited behind tenant a's backlog")
+	}
+	close(release)
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range claims {
+		if c.Limit > 2 {
+			t.Fatalf("a claim asked for %d items with a tenant cap of 2", c.Limit)
+		}
+	}
+}
+
+func TestBackoffDoublesWithJitterUpToTheCap(t *testing.T) {
+	for attempt, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute} {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := worker.Backoff(attempt, time.Minute, 10*time.Minute)
+			if d < want/2 || d > want {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, want/2, want)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Fatalf("attempt %d: only %d distinct delays in 200: no jitter", attempt, len(seen))
+		}
+	}
+}
+
+func TestScheduleFiresOncePerPeriodAcrossInstances(t *testing.T) {
+	for _, e := range dbtest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			store := e.Open(t)
+			clock := time.Date(2026, 12, 3, 10, 0, 30, 0, time.UTC)
+			var fired []time.Time
+			var mu sync.Mutex
+			fn := func(_ context.Context, slot time.Time) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fired = append(fired, slot)
+				return nil
+			}
+			var instances []*worker.Schedule
+			for _, owner := range []string{"a", "b", "c"} {
+				o := worker.Options{Owner: owner, Clock: func() time.Time { return clock }}
+				instances = append(instances, worker.NewSchedule(o, "purge", time.Hour, store, fn))
+			}
+			for range 2 {
+				for _, s := range instances {
+					if _, err := s.Fire(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			clock = clock.Add(time.Hour)
+			for _, s := range instances {
+				if _, err := s.Fire(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := []time.Time{time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)}
+			if len(fired) != 2 || !fired[0].Equal(want[0]) || !fired[1].Equal(want[1]) {
+				t.Fatalf("fired %v, want %v", fired, want)
+			}
+		})
+	}
+}
