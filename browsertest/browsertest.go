@@ -35,6 +35,9 @@ func Path() string {
 // test instead of hanging it.
 func New(t testing.TB, w, h int) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test: skipped with -short")
+	}
 	bin := Path()
 	if bin == "" {
 		if os.Getenv("CI") == "true" {

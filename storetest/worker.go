@@ -16,10 +16,10 @@ import (
 // one account in each of two tenants) through three worker loops at once,
 // as three instances would: each item runs exactly once, no loop runs more
 // of one tenant's items at once than its cap, and nothing is left due.
-// Under the race detector it runs 1,000.
+// Under the race detector or -short it runs 1,000.
 func testWorkerLoops(t *testing.T, e *env) {
 	perTenant := 5000
-	if raceDetector {
+	if raceDetector || testing.Short() {
 		perTenant = 500
 	}
 	other := linkd.Tenant{OrgID: e.newOrg(t, "other").ID, Env: linkd.EnvProduction}
