@@ -74,7 +74,7 @@ func (s *Server) handleConnectURL(w http.ResponseWriter, r *http.Request) error 
 	if configID != "" && !saneToken(configID, 255) {
 		return linkd.FieldError("config_id", "config_id must be 1 to 255 visible ASCII characters")
 	}
-	hosted, err := linkd.NewConnectURL(r.Context(), s.store, tenant(r), sessionAccount(r), configID, props,
+	hosted, err := linkd.NewSessionConnectURL(r.Context(), s.store, callerFrom(r.Context()).session, configID, props,
 		s.connections.PublicURL, s.now().UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return err

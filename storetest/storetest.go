@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Connections", testConnections},
 		{"ConnectSessions", testConnectSessions},
 		{"RevokeConnectSessions", testRevokeConnectSessions},
+		{"ConnectSessionsEndWithToken", testConnectSessionsEndWithToken},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
 		{"ListByConnectedApp", testListByConnectedApp},
