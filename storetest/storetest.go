@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ConnectSessions", testConnectSessions},
 		{"RevokeConnectSessions", testRevokeConnectSessions},
 		{"ConnectSessionsEndWithToken", testConnectSessionsEndWithToken},
+		{"OAuthStates", testOAuthStates},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
 		{"ListByConnectedApp", testListByConnectedApp},

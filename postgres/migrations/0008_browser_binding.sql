@@ -5,3 +5,10 @@
 -- only a revocation ends it.
 ALTER TABLE connect_sessions ADD COLUMN session_id uuid;
 CREATE INDEX connect_sessions_session ON connect_sessions (org_id, env, session_id) WHERE session_id IS NOT NULL;
+
+-- An OAuth flow remembers the browser that started it at linkd (the
+-- SHA-256 of a cookie's secret; NULL when linkd never saw that browser)
+-- and the origin of the page that asked for its consent URL, which alone
+-- the callback page tells the outcome.
+ALTER TABLE oauth_states ADD COLUMN browser_hash bytea;
+ALTER TABLE oauth_states ADD COLUMN origin text NOT NULL DEFAULT '';
