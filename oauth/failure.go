@@ -45,7 +45,7 @@ var providerErrors = map[string]string{
 
 // linkdReasons are linkd's own reasons, worded the same way.
 var linkdReasons = map[string]string{
-	ReasonOtherBrowser: "This connection was started in another browser. Go back to where you started it and connect there.",
+	ReasonOtherBrowser: "This connection was started in another browser, or this browser did not keep the cookie linkd set when it started. Go back to where you started it and connect there, with cookies allowed for this site.",
 	ReasonProvider:     "%[1]s refused the authorization. Try again, or contact the company that sent you here.",
 	ReasonNoCode:       "%[1]s sent back an incomplete answer. Try again.",
 	ReasonCodeRefused:  "%[1]s did not complete the connection. Try again.",
