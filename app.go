@@ -47,8 +47,14 @@ type OAuthSpec struct {
 	ScopeSeparator string `yaml:"scope_separator,omitempty"`
 	PKCE           bool   `yaml:"pkce"`
 	// ExtraParams are added to the authorize URL (e.g. access_type=offline
-	// for Google, to get a refresh token).
+	// for Google, to get a refresh token). Callers cannot change them.
 	ExtraParams map[string]string `yaml:"extra_params,omitempty"`
+	// AllowedParams are the authorize parameters a caller may add per
+	// connection (login_hint, say), besides the names of the app's
+	// auth_inputs. Nothing else is accepted: a parameter can change what
+	// the customer consents to (prompt=none, a wider resource), so each
+	// app opts in to the ones its provider documents.
+	AllowedParams []string `yaml:"allowed_params,omitempty"`
 	// AuthStyle says how the client authenticates at the token endpoint:
 	// "header" (HTTP Basic), "params" (in the form), or "" to detect.
 	AuthStyle string `yaml:"auth_style,omitempty"`
@@ -66,6 +72,21 @@ type RevocationSpec struct {
 	// Auth is how the client authenticates: "header" (HTTP Basic) or
 	// "params" (in the body); empty means as at the token endpoint.
 	Auth string `yaml:"auth,omitempty"`
+}
+
+// AuthorizeParams returns the authorize parameters a caller may pass when
+// connecting app per connection: its oauth2.allowed_params and the names of
+// its auth_inputs (values the flow needs, a subdomain say). Empty for an
+// app that is not OAuth 2.0.
+func (a *App) AuthorizeParams() []string {
+	if a.OAuth == nil {
+		return nil
+	}
+	out := append([]string(nil), a.OAuth.AllowedParams...)
+	for _, f := range a.AuthInputs {
+		out = append(out, f.Name)
+	}
+	return out
 }
 
 // InputField is one field of a form shown to the end customer.

@@ -106,6 +106,14 @@ type OAuthState struct {
 	ReturnTo  string
 	ExpiresAt time.Time
 	CreatedAt time.Time
+	// BrowserHash is the SHA-256 of a secret given to the browser that
+	// started the flow at linkd (a cookie): the callback completes only
+	// in a browser that shows it. Nil when linkd never saw that browser
+	// (an API caller passed the consent URL on).
+	BrowserHash []byte
+	// Origin is the web origin of the page that asked for the consent URL
+	// ("" when none did): the callback page posts its message there only.
+	Origin string
 }
 
 // Tenant returns the tenant the state belongs to.

@@ -41,6 +41,9 @@ type ConnectSession struct {
 	Properties json.RawMessage
 	ExpiresAt  time.Time
 	CreatedAt  time.Time
+	// SessionID is the session token that made the link, "" when the
+	// dashboard made it: revoking that token ends the link.
+	SessionID string
 }
 
 // Tenant returns the tenant the session acts in.
@@ -262,11 +265,23 @@ const AuditConnectLinksRevoke = "connect_links.revoke"
 // is in the URL only: it is stored hashed, so this is the one time it can
 // be shown. ENOTFOUND when the account does not exist.
 func NewConnectURL(ctx context.Context, store HostedStore, t Tenant, accountID, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
+	return newConnectURL(ctx, store, t, accountID, "", configID, props, publicURL, now)
+}
+
+// NewSessionConnectURL is NewConnectURL for the account of a session token,
+// which then owns the link: revoking the token (SessionStore.
+// RevokeSessionToken, also on a refresh) ends it, so that a token revoked
+// because it leaked takes the links made with it along.
+func NewSessionConnectURL(ctx context.Context, store HostedStore, st *SessionToken, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
+	return newConnectURL(ctx, store, st.Tenant(), st.AccountID, st.ID, configID, props, publicURL, now)
+}
+
+func newConnectURL(ctx context.Context, store HostedStore, t Tenant, accountID, sessionID, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
 	if len(props) == 0 {
 		props = json.RawMessage("{}")
 	}
 	token, hash := NewConnectSecret()
-	cs := &ConnectSession{ID: NewID(), AccountID: accountID, ConfigID: configID, Properties: props,
+	cs := &ConnectSession{ID: NewID(), AccountID: accountID, ConfigID: configID, SessionID: sessionID, Properties: props,
 		ExpiresAt: now.Add(ConnectSessionTTL), CreatedAt: now}
 	if err := store.CreateConnectSession(ctx, t, cs, hash); err != nil {
 		return "", err

@@ -66,7 +66,9 @@ type SessionStore interface {
 	// account no longer exists. Expiry and revocation are the caller's to
 	// check. Not scoped by tenant: it is how the tenant is found.
 	SessionByHash(ctx context.Context, hash []byte, refresh bool) (*SessionToken, error)
-	// RevokeSessionToken revokes one token (and its refresh token); it
-	// reports whether the token was live.
+	// RevokeSessionToken revokes one token (and its refresh token) and
+	// deletes the hosted connect links made with it (ConnectSession.
+	// SessionID), in one transaction; it reports whether the token was
+	// live. The links go even when the token was revoked already.
 	RevokeSessionToken(ctx context.Context, id string, at time.Time) (bool, error)
 }

@@ -307,6 +307,9 @@ func validate(a *linkd.App, fail failFunc) error {
 		if err := validateOAuth(a.OAuth, fail); err != nil {
 			return err
 		}
+		if err := validateOAuthInputs(a, fail); err != nil {
+			return err
+		}
 	case linkd.AuthKeyBased:
 		if a.OAuth != nil {
 			return fail("oauth2", "only allowed when auth_type is %s", linkd.AuthOAuth2)
@@ -398,9 +401,47 @@ func validateOAuth(o *linkd.OAuthSpec, fail failFunc) error {
 		return fail("oauth2.auth_style", "%q is not header or params (or empty to detect)", o.AuthStyle)
 	}
 	for k := range o.ExtraParams {
-		switch k {
-		case "", "client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method":
+		if k == "" || linkdParams[k] {
 			return fail("oauth2.extra_params", "%q is set by linkd itself and cannot be overridden", k)
+		}
+	}
+	seen := make(map[string]bool, len(o.AllowedParams))
+	for i, p := range o.AllowedParams {
+		path := fmt.Sprintf("oauth2.allowed_params[%d]", i)
+		switch _, fixed := o.ExtraParams[p]; {
+		case !idRE.MatchString(p):
+			return fail(path, "%q is not a valid parameter name: use letters, digits, '-', '_' and '.', at most 64", p)
+		case linkdParams[p]:
+			return fail(path, "%q is set by linkd itself and cannot be left to callers", p)
+		case fixed:
+			return fail(path, "%q is fixed by oauth2.extra_params; it cannot also be left to callers", p)
+		case seen[p]:
+			return fail(path, "duplicate parameter %q", p)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+// linkdParams are the authorize parameters linkd sets itself (and the query
+// parameters of its own routes, which never reach the provider): neither
+// the catalog nor a caller may set them.
+var linkdParams = map[string]bool{
+	"client_id": true, "redirect_uri": true, "response_type": true, "scope": true, "state": true,
+	"code_challenge": true, "code_challenge_method": true, "linked_account_id": true, "return_to": true,
+}
+
+// validateOAuthInputs checks the auth_inputs of an OAuth app, which a
+// caller passes to the authorize URL: they must not name one of linkd's
+// parameters or one the app fixes.
+func validateOAuthInputs(a *linkd.App, fail failFunc) error {
+	for i, f := range a.AuthInputs {
+		path := fmt.Sprintf("auth_inputs[%d].name", i)
+		if _, fixed := a.OAuth.ExtraParams[f.Name]; fixed || linkdParams[f.Name] {
+			return fail(path, "%q is an authorize parameter set by linkd or by oauth2.extra_params; an input cannot set it", f.Name)
+		}
+		if slices.Contains(a.OAuth.AllowedParams, f.Name) {
+			return fail(path, "%q is listed in oauth2.allowed_params too; an input is accepted already", f.Name)
 		}
 	}
 	return nil

@@ -106,6 +106,14 @@ func TestShippedProviderQuirks(t *testing.T) {
 	if s := spec("salesforce"); !s.PKCE || s.RevocationURL != "https://login.salesforce.com/services/oauth2/revoke" {
 		t.Errorf("salesforce: %+v", s)
 	}
+	// Callers may add only documented hints, never what the app fixes.
+	for slug, want := range map[string][]string{"slack": {"team"}, "github": {"login", "allow_signup"}, "google-sheets": {"login_hint"},
+		"salesforce": {"login_hint"}, "hubspot": nil, "notion": nil} {
+		a, _ := c.App(slug)
+		if got := a.AuthorizeParams(); !slices.Equal(got, want) {
+			t.Errorf("%s: authorize parameters %v, want %v", slug, got, want)
+		}
+	}
 	if s := spec("notion"); s.ExtraParams["owner"] != "user" || s.AuthStyle != "header" ||
 		s.RevocationURL != "https://api.notion.com/v1/oauth/revoke" || s.Revocation == nil || s.Revocation.Format != "json" {
 		t.Errorf("notion: %+v", s)
@@ -343,6 +351,49 @@ func TestBrokenFiles(t *testing.T) {
       - {id: list, name: List, field_type: number}
 `),
 			wantApp: `"acme"`, wantField: "config_fields[1].id", wantMsg: "duplicate",
+		},
+		{
+			name:    "allowed param set by linkd",
+			yaml:    app(oauthApp + "      token_url: https://acme.example/token\n      allowed_params: [login_hint, redirect_uri]\n"),
+			wantApp: `"acme"`, wantField: "oauth2.allowed_params[1]", wantMsg: "set by linkd",
+		},
+		{
+			name: "allowed param fixed by extra_params",
+			yaml: app(oauthApp + `      token_url: https://acme.example/token
+      extra_params: {prompt: consent}
+      allowed_params: [prompt]
+`),
+			wantApp: `"acme"`, wantField: "oauth2.allowed_params[0]", wantMsg: "extra_params",
+		},
+		{
+			name:    "allowed param with a bad name",
+			yaml:    app(oauthApp + "      token_url: https://acme.example/token\n      allowed_params: ['a b']\n"),
+			wantApp: `"acme"`, wantField: "oauth2.allowed_params[0]", wantMsg: "not a valid parameter name",
+		},
+		{
+			name:    "duplicate allowed param",
+			yaml:    app(oauthApp + "      token_url: https://acme.example/token\n      allowed_params: [team, team]\n"),
+			wantApp: `"acme"`, wantField: "oauth2.allowed_params[1]", wantMsg: "duplicate",
+		},
+		{
+			name:    "extra param for linkd's own route",
+			yaml:    app(oauthApp + "      token_url: https://acme.example/token\n      extra_params: {return_to: /x}\n"),
+			wantApp: `"acme"`, wantField: "oauth2.extra_params", wantMsg: "set by linkd",
+		},
+		{
+			name: "oauth input named like a fixed parameter",
+			yaml: app(oauthApp + `      token_url: https://acme.example/token
+      extra_params: {audience: api}
+    auth_inputs: [{name: audience, label: Audience, type: text}]
+`),
+			wantApp: `"acme"`, wantField: "auth_inputs[0].name", wantMsg: "extra_params",
+		},
+		{
+			name: "oauth input named like linkd's parameter",
+			yaml: app(oauthApp + `      token_url: https://acme.example/token
+    auth_inputs: [{name: state, label: State, type: text}]
+`),
+			wantApp: `"acme"`, wantField: "auth_inputs[0].name", wantMsg: "set by linkd",
 		},
 		{
 			name: "bad workflow field type",

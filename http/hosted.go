@@ -74,7 +74,7 @@ func (s *Server) handleConnectURL(w http.ResponseWriter, r *http.Request) error 
 	if configID != "" && !saneToken(configID, 255) {
 		return linkd.FieldError("config_id", "config_id must be 1 to 255 visible ASCII characters")
 	}
-	hosted, err := linkd.NewConnectURL(r.Context(), s.store, tenant(r), sessionAccount(r), configID, props,
+	hosted, err := linkd.NewSessionConnectURL(r.Context(), s.store, callerFrom(r.Context()).session, configID, props,
 		s.connections.PublicURL, s.now().UTC().Truncate(time.Microsecond))
 	if err != nil {
 		return err
@@ -409,16 +409,17 @@ func hostedAppOf(v oauth.AppView) *hostedApp {
 
 // noticeFrom reads the outcome of the last action from the query: the
 // page's own redirects and the OAuth callback's (slug, linkd_status,
-// linkd_error).
+// linkd_error). Anyone can write a query, so the notice is made of the
+// page's own words only: an app's name when slug names one of the page's
+// apps, and a fixed sentence per reason (hostedFailure).
 func (s *Server) noticeFrom(r *http.Request, cs *linkd.ConnectSession, apps []*hostedApp) *notice {
 	q := r.URL.Query()
-	name := q.Get("slug")
+	name := "the app"
 	for _, a := range apps {
-		if a.Slug == name {
+		if a.Slug == q.Get("slug") {
 			name = a.Name
 		}
 	}
-	name = clip(name, 80)
 	switch q.Get("linkd_status") {
 	case "connected":
 		n := &notice{OK: true, Text: "Connected to " + name + "."}
@@ -431,13 +432,30 @@ func (s *Server) noticeFrom(r *http.Request, cs *linkd.ConnectSession, apps []*h
 	case "disconnected":
 		return &notice{OK: true, Text: "Disconnected " + name + "."}
 	case "error":
-		msg := clip(q.Get("linkd_error"), 300)
-		if msg == "" {
-			msg = "the connection was not completed"
-		}
-		return &notice{Text: "Could not connect to " + name + ": " + msg}
+		return &notice{Text: hostedFailure(q.Get("linkd_error"), name)}
 	}
 	return nil
+}
+
+// The page's own reasons for an action that failed, as its redirects name
+// them in linkd_error; the OAuth callback's are oauth's (oauth.Failure).
+const (
+	reasonUnavailable      = "unavailable"
+	reasonNotAForm         = "not_a_form"
+	reasonDisconnectFailed = "disconnect_failed"
+)
+
+// hostedFailure words the notice of a failed action on app (its name).
+func hostedFailure(reason, app string) string {
+	switch reason {
+	case reasonUnavailable:
+		return "Could not connect to " + app + ". It is not available here."
+	case reasonNotAForm:
+		return "Could not connect to " + app + ". It does not connect with a form."
+	case reasonDisconnectFailed:
+		return "Could not disconnect " + app + ". Try again."
+	}
+	return "Could not connect to " + app + ". " + oauth.Failure(reason, app)
 }
 
 // renderHosted writes the page with its security headers.
@@ -482,27 +500,33 @@ func (s *Server) frameAncestors(ctx context.Context, t linkd.Tenant) ([]string, 
 	return out, nil
 }
 
-// backToPage redirects (303) to the page with the outcome of an action.
-func backToPage(w http.ResponseWriter, r *http.Request, slug, status, message string) {
+// backToPage redirects (303) to the page with the outcome of an action;
+// reason says why it failed (hostedFailure), "" when it did not.
+func backToPage(w http.ResponseWriter, r *http.Request, slug, status, reason string) {
 	q := url.Values{"slug": {slug}, "linkd_status": {status}}
-	if message != "" {
-		q.Set("linkd_error", message)
+	if reason != "" {
+		q.Set("linkd_error", reason)
 	}
 	http.Redirect(w, r, "/connect/"+url.PathEscape(r.PathValue("token"))+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // handleHostedOAuth starts connecting an OAuth app: the browser goes to
-// the provider, and the callback brings it back to the page.
+// the provider, and the callback brings it back to the page. The flow is
+// bound to this browser (a cookie, oauth.Service.BrowserCookie): its
+// consent URL, handed to someone else, cannot land their grant here.
 func (s *Server) handleHostedOAuth(w http.ResponseWriter, r *http.Request, cs *linkd.ConnectSession) error {
 	slug := r.PathValue("slug")
-	u, err := s.connections.AuthURL(r.Context(), cs.Tenant(), cs.AccountID, slug, "/connect/"+r.PathValue("token"), nil)
+	secret, cookie := s.connections.BrowserCookie()
+	u, err := s.connections.AuthURL(r.Context(), cs.Tenant(), oauth.AuthRequest{AccountID: cs.AccountID, Slug: slug,
+		ReturnTo: "/connect/" + r.PathValue("token"), Browser: secret})
 	if err != nil {
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {
 			return err
 		}
-		backToPage(w, r, slug, "error", linkd.ErrorMessage(err))
+		backToPage(w, r, slug, "error", reasonUnavailable)
 		return nil
 	}
+	http.SetCookie(w, cookie)
 	http.Redirect(w, r, u, http.StatusSeeOther)
 	return nil
 }
@@ -513,7 +537,7 @@ func (s *Server) handleHostedKeys(w http.ResponseWriter, r *http.Request, cs *li
 	slug := r.PathValue("slug")
 	app, ok := s.connections.Catalog.App(slug)
 	if !ok || app.AuthType != linkd.AuthKeyBased {
-		backToPage(w, r, slug, "error", "this app does not connect with a form")
+		backToPage(w, r, slug, "error", reasonNotAForm)
 		return nil
 	}
 	values := map[string]json.RawMessage{}
@@ -581,7 +605,7 @@ func (s *Server) handleHostedDisconnect(w http.ResponseWriter, r *http.Request, 
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {
 			return err
 		}
-		backToPage(w, r, slug, "error", linkd.ErrorMessage(err))
+		backToPage(w, r, slug, "error", reasonDisconnectFailed)
 		return nil
 	}
 	backToPage(w, r, slug, "disconnected", "")

@@ -101,7 +101,8 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // withMetricsAndLog counts and times every request by its route pattern (not
-// its path, which would give one series per account id) and logs it.
+// its path, which would give one series per account id) and method, both
+// reduced to a fixed set of values (metrics.go), and logs it.
 func (s *Server) withMetricsAndLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -109,15 +110,12 @@ func (s *Server) withMetricsAndLog(next http.Handler) http.Handler {
 		kh := &keyHolder{}
 		r = r.WithContext(context.WithValue(r.Context(), keyHolderKey, kh))
 		next.ServeHTTP(rw, r)
-		route := r.Pattern // set by the mux on this request
-		if route == "" {
-			route = "unmatched"
-		}
+		route := routeLabel(r.Pattern) // set by the mux on this request
 		d := time.Since(start)
 		if rw.status == 0 {
 			rw.status = http.StatusOK
 		}
-		s.metrics.observe(route, r.Method, rw.status, d)
+		s.metrics.observe(r.Pattern, r.Method, rw.status, d)
 		level := slog.LevelInfo
 		if rw.status >= 500 {
 			level = slog.LevelError

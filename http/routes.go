@@ -18,11 +18,9 @@ func (s *Server) routes() {
 		w.Write(openapiJSON)
 		return nil
 	})
-	metrics := s.handleMetrics()
-	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
-		metrics.ServeHTTP(w, r)
-		return nil
-	})
+	if !s.metricsElsewhere {
+		s.handle("GET /metrics", s.handleMetrics())
+	}
 
 	const la = "/api/v2/public/linked-account"
 	s.handle("POST "+la, s.withAPIKey(s.withIdempotency(s.handleCreateAccount)))

@@ -6,6 +6,7 @@ package http
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -46,6 +47,14 @@ type Config struct {
 	// matches (the dashboard's pages). It gets the same middleware: request
 	// ids, recovery, metrics and logs.
 	Dashboard http.Handler
+
+	// MetricsToken, when set, is the bearer token /metrics asks for
+	// (LINKD_METRICS_TOKEN): the page tells whoever reads it the routes,
+	// the traffic and the state of the process.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off Handler, for an operator who
+	// serves MetricsHandler on a listener of its own (LINKD_METRICS_ADDR).
+	MetricsElsewhere bool
 }
 
 // Server is the HTTP front of linkd.
@@ -71,6 +80,11 @@ type Server struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // API key id → last time last_used_at was written
+
+	// metricsToken is the SHA-256 of Config.MetricsToken, nil when unset.
+	metricsToken []byte
+	// metricsElsewhere is Config.MetricsElsewhere.
+	metricsElsewhere bool
 }
 
 // NewServer builds a server and its routes.
@@ -91,6 +105,12 @@ func NewServer(cfg Config) *Server {
 		wakeImports: cfg.WakeImports,
 		sessionTTL:  cfg.SessionTTL,
 		dashboard:   cfg.Dashboard,
+
+		metricsElsewhere: cfg.MetricsElsewhere,
+	}
+	if cfg.MetricsToken != "" {
+		sum := sha256.Sum256([]byte(cfg.MetricsToken))
+		s.metricsToken = sum[:]
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = linkd.DefaultSessionTTL

@@ -8,10 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -51,23 +55,60 @@ func stateHash(state string) []byte {
 	return h[:]
 }
 
+// AuthRequest is what starting an OAuth connection takes.
+type AuthRequest struct {
+	AccountID string
+	Slug      string
+	// ReturnTo is where the customer's browser goes after the callback: a
+	// path on linkd or a URL on its public origin (an open redirect would
+	// hand the outcome to anyone); "" shows the callback page instead.
+	ReturnTo string
+	// Params are authorize parameters the caller adds for this connection.
+	// Only those the catalog allows for the app (App.AuthorizeParams) are
+	// accepted, once each; any other is refused with EINVALID naming it.
+	Params url.Values
+	// Browser is the secret of the browser that starts the flow at linkd
+	// (BrowserCookie): the callback then completes only in a browser that
+	// presents it. "" when linkd never sees that browser, as when an API
+	// caller passes the consent URL on.
+	Browser string
+	// Origin is the web origin of the page that asked for the consent URL
+	// (a browser calling with a session token from an allowed origin); the
+	// callback page posts its message to that origin only. "" for none.
+	Origin string
+}
+
+// Limits of the parameters a caller adds to an authorize URL.
+const (
+	maxAuthParams     = 20
+	maxAuthParamBytes = 512
+)
+
 // AuthURL starts connecting an OAuth app for an account: it stores a
-// single-use state and returns the provider's authorization URL. returnTo
-// is where the customer's browser goes after the callback; it must be on
-// linkd's own origin (an open redirect would hand codes' outcomes to anyone).
-func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, accountID, slug, returnTo string, extra url.Values) (string, error) {
-	if err := linkd.ValidateAccountID(accountID); err != nil {
+// single-use state and returns the provider's authorization URL.
+func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, req AuthRequest) (string, error) {
+	if err := linkd.ValidateAccountID(req.AccountID); err != nil {
 		return "", err
 	}
-	app, set, err := s.app(ctx, t, slug)
+	app, set, err := s.app(ctx, t, req.Slug)
 	if err != nil {
 		return "", err
 	}
 	if app.AuthType != linkd.AuthOAuth2 {
-		return "", linkd.FieldError("slug", "%s connects with keys, not OAuth 2.0", slug)
+		return "", linkd.FieldError("slug", "%s connects with keys, not OAuth 2.0", req.Slug)
 	}
-	if err := s.checkReturnTo(returnTo); err != nil {
+	if err := s.checkReturnTo(req.ReturnTo); err != nil {
 		return "", err
+	}
+	params, err := checkAuthParams(app, req.Params)
+	if err != nil {
+		return "", err
+	}
+	origin := ""
+	if req.Origin != "" {
+		if origin, err = linkd.NormalizeOrigin("Origin", req.Origin); err != nil {
+			return "", err
+		}
 	}
 	cfg, err := s.config(t, app, set)
 	if err != nil {
@@ -77,7 +118,11 @@ func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, accountID, slug, 
 	rand.Read(b[:])
 	state := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
-	st := &linkd.OAuthState{Hash: stateHash(state), AccountID: accountID, Slug: slug, ReturnTo: returnTo, CreatedAt: now, ExpiresAt: now.Add(linkd.OAuthStateTTL)}
+	st := &linkd.OAuthState{Hash: stateHash(state), AccountID: req.AccountID, Slug: req.Slug, ReturnTo: req.ReturnTo,
+		CreatedAt: now, ExpiresAt: now.Add(linkd.OAuthStateTTL), Origin: origin}
+	if req.Browser != "" {
+		st.BrowserHash = browserHash(req.Browser)
+	}
 	if err := s.Store.CreateOAuthState(ctx, t, st); err != nil {
 		return "", err
 	}
@@ -95,18 +140,58 @@ func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, accountID, slug, 
 	for k, v := range app.OAuth.ExtraParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
-	// Per-connection parameters the caller passes (a Salesforce instance,
-	// a Shopify shop) cannot override what makes the flow safe.
-	for k, vs := range extra {
-		switch k {
-		case "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "response_type", "scope", "linked_account_id":
-			continue
-		}
-		if len(vs) > 0 {
-			opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
-		}
+	for k, v := range params {
+		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
 	return cfg.AuthCodeURL(state, opts...), nil
+}
+
+// checkAuthParams returns the caller's authorize parameters if the app
+// allows every one of them, each given once as a short line of text; else
+// EINVALID naming the first one (in name order) that is not. Empty values
+// are dropped.
+func checkAuthParams(app *linkd.App, given url.Values) (map[string]string, error) {
+	if len(given) == 0 {
+		return nil, nil
+	}
+	allowed := app.AuthorizeParams()
+	names := slices.Sorted(maps.Keys(given))
+	if len(names) > maxAuthParams {
+		return nil, linkd.FieldError(names[maxAuthParams], "at most %d authorize parameters may be given", maxAuthParams)
+	}
+	out := make(map[string]string, len(names))
+	for _, k := range names {
+		if !slices.Contains(allowed, k) {
+			takes := "none"
+			if len(allowed) > 0 {
+				takes = strings.Join(allowed, ", ")
+			}
+			return nil, linkd.FieldError(k, "%s does not take the authorize parameter %q from a caller (it takes: %s)", app.Name, clip(k, 64), takes)
+		}
+		vs := given[k]
+		if len(vs) > 1 {
+			return nil, linkd.FieldError(k, "%s is given %d times; give it once", k, len(vs))
+		}
+		v := vs[0]
+		if len(v) > maxAuthParamBytes || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+			return nil, linkd.FieldError(k, "%s must be at most %d bytes of text without control characters", k, maxAuthParamBytes)
+		}
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// clip shortens s to at most n bytes, for error messages that repeat input.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // checkReturnTo accepts an empty target, a path on linkd, or a URL on
@@ -132,14 +217,32 @@ type CallbackResult struct {
 	Tenant    linkd.Tenant
 	AccountID string
 	Slug      string
-	ReturnTo  string
+	// ReturnTo is where the flow asked the browser to go; empty when the
+	// callback came from another browser than the one that started it
+	// (where it leads is none of that browser's business).
+	ReturnTo string
+	// Origin is the origin of the page that asked for the consent URL,
+	// the only one the callback page may tell the outcome.
+	Origin string
+	// Reason says why the callback did not connect (Failure), in a form
+	// fit for a URL; empty when it did.
+	Reason string
+	// ProviderError is what the provider said when it refused (its error
+	// code and description), for the log only: anyone can write words
+	// into a callback URL, so they are never shown.
+	ProviderError string
+	// ClearCookie, when set, deletes the cookie that bound the flow to its
+	// browser; the caller sets it on its response.
+	ClearCookie *http.Cookie
 }
 
-// Callback finishes an authorization: it takes the state (once), trades the
-// code (with the PKCE verifier) for tokens at the provider, and stores the
-// connection with its tokens sealed. A provider error (the customer denied
-// access) is reported as EINVALID with the provider's description.
-func (s *Service) Callback(ctx context.Context, q url.Values) (*CallbackResult, error) {
+// Callback finishes an authorization: it takes the state (once), checks
+// that the browser is the one that started the flow (when linkd saw it:
+// cookies are the request's), trades the code (with the PKCE verifier) for
+// tokens at the provider, and stores the connection with its tokens sealed.
+// When it does not connect, the error's message is linkd's own (Failure),
+// never the provider's text.
+func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Cookie) (*CallbackResult, error) {
 	state := q.Get("state")
 	if state == "" {
 		return nil, linkd.FieldError("state", "the callback has no state")
@@ -148,17 +251,30 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (*CallbackResult, 
 	if err != nil {
 		return nil, err
 	}
-	res := &CallbackResult{Tenant: st.Tenant(), AccountID: st.AccountID, Slug: st.Slug, ReturnTo: st.ReturnTo}
-	if e := q.Get("error"); e != "" {
-		msg := e
-		if d := q.Get("error_description"); d != "" {
-			msg += ": " + d
+	app, _ := s.Catalog.App(st.Slug)
+	fail := func(res *CallbackResult, code, reason string) (*CallbackResult, error) {
+		res.Reason = reason
+		return res, &linkd.Error{Code: code, Field: "state", Message: Failure(reason, appName(app, st.Slug))}
+	}
+	var clear *http.Cookie
+	if len(st.BrowserHash) > 0 {
+		clear = s.expiredBrowserCookie(st.BrowserHash)
+		if !browserPresent(st.BrowserHash, cookies) {
+			return fail(&CallbackResult{Slug: st.Slug, ClearCookie: clear}, linkd.EFORBIDDEN, ReasonOtherBrowser)
 		}
-		return res, linkd.FieldError("error", "the provider refused the authorization (%s)", msg)
+	}
+	res := &CallbackResult{Tenant: st.Tenant(), AccountID: st.AccountID, Slug: st.Slug, ReturnTo: st.ReturnTo, Origin: st.Origin, ClearCookie: clear}
+	if e := q.Get("error"); e != "" {
+		res.ProviderError = clip(e, 64) + ": " + clip(q.Get("error_description"), 256)
+		reason := ReasonProvider
+		if _, known := providerErrors[e]; known {
+			reason = e
+		}
+		return fail(res, linkd.EINVALID, reason)
 	}
 	code := q.Get("code")
 	if code == "" {
-		return res, linkd.FieldError("code", "the callback has no code")
+		return fail(res, linkd.EINVALID, ReasonNoCode)
 	}
 	t := st.Tenant()
 	app, set, err := s.app(ctx, t, st.Slug)
@@ -178,7 +294,8 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (*CallbackResult, 
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			return res, linkd.FieldError("code", "the provider refused the code: %s %s", re.ErrorCode, re.ErrorDescription)
+			res.ProviderError = clip(re.ErrorCode, 64) + ": " + clip(re.ErrorDescription, 256)
+			return fail(res, linkd.EINVALID, ReasonCodeRefused)
 		}
 		return res, fmt.Errorf("exchange code with %s: %w", app.Slug, err)
 	}

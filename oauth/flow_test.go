@@ -55,7 +55,7 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
 // callback query the provider redirects the browser to.
 func (f *fixture) authorize(t *testing.T) url.Values {
 	t.Helper()
-	u, err := f.svc.AuthURL(t.Context(), f.tenant, "cust", "testprov", "", nil)
+	u, err := f.svc.AuthURL(t.Context(), f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,23 +83,23 @@ func TestOAuthFlow(t *testing.T) {
 		f := newFixture(t, s)
 		ctx := t.Context()
 		// Until the tenant sets client credentials the app is not offered.
-		if _, err := f.svc.AuthURL(ctx, f.tenant, "cust", "testprov", "", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("AuthURL without credentials: %v", err)
 		}
 		on, id, secret := true, oauthtest.ClientID, oauthtest.ClientSecret
 		if _, err := f.svc.PutSettings(ctx, f.tenant, "test", "testprov", oauth.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.AuthURL(ctx, f.tenant, "cust", "testprov", "https://evil.example/steal", nil); linkd.ErrorCode(err) != linkd.EINVALID {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", ReturnTo: "https://evil.example/steal"}); linkd.ErrorCode(err) != linkd.EINVALID {
 			t.Fatalf("open redirect accepted: %v", err)
 		}
-		if _, err := f.svc.AuthURL(ctx, f.tenant, "nobody", "testprov", "", nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "nobody", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("AuthURL for a missing account: %v", err)
 		}
 
 		// The full code + PKCE flow stores the tokens, sealed.
 		cb := f.authorize(t)
-		res, err := f.svc.Callback(ctx, cb)
+		res, err := f.svc.Callback(ctx, cb, nil)
 		if err != nil || res.AccountID != "cust" || res.Slug != "testprov" {
 			t.Fatalf("Callback: %+v, %v", res, err)
 		}
@@ -158,7 +158,7 @@ func TestOAuthFlow(t *testing.T) {
 			t.Fatal("an expired connection is refreshed again")
 		}
 		f.now = time.Now().UTC()
-		if _, err := f.svc.Callback(ctx, f.authorize(t)); err != nil {
+		if _, err := f.svc.Callback(ctx, f.authorize(t), nil); err != nil {
 			t.Fatal(err)
 		}
 		acct, conns, _ = s.Connections(ctx, f.tenant, "cust")
@@ -185,18 +185,18 @@ func TestOAuthFlow(t *testing.T) {
 		sec, _ = f.svc.Accounts.OpenConnection(f.tenant, acct, conns[0])
 
 		// A state works once.
-		if _, err := f.svc.Callback(ctx, cb); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.Callback(ctx, cb, nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("reused state: %v", err)
 		}
 		// An unknown state, or a forged one, is refused without a provider call.
 		forged := url.Values{"state": {"forged"}, "code": {cb.Get("code")}}
-		if _, err := f.svc.Callback(ctx, forged); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.Callback(ctx, forged, nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("forged state: %v", err)
 		}
 		// An expired state is refused.
 		late := f.authorize(t)
 		f.now = f.now.Add(linkd.OAuthStateTTL + time.Second)
-		if _, err := f.svc.Callback(ctx, late); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.Callback(ctx, late, nil); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("expired state: %v", err)
 		}
 		f.now = time.Now().UTC()
@@ -204,13 +204,13 @@ func TestOAuthFlow(t *testing.T) {
 		denied := f.authorize(t)
 		denied.Del("code")
 		denied.Set("error", "access_denied")
-		if _, err := f.svc.Callback(ctx, denied); linkd.ErrorCode(err) != linkd.EINVALID || !strings.Contains(linkd.ErrorMessage(err), "access_denied") {
+		if _, err := f.svc.Callback(ctx, denied, nil); linkd.ErrorCode(err) != linkd.EINVALID || !strings.Contains(linkd.ErrorMessage(err), "access_denied") {
 			t.Fatalf("denied: %v", err)
 		}
 		// A code replayed with another state's verifier fails at the provider.
 		a, b := f.authorize(t), f.authorize(t)
 		swapped := url.Values{"state": {a.Get("state")}, "code": {b.Get("code")}}
-		if _, err := f.svc.Callback(ctx, swapped); linkd.ErrorCode(err) != linkd.EINVALID {
+		if _, err := f.svc.Callback(ctx, swapped, nil); linkd.ErrorCode(err) != linkd.EINVALID {
 			t.Fatalf("code with the wrong verifier: %v", err)
 		}
 
@@ -251,7 +251,7 @@ func TestOAuthFlow(t *testing.T) {
 
 		// Deleting the account revokes its tokens the same way.
 		f.now = time.Now().UTC()
-		_, err = f.svc.Callback(ctx, f.authorize(t))
+		_, err = f.svc.Callback(ctx, f.authorize(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,9 +21,13 @@ func (s *Store) CreateConnectSession(ctx context.Context, t linkd.Tenant, cs *li
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		// One statement: the session is only written if the account exists,
 		// and the foreign key holds the account until the commit.
-		err := tx.QueryRow(ctx, `INSERT INTO connect_sessions (id, org_id, env, account_pk, hash, config_id, properties, expires_at, created_at)
-			SELECT $1, org_id, env, id, $2, $3, $4, $5, $6 FROM linked_accounts WHERE org_id = $7 AND env = $8 AND account_id = $9
-			RETURNING account_pk`, cs.ID, hash, cs.ConfigID, string(cs.Properties), cs.ExpiresAt, cs.CreatedAt, t.OrgID, t.Env, cs.AccountID).Scan(&cs.AccountPK)
+		var session *string
+		if cs.SessionID != "" {
+			session = &cs.SessionID
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO connect_sessions (id, org_id, env, account_pk, hash, config_id, session_id, properties, expires_at, created_at)
+			SELECT $1, org_id, env, id, $2, $3, $4, $5, $6, $7 FROM linked_accounts WHERE org_id = $8 AND env = $9 AND account_id = $10
+			RETURNING account_pk`, cs.ID, hash, cs.ConfigID, session, string(cs.Properties), cs.ExpiresAt, cs.CreatedAt, t.OrgID, t.Env, cs.AccountID).Scan(&cs.AccountPK)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound
 		} else if err != nil {
@@ -39,12 +43,12 @@ func (s *Store) CreateConnectSession(ctx context.Context, t linkd.Tenant, cs *li
 	})
 }
 
-const connectSessionColumns = `c.id, c.org_id, c.env, c.account_pk, a.account_id, c.config_id, c.properties::text, c.expires_at, c.created_at`
+const connectSessionColumns = `c.id, c.org_id, c.env, c.account_pk, a.account_id, c.config_id, coalesce(c.session_id::text, ''), c.properties::text, c.expires_at, c.created_at`
 
 func scanConnectSession(row pgx.Row) (*linkd.ConnectSession, error) {
 	var cs linkd.ConnectSession
 	var props string
-	if err := row.Scan(&cs.ID, &cs.OrgID, &cs.Env, &cs.AccountPK, &cs.AccountID, &cs.ConfigID, &props, &cs.ExpiresAt, &cs.CreatedAt); err != nil {
+	if err := row.Scan(&cs.ID, &cs.OrgID, &cs.Env, &cs.AccountPK, &cs.AccountID, &cs.ConfigID, &cs.SessionID, &props, &cs.ExpiresAt, &cs.CreatedAt); err != nil {
 		return nil, err
 	}
 	cs.Properties = []byte(props)

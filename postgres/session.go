@@ -60,9 +60,29 @@ func (s *Store) RevokeSessionToken(ctx context.Context, id string, at time.Time)
 	if !isID(id) {
 		return false, nil
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE session_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, at, id)
+	var live bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The row lock orders a revocation after a concurrent one, so
+		// exactly one reports the token live.
+		var org, env string
+		var revoked *time.Time
+		err := tx.QueryRow(ctx, `SELECT org_id, env, revoked_at FROM session_tokens WHERE id = $1 FOR UPDATE`, id).Scan(&org, &env, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		live = revoked == nil
+		if live {
+			if _, err := tx.Exec(ctx, `UPDATE session_tokens SET revoked_at = $1 WHERE id = $2`, at, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM connect_sessions WHERE org_id = $1 AND env = $2 AND session_id = $3`, org, env, id)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("revoke session token: %w", err)
 	}
-	return tag.RowsAffected() > 0, nil
+	return live, nil
 }

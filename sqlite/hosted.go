@@ -26,8 +26,8 @@ func (s *Store) CreateConnectSession(ctx context.Context, t linkd.Tenant, cs *li
 			t.OrgID, t.Env, cs.AccountPK, micros(cs.CreatedAt)); err != nil {
 			return fmt.Errorf("create connect session: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO connect_sessions (id, org_id, env, account_pk, hash, config_id, properties, expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, cs.ID, t.OrgID, t.Env, cs.AccountPK, hash, cs.ConfigID, string(cs.Properties),
+		_, err = tx.ExecContext(ctx, `INSERT INTO connect_sessions (id, org_id, env, account_pk, hash, config_id, session_id, properties, expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, cs.ID, t.OrgID, t.Env, cs.AccountPK, hash, cs.ConfigID, nullString(cs.SessionID), string(cs.Properties),
 			micros(cs.ExpiresAt), micros(cs.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("create connect session: %w", err)
@@ -36,13 +36,13 @@ func (s *Store) CreateConnectSession(ctx context.Context, t linkd.Tenant, cs *li
 	})
 }
 
-const connectSessionColumns = `c.id, c.org_id, c.env, c.account_pk, a.account_id, c.config_id, c.properties, c.expires_at, c.created_at`
+const connectSessionColumns = `c.id, c.org_id, c.env, c.account_pk, a.account_id, c.config_id, coalesce(c.session_id, ''), c.properties, c.expires_at, c.created_at`
 
 func scanConnectSession(row interface{ Scan(...any) error }) (*linkd.ConnectSession, error) {
 	var cs linkd.ConnectSession
 	var props string
 	var expires, created int64
-	if err := row.Scan(&cs.ID, &cs.OrgID, &cs.Env, &cs.AccountPK, &cs.AccountID, &cs.ConfigID, &props, &expires, &created); err != nil {
+	if err := row.Scan(&cs.ID, &cs.OrgID, &cs.Env, &cs.AccountPK, &cs.AccountID, &cs.ConfigID, &cs.SessionID, &props, &expires, &created); err != nil {
 		return nil, err
 	}
 	cs.Properties = []byte(props)

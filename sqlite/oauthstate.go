@@ -24,8 +24,9 @@ func (s *Store) CreateOAuthState(ctx context.Context, t linkd.Tenant, st *linkd.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at < ?`, micros(st.CreatedAt)); err != nil {
 			return fmt.Errorf("create oauth state: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO oauth_states (hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.Hash, t.OrgID, t.Env, st.AccountPK, st.AccountID, st.Slug, st.ReturnTo, micros(st.ExpiresAt), micros(st.CreatedAt))
+		_, err = tx.ExecContext(ctx, `INSERT INTO oauth_states (hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at, browser_hash, origin)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.Hash, t.OrgID, t.Env, st.AccountPK, st.AccountID, st.Slug, st.ReturnTo, micros(st.ExpiresAt), micros(st.CreatedAt),
+			st.BrowserHash, st.Origin)
 		if err != nil {
 			return fmt.Errorf("create oauth state: %w", err)
 		}
@@ -39,8 +40,8 @@ func (s *Store) TakeOAuthState(ctx context.Context, hash []byte, now time.Time) 
 	var expires, created int64
 	err := s.tx(ctx, func(tx *wtx) error {
 		return tx.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE hash = ?
-			RETURNING hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at`, hash).
-			Scan(&st.Hash, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &st.Slug, &st.ReturnTo, &expires, &created)
+			RETURNING hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at, browser_hash, origin`, hash).
+			Scan(&st.Hash, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &st.Slug, &st.ReturnTo, &expires, &created, &st.BrowserHash, &st.Origin)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "unknown or already used OAuth state")

@@ -55,10 +55,26 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte, refresh bool) (*
 
 // RevokeSessionToken implements linkd.SessionStore.
 func (s *Store) RevokeSessionToken(ctx context.Context, id string, at time.Time) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE session_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), id)
+	var live bool
+	err := s.tx(ctx, func(tx *wtx) error {
+		var org, env string
+		err := tx.QueryRowContext(ctx, `SELECT org_id, env FROM session_tokens WHERE id = ?`, id).Scan(&org, &env)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE session_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		live = n > 0
+		_, err = tx.ExecContext(ctx, `DELETE FROM connect_sessions WHERE org_id = ? AND env = ? AND session_id = ?`, org, env, id)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("revoke session token: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return live, nil
 }

@@ -192,3 +192,63 @@ func testRevokeConnectSessions(t *testing.T, e *env) {
 		t.Fatalf("revoking again = %d, %v", n, err)
 	}
 }
+
+// testConnectSessionsEndWithToken: revoking a session token deletes the
+// links made with it (and only those: not the account's other links, nor a
+// link of another tenant that names the same token id), in the revoking
+// transaction; revoking again still reports the token as not live.
+func testConnectSessionsEndWithToken(t *testing.T, e *env) {
+	e.create(t, e.t, "owner", "O", nil)
+	other := linkd.Tenant{OrgID: e.newOrg(t, "else").ID, Env: linkd.EnvTest}
+	e.create(t, other, "owner", "O elsewhere", nil)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	token := func() *linkd.SessionToken {
+		t.Helper()
+		_, _, hash, refresh := linkd.NewSessionSecrets()
+		st := &linkd.SessionToken{ID: linkd.NewID(), ExpiresAt: now.Add(time.Hour), RefreshExpiresAt: now.Add(48 * time.Hour), CreatedAt: now}
+		if err := e.store.CreateSessionToken(e.ctx, e.t, "owner", st, hash, refresh); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	link := func(tn linkd.Tenant, sessionID string) []byte {
+		t.Helper()
+		_, hash := linkd.NewConnectSecret()
+		cs := &linkd.ConnectSession{ID: linkd.NewID(), AccountID: "owner", SessionID: sessionID, Properties: []byte("{}"),
+			ExpiresAt: now.Add(linkd.ConnectSessionTTL), CreatedAt: now}
+		if err := e.store.CreateConnectSession(e.ctx, tn, cs, hash); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	leaked, kept := token(), token()
+	a, b := link(e.t, leaked.ID), link(e.t, leaked.ID)
+	c, dash := link(e.t, kept.ID), link(e.t, "")
+	foreign := link(other, leaked.ID)
+	if got, err := e.store.ConnectSessionByHash(e.ctx, a); err != nil || got.SessionID != leaked.ID {
+		t.Fatalf("ConnectSessionByHash: %+v, %v; want SessionID %s", got, err, leaked.ID)
+	}
+	if got, err := e.store.ConnectSessionByHash(e.ctx, dash); err != nil || got.SessionID != "" {
+		t.Fatalf("a dashboard link: %+v, %v; want no SessionID", got, err)
+	}
+
+	if live, err := e.store.RevokeSessionToken(e.ctx, leaked.ID, now); err != nil || !live {
+		t.Fatalf("RevokeSessionToken = %v, %v", live, err)
+	}
+	for _, h := range [][]byte{a, b} {
+		if _, err := e.store.ConnectSessionByHash(e.ctx, h); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("a link of the revoked token still opens: %v", err)
+		}
+	}
+	for name, h := range map[string][]byte{"another token's": c, "the dashboard's": dash, "another tenant's": foreign} {
+		if _, err := e.store.ConnectSessionByHash(e.ctx, h); err != nil {
+			t.Fatalf("revoking a token took %s link: %v", name, err)
+		}
+	}
+	if live, err := e.store.RevokeSessionToken(e.ctx, leaked.ID, now); err != nil || live {
+		t.Fatalf("revoking again = %v, %v", live, err)
+	}
+	if live, err := e.store.RevokeSessionToken(e.ctx, linkd.NewID(), now); err != nil || live {
+		t.Fatalf("revoking an unknown token = %v, %v", live, err)
+	}
+}

@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Connections", testConnections},
 		{"ConnectSessions", testConnectSessions},
 		{"RevokeConnectSessions", testRevokeConnectSessions},
+		{"ConnectSessionsEndWithToken", testConnectSessionsEndWithToken},
+		{"OAuthStates", testOAuthStates},
 		{"AllowedOrigins", testAllowedOrigins},
 		{"Configs", testConfigs},
 		{"ListByConnectedApp", testListByConnectedApp},

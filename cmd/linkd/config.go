@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -31,6 +33,14 @@ type Config struct {
 	// TrustProxy believes X-Forwarded-Proto and X-Forwarded-For (the
 	// dashboard's Secure cookies and sign-in limits behind a proxy).
 	TrustProxy bool
+
+	// MetricsAddr, when set, is a listener of its own for /metrics, which
+	// the main listener then no longer serves: Prometheus scrapes an
+	// address the public never reaches.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics asks for, on
+	// whichever listener serves it. A secret: masked in the log.
+	MetricsToken string
 }
 
 // commandFlags is one command's flag set with the common settings on it.
@@ -60,6 +70,8 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", env("LINKD_TRUST_PROXY", "") == "true", "believe X-Forwarded-Proto/-For from a reverse proxy that sets them (LINKD_TRUST_PROXY=true)")
 	fs.StringVar(&c.AppsFile, "apps", env("LINKD_APPS", ""), "YAML file of apps to add to the shipped catalog (LINKD_APPS)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("LINKD_METRICS_ADDR", ""), "serve /metrics on this address only, not on --addr (LINKD_METRICS_ADDR)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", env("LINKD_METRICS_TOKEN", ""), "bearer token /metrics asks for, at least 16 visible characters (LINKD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LINKD_LOG_LEVEL", "info"), "debug, info, warn or error (LINKD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LINKD_LOG_FORMAT", "text"), "text or json (LINKD_LOG_FORMAT)")
 	rate := env("LINKD_RATE_LIMIT", "100")
@@ -140,6 +152,31 @@ func (c *Config) validate() error {
 		return fmt.Errorf("public URL %q: must be an absolute http(s) URL", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	return c.validateMetrics()
+}
+
+// validateMetrics checks the /metrics settings. A short token could be
+// guessed, and one with spaces or control characters cannot be sent in a
+// header as given.
+func (c *Config) validateMetrics() error {
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return fmt.Errorf("metrics address %q: must be host:port, like 127.0.0.1:9090", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			return fmt.Errorf("metrics address %q: must differ from the listen address", c.MetricsAddr)
+		}
+	}
+	if c.MetricsToken != "" {
+		if len(c.MetricsToken) < 16 {
+			return errors.New("metrics token: must be at least 16 characters (openssl rand -hex 16)")
+		}
+		for i := 0; i < len(c.MetricsToken); i++ {
+			if b := c.MetricsToken[i]; b <= ' ' || b > '~' {
+				return errors.New("metrics token: must be visible ASCII, without spaces")
+			}
+		}
+	}
 	return nil
 }
 
@@ -192,6 +229,10 @@ func (c *Config) logValue() slog.Value {
 		}
 	}
 	key := "(generated into data dir)"
+	metricsToken := ""
+	if c.MetricsToken != "" {
+		metricsToken = "(set, masked)"
+	}
 	if c.EncryptionKey != "" {
 		key = "(set, masked)"
 	}
@@ -210,5 +251,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.String("apps", c.AppsFile),
 		slog.Bool("trust_proxy", c.TrustProxy),
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("metrics_token", metricsToken),
 	)
 }

@@ -37,9 +37,25 @@ func instanceID() string {
 
 // runServe runs the server until ctx ends (SIGTERM or SIGINT), then stops
 // accepting connections and lets in-flight requests finish for up to the
-// shutdown timeout. onListen, when set, receives the bound address (tests
-// listen on port 0).
+// shutdown timeout. onListen, when set, receives the bound address of the
+// main listener (tests listen on port 0).
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(addr string)) error {
+	return serveListeners(ctx, args, getenv, stdout, stderr, func(name, addr string) {
+		if name == mainListener && onListen != nil {
+			onListen(addr)
+		}
+	})
+}
+
+// Listener names, as serveListeners reports them.
+const (
+	mainListener    = "main"
+	metricsListener = "metrics"
+)
+
+// serveListeners is runServe reporting every bound listener by name (the
+// main one last, once all are listening), for tests that use more than one.
+func serveListeners(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(name, addr string)) error {
 	f := newFlags("serve", getenv, stderr)
 	if err := f.parse(args); err != nil {
 		return err
@@ -113,6 +129,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Version:     version,
 		SessionTTL:  c.SessionTTL,
 		Dashboard:   dash,
+
+		MetricsToken:     c.MetricsToken,
+		MetricsElsewhere: c.MetricsAddr != "",
 	})
 	defer srv.Close()
 	// Background work stops after the HTTP server has drained: a batch in
@@ -132,32 +151,65 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
+	servers := []*http.Server{{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // long enough for large uploads
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
+	}}
+	listeners := []net.Listener{ln}
+	if c.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		servers = append(servers, &http.Server{
+			Handler:           srv.MetricsHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      time.Minute,
+			IdleTimeout:       2 * time.Minute,
+		})
+		listeners = append(listeners, mln)
+		log.Info("serving /metrics on its own listener only", "metrics_addr", mln.Addr().String())
+		if onListen != nil {
+			onListen(metricsListener, mln.Addr().String())
+		}
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL)
 	if onListen != nil {
-		onListen(ln.Addr().String())
+		onListen(mainListener, ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc: // a listener failed: stop the others too
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", c.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var shutdownErr error
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil && shutdownErr == nil {
+			shutdownErr = fmt.Errorf("shutdown: %w", err)
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if serveErr != nil {
+		return serveErr
+	}
+	if shutdownErr != nil {
+		return shutdownErr
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	log.Info("stopped")
 	return nil
