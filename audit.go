@@ -34,8 +34,11 @@ type AuditFilter struct {
 	Cursor    string // continue after the entry with this ID
 }
 
-// AuditStore reads the audit log. Entries are written by the stores that
-// change data, inside the same transaction.
+// AuditStore reads the audit log. Entries of changes are written by the
+// stores that change data, inside the same transaction.
 type AuditStore interface {
 	ListAudit(ctx context.Context, t Tenant, f AuditFilter) (entries []*AuditEntry, next string, err error)
+	// AppendAudit records an event that changes no data, such as a read of
+	// a connection's credentials.
+	AppendAudit(ctx context.Context, t Tenant, ev *AuditEntry) error
 }

@@ -160,6 +160,12 @@ type RefreshStore interface {
 	// token at once, and neither a failing refresh nor a token that expires
 	// sooner than dueBefore is retried in a tight loop.
 	ClaimRefreshes(ctx context.Context, c Claim, dueBefore, triedBefore time.Time) ([]RefreshJob, error)
+	// LeaseRefresh leases the refresh of one active connection to c.Owner
+	// until c.Until(), unless a live refresher holds it, and reports
+	// whether it did: a request that needs a fresh token now takes the
+	// same lease as the background refresher, so the two never spend one
+	// refresh token twice. Writing the connection releases the lease.
+	LeaseRefresh(ctx context.Context, t Tenant, connectionID string, c Claim) (bool, error)
 }
 
 // ConnectedSlugs returns the apps of conns, each once, sorted: the apps an

@@ -103,3 +103,8 @@ func auditJSON(ev *linkd.AuditEntry) (fields, details string, err error) {
 	}
 	return string(f), string(d), nil
 }
+
+// AppendAudit implements linkd.AuditStore.
+func (s *Store) AppendAudit(ctx context.Context, t linkd.Tenant, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return insertAudit(ctx, tx, t, ev) })
+}

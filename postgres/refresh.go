@@ -35,3 +35,15 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 	}
 	return out, rows.Err()
 }
+
+// LeaseRefresh implements linkd.RefreshStore.
+func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2
+		WHERE org_id = $3 AND env = $4 AND id = $5 AND status = 'active'
+		AND (refresh_lease_until IS NULL OR refresh_lease_until < $6)`,
+		c.Owner, c.Until(), t.OrgID, t.Env, connectionID, c.Now)
+	if err != nil {
+		return false, fmt.Errorf("lease refresh: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

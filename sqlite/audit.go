@@ -87,3 +87,8 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 	}
 	return out, next, nil
 }
+
+// AppendAudit implements linkd.AuditStore.
+func (s *Store) AppendAudit(ctx context.Context, t linkd.Tenant, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error { return insertAudit(ctx, tx, t, ev) })
+}

@@ -44,3 +44,23 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 	}
 	return out, nil
 }
+
+// LeaseRefresh implements linkd.RefreshStore.
+func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim) (bool, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
+			WHERE org_id = ? AND env = ? AND id = ? AND status = 'active'
+			AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)`,
+			c.Owner, micros(c.Until()), t.OrgID, t.Env, connectionID, micros(c.Now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("lease refresh: %w", err)
+	}
+	return n == 1, nil
+}

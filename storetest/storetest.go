@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"WorkerLoops", testWorkerLoops},
 		{"ClaimSkipsTenants", testClaimSkipsTenants},
 		{"ScheduleTicks", testScheduleTicks},
+		{"LeaseRefresh", testLeaseRefresh},
+		{"AppendAudit", testAppendAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,81 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+)
+
+// testLeaseRefresh: a request taking one connection's refresh lease and the
+// background refresher's batch claim exclude each other, across tenants
+// too, and writing the connection releases the lease.
+func testLeaseRefresh(t *testing.T, e *env) {
+	e.create(t, e.t, "lr", "L", nil)
+	conn := e.putConn(t, e.t, "lr", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	lease := func(owner string, at time.Time) bool {
+		t.Helper()
+		ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: owner, Now: at, Lease: time.Minute})
+		if err != nil {
+			t.Fatalf("LeaseRefresh(%s): %v", owner, err)
+		}
+		return ok
+	}
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if ok, err := e.store.LeaseRefresh(e.ctx, other, conn.ID, linkd.Claim{Owner: "x", Now: now, Lease: time.Minute}); ok || err != nil {
+		t.Fatalf("another environment leased the connection: %v, %v", ok, err)
+	}
+	if !lease("a", now) {
+		t.Fatal("a free connection was not leased")
+	}
+	if lease("b", now.Add(30*time.Second)) {
+		t.Fatal("a live lease was taken by another owner")
+	}
+	// The background claim skips it too, even though it is due.
+	e.expireToken(t, "lr", "slack", now.Add(time.Minute))
+	if !lease("a2", now.Add(2*time.Minute)) {
+		t.Fatal("an expired lease was not taken over")
+	}
+	jobs, err := e.store.ClaimRefreshes(e.ctx, linkd.Claim{Owner: "bg", Now: now.Add(2 * time.Minute), Lease: time.Minute, Limit: 10},
+		now.Add(time.Hour), now.Add(time.Hour))
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("the refresher claimed a leased connection: %v, %v", jobs, err)
+	}
+	// Writing the connection (a refresh's outcome) releases the lease.
+	e.putConn(t, e.t, "lr", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a2", RefreshToken: "r2"})
+	if !lease("c", now.Add(2*time.Minute)) {
+		t.Fatal("the lease outlived the write that ends it")
+	}
+}
+
+// expireToken sets the account's connection to slug to expire at exp.
+func (e *env) expireToken(t *testing.T, accountID, slug string, exp time.Time) {
+	t.Helper()
+	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+		next := *cur
+		next.TokenExpiresAt = &exp
+		return &next, nil, nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testAppendAudit: an event that changes nothing is recorded for its
+// tenant only.
+func testAppendAudit(t *testing.T, e *env) {
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: time.Now().UTC().Truncate(time.Microsecond), Actor: "key-9",
+		Action: "connection.credentials_read", AccountID: "acc", Details: map[string]any{"slug": "slack"}}
+	if err := e.store.AppendAudit(e.ctx, e.t, ev); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{AccountID: "acc"})
+	if err != nil || len(got) != 1 || got[0].Action != ev.Action || got[0].Actor != "key-9" || got[0].Details["slug"] != "slack" {
+		t.Fatalf("ListAudit = %+v, %v", got, err)
+	}
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if got, _, err := e.store.ListAudit(e.ctx, other, linkd.AuditFilter{AccountID: "acc"}); err != nil || len(got) != 0 {
+		t.Fatalf("another environment sees the entry: %d, %v", len(got), err)
+	}
+}
