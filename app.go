@@ -58,6 +58,11 @@ type OAuthSpec struct {
 	// AuthStyle says how the client authenticates at the token endpoint:
 	// "header" (HTTP Basic), "params" (in the form), or "" to detect.
 	AuthStyle string `yaml:"auth_style,omitempty"`
+	// Metadata names string fields of the token response that describe
+	// the customer's side of the connection (Salesforce's instance_url):
+	// they are kept with the connection, so the proxy's base_url can use
+	// them, and a refresh that returns them again updates them.
+	Metadata []string `yaml:"metadata,omitempty"`
 }
 
 // RevocationSpec describes a provider's own token revocation call (Notion

@@ -48,6 +48,10 @@ type ConnectionSecrets struct {
 	TokenType    string            `json:"token_type,omitempty"`
 	Scope        string            `json:"scope,omitempty"`
 	Fields       map[string]string `json:"fields,omitempty"` // key-based apps
+	// Metadata are the token-response fields the app's catalog entry
+	// names (oauth2.metadata). Not secret, but kept here so they share
+	// the connection's lifetime and are destroyed with it.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Revocation is a token to revoke at its provider, queued when a connection
@@ -161,11 +165,14 @@ type RefreshStore interface {
 	// sooner than dueBefore is retried in a tight loop.
 	ClaimRefreshes(ctx context.Context, c Claim, dueBefore, triedBefore time.Time) ([]RefreshJob, error)
 	// LeaseRefresh leases the refresh of one active connection to c.Owner
-	// until c.Until(), unless a live refresher holds it, and reports
-	// whether it did: a request that needs a fresh token now takes the
-	// same lease as the background refresher, so the two never spend one
-	// refresh token twice. Writing the connection releases the lease.
-	LeaseRefresh(ctx context.Context, t Tenant, connectionID string, c Claim) (bool, error)
+	// until c.Until(), when no live refresher holds it, its token (if it
+	// has an expiry) expires before dueBefore, and it was not refreshed
+	// since refreshedBefore; it reports whether it did. A request that
+	// needs a fresh token takes the same lease as the background refresher,
+	// so the two never spend one refresh token twice, and the conditions
+	// make a waiter that gets the lease after someone else's refresh find
+	// nothing left to do. Writing the connection releases the lease.
+	LeaseRefresh(ctx context.Context, t Tenant, connectionID string, c Claim, dueBefore, refreshedBefore time.Time) (bool, error)
 }
 
 // ConnectedSlugs returns the apps of conns, each once, sorted: the apps an

@@ -17,6 +17,8 @@ const (
 	ERATELIMITED  = "rate_limited" // too many requests for this key
 	ETOOLARGE     = "too_large"    // the request body exceeds a limit
 	EUNSUPPORTED  = "unsupported"  // e.g. a wrong content type
+	EUPSTREAM     = "upstream"     // an app's API, called for the caller, failed or could not be reached
+	ETIMEOUT      = "timeout"      // an app's API did not answer in time
 	EINTERNAL     = "internal"     // anything else; details are logged, not shown
 )
 

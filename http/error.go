@@ -25,6 +25,8 @@ var statuses = map[string]int{
 	linkd.ERATELIMITED:  http.StatusTooManyRequests,
 	linkd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	linkd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	linkd.EUPSTREAM:     http.StatusBadGateway,
+	linkd.ETIMEOUT:      http.StatusGatewayTimeout,
 	linkd.EINTERNAL:     http.StatusInternalServerError,
 	emethod:             http.StatusMethodNotAllowed,
 }
@@ -41,6 +43,8 @@ var errorTypes = map[string]string{
 	linkd.ERATELIMITED:  "RATE_LIMITED",
 	linkd.ETOOLARGE:     "PAYLOAD_TOO_LARGE",
 	linkd.EUNSUPPORTED:  "UNSUPPORTED_MEDIA_TYPE",
+	linkd.EUPSTREAM:     "UPSTREAM_ERROR",
+	linkd.ETIMEOUT:      "UPSTREAM_TIMEOUT",
 	linkd.EINTERNAL:     "SERVER_ERROR",
 	emethod:             "METHOD_NOT_ALLOWED",
 }

@@ -45,6 +45,8 @@ func (s *Server) routes() {
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
 		s.handle("GET /oauth/callback", s.handleOAuthCallback)
 		s.handle("PUT /api/v2/public/migrate-token", s.withAPIKey(s.withIdempotency(s.handleMigrateToken)))
+		// Using a connection from the backend (credentials.go).
+		s.handle("GET "+la+"/{linked_account_id}/connection/{slug}/credentials", s.withAPIKey(s.handleCredentials))
 		// Configs: which workflows an account switched on, and their fields.
 		const cfg = "/api/v2/public/config"
 		const bySlug = "/api/v2/public/slug/{slug}"

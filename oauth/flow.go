@@ -299,7 +299,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 		}
 		return res, fmt.Errorf("exchange code with %s: %w", app.Slug, err)
 	}
-	secret, err := json.Marshal(secretsOf(tok))
+	secret, err := json.Marshal(secretsOf(tok, app, nil))
 	if err != nil {
 		return res, err
 	}
@@ -316,10 +316,31 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 	return res, err
 }
 
-func secretsOf(tok *oauth2.Token) linkd.ConnectionSecrets {
+// secretsOf is what a token response leaves to keep: the tokens, and the
+// metadata fields app names. prev is what a refresh replaces (nil for a new
+// grant): a provider that leaves out the refresh token or a metadata field
+// in a refresh response keeps the old value.
+func secretsOf(tok *oauth2.Token, app *linkd.App, prev *linkd.ConnectionSecrets) linkd.ConnectionSecrets {
 	sec := linkd.ConnectionSecrets{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
 	if sc, ok := tok.Extra("scope").(string); ok {
 		sec.Scope = sc
+	}
+	if prev != nil {
+		if sec.RefreshToken == "" {
+			sec.RefreshToken = prev.RefreshToken
+		}
+		if sec.Scope == "" {
+			sec.Scope = prev.Scope
+		}
+		sec.Metadata = maps.Clone(prev.Metadata)
+	}
+	for _, k := range app.OAuth.Metadata {
+		if v, ok := tok.Extra(k).(string); ok && v != "" {
+			if sec.Metadata == nil {
+				sec.Metadata = map[string]string{}
+			}
+			sec.Metadata[k] = v
+		}
 	}
 	return sec
 }

@@ -23,9 +23,8 @@ import (
 // attempt is retried once its lease has run out.
 type Refresher struct {
 	*Service
-	ahead       time.Duration
-	maxFailures int
-	loop        *worker.Loop[linkd.RefreshJob]
+	ahead time.Duration
+	loop  *worker.Loop[linkd.RefreshJob]
 }
 
 // Refresher defaults.
@@ -38,25 +37,27 @@ const (
 	// RefreshRetry is how long after a refresh (failed, or giving a token
 	// that is due again already) the connection may be refreshed again.
 	RefreshRetry = 30 * time.Second
+	// RefreshLease is how long a refresh may hold a connection.
+	RefreshLease = 2 * time.Minute
 )
 
 // NewRefresher returns a refresher of svc's connections. Zero options take
 // a 2-minute lease, a 30-second poll and 4 refreshes at once.
 func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Name = "refresh"
-	o.Lease = cmp.Or(o.Lease, 2*time.Minute)
+	o.Lease = cmp.Or(o.Lease, RefreshLease)
 	o.Poll = cmp.Or(o.Poll, 30*time.Second)
 	o.Concurrency = cmp.Or(o.Concurrency, 4)
 	if o.Clock == nil {
 		o.Clock = svc.now
 	}
-	r := &Refresher{Service: svc, ahead: RefreshAhead, maxFailures: MaxRefreshFailures}
+	r := &Refresher{Service: svc, ahead: svc.refreshAhead()}
 	r.loop = worker.New(o, worker.Source[linkd.RefreshJob]{
 		Claim: func(ctx context.Context, c linkd.Claim) ([]linkd.RefreshJob, error) {
 			return r.Store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
 		},
 		Run: func(ctx context.Context, j linkd.RefreshJob) error {
-			if err := r.refresh(ctx, j); err != nil {
+			if _, err := r.refresh(ctx, j.Tenant, j.AccountID, j.ConnectionID, "linkd:refresher"); err != nil {
 				return fmt.Errorf("refresh the %s token of %s: %w", j.Slug, j.AccountID, err)
 			}
 			return nil
@@ -72,59 +73,59 @@ func (r *Refresher) Run(ctx context.Context) { r.loop.Run(ctx) }
 // Drain refreshes the tokens that are due and reports how many it handled.
 func (r *Refresher) Drain(ctx context.Context) (int, error) { return r.loop.Drain(ctx) }
 
-// refresh refreshes one connection and records the outcome.
-func (r *Refresher) refresh(ctx context.Context, j linkd.RefreshJob) error {
-	acct, conns, err := r.Store.Connections(ctx, j.Tenant, j.AccountID)
+// refreshAhead is how long before expiry a token counts as due.
+func (s *Service) refreshAhead() time.Duration { return cmp.Or(s.RefreshAhead, RefreshAhead) }
+
+// refresh refreshes one connection, whose refresh lease the caller holds,
+// and records the outcome (which releases the lease). refreshErr is the
+// provider's refusal or failure, recorded on the connection; err is a
+// failure to record anything.
+func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID, actor string) (refreshErr, err error) {
+	acct, conns, err := s.Store.Connections(ctx, t, accountID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var conn *linkd.Connection
 	for _, c := range conns {
-		if c.ID == j.ConnectionID {
+		if c.ID == connID {
 			conn = c
 		}
 	}
 	if conn == nil {
-		return nil // disconnected meanwhile
+		return nil, nil // disconnected meanwhile
 	}
-	sec, err := r.Accounts.OpenConnection(j.Tenant, acct, conn)
+	sec, err := s.Accounts.OpenConnection(t, acct, conn)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	app, set, err := r.app(ctx, j.Tenant, j.Slug)
+	app, set, err := s.app(ctx, t, conn.Slug)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg, err := r.config(j.Tenant, app, set)
+	cfg, err := s.config(t, app, set)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := r.now()
+	now := s.now()
 	var tok *oauth2.Token
-	var refreshErr error
 	if sec.RefreshToken == "" {
 		refreshErr = errors.New("the provider gave no refresh token")
 	} else {
-		hctx := context.WithValue(ctx, oauth2.HTTPClient, r.httpClient())
+		hctx := context.WithValue(ctx, oauth2.HTTPClient, s.httpClient())
 		tok, refreshErr = cfg.TokenSource(hctx, &oauth2.Token{RefreshToken: sec.RefreshToken, Expiry: now.Add(-time.Second)}).Token()
 	}
-	max := r.maxFailures
 	secret, _ := json.Marshal(sec)
 	status, audit := linkd.ConnActive, false
 	if refreshErr == nil {
-		next := secretsOf(tok)
-		if next.RefreshToken == "" {
-			next.RefreshToken = sec.RefreshToken // the provider kept the old one
-		}
-		secret, _ = json.Marshal(next)
+		secret, _ = json.Marshal(secretsOf(tok, app, sec))
 	} else {
 		var re *oauth2.RetrieveError
 		invalid := errors.As(refreshErr, &re) && re.ErrorCode == "invalid_grant"
-		if invalid || sec.RefreshToken == "" || conn.RefreshFailures+1 >= max {
+		if invalid || sec.RefreshToken == "" || conn.RefreshFailures+1 >= MaxRefreshFailures {
 			status, audit = linkd.ConnExpired, true
 		}
 	}
-	_, err = r.put(ctx, j.Tenant, "linkd:refresher", j.AccountID, j.Slug, linkd.AuthOAuth2, audit, func(c *linkd.Connection) {
+	_, err = s.put(ctx, t, actor, accountID, conn.Slug, linkd.AuthOAuth2, audit, func(c *linkd.Connection) {
 		c.LastRefreshAt = &now
 		c.Status = status
 		if refreshErr == nil {
@@ -139,5 +140,5 @@ func (r *Refresher) refresh(ctx context.Context, j linkd.RefreshJob) error {
 		c.RefreshFailures++
 		c.LastRefreshError = fmt.Sprint(refreshErr)
 	}, secret)
-	return err
+	return refreshErr, err
 }

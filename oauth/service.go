@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/linkd-dev/linkd"
 )
 
@@ -26,7 +28,15 @@ type Service struct {
 	// HTTPClient talks to providers (token exchange, refresh, revocation);
 	// a client with a 30 s timeout when nil.
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// RefreshAhead is how long before expiry a token is refreshed, by the
+	// background refresher and before credentials are handed out;
+	// RefreshAhead (5 minutes) when zero.
+	RefreshAhead time.Duration
+	// Owner names this process in refresh leases.
+	Owner string
+	Now   func() time.Time
+
+	flight singleflight.Group // one refresh per connection per process
 }
 
 func (s *Service) now() time.Time {

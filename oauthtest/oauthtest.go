@@ -47,6 +47,10 @@ type Provider struct {
 	Manager *manage.Manager
 	// RevokeFails makes the revocation endpoint answer 503 this many times.
 	RevokeFails atomic.Int32
+	// Refreshes counts refresh_token grants the token endpoint was asked
+	// for, granted or not. Refresh tokens rotate: each grant spends the
+	// one it was given, so a second use fails with invalid_grant.
+	Refreshes atomic.Int32
 
 	deny    atomic.Bool
 	mu      sync.Mutex
@@ -93,7 +97,12 @@ func NewProvider(t testing.TB, redirectURL string) *Provider {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
 	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) { srv.HandleTokenRequest(w, r) })
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("grant_type") == "refresh_token" {
+			p.Refreshes.Add(1)
+		}
+		srv.HandleTokenRequest(w, r)
+	})
 	// RFC 7009 revocation, which go-oauth2 does not serve itself.
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
 		if id, secret, ok := r.BasicAuth(); !ok || id != ClientID || secret != ClientSecret {

@@ -37,11 +37,12 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 }
 
 // LeaseRefresh implements linkd.RefreshStore.
-func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim) (bool, error) {
+func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim, dueBefore, refreshedBefore time.Time) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2
 		WHERE org_id = $3 AND env = $4 AND id = $5 AND status = 'active'
-		AND (refresh_lease_until IS NULL OR refresh_lease_until < $6)`,
-		c.Owner, c.Until(), t.OrgID, t.Env, connectionID, c.Now)
+		AND (refresh_lease_until IS NULL OR refresh_lease_until < $6)
+		AND (token_expires_at IS NULL OR token_expires_at < $7) AND (last_refresh_at IS NULL OR last_refresh_at < $8)`,
+		c.Owner, c.Until(), t.OrgID, t.Env, connectionID, c.Now, dueBefore, refreshedBefore)
 	if err != nil {
 		return false, fmt.Errorf("lease refresh: %w", err)
 	}

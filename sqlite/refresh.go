@@ -46,13 +46,14 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 }
 
 // LeaseRefresh implements linkd.RefreshStore.
-func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim) (bool, error) {
+func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim, dueBefore, refreshedBefore time.Time) (bool, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
 			WHERE org_id = ? AND env = ? AND id = ? AND status = 'active'
-			AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)`,
-			c.Owner, micros(c.Until()), t.OrgID, t.Env, connectionID, micros(c.Now))
+			AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)
+			AND (token_expires_at IS NULL OR token_expires_at < ?) AND (last_refresh_at IS NULL OR last_refresh_at < ?)`,
+			c.Owner, micros(c.Until()), t.OrgID, t.Env, connectionID, micros(c.Now), micros(dueBefore), micros(refreshedBefore))
 		if err != nil {
 			return err
 		}

@@ -14,16 +14,17 @@ func testLeaseRefresh(t *testing.T, e *env) {
 	e.create(t, e.t, "lr", "L", nil)
 	conn := e.putConn(t, e.t, "lr", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	far := now.Add(24 * time.Hour)
 	lease := func(owner string, at time.Time) bool {
 		t.Helper()
-		ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: owner, Now: at, Lease: time.Minute})
+		ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: owner, Now: at, Lease: time.Minute}, far, at)
 		if err != nil {
 			t.Fatalf("LeaseRefresh(%s): %v", owner, err)
 		}
 		return ok
 	}
 	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
-	if ok, err := e.store.LeaseRefresh(e.ctx, other, conn.ID, linkd.Claim{Owner: "x", Now: now, Lease: time.Minute}); ok || err != nil {
+	if ok, err := e.store.LeaseRefresh(e.ctx, other, conn.ID, linkd.Claim{Owner: "x", Now: now, Lease: time.Minute}, far, now); ok || err != nil {
 		t.Fatalf("another environment leased the connection: %v, %v", ok, err)
 	}
 	if !lease("a", now) {
@@ -46,6 +47,34 @@ func testLeaseRefresh(t *testing.T, e *env) {
 	e.putConn(t, e.t, "lr", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a2", RefreshToken: "r2"})
 	if !lease("c", now.Add(2*time.Minute)) {
 		t.Fatal("the lease outlived the write that ends it")
+	}
+	// A waiter that comes for the lease after someone else's refresh
+	// finds nothing to do: the token is no longer due, or was refreshed
+	// since it began waiting.
+	e.refreshed(t, "lr", "slack", now.Add(3*time.Minute), now.Add(time.Hour))
+	at := now.Add(4 * time.Minute)
+	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: "d", Now: at, Lease: time.Minute}, at.Add(5*time.Minute), now); ok || err != nil {
+		t.Fatalf("leased a token that is not due: %v, %v", ok, err)
+	}
+	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: "d", Now: at, Lease: time.Minute}, far, now.Add(2*time.Minute)); ok || err != nil {
+		t.Fatalf("leased a token refreshed since the waiter began: %v, %v", ok, err)
+	}
+	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: "d", Now: at, Lease: time.Minute}, far, at); !ok || err != nil {
+		t.Fatalf("a forced refresh after the last one was refused: %v, %v", ok, err)
+	}
+}
+
+// refreshed records a refresh of the account's connection to slug at at,
+// giving a token that expires at exp.
+func (e *env) refreshed(t *testing.T, accountID, slug string, at, exp time.Time) {
+	t.Helper()
+	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+		next := *cur
+		next.LastRefreshAt, next.TokenExpiresAt = &at, &exp
+		return &next, nil, nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -29,7 +29,10 @@ type Config struct {
 	ImportMaxBytes  int64
 	ImportLease     time.Duration
 	SessionTTL      time.Duration
-	AppsFile        string
+	// RefreshAhead is how long before expiry an OAuth token is refreshed,
+	// in the background and before the credentials route hands it out.
+	RefreshAhead time.Duration
+	AppsFile     string
 	// TrustProxy believes X-Forwarded-Proto and X-Forwarded-For (the
 	// dashboard's Secure cookies and sign-in limits behind a proxy).
 	TrustProxy bool
@@ -99,6 +102,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		sessionTTL = s
 		return nil
 	})
+	refreshAhead := env("LINKD_REFRESH_AHEAD", "5m")
+	fs.Func("refresh-ahead", "refresh OAuth tokens this long before they expire; the credentials route never hands out one that expires sooner (LINKD_REFRESH_AHEAD, default 5m)", func(s string) error {
+		refreshAhead = s
+		return nil
+	})
 	// The numeric settings are parsed after flags so that a bad variable and
 	// a bad flag are reported the same way.
 	fs.Usage = func() {
@@ -121,6 +129,9 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL < time.Minute {
 			return fmt.Errorf("session TTL %q: must be a duration of at least 1m", sessionTTL)
+		}
+		if c.RefreshAhead, err = time.ParseDuration(refreshAhead); err != nil || c.RefreshAhead < 30*time.Second || c.RefreshAhead > 12*time.Hour {
+			return fmt.Errorf("refresh ahead %q: must be a duration from 30s to 12h", refreshAhead)
 		}
 		return c.validate()
 	}
@@ -249,6 +260,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Int64("import_max_bytes", c.ImportMaxBytes),
 		slog.Duration("import_lease", c.ImportLease),
 		slog.Duration("session_ttl", c.SessionTTL),
+		slog.Duration("refresh_ahead", c.RefreshAhead),
 		slog.String("apps", c.AppsFile),
 		slog.Bool("trust_proxy", c.TrustProxy),
 		slog.String("metrics_addr", c.MetricsAddr),

@@ -103,9 +103,10 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("apps: %w", err)
 	}
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
-	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL}
-	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
 	owner := instanceID()
+	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL,
+		RefreshAhead: c.RefreshAhead, Owner: owner}
+	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
 	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, Logger: log},
 		worker.Options{Poll: 2 * time.Second, Logger: log})
