@@ -29,69 +29,9 @@ type App struct {
 	// EnabledByDefault makes the app available in the test environment of a
 	// fresh install (key-based apps need no client credentials).
 	EnabledByDefault bool `yaml:"enabled_by_default,omitempty" json:"-"`
-}
-
-// OAuthSpec is how to run the OAuth 2.0 authorization code flow with an app.
-type OAuthSpec struct {
-	AuthorizeURL string `yaml:"authorize_url"`
-	TokenURL     string `yaml:"token_url"`
-	// RevocationURL is the RFC 7009 endpoint; empty when the provider has
-	// none (then disconnecting only forgets the tokens).
-	RevocationURL string `yaml:"revocation_url,omitempty"`
-	// Revocation says how to call RevocationURL when the provider does not
-	// follow RFC 7009; nil means RFC 7009 (a form POST with "token").
-	Revocation *RevocationSpec `yaml:"revocation,omitempty"`
-	Scopes     []string        `yaml:"scopes,omitempty"`
-	// ScopeSeparator joins scopes in the authorize URL (" " by default;
-	// some providers want ",").
-	ScopeSeparator string `yaml:"scope_separator,omitempty"`
-	PKCE           bool   `yaml:"pkce"`
-	// ExtraParams are added to the authorize URL (e.g. access_type=offline
-	// for Google, to get a refresh token). Callers cannot change them.
-	ExtraParams map[string]string `yaml:"extra_params,omitempty"`
-	// AllowedParams are the authorize parameters a caller may add per
-	// connection (login_hint, say), besides the names of the app's
-	// auth_inputs. Nothing else is accepted: a parameter can change what
-	// the customer consents to (prompt=none, a wider resource), so each
-	// app opts in to the ones its provider documents.
-	AllowedParams []string `yaml:"allowed_params,omitempty"`
-	// AuthStyle says how the client authenticates at the token endpoint:
-	// "header" (HTTP Basic), "params" (in the form), or "" to detect.
-	AuthStyle string `yaml:"auth_style,omitempty"`
-	// Metadata names string fields of the token response that describe
-	// the customer's side of the connection (Salesforce's instance_url):
-	// they are kept with the connection, so the proxy's base_url can use
-	// them, and a refresh that returns them again updates them.
-	Metadata []string `yaml:"metadata,omitempty"`
-}
-
-// RevocationSpec describes a provider's own token revocation call (Notion
-// takes JSON; GitHub wants DELETE on a URL naming the client id).
-type RevocationSpec struct {
-	// Method is POST (the default) or DELETE.
-	Method string `yaml:"method,omitempty"`
-	// Format of the body: "form" (the default) or "json".
-	Format string `yaml:"format,omitempty"`
-	// TokenField names the token in the body ("token" by default).
-	TokenField string `yaml:"token_field,omitempty"`
-	// Auth is how the client authenticates: "header" (HTTP Basic) or
-	// "params" (in the body); empty means as at the token endpoint.
-	Auth string `yaml:"auth,omitempty"`
-}
-
-// AuthorizeParams returns the authorize parameters a caller may pass when
-// connecting app per connection: its oauth2.allowed_params and the names of
-// its auth_inputs (values the flow needs, a subdomain say). Empty for an
-// app that is not OAuth 2.0.
-func (a *App) AuthorizeParams() []string {
-	if a.OAuth == nil {
-		return nil
-	}
-	out := append([]string(nil), a.OAuth.AllowedParams...)
-	for _, f := range a.AuthInputs {
-		out = append(out, f.Name)
-	}
-	return out
+	// Proxy says how linkd calls the app's API as a linked account; nil
+	// when the catalog does not say (the proxy then refuses the app).
+	Proxy *ProxySpec `yaml:"proxy,omitempty" json:"-"`
 }
 
 // InputField is one field of a form shown to the end customer.

@@ -190,6 +190,9 @@ func parse(src string, data []byte) ([]*linkd.App, error) {
 		if err := validate(a, fail); err != nil {
 			return nil, err
 		}
+		if err := validateProxy(a, src == ShippedName, fail); err != nil {
+			return nil, err
+		}
 		if j, dup := seen[a.Slug]; dup {
 			return nil, fail("slug", "duplicate slug; apps[%d] (line %d) has it already", j, entryAt(entries, j).line)
 		}
