@@ -1,6 +1,8 @@
 package linkd
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"strings"
 
@@ -165,4 +167,37 @@ func ForwardedResponseHeader(name string) bool {
 		return false
 	}
 	return !strings.HasPrefix(strings.ToLower(name), "access-control-")
+}
+
+// AppRequest is a call to an app's API, as the caller of the proxy (or a
+// workflow step) asks for it: everything but where it goes and how it is
+// authenticated, which come from the catalog and the connection.
+type AppRequest struct {
+	Method string
+	// Path is below the app's base URL, escaped as received ("/v1/items").
+	Path string
+	// RawQuery is sent as is (without linkd's own parameters).
+	RawQuery string
+	// Header is the caller's; what ForwardedRequestHeader refuses is
+	// dropped.
+	Header http.Header
+	// Body is nil for none; ContentLength is -1 when unknown.
+	Body          io.Reader
+	ContentLength int64
+	// Retries is how many times a failed attempt may be repeated when the
+	// call is safe to repeat; -1 for the caller's default.
+	Retries int
+}
+
+// AppResponse is the app's answer, its body still to be read (and closed).
+type AppResponse struct {
+	*http.Response
+	// Attempts is how many requests were sent to the app.
+	Attempts int
+}
+
+// AppCaller calls an app's API as one linked account: the proxy route,
+// and the engine that workflow steps will call apps with.
+type AppCaller interface {
+	Call(ctx context.Context, t Tenant, accountID, slug string, req *AppRequest) (*AppResponse, error)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
+	"github.com/linkd-dev/linkd/outbound"
+	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
@@ -41,11 +44,12 @@ type fixture struct {
 	// accounts and connections are the services behind the server.
 	accounts    *linkd.AccountService
 	connections *oauth.Service
+	caller      *proxy.Caller
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 	t.Helper()
-	return startFixture(t, store, rateLimit, false)
+	return startFixture(t, store, rateLimit, false, "")
 }
 
 // newOAuthFixture is newFixture with a real OAuth 2.0 provider (oauthtest)
@@ -53,10 +57,13 @@ func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
 // own address, so that the provider's redirects come back to it.
 func newOAuthFixture(t *testing.T, store linkd.Store) *fixture {
 	t.Helper()
-	return startFixture(t, store, 0, true)
+	return startFixture(t, store, 0, true, "")
 }
 
-func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvider bool) *fixture {
+// startFixture starts the server; apps are catalog entries (list items,
+// without the "apps:" line) added to the shipped ones, and to testprov
+// when withProvider. Calls to apps may reach loopback.
+func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvider bool, apps string) *fixture {
 	t.Helper()
 	master := make([]byte, 32)
 	rand.Read(master)
@@ -74,23 +81,26 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	}
 	public := "https://linkd.example.com"
 	var prov *oauthtest.Provider
-	var extra io.Reader
+	extra := "apps:\n"
 	if withProvider {
 		public = "http://" + ln.Addr().String()
 		prov = oauthtest.NewProvider(t, public+"/oauth/callback")
-		extra = strings.NewReader(prov.CatalogYAML("testprov", "Test Provider"))
+		extra = prov.CatalogYAML("testprov", "Test Provider")
 	}
-	apps, err := catalog.Load(extra)
+	cat, err := catalog.Load(strings.NewReader(extra + apps))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: apps, PublicURL: public}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, Connections: conns, RateLimit: rateLimit})
+	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: cat, PublicURL: public, HTTPClient: outbound.NewClient(loopback)}
+	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), MaxBody: 4 << 20, Timeout: 5 * time.Second,
+		BackoffBase: time.Millisecond}
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, Connections: conns, Apps: caller, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	ts.Start()
 	t.Cleanup(ts.Close)
-	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns,
+	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns, caller: caller,
 		runner: csvio.NewRunner(imp, worker.Options{Owner: "test"}, 2), patterns: srv.Patterns()}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)

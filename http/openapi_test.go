@@ -18,6 +18,7 @@ import (
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
 )
 
@@ -45,9 +46,10 @@ func serveOpenAPI(t *testing.T) (*linkdhttp.Server, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps}
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: accounts,
 		Imports:     &csvio.Importer{Store: store, Accounts: accounts},
-		Connections: &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps}})
+		Connections: conns, Apps: &proxy.Caller{Connections: conns, Catalog: apps, Client: http.DefaultClient}})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

@@ -45,8 +45,15 @@ func (s *Server) routes() {
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
 		s.handle("GET /oauth/callback", s.handleOAuthCallback)
 		s.handle("PUT /api/v2/public/migrate-token", s.withAPIKey(s.withIdempotency(s.handleMigrateToken)))
-		// Using a connection from the backend (credentials.go).
+		// Using a connection from the backend (credentials.go, proxy.go).
+		// The proxy is not idempotent here: a caller's Idempotency-Key
+		// goes on to the app.
 		s.handle("GET "+la+"/{linked_account_id}/connection/{slug}/credentials", s.withAPIKey(s.handleCredentials))
+		if s.apps != nil {
+			for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+				s.handle(m+" "+proxyPrefix+"{slug}/{path...}", s.withAPIKey(s.handleProxy))
+			}
+		}
 		// Configs: which workflows an account switched on, and their fields.
 		const cfg = "/api/v2/public/config"
 		const bySlug = "/api/v2/public/slug/{slug}"

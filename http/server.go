@@ -32,6 +32,8 @@ type Config struct {
 	Imports *csvio.Importer
 	// Connections connects apps; nil leaves the application routes out.
 	Connections *oauth.Service
+	// Apps calls apps' APIs for the proxy routes; nil leaves them out.
+	Apps        linkd.AppCaller
 	WakeImports func()
 	Logger      *slog.Logger
 	// RateLimit is requests per second per API key (burst twice that);
@@ -64,6 +66,7 @@ type Server struct {
 	imports  *csvio.Importer
 	// connections is Config.Connections.
 	connections *oauth.Service
+	apps        linkd.AppCaller
 	logger      *slog.Logger
 	registry    *prometheus.Registry
 	metrics     *metrics
@@ -95,6 +98,7 @@ func NewServer(cfg Config) *Server {
 		imports:  cfg.Imports,
 
 		connections: cfg.Connections,
+		apps:        cfg.Apps,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
 		version:     cfg.Version,

@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkd-dev/linkd/outbound"
 )
 
 // Config is every setting of linkd, filled from defaults, then LINKD_*
@@ -33,6 +36,13 @@ type Config struct {
 	// in the background and before the credentials route hands it out.
 	RefreshAhead time.Duration
 	AppsFile     string
+	// AllowPrivate are the private or reserved networks outbound calls
+	// (apps, token endpoints) may reach; none by default (SSRF guard).
+	AllowPrivate []netip.Prefix
+	// ProxyMaxBody bounds a request body sent through the proxy;
+	// ProxyTimeout the wait for the app's answer.
+	ProxyMaxBody int64
+	ProxyTimeout time.Duration
 	// TrustProxy believes X-Forwarded-Proto and X-Forwarded-For (the
 	// dashboard's Secure cookies and sign-in limits behind a proxy).
 	TrustProxy bool
@@ -102,6 +112,21 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		sessionTTL = s
 		return nil
 	})
+	allowPrivate := env("LINKD_ALLOW_PRIVATE_NETWORKS", "")
+	fs.Func("allow-private-networks", "comma-separated CIDRs of private or reserved networks that calls to apps may reach, e.g. 127.0.0.1/32 for an app on this host (LINKD_ALLOW_PRIVATE_NETWORKS; default none)", func(s string) error {
+		allowPrivate = s
+		return nil
+	})
+	proxyMax := env("LINKD_PROXY_MAX_BODY", "67108864")
+	fs.Func("proxy-max-body", "largest request body the proxy forwards (LINKD_PROXY_MAX_BODY, default 64 MiB)", func(s string) error {
+		proxyMax = s
+		return nil
+	})
+	proxyTimeout := env("LINKD_PROXY_TIMEOUT", "30s")
+	fs.Func("proxy-timeout", "how long the proxy waits for an app's answer, retries included; 504 after (LINKD_PROXY_TIMEOUT, default 30s)", func(s string) error {
+		proxyTimeout = s
+		return nil
+	})
 	refreshAhead := env("LINKD_REFRESH_AHEAD", "5m")
 	fs.Func("refresh-ahead", "refresh OAuth tokens this long before they expire; the credentials route never hands out one that expires sooner (LINKD_REFRESH_AHEAD, default 5m)", func(s string) error {
 		refreshAhead = s
@@ -129,6 +154,15 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL < time.Minute {
 			return fmt.Errorf("session TTL %q: must be a duration of at least 1m", sessionTTL)
+		}
+		if c.AllowPrivate, err = outbound.ParsePrefixes(allowPrivate); err != nil {
+			return fmt.Errorf("allow private networks: %w", err)
+		}
+		if c.ProxyMaxBody, err = strconv.ParseInt(proxyMax, 10, 64); err != nil || c.ProxyMaxBody < 1 {
+			return fmt.Errorf("proxy max body %q: must be a whole number of bytes ≥ 1", proxyMax)
+		}
+		if c.ProxyTimeout, err = time.ParseDuration(proxyTimeout); err != nil || c.ProxyTimeout < time.Second || c.ProxyTimeout > 10*time.Minute {
+			return fmt.Errorf("proxy timeout %q: must be a duration from 1s to 10m", proxyTimeout)
 		}
 		if c.RefreshAhead, err = time.ParseDuration(refreshAhead); err != nil || c.RefreshAhead < 30*time.Second || c.RefreshAhead > 12*time.Hour {
 			return fmt.Errorf("refresh ahead %q: must be a duration from 30s to 12h", refreshAhead)
@@ -261,6 +295,9 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("import_lease", c.ImportLease),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.Duration("refresh_ahead", c.RefreshAhead),
+		slog.Any("allow_private_networks", c.AllowPrivate),
+		slog.Int64("proxy_max_body", c.ProxyMaxBody),
+		slog.Duration("proxy_timeout", c.ProxyTimeout),
 		slog.String("apps", c.AppsFile),
 		slog.Bool("trust_proxy", c.TrustProxy),
 		slog.String("metrics_addr", c.MetricsAddr),

@@ -23,6 +23,8 @@ import (
 	"github.com/linkd-dev/linkd/dashboard"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/outbound"
+	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/worker"
 )
 
@@ -104,8 +106,19 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	}
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
 	owner := instanceID()
+	// Every call to the outside leaves through the SSRF-guarded client:
+	// token endpoints with a whole-call timeout, the proxy with its own
+	// (which bounds the wait for an answer, not a long download), and
+	// without Go's transparent gzip so answers pass through unchanged.
+	egress := outbound.Options{AllowPrivate: c.AllowPrivate}
+	tokenClient := outbound.NewClient(outbound.Options{AllowPrivate: c.AllowPrivate, Timeout: 30 * time.Second})
+	proxyTransport := outbound.NewTransport(egress)
+	proxyTransport.DisableCompression = true
+	proxyClient := outbound.NewClient(egress)
+	proxyClient.Transport = proxyTransport
 	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL,
-		RefreshAhead: c.RefreshAhead, Owner: owner}
+		RefreshAhead: c.RefreshAhead, Owner: owner, HTTPClient: tokenClient}
+	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
 	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, Logger: log},
@@ -123,6 +136,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		Accounts:    accounts,
 		Imports:     importer,
 		Connections: connections,
+		Apps:        caller,
 		WakeImports: runner.Wake,
 		Logger:      log,
 		RateLimit:   c.RateLimit,
