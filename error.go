@@ -3,6 +3,7 @@ package linkd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are deliberately few: each maps to one HTTP status in the
@@ -17,6 +18,7 @@ const (
 	ERATELIMITED  = "rate_limited" // too many requests for this key
 	ETOOLARGE     = "too_large"    // the request body exceeds a limit
 	EUNSUPPORTED  = "unsupported"  // e.g. a wrong content type
+	EUNAVAILABLE  = "unavailable"  // busy for now: try again after Error.RetryAfter
 	EINTERNAL     = "internal"     // anything else; details are logged, not shown
 )
 
@@ -30,6 +32,9 @@ type Error struct {
 	// Type overrides the wire "error" code (e.g. INVALID_LINKED_ACCOUNT_ID)
 	// where the compatible API documents a specific one.
 	Type string
+	// RetryAfter, for ERATELIMITED and EUNAVAILABLE, is how long the client
+	// should wait before trying again (the Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

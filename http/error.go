@@ -3,7 +3,9 @@ package http
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -25,6 +27,7 @@ var statuses = map[string]int{
 	linkd.ERATELIMITED:  http.StatusTooManyRequests,
 	linkd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	linkd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	linkd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	linkd.EINTERNAL:     http.StatusInternalServerError,
 	emethod:             http.StatusMethodNotAllowed,
 }
@@ -41,6 +44,7 @@ var errorTypes = map[string]string{
 	linkd.ERATELIMITED:  "RATE_LIMITED",
 	linkd.ETOOLARGE:     "PAYLOAD_TOO_LARGE",
 	linkd.EUNSUPPORTED:  "UNSUPPORTED_MEDIA_TYPE",
+	linkd.EUNAVAILABLE:  "SERVICE_UNAVAILABLE",
 	linkd.EINTERNAL:     "SERVER_ERROR",
 	emethod:             "METHOD_NOT_ALLOWED",
 }
@@ -89,6 +93,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Field = e.Field
 		if e.Type != "" {
 			body.Error = e.Type
+		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 		}
 	}
 	if code == linkd.EINTERNAL {
