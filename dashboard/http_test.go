@@ -141,9 +141,9 @@ func TestAccessHTTP(t *testing.T) {
 			t.Fatalf("after logout /accounts redirects to %q", loc)
 		}
 
-		// Sign-in failures are limited per email and address; the limit
+		// Sign-in attempts are limited per email (and address); the limit
 		// is in the database, and a correct password does not lift it.
-		for i := range linkd.MaxLoginFailures {
+		for i := range linkd.LoginFreeAttempts {
 			resp = e.login(c, "ada@example.com", "wrong password "+string(rune('a'+i)))
 			wantStatus(t, resp, http.StatusUnauthorized)
 			if b := body(t, resp); !strings.Contains(b, "do not match") {
@@ -152,19 +152,43 @@ func TestAccessHTTP(t *testing.T) {
 		}
 		resp = e.login(c, "ada@example.com", "correct horse battery")
 		wantStatus(t, resp, http.StatusTooManyRequests)
-		body(t, resp)
-		n, err := e.store.LoginFailures(t.Context(), "ada@example.com|127.0.0.1", time.Now().Add(-time.Hour))
-		if err != nil || n != linkd.MaxLoginFailures {
-			t.Fatalf("stored failures = %d, %v", n, err)
+		if b := body(t, resp); !strings.Contains(b, "Too many failed sign-ins for ada@example.com") || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("refused sign-in: Retry-After %q\n%s", resp.Header.Get("Retry-After"), b)
+		}
+		if got := throttles(t, e.store, "email:ada@example.com"); got[0].Attempts != linkd.LoginFreeAttempts {
+			t.Fatalf("stored throttle = %+v", got)
 		}
 		// Another user is not affected; a success clears the count.
 		e.user("bob@example.com", "bob's long password")
 		resp = e.login(c, "bob@example.com", "bob's long password")
 		wantStatus(t, resp, http.StatusSeeOther)
-		if err := e.store.ClearLoginFailures(t.Context(), "ada@example.com|127.0.0.1"); err != nil {
-			t.Fatal(err)
-		}
+		clearThrottle(t, e.store, "email:ada@example.com")
 		resp = e.login(e.client(), "ada@example.com", "correct horse battery")
 		wantStatus(t, resp, http.StatusSeeOther)
 	})
+}
+
+// throttles reads the sign-in throttles of keys.
+func throttles(t *testing.T, s linkd.Store, keys ...string) []linkd.LoginThrottle {
+	t.Helper()
+	var got []linkd.LoginThrottle
+	err := s.UpdateLoginThrottles(t.Context(), keys, time.Time{}, func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		got = cur
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// clearThrottle forgets a throttle key, as if its window had passed.
+func clearThrottle(t *testing.T, s linkd.Store, key string) {
+	t.Helper()
+	err := s.UpdateLoginThrottles(t.Context(), []string{key}, time.Time{}, func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return []linkd.LoginThrottle{{}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
