@@ -17,8 +17,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
@@ -293,10 +296,31 @@ func takeNotice(w http.ResponseWriter, r *http.Request) string {
 }
 
 // localPath returns p when it is a path on this site, else fallback: a
-// redirect taken from a form must not lead elsewhere.
+// redirect taken from a form must not lead elsewhere. Checking the text is
+// not enough (browsers drop TAB and newlines and read a backslash as a
+// slash, so "/\t/evil.example" is "//evil.example" to them), so p is
+// refused when it holds any control character or backslash, raw or
+// percent-decoded, and is otherwise parsed and rebuilt from its cleaned
+// path and its query: what comes back cannot name another host.
 func localPath(p, fallback string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if p == "" || len(p) > 2048 || !utf8.ValidString(p) || unsafeInPath(p) {
 		return fallback
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || unsafeInPath(u.Path) {
+		return fallback
+	}
+	clean := path.Clean(u.Path)
+	out := (&url.URL{Path: clean, RawQuery: u.RawQuery}).String()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || unsafeInPath(out) {
+		return fallback
+	}
+	return out
+}
+
+// unsafeInPath reports whether s holds a control character (including
+// TAB, CR, LF and DEL), a backslash, or a Unicode control.
+func unsafeInPath(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsControl(r) })
 }
