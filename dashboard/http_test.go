@@ -27,6 +27,13 @@ func TestAccessHTTP(t *testing.T) {
 		if loc := resp.Header.Get("Location"); loc != "/setup" {
 			t.Fatalf("/ redirects to %q, want /setup", loc)
 		}
+		// A weak password is refused with the reason, next to the field.
+		for pw, why := range map[string]string{"          ": "only spaces", "aaaaaaaaaa": "repeats", "1234567890": "most common"} {
+			resp = e.post(c, "/setup", url.Values{"code": {e.setupCode}, "email": {"ada@example.com"}, "password": {pw}, "password2": {pw}}, e.url)
+			if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, why) || !strings.Contains(b, `id="password_err"`) {
+				t.Fatalf("setup with password %q: %d\n%s", pw, resp.StatusCode, b)
+			}
+		}
 		resp = e.post(c, "/setup", url.Values{"code": {"setup-wrong"}, "email": {"ada@example.com"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}, e.url)
 		if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "setup code is not valid") || !strings.Contains(b, `value="ada@example.com"`) {
 			t.Fatalf("wrong code: %d\n%s", resp.StatusCode, b)
