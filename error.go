@@ -3,6 +3,7 @@ package linkd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are deliberately few: each maps to one HTTP status in the
@@ -19,6 +20,7 @@ const (
 	EUNSUPPORTED  = "unsupported"  // e.g. a wrong content type
 	EUPSTREAM     = "upstream"     // an app's API, called for the caller, failed or could not be reached
 	ETIMEOUT      = "timeout"      // an app's API did not answer in time
+	EUNAVAILABLE  = "unavailable"  // busy for now: try again after Error.RetryAfter
 	EINTERNAL     = "internal"     // anything else; details are logged, not shown
 )
 
@@ -32,6 +34,9 @@ type Error struct {
 	// Type overrides the wire "error" code (e.g. INVALID_LINKED_ACCOUNT_ID)
 	// where the compatible API documents a specific one.
 	Type string
+	// RetryAfter, for ERATELIMITED and EUNAVAILABLE, is how long the client
+	// should wait before trying again (the Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -21,6 +21,9 @@ type User struct {
 	OrgID     string
 	Email     string // lower case
 	CreatedAt time.Time
+	// DisabledAt is when the user was disabled (offboarded); a disabled
+	// user cannot sign in and has no live sessions.
+	DisabledAt *time.Time
 }
 
 // DashboardSession is a signed-in browser. The cookie holds a random secret
@@ -45,14 +48,9 @@ const (
 	DashboardSessionTTL = 7 * 24 * time.Hour
 	// SetupCodeTTL bounds how long the first-run code printed by serve
 	// stays valid.
-	SetupCodeTTL = 24 * time.Hour
-	// LoginWindow and MaxLoginFailures limit password guessing: after that
-	// many failures for one email from one address within the window, the
-	// sign-in is refused until the oldest failure leaves the window.
-	LoginWindow      = 15 * time.Minute
-	MaxLoginFailures = 5
-	MinPasswordLen   = 10
-	MaxPasswordLen   = 1024
+	SetupCodeTTL   = 24 * time.Hour
+	MinPasswordLen = 10
+	MaxPasswordLen = 1024
 )
 
 // NewSecret returns a random URL-safe secret with prefix, and its hash
@@ -75,18 +73,6 @@ func NormalizeEmail(s string) (string, error) {
 		return "", FieldError("email", "%q is not an email address.", s)
 	}
 	return s, nil
-}
-
-// ValidatePassword checks a new password's length (the only rule that
-// measurably helps; a long passphrase beats any composition rule).
-func ValidatePassword(p string) error {
-	if n := len([]rune(p)); n < MinPasswordLen {
-		return FieldError("password", "Use at least %d characters.", MinPasswordLen)
-	}
-	if len(p) > MaxPasswordLen {
-		return FieldError("password", "Use at most %d bytes.", MaxPasswordLen)
-	}
-	return nil
 }
 
 // argon2id parameters for new hashes (OWASP's recommendation: 19 MiB, two
@@ -140,17 +126,40 @@ func CheckPassword(hash, password string) bool {
 // failed sign-in takes as long whether or not the user exists.
 var DummyPasswordHash = HashPassword("not the password of anyone")
 
-// UserStore keeps dashboard users, their sessions, sign-in failures and the
+// UserStore keeps dashboard users, their sessions, sign-in throttles and the
 // first-run setup codes. All of it lives in the database, so every instance
-// sees the same sessions and the same failure counts.
+// sees the same sessions and the same counts. Writes go through
+// UserService, which holds the rules.
 type UserStore interface {
 	// CreateUser inserts u with its password hash; EEXISTS when the email
 	// is taken.
 	CreateUser(ctx context.Context, u *User, passwordHash string) error
-	// UserByEmail returns a user and its password hash; ENOTFOUND.
+	// UserByEmail returns a user (disabled ones too) and its password
+	// hash; ENOTFOUND.
 	UserByEmail(ctx context.Context, email string) (*User, string, error)
 	// CountUsers counts an organization's users.
 	CountUsers(ctx context.Context, orgID string) (int, error)
+	// ListUsers returns an organization's users, disabled ones too, by
+	// email.
+	ListUsers(ctx context.Context, orgID string) ([]*User, error)
+	// UserByID returns one of the organization's users; ENOTFOUND.
+	UserByID(ctx context.Context, orgID, id string) (*User, error)
+	// SetUserDisabled disables the user (at not nil) and deletes all of its
+	// sessions, or enables it (at nil), and writes ev, in one transaction.
+	// Disabling the organization's last enabled user is EFORBIDDEN, checked
+	// in the transaction, so two administrators disabling each other at
+	// once cannot leave the organization without one. ENOTFOUND.
+	SetUserDisabled(ctx context.Context, orgID, id string, at *time.Time, ev *AuditEntry) error
+	// SetUserPassword replaces the user's password hash and deletes all of
+	// its sessions, and writes ev; ENOTFOUND.
+	SetUserPassword(ctx context.Context, orgID, id, passwordHash string, ev *AuditEntry) error
+	// DeleteUserSessions deletes every session of the user and writes ev;
+	// it returns how many there were. ENOTFOUND when there is no such user.
+	DeleteUserSessions(ctx context.Context, orgID, id string, ev *AuditEntry) (int, error)
+	// DeleteUser deletes the user with its sessions and writes ev; deleting
+	// the organization's last enabled user is EFORBIDDEN (as for
+	// SetUserDisabled). ENOTFOUND.
+	DeleteUser(ctx context.Context, orgID, id string, ev *AuditEntry) error
 
 	// AddSetupCode stores the hash of a first-run code for the organization
 	// (several may be live: each instance that starts logs its own).
@@ -164,18 +173,21 @@ type UserStore interface {
 	// CreateDashboardSession stores s under the hash of its cookie secret.
 	CreateDashboardSession(ctx context.Context, s *DashboardSession, hash []byte) error
 	// DashboardSessionByHash finds a session (with its user's email) by the
-	// hash of its secret; ENOTFOUND. Expiry is the caller's to check.
+	// hash of its secret; ENOTFOUND, also when its user is disabled, so that
+	// disabling takes effect on the next request on every instance. Expiry
+	// is the caller's to check.
 	DashboardSessionByHash(ctx context.Context, hash []byte) (*DashboardSession, error)
 	// SetDashboardSessionEnv switches the environment a session looks at.
 	SetDashboardSessionEnv(ctx context.Context, id string, env Environment) error
 	// DeleteDashboardSession removes a session (logout); absent is no error.
 	DeleteDashboardSession(ctx context.Context, id string) error
 
-	// AddLoginFailure records a failed sign-in under key (email and client
-	// address) and deletes that key's failures older than the window.
-	AddLoginFailure(ctx context.Context, key string, at time.Time) error
-	// LoginFailures counts key's failures since the given time.
-	LoginFailures(ctx context.Context, key string, since time.Time) (int, error)
-	// ClearLoginFailures forgets key's failures (after a successful sign-in).
-	ClearLoginFailures(ctx context.Context, key string) error
+	// UpdateLoginThrottles reads the throttles of keys (zero for a key
+	// that has none), passes them to fn in the order of keys and stores
+	// what fn returns (zero Attempts deletes the key), in one transaction
+	// that holds the keys against every other sign-in on any instance: two
+	// sign-ins cannot both see the same count. When fn returns an error it
+	// is returned and nothing is written. Throttles last touched before
+	// prune are deleted on the way.
+	UpdateLoginThrottles(ctx context.Context, keys []string, prune time.Time, fn func([]LoginThrottle) ([]LoginThrottle, error)) error
 }

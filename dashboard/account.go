@@ -274,7 +274,7 @@ const accountAlertCookie = "linkd_account_alert"
 // redirectAlert redirects to target with an error for the account page.
 func (h *Handler) redirectAlert(w http.ResponseWriter, r *http.Request, target, msg string) {
 	http.SetCookie(w, &http.Cookie{Name: accountAlertCookie, Value: url.QueryEscape(msg), Path: "/account/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: isTLS(r, h.cfg.TrustProxy), MaxAge: 60})
+		SameSite: http.SameSiteLaxMode, Secure: h.https(r), MaxAge: 60})
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 

@@ -65,6 +65,6 @@ func (h *Handler) handleRevokeConnectLinks(w http.ResponseWriter, r *http.Reques
 	case n > 1:
 		msg = fmt.Sprintf("Revoked %d hosted connect links: they no longer open.", n)
 	}
-	redirectNotice(w, r, accountPath(id), msg)
+	h.redirectNotice(w, r, accountPath(id), msg)
 	return nil
 }

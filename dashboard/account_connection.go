@@ -143,7 +143,7 @@ func (h *Handler) handleRemoveConnection(w http.ResponseWriter, r *http.Request)
 	back := accountPath(acct.AccountID)
 	name := h.appName(slug)
 	if len(removed) == 0 {
-		redirectNotice(w, r, back, fmt.Sprintf("%s was not connected to %s: nothing was removed.", name, accountTitle(acct)))
+		h.redirectNotice(w, r, back, fmt.Sprintf("%s was not connected to %s: nothing was removed.", name, accountTitle(acct)))
 		return nil
 	}
 	msg := fmt.Sprintf("Removed the %s connection of %s.", name, accountTitle(acct))
@@ -151,6 +151,6 @@ func (h *Handler) handleRemoveConnection(w http.ResponseWriter, r *http.Request)
 		slices.ContainsFunc(removed, func(cn *linkd.Connection) bool { return cn.AuthType == linkd.AuthOAuth2 }) {
 		msg += " Its token is being revoked at " + name + "."
 	}
-	redirectNotice(w, r, back, msg)
+	h.redirectNotice(w, r, back, msg)
 	return nil
 }

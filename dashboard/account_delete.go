@@ -123,6 +123,6 @@ func (h *Handler) handleDeleteAccount(w http.ResponseWriter, r *http.Request) er
 	} else if err != nil {
 		return err
 	}
-	redirectNotice(w, r, "/accounts", "Deleted "+accountLabel(acct)+" and everything it owned.")
+	h.redirectNotice(w, r, "/accounts", "Deleted "+accountLabel(acct)+" and everything it owned.")
 	return nil
 }

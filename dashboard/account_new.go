@@ -79,7 +79,7 @@ func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error
 		}
 		return h.renderNew(w, r, http.StatusBadRequest, data)
 	}
-	redirectNotice(w, r, accountPath(acct.AccountID), "Linked account "+acct.AccountID+" created.")
+	h.redirectNotice(w, r, accountPath(acct.AccountID), "Linked account "+acct.AccountID+" created.")
 	return nil
 }
 

@@ -102,7 +102,7 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.renderUDF(w, r, http.StatusBadRequest, d)
 	}
-	redirectNotice(w, r, d.Base, udfNotice(acct, changed, removed))
+	h.redirectNotice(w, r, d.Base, udfNotice(acct, changed, removed))
 	return nil
 }
 

@@ -49,7 +49,7 @@ func (h *Handler) handleToggleWorkflow(w http.ResponseWriter, r *http.Request) e
 		h.redirectAlert(w, r, back, fmt.Sprintf("%s could not be switched %s: %s", name, onOff(on), linkd.ErrorMessage(err)))
 		return nil
 	}
-	redirectNotice(w, r, back, fmt.Sprintf("Switched %s %s (%s) for %s.", onOff(on), name, h.appName(slug), accountTitle(acct)))
+	h.redirectNotice(w, r, back, fmt.Sprintf("Switched %s %s (%s) for %s.", onOff(on), name, h.appName(slug), accountTitle(acct)))
 	return nil
 }
 

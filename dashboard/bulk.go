@@ -109,7 +109,7 @@ func (h *Handler) handleBulk(w http.ResponseWriter, r *http.Request) error {
 	}
 	back := b.Filter.link("", "")
 	if !b.All && len(b.IDs) == 0 {
-		redirectNotice(w, r, back, "Select at least one account first.")
+		h.redirectNotice(w, r, back, "Select at least one account first.")
 		return nil
 	}
 	t := current(r).Tenant()
@@ -175,7 +175,7 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if !b.All && len(b.IDs) == 0 {
-		redirectNotice(w, r, b.Filter.link("", ""), "Select at least one account first.")
+		h.redirectNotice(w, r, b.Filter.link("", ""), "Select at least one account first.")
 		return nil
 	}
 	now := h.now()

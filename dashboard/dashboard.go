@@ -17,8 +17,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
@@ -44,21 +47,31 @@ type Config struct {
 	Connections *oauth.Service
 	Logger      *slog.Logger
 	Now         func() time.Time
-	// TrustProxy makes the dashboard believe X-Forwarded-Proto (for the
-	// cookie's Secure flag) and X-Forwarded-For (for sign-in limits): set it
-	// only behind a proxy that overwrites them.
-	TrustProxy bool
+	// Users signs users in and out and offboards them; nil makes one on
+	// Store.
+	Users *linkd.UserService
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (for
+	// the sign-in limits) and X-Forwarded-Proto (Secure cookies, HSTS) are
+	// believed; nil trusts none.
+	TrustedProxies *TrustedProxies
+	// PublicURL is where users reach linkd; when it is https, cookies are
+	// Secure and HSTS is sent whatever the request looked like (a proxy
+	// that terminates TLS but is not listed still serves https).
+	PublicURL string
 }
 
 // Handler serves the dashboard.
 type Handler struct {
-	cfg     Config
-	store   linkd.Store
-	logger  *slog.Logger
-	mux     *http.ServeMux
-	root    http.Handler
-	pages   map[string]*template.Template
-	version string // of the static files, for cache busting
+	cfg    Config
+	store  linkd.Store
+	users  *linkd.UserService
+	logger *slog.Logger
+	// publicHTTPS: the public URL is https, so the browser always is.
+	publicHTTPS bool
+	mux         *http.ServeMux
+	root        http.Handler
+	pages       map[string]*template.Template
+	version     string // of the static files, for cache busting
 }
 
 // New builds the dashboard's handler.
@@ -69,7 +82,11 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, mux: http.NewServeMux(), version: staticVersion()}
+	if cfg.Users == nil {
+		cfg.Users = &linkd.UserService{Store: cfg.Store, Now: cfg.Now}
+	}
+	h := &Handler{cfg: cfg, store: cfg.Store, users: cfg.Users, logger: cfg.Logger, mux: http.NewServeMux(), version: staticVersion(),
+		publicHTTPS: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -78,7 +95,7 @@ func New(cfg Config) (*Handler, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, linkd.Errorf(linkd.EFORBIDDEN, "This request came from another site and was refused."))
 	}))
-	h.root = securityHeaders(cop.Handler(h.mux))
+	h.root = h.securityHeaders(cop.Handler(h.mux))
 	return h, nil
 }
 
@@ -162,10 +179,15 @@ func (h *Handler) routes() {
 
 // securityHeaders sets the headers every dashboard response carries. No
 // inline script or style is allowed; app icons may come from anywhere over
-// HTTPS.
-func securityHeaders(next http.Handler) http.Handler {
+// HTTPS. Over https, Strict-Transport-Security makes the browser refuse
+// plain http to this host for a year, so that a network attacker cannot
+// strip TLS off the sign-in page.
+func (h *Handler) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
+		if h.https(r) {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "+
 			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
@@ -226,6 +248,7 @@ var statuses = map[string]int{
 	linkd.ERATELIMITED:  http.StatusTooManyRequests,
 	linkd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	linkd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	linkd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
 
 // renderError shows err as a page; internal errors are logged here, once,
@@ -256,9 +279,9 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, err error)
 const noticeCookie = "linkd_notice"
 
 // redirectNotice redirects to target with a notice for the next page.
-func redirectNotice(w http.ResponseWriter, r *http.Request, target, notice string) {
+func (h *Handler) redirectNotice(w http.ResponseWriter, r *http.Request, target, notice string) {
 	http.SetCookie(w, &http.Cookie{Name: noticeCookie, Value: url.QueryEscape(notice), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: isTLS(r, false), MaxAge: 60})
+		SameSite: http.SameSiteLaxMode, Secure: h.https(r), MaxAge: 60})
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
@@ -273,10 +296,31 @@ func takeNotice(w http.ResponseWriter, r *http.Request) string {
 }
 
 // localPath returns p when it is a path on this site, else fallback: a
-// redirect taken from a form must not lead elsewhere.
+// redirect taken from a form must not lead elsewhere. Checking the text is
+// not enough (browsers drop TAB and newlines and read a backslash as a
+// slash, so "/\t/evil.example" is "//evil.example" to them), so p is
+// refused when it holds any control character or backslash, raw or
+// percent-decoded, and is otherwise parsed and rebuilt from its cleaned
+// path and its query: what comes back cannot name another host.
 func localPath(p, fallback string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if p == "" || len(p) > 2048 || !utf8.ValidString(p) || unsafeInPath(p) {
 		return fallback
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || unsafeInPath(u.Path) {
+		return fallback
+	}
+	clean := path.Clean(u.Path)
+	out := (&url.URL{Path: clean, RawQuery: u.RawQuery}).String()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || unsafeInPath(out) {
+		return fallback
+	}
+	return out
+}
+
+// unsafeInPath reports whether s holds a control character (including
+// TAB, CR, LF and DEL), a backslash, or a Unicode control.
+func unsafeInPath(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsControl(r) })
 }

@@ -41,6 +41,13 @@ type env struct {
 
 func newEnv(t *testing.T, store linkd.Store) *env {
 	t.Helper()
+	return newEnvWith(t, store, nil)
+}
+
+// newEnvWith is newEnv with the dashboard's configuration adjusted by
+// configure (when not nil) before the handler is built.
+func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Config)) *env {
+	t.Helper()
 	master := make([]byte, 32)
 	rand.Read(master)
 	keys, err := vault.New(master)
@@ -67,8 +74,12 @@ func newEnv(t *testing.T, store linkd.Store) *env {
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Poll: 50 * time.Millisecond, Logger: log}, 2)
 	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, BatchSize: 3, Logger: log},
 		worker.Options{Poll: 50 * time.Millisecond, Logger: log})
-	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
-		WakeBulk: bulk.Wake, Connections: conns, Logger: log})
+	dcfg := dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
+		WakeBulk: bulk.Wake, Connections: conns, Logger: log}
+	if configure != nil {
+		configure(&dcfg)
+	}
+	dash, err := dashboard.New(dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,13 @@ func TestAccessHTTP(t *testing.T) {
 		if loc := resp.Header.Get("Location"); loc != "/setup" {
 			t.Fatalf("/ redirects to %q, want /setup", loc)
 		}
+		// A weak password is refused with the reason, next to the field.
+		for pw, why := range map[string]string{"          ": "only spaces", "aaaaaaaaaa": "repeats", "1234567890": "most common"} {
+			resp = e.post(c, "/setup", url.Values{"code": {e.setupCode}, "email": {"ada@example.com"}, "password": {pw}, "password2": {pw}}, e.url)
+			if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, why) || !strings.Contains(b, `id="password_err"`) {
+				t.Fatalf("setup with password %q: %d\n%s", pw, resp.StatusCode, b)
+			}
+		}
 		resp = e.post(c, "/setup", url.Values{"code": {"setup-wrong"}, "email": {"ada@example.com"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}, e.url)
 		if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "setup code is not valid") || !strings.Contains(b, `value="ada@example.com"`) {
 			t.Fatalf("wrong code: %d\n%s", resp.StatusCode, b)
@@ -141,9 +148,9 @@ func TestAccessHTTP(t *testing.T) {
 			t.Fatalf("after logout /accounts redirects to %q", loc)
 		}
 
-		// Sign-in failures are limited per email and address; the limit
+		// Sign-in attempts are limited per email (and address); the limit
 		// is in the database, and a correct password does not lift it.
-		for i := range linkd.MaxLoginFailures {
+		for i := range linkd.LoginFreeAttempts {
 			resp = e.login(c, "ada@example.com", "wrong password "+string(rune('a'+i)))
 			wantStatus(t, resp, http.StatusUnauthorized)
 			if b := body(t, resp); !strings.Contains(b, "do not match") {
@@ -152,19 +159,43 @@ func TestAccessHTTP(t *testing.T) {
 		}
 		resp = e.login(c, "ada@example.com", "correct horse battery")
 		wantStatus(t, resp, http.StatusTooManyRequests)
-		body(t, resp)
-		n, err := e.store.LoginFailures(t.Context(), "ada@example.com|127.0.0.1", time.Now().Add(-time.Hour))
-		if err != nil || n != linkd.MaxLoginFailures {
-			t.Fatalf("stored failures = %d, %v", n, err)
+		if b := body(t, resp); !strings.Contains(b, "Too many failed sign-ins for ada@example.com") || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("refused sign-in: Retry-After %q\n%s", resp.Header.Get("Retry-After"), b)
+		}
+		if got := throttles(t, e.store, "email:ada@example.com"); got[0].Attempts != linkd.LoginFreeAttempts {
+			t.Fatalf("stored throttle = %+v", got)
 		}
 		// Another user is not affected; a success clears the count.
 		e.user("bob@example.com", "bob's long password")
 		resp = e.login(c, "bob@example.com", "bob's long password")
 		wantStatus(t, resp, http.StatusSeeOther)
-		if err := e.store.ClearLoginFailures(t.Context(), "ada@example.com|127.0.0.1"); err != nil {
-			t.Fatal(err)
-		}
+		clearThrottle(t, e.store, "email:ada@example.com")
 		resp = e.login(e.client(), "ada@example.com", "correct horse battery")
 		wantStatus(t, resp, http.StatusSeeOther)
 	})
+}
+
+// throttles reads the sign-in throttles of keys.
+func throttles(t *testing.T, s linkd.Store, keys ...string) []linkd.LoginThrottle {
+	t.Helper()
+	var got []linkd.LoginThrottle
+	err := s.UpdateLoginThrottles(t.Context(), keys, time.Time{}, func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		got = cur
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// clearThrottle forgets a throttle key, as if its window had passed.
+func clearThrottle(t *testing.T, s linkd.Store, key string) {
+	t.Helper()
+	err := s.UpdateLoginThrottles(t.Context(), []string{key}, time.Time{}, func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return []linkd.LoginThrottle{{}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,8 +2,9 @@ package dashboard
 
 import (
 	"errors"
-	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/linkd-dev/linkd"
@@ -27,9 +28,10 @@ func fieldErrors(err error) (map[string]string, string) {
 	return nil, linkd.ErrorMessage(err)
 }
 
-// handleLogin shows and checks the sign-in form. Failures are counted per
-// email and client address in the database, so the limit holds across
-// instances; a correct password does not help once the limit is reached.
+// handleLogin shows and checks the sign-in form. The rules (throttles
+// reserved in the database before hashing, bounded hashing) are the
+// UserService's; this shows its answer on the form, with Retry-After when
+// the answer is to wait.
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	form := authForm{Next: localPath(r.FormValue("next"), "/accounts")}
 	if r.Method == http.MethodGet {
@@ -48,42 +50,20 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.render(w, r, http.StatusOK, "login", Page{Title: "Sign in", Data: form})
 	}
 	form.Email = strings.TrimSpace(r.PostFormValue("email"))
-	password := r.PostFormValue("password")
-	email, err := linkd.NormalizeEmail(form.Email)
+	_, secret, err := h.users.SignIn(r.Context(), form.Email, r.PostFormValue("password"), h.cfg.TrustedProxies.ClientIP(r))
 	if err != nil {
-		form.Errors, form.Error = fieldErrors(err)
-		return h.render(w, r, http.StatusBadRequest, "login", Page{Title: "Sign in", Data: form})
-	}
-	key := email + "|" + clientIP(r, h.cfg.TrustProxy)
-	now := h.now()
-	n, err := h.store.LoginFailures(r.Context(), key, now.Add(-linkd.LoginWindow))
-	if err != nil {
-		return err
-	}
-	if n >= linkd.MaxLoginFailures {
-		form.Error = fmt.Sprintf("Too many failed sign-ins for %s. Wait %d minutes and try again.", email, int(linkd.LoginWindow.Minutes()))
-		return h.render(w, r, http.StatusTooManyRequests, "login", Page{Title: "Sign in", Data: form})
-	}
-	u, hash, err := h.store.UserByEmail(r.Context(), email)
-	if err != nil && linkd.ErrorCode(err) != linkd.ENOTFOUND {
-		return err
-	}
-	if u == nil {
-		hash = linkd.DummyPasswordHash // take as long as for a real user
-	}
-	if !linkd.CheckPassword(hash, password) || u == nil {
-		if err := h.store.AddLoginFailure(r.Context(), key, now); err != nil {
+		status, ok := statuses[linkd.ErrorCode(err)]
+		if !ok {
 			return err
 		}
-		form.Error = "That email and password do not match an account."
-		return h.render(w, r, http.StatusUnauthorized, "login", Page{Title: "Sign in", Data: form})
+		var e *linkd.Error
+		if errors.As(err, &e) && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+		form.Errors, form.Error = fieldErrors(err)
+		return h.render(w, r, status, "login", Page{Title: "Sign in", Data: form})
 	}
-	if err := h.store.ClearLoginFailures(r.Context(), key); err != nil {
-		return err
-	}
-	if err := h.startSession(w, r, u); err != nil {
-		return err
-	}
+	h.setSessionCookie(w, r, secret)
 	http.Redirect(w, r, form.Next, http.StatusSeeOther)
 	return nil
 }
@@ -133,28 +113,21 @@ func (h *Handler) handleSetup(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.render(w, r, status, "setup", Page{Title: "Set up linkd", Data: form})
 	}
-	if form.Code == "" {
-		return fail(linkd.FieldError("code", "Enter the setup code from the server's log."))
+	if password != r.PostFormValue("password2") && linkd.ValidatePassword(password) == nil {
+		return fail(linkd.FieldError("password2", "The passwords do not match."))
 	}
-	email, err := linkd.NormalizeEmail(form.Email)
+	u, err := h.users.Setup(r.Context(), form.Code, form.Email, password)
 	if err != nil {
 		return fail(err)
 	}
-	if err := linkd.ValidatePassword(password); err != nil {
-		return fail(err)
-	}
-	if password != r.PostFormValue("password2") {
-		return fail(linkd.FieldError("password2", "The passwords do not match."))
-	}
-	u := &linkd.User{ID: linkd.NewID(), Email: email, CreatedAt: h.now()}
-	if err := h.store.CreateFirstUser(r.Context(), linkd.HashAPIKey(form.Code), h.now(), u, linkd.HashPassword(password)); err != nil {
-		return fail(err)
-	}
+	email := u.Email
 	h.logger.InfoContext(r.Context(), "created the first dashboard user", "email", email, "org", u.OrgID)
-	if err := h.startSession(w, r, u); err != nil {
+	_, secret, err := h.users.StartSession(r.Context(), u)
+	if err != nil {
 		return err
 	}
-	redirectNotice(w, r, "/accounts", "Welcome to linkd. You are signed in as "+email+".")
+	h.setSessionCookie(w, r, secret)
+	h.redirectNotice(w, r, "/accounts", "Welcome to linkd. You are signed in as "+email+".")
 	return nil
 }
 
@@ -166,12 +139,12 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c != nil {
-		if err := h.store.DeleteDashboardSession(r.Context(), c.Session.ID); err != nil {
+		if err := h.users.SignOut(r.Context(), c.Session.ID); err != nil {
 			return err
 		}
 	}
 	h.clearSessionCookie(w, r)
-	redirectNotice(w, r, "/login", "You are signed out.")
+	h.redirectNotice(w, r, "/login", "You are signed out.")
 	return nil
 }
 
@@ -191,6 +164,6 @@ func (h *Handler) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	if !strings.HasPrefix(back, "/accounts?") && back != "/accounts" && !strings.HasPrefix(back, "/settings") {
 		back = "/accounts"
 	}
-	redirectNotice(w, r, back, "Switched to the "+string(env)+" environment.")
+	h.redirectNotice(w, r, back, "Switched to the "+string(env)+" environment.")
 	return nil
 }

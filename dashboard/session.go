@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,20 +83,19 @@ func (h *Handler) optionalSession(fn handlerFunc) handlerFunc {
 	}
 }
 
-// lookupSession returns the request's live session, or nil.
+// lookupSession returns the request's live session, or nil. The service
+// reads the database every time, so a session ended or a user disabled on
+// any instance is refused here at once.
 func (h *Handler) lookupSession(r *http.Request) (*Current, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || !strings.HasPrefix(ck.Value, "ds_") || len(ck.Value) > 100 {
 		return nil, nil
 	}
-	s, err := h.store.DashboardSessionByHash(r.Context(), linkd.HashAPIKey(ck.Value))
+	s, err := h.users.Session(r.Context(), ck.Value)
 	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
-	}
-	if !h.now().Before(s.ExpiresAt) {
-		return nil, nil
 	}
 	org, err := h.org(r.Context(), s.OrgID)
 	if err != nil {
@@ -130,42 +128,20 @@ func (h *Handler) needsSetup(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// startSession signs user in: a new session in the test environment and
-// its cookie.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *linkd.User) error {
-	secret, hash := linkd.NewSecret("ds_")
-	now := h.now()
-	s := &linkd.DashboardSession{ID: linkd.NewID(), UserID: u.ID, OrgID: u.OrgID, Env: linkd.EnvTest,
-		ExpiresAt: now.Add(linkd.DashboardSessionTTL), CreatedAt: now}
-	if err := h.store.CreateDashboardSession(r.Context(), s, hash); err != nil {
-		return err
-	}
+// setSessionCookie gives the browser a session's secret.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: isTLS(r, h.cfg.TrustProxy), MaxAge: int(linkd.DashboardSessionTTL.Seconds())})
-	return nil
+		Secure: h.https(r), MaxAge: int(linkd.DashboardSessionTTL.Seconds())})
 }
 
 func (h *Handler) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: isTLS(r, h.cfg.TrustProxy), MaxAge: -1})
+		Secure: h.https(r), MaxAge: -1})
 }
 
-// isTLS reports whether the browser reached us over TLS: directly, or
-// through a trusted proxy that says so.
-func isTLS(r *http.Request, trustProxy bool) bool {
-	return r.TLS != nil || (trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
-}
-
-// clientIP is the address sign-in failures are counted by.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if f := r.Header.Get("X-Forwarded-For"); f != "" {
-			return strings.TrimSpace(strings.Split(f, ",")[0])
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// https reports whether the browser reaches us over https: the public URL
+// says so, or the request came over TLS (directly or through a trusted
+// proxy). Cookies are Secure and HSTS is sent then.
+func (h *Handler) https(r *http.Request) bool {
+	return h.publicHTTPS || h.cfg.TrustedProxies.HTTPS(r)
 }

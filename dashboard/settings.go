@@ -6,7 +6,8 @@ import (
 
 // settingsRoutes registers the Settings pages: the tenant's API keys, its
 // applications (enabled, OAuth client credentials), the allowed origins of
-// the browser SDK and hosted page, and the import jobs. Everything is scoped
+// the browser SDK and hosted page, the import jobs, and the organization's
+// dashboard users. Everything is scoped
 // by the session's tenant: the organization in the environment the header
 // switch selects.
 //
@@ -36,6 +37,11 @@ func (h *Handler) settingsRoutes() {
 	h.page("POST /settings/origins", h.handleOrigins)
 
 	h.page("GET /settings/imports", h.handleImportJobs)
+
+	h.page("GET /settings/users", h.handleUsers)
+	h.page("POST /settings/users/{id}/{action}", h.handleUserAction)
+	h.page("GET /settings/users/{id}/delete", h.handleDeleteUser)
+	h.page("POST /settings/users/{id}/delete", h.handleDeleteUser)
 }
 
 // settingsPage is a Settings page's Page: the Settings nav item, and the

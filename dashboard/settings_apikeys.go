@@ -84,7 +84,7 @@ func (h *Handler) settingsAPIBase(r *http.Request) string {
 		return strings.TrimSuffix(h.cfg.Connections.PublicURL, "/")
 	}
 	scheme := "http"
-	if isTLS(r, h.cfg.TrustProxy) {
+	if h.https(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
@@ -151,6 +151,6 @@ func (h *Handler) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) err
 	if key.Name == "" {
 		name = key.Prefix + "…"
 	}
-	redirectNotice(w, r, "/settings/api-keys", "API key "+name+" revoked. Requests with it are refused from now on.")
+	h.redirectNotice(w, r, "/settings/api-keys", "API key "+name+" revoked. Requests with it are refused from now on.")
 	return nil
 }

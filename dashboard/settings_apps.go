@@ -144,7 +144,7 @@ func (h *Handler) handleEnableApp(w http.ResponseWriter, r *http.Request) error 
 	if !oauth.Available(c.Tenant(), app, set) {
 		msg += " Add its OAuth client credentials to make it available to linked accounts."
 	}
-	redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)
+	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)
 	return nil
 }
 
@@ -169,7 +169,7 @@ func (h *Handler) handleDisableApp(w http.ResponseWriter, r *http.Request) error
 	if _, err := h.cfg.Connections.PutSettings(r.Context(), c.Tenant(), c.Actor(), app.Slug, oauth.SettingsInput{Enabled: &off}); err != nil {
 		return err
 	}
-	redirectNotice(w, r, settingsAppAnchor(app.Slug), app.Name+" is disabled in the "+string(c.Session.Env)+" environment.")
+	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), app.Name+" is disabled in the "+string(c.Session.Env)+" environment.")
 	return nil
 }
 
@@ -244,6 +244,6 @@ func (h *Handler) handleAppCredentials(w http.ResponseWriter, r *http.Request) e
 	if enable && oauth.Available(c.Tenant(), app, set) {
 		msg = app.Name + " is enabled in the " + string(c.Session.Env) + " environment, with its client credentials."
 	}
-	redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)
+	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)
 	return nil
 }

@@ -78,7 +78,7 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 	change := linkd.ChangeOrigins(saved, origins)
 	d.Added, d.Removed = change.Added, change.Removed
 	if change.Empty() {
-		redirectNotice(w, r, "/settings/origins", "Nothing changed: the allowed origins were already these.")
+		h.redirectNotice(w, r, "/settings/origins", "Nothing changed: the allowed origins were already these.")
 		return nil
 	}
 	if len(d.Removed) > 0 && r.PostForm.Get("confirm") != "1" {
@@ -92,6 +92,6 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 	if len(origins) == 1 {
 		msg = "Allowed origins saved: 1 origin."
 	}
-	redirectNotice(w, r, "/settings/origins", msg)
+	h.redirectNotice(w, r, "/settings/origins", msg)
 	return nil
 }

@@ -3,7 +3,9 @@ package http
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -27,6 +29,7 @@ var statuses = map[string]int{
 	linkd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	linkd.EUPSTREAM:     http.StatusBadGateway,
 	linkd.ETIMEOUT:      http.StatusGatewayTimeout,
+	linkd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	linkd.EINTERNAL:     http.StatusInternalServerError,
 	emethod:             http.StatusMethodNotAllowed,
 }
@@ -45,6 +48,7 @@ var errorTypes = map[string]string{
 	linkd.EUNSUPPORTED:  "UNSUPPORTED_MEDIA_TYPE",
 	linkd.EUPSTREAM:     "UPSTREAM_ERROR",
 	linkd.ETIMEOUT:      "UPSTREAM_TIMEOUT",
+	linkd.EUNAVAILABLE:  "SERVICE_UNAVAILABLE",
 	linkd.EINTERNAL:     "SERVER_ERROR",
 	emethod:             "METHOD_NOT_ALLOWED",
 }
@@ -93,6 +97,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Field = e.Field
 		if e.Type != "" {
 			body.Error = e.Type
+		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 		}
 	}
 	if code == linkd.EINTERNAL {

@@ -4,14 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/linkd-dev/linkd"
 )
 
 var _ linkd.UserStore = (*Store)(nil)
+
+const userColumns = `id, org_id, email, created_at, disabled_at`
+
+func noUser(id string) error {
+	return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+}
 
 func emailTaken(email string) error {
 	return &linkd.Error{Code: linkd.EEXISTS, Field: "email", Message: fmt.Sprintf("A user with the email %s exists already.", email)}
@@ -36,8 +44,8 @@ func (s *Store) CreateUser(ctx context.Context, u *linkd.User, passwordHash stri
 func (s *Store) UserByEmail(ctx context.Context, email string) (*linkd.User, string, error) {
 	var u linkd.User
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT id, org_id, email, password_hash, created_at FROM users WHERE email = $1`, email).
-		Scan(&u.ID, &u.OrgID, &u.Email, &hash, &u.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1`, email).
+		Scan(&u.ID, &u.OrgID, &u.Email, &u.CreatedAt, &u.DisabledAt, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", linkd.Errorf(linkd.ENOTFOUND, "no user with email %s", email)
 	} else if err != nil {
@@ -121,7 +129,7 @@ func (s *Store) CreateDashboardSession(ctx context.Context, ds *linkd.DashboardS
 func (s *Store) DashboardSessionByHash(ctx context.Context, hash []byte) (*linkd.DashboardSession, error) {
 	var ds linkd.DashboardSession
 	err := s.pool.QueryRow(ctx, `SELECT s.id, s.user_id, s.org_id, u.email, s.env, s.expires_at, s.created_at
-		FROM dashboard_sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = $1`, hash).
+		FROM dashboard_sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = $1 AND u.disabled_at IS NULL`, hash).
 		Scan(&ds.ID, &ds.UserID, &ds.OrgID, &ds.Email, &ds.Env, &ds.ExpiresAt, &ds.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, linkd.Errorf(linkd.ENOTFOUND, "no such session")
@@ -153,29 +161,215 @@ func (s *Store) DeleteDashboardSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// AddLoginFailure implements linkd.UserStore.
-func (s *Store) AddLoginFailure(ctx context.Context, key string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `WITH pruned AS (DELETE FROM login_failures WHERE key = $1 AND at < $2)
-		INSERT INTO login_failures (key, at, id) VALUES ($1, $3, $4)`, key, at.Add(-linkd.LoginWindow), at, linkd.NewID())
+// ListUsers implements linkd.UserStore.
+func (s *Store) ListUsers(ctx context.Context, orgID string) ([]*linkd.User, error) {
+	if !isID(orgID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE org_id = $1 ORDER BY email`, orgID)
 	if err != nil {
-		return fmt.Errorf("add login failure: %w", err)
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*linkd.User, error) {
+		var u linkd.User
+		return &u, row.Scan(&u.ID, &u.OrgID, &u.Email, &u.CreatedAt, &u.DisabledAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// UserByID implements linkd.UserStore.
+func (s *Store) UserByID(ctx context.Context, orgID, id string) (*linkd.User, error) {
+	if !isID(orgID) || !isID(id) {
+		return nil, noUser(id)
+	}
+	var u linkd.User
+	err := s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE org_id = $1 AND id = $2`, orgID, id).
+		Scan(&u.ID, &u.OrgID, &u.Email, &u.CreatedAt, &u.DisabledAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, noUser(id)
+	} else if err != nil {
+		return nil, fmt.Errorf("user by id: %w", err)
+	}
+	return &u, nil
+}
+
+// userTenant is where audit entries about users go: the organization, in
+// no environment.
+func userTenant(orgID string) linkd.Tenant { return linkd.Tenant{OrgID: orgID} }
+
+// lockUser locks the organization's row, so that changes to which of its
+// users are enabled take turns (two administrators disabling each other
+// at once), and checks that the user exists.
+func lockUser(ctx context.Context, tx pgx.Tx, orgID, id string) (disabled bool, err error) {
+	if !isID(orgID) || !isID(id) {
+		return false, noUser(id)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, orgID); err != nil {
+		return false, fmt.Errorf("lock organization: %w", err)
+	}
+	var at *time.Time
+	err = tx.QueryRow(ctx, `SELECT disabled_at FROM users WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, noUser(id)
+	} else if err != nil {
+		return false, fmt.Errorf("find user: %w", err)
+	}
+	return at != nil, nil
+}
+
+// keepOneEnabled refuses to disable or delete the organization's last
+// enabled user; the caller holds the organization's lock (lockUser).
+func keepOneEnabled(ctx context.Context, tx pgx.Tx, orgID, id string, disabled bool, what string) error {
+	if disabled {
+		return nil
+	}
+	var others int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM users WHERE org_id = $1 AND id <> $2 AND disabled_at IS NULL`, orgID, id).Scan(&others); err != nil {
+		return fmt.Errorf("count enabled users: %w", err)
+	}
+	if others == 0 {
+		return linkd.Errorf(linkd.EFORBIDDEN, "This is the organization's last enabled user: %s it would leave nobody to sign in. Add or enable another user first.", what)
 	}
 	return nil
 }
 
-// LoginFailures implements linkd.UserStore.
-func (s *Store) LoginFailures(ctx context.Context, key string, since time.Time) (int, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM login_failures WHERE key = $1 AND at >= $2`, key, since).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count login failures: %w", err)
-	}
-	return n, nil
+// SetUserDisabled implements linkd.UserStore.
+func (s *Store) SetUserDisabled(ctx context.Context, orgID, id string, at *time.Time, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		disabled, err := lockUser(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if at != nil {
+			if err := keepOneEnabled(ctx, tx, orgID, id, disabled, "disabling"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE user_id = $1`, id); err != nil {
+				return fmt.Errorf("delete sessions: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET disabled_at = $1 WHERE org_id = $2 AND id = $3`, at, orgID, id); err != nil {
+			return fmt.Errorf("set user disabled: %w", err)
+		}
+		return insertAudit(ctx, tx, userTenant(orgID), ev)
+	})
 }
 
-// ClearLoginFailures implements linkd.UserStore.
-func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE key = $1`, key); err != nil {
-		return fmt.Errorf("clear login failures: %w", err)
+// SetUserPassword implements linkd.UserStore.
+func (s *Store) SetUserPassword(ctx context.Context, orgID, id, passwordHash string, ev *linkd.AuditEntry) error {
+	if !isID(orgID) || !isID(id) {
+		return noUser(id)
 	}
-	return nil
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE org_id = $2 AND id = $3`, passwordHash, orgID, id)
+		if err != nil {
+			return fmt.Errorf("set user password: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return noUser(id)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE user_id = $1`, id); err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
+		}
+		return insertAudit(ctx, tx, userTenant(orgID), ev)
+	})
+}
+
+// DeleteUserSessions implements linkd.UserStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, orgID, id string, ev *linkd.AuditEntry) (int, error) {
+	if !isID(orgID) || !isID(id) {
+		return 0, noUser(id)
+	}
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND id = $2)`, orgID, id).Scan(&exists); err != nil {
+			return fmt.Errorf("find user: %w", err)
+		}
+		if !exists {
+			return noUser(id)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE user_id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
+		}
+		n = tag.RowsAffected()
+		return insertAudit(ctx, tx, userTenant(orgID), ev)
+	})
+	return int(n), err
+}
+
+// DeleteUser implements linkd.UserStore.
+func (s *Store) DeleteUser(ctx context.Context, orgID, id string, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		disabled, err := lockUser(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := keepOneEnabled(ctx, tx, orgID, id, disabled, "deleting"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
+			return fmt.Errorf("delete user: %w", err)
+		}
+		return insertAudit(ctx, tx, userTenant(orgID), ev)
+	})
+}
+
+// UpdateLoginThrottles implements linkd.UserStore. The keys' rows are
+// created when missing and then locked (in sorted order, so that two
+// sign-ins never wait on each other crosswise) for the transaction, so a
+// parallel sign-in on any instance waits and then sees this one's count.
+func (s *Store) UpdateLoginThrottles(ctx context.Context, keys []string, prune time.Time, fn func([]linkd.LoginThrottle) ([]linkd.LoginThrottle, error)) error {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM login_throttles WHERE last_at < $1`, prune); err != nil {
+			return fmt.Errorf("prune login throttles: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO login_throttles (key, attempts, first_at, last_at)
+			SELECT k, 0, '-infinity', '-infinity' FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING`, sorted); err != nil {
+			return fmt.Errorf("create login throttles: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT key, attempts, first_at, last_at FROM login_throttles WHERE key = ANY($1) ORDER BY key FOR UPDATE`, sorted)
+		if err != nil {
+			return fmt.Errorf("lock login throttles: %w", err)
+		}
+		byKey := map[string]linkd.LoginThrottle{}
+		var k string
+		var t linkd.LoginThrottle
+		var first, last pgtype.Timestamptz
+		_, err = pgx.ForEachRow(rows, []any{&k, &t.Attempts, &first, &last}, func() error {
+			if t.Attempts > 0 {
+				t.First, t.Last = first.Time, last.Time
+				byKey[k] = t
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lock login throttles: %w", err)
+		}
+		cur := make([]linkd.LoginThrottle, len(keys))
+		for i, k := range keys {
+			cur[i] = byKey[k]
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if t := next[i]; t.Attempts <= 0 {
+				_, err = tx.Exec(ctx, `DELETE FROM login_throttles WHERE key = $1`, k)
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE login_throttles SET attempts = $2, first_at = $3, last_at = $4 WHERE key = $1`, k, t.Attempts, t.First, t.Last)
+			}
+			if err != nil {
+				return fmt.Errorf("write login throttle: %w", err)
+			}
+		}
+		return nil
+	})
 }

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,37 +143,227 @@ func testDashboardSessions(t *testing.T, e *env) {
 	}
 }
 
-// testLoginFailures: failures count per key within a window and clear.
-func testLoginFailures(t *testing.T, e *env) {
-	key := "a@example.com|192.0.2.1|" + linkd.NewID()
-	other := key + "x"
+// testLoginThrottles: fn sees the stored throttles in the order of the
+// keys, its result is stored (zero deletes), its error writes nothing, and
+// parallel updates of one key take turns: 20 sign-ins racing for 5 free
+// attempts get exactly 5, on any engine.
+func testLoginThrottles(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	for i := range 3 {
-		if err := e.store.AddLoginFailure(e.ctx, key, now.Add(time.Duration(i)*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.store.AddLoginFailure(e.ctx, other, now); err != nil {
-		t.Fatal(err)
-	}
-	count := func(k string, since time.Time) int {
+	a, b := "email:"+linkd.NewID()+"@example.com", "ip:192.0.2."+linkd.NewID()
+	read := func(keys ...string) []linkd.LoginThrottle {
 		t.Helper()
-		n, err := e.store.LoginFailures(e.ctx, k, since)
+		var got []linkd.LoginThrottle
+		err := e.store.UpdateLoginThrottles(e.ctx, keys, now.Add(-time.Hour), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+			got = slices.Clone(cur)
+			return cur, nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		return got
 	}
-	if n := count(key, now.Add(-time.Minute)); n != 3 {
-		t.Fatalf("failures = %d, want 3", n)
+	if got := read(a, b); got[0].Attempts != 0 || got[1].Attempts != 0 {
+		t.Fatalf("new keys: %+v", got)
 	}
-	if n := count(key, now.Add(time.Second)); n != 2 {
-		t.Fatalf("failures in the later window = %d, want 2", n)
-	}
-	if err := e.store.ClearLoginFailures(e.ctx, key); err != nil {
+	err := e.store.UpdateLoginThrottles(e.ctx, []string{a, b}, now.Add(-time.Hour), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return []linkd.LoginThrottle{{Attempts: 2, First: now.Add(-time.Minute), Last: now}, {Attempts: 7, First: now, Last: now}}, nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n, m := count(key, now.Add(-time.Minute)), count(other, now.Add(-time.Minute)); n != 0 || m != 1 {
-		t.Fatalf("after clear: %d and %d, want 0 and 1", n, m)
+	if got := read(b, a); got[0].Attempts != 7 || got[1].Attempts != 2 || !got[1].First.Equal(now.Add(-time.Minute)) || !got[1].Last.Equal(now) {
+		t.Fatalf("after the write, in reverse order: %+v", got)
+	}
+	// fn's error is returned and nothing is written.
+	refused := linkd.Errorf(linkd.ERATELIMITED, "no")
+	err = e.store.UpdateLoginThrottles(e.ctx, []string{a, b}, now.Add(-time.Hour), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return nil, refused
+	})
+	if err != refused {
+		t.Fatalf("fn's error came back as %v", err)
+	}
+	if got := read(a); got[0].Attempts != 2 {
+		t.Fatalf("after a refusal: %+v", got)
+	}
+	// Zero deletes; throttles older than prune go.
+	err = e.store.UpdateLoginThrottles(e.ctx, []string{a}, now.Add(-time.Hour), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return []linkd.LoginThrottle{{}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a, b); got[0].Attempts != 0 || got[1].Attempts != 7 {
+		t.Fatalf("after clearing a: %+v", got)
+	}
+	if err := e.store.UpdateLoginThrottles(e.ctx, []string{a}, now.Add(time.Second), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(b); got[0].Attempts != 0 {
+		t.Fatalf("a throttle older than prune is still there: %+v", got)
+	}
+
+	// The race: each of 20 parallel reservations allows itself only while
+	// fewer than 5 are counted.
+	key := "email:race-" + linkd.NewID()
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			err := e.store.UpdateLoginThrottles(e.ctx, []string{key, "ip:race"}, now.Add(-time.Hour), func(cur []linkd.LoginThrottle) ([]linkd.LoginThrottle, error) {
+				if cur[0].Attempts >= 5 {
+					return nil, refused
+				}
+				cur[0].Attempts++
+				cur[0].First, cur[0].Last = now, now
+				cur[1].Attempts++
+				cur[1].First, cur[1].Last = now, now
+				return cur, nil
+			})
+			if err == nil {
+				allowed.Add(1)
+			} else if err != refused {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 5 {
+		t.Fatalf("%d of 20 parallel reservations were allowed, want 5", n)
+	}
+	if got := read(key, "ip:race"); got[0].Attempts != 5 || got[1].Attempts != 5 {
+		t.Fatalf("after the race: %+v", got)
+	}
+}
+
+// testUserOffboarding: users list by email, can be disabled (which ends
+// their sessions and hides them from the session lookup), enabled, given a
+// new password (ending their sessions), signed out and deleted, each with
+// an audit entry; the organization's last enabled user can be neither
+// disabled nor deleted, and another organization's user is not found.
+func testUserOffboarding(t *testing.T, e *env) {
+	org := e.newOrg(t, "offboard")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	mk := func(name string) *linkd.User {
+		u := newUser(e, org.ID, name+"-"+linkd.NewID()[24:]+"@example.com")
+		if err := e.store.CreateUser(e.ctx, u, "h-"+name); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	session := func(u *linkd.User) []byte {
+		_, hash := linkd.NewSecret("ds_")
+		ds := &linkd.DashboardSession{ID: linkd.NewID(), UserID: u.ID, OrgID: u.OrgID, Env: linkd.EnvTest, ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+		if err := e.store.CreateDashboardSession(e.ctx, ds, hash); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	live := func(hash []byte) bool {
+		t.Helper()
+		_, err := e.store.DashboardSessionByHash(e.ctx, hash)
+		if err != nil && linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	ev := func(action string) *linkd.AuditEntry {
+		return &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "test", Action: action}
+	}
+	bob, ada := mk("bob"), mk("ada")
+	list, err := e.store.ListUsers(e.ctx, org.ID)
+	if err != nil || len(list) != 2 || list[0].ID != ada.ID || list[1].ID != bob.ID || list[0].DisabledAt != nil {
+		t.Fatalf("ListUsers = %+v, %v", list, err)
+	}
+	if got, err := e.store.UserByID(e.ctx, org.ID, ada.ID); err != nil || got.Email != ada.Email {
+		t.Fatalf("UserByID = %+v, %v", got, err)
+	}
+	_, err = e.store.UserByID(e.ctx, e.org.ID, ada.ID)
+	wantCode(t, err, linkd.ENOTFOUND)
+	wantCode(t, e.store.SetUserDisabled(e.ctx, e.org.ID, ada.ID, &now, ev("x")), linkd.ENOTFOUND)
+	wantCode(t, e.store.DeleteUser(e.ctx, e.org.ID, ada.ID, ev("x")), linkd.ENOTFOUND)
+	_, err = e.store.DeleteUserSessions(e.ctx, e.org.ID, ada.ID, ev("x"))
+	wantCode(t, err, linkd.ENOTFOUND)
+	wantCode(t, e.store.SetUserPassword(e.ctx, e.org.ID, ada.ID, "x", ev("x")), linkd.ENOTFOUND)
+
+	// Disabling ends the sessions at once; enabling does not bring them back.
+	s1, s2, sb := session(ada), session(ada), session(bob)
+	if err := e.store.SetUserDisabled(e.ctx, org.ID, ada.ID, &now, ev("dashboard_user.disable")); err != nil {
+		t.Fatal(err)
+	}
+	if live(s1) || live(s2) || !live(sb) {
+		t.Fatal("disabling ada left her sessions live, or ended bob's")
+	}
+	got, hash, err := e.store.UserByEmail(e.ctx, ada.Email)
+	if err != nil || got.DisabledAt == nil || !got.DisabledAt.Equal(now) || hash != "h-ada" {
+		t.Fatalf("disabled user: %+v %q %v", got, hash, err)
+	}
+	// A session made for a disabled user (a sign-in racing the disable) is
+	// not found either.
+	s3 := session(ada)
+	if live(s3) {
+		t.Fatal("a disabled user's session is live")
+	}
+	// Bob is now the last enabled user.
+	wantCode(t, e.store.SetUserDisabled(e.ctx, org.ID, bob.ID, &now, ev("x")), linkd.EFORBIDDEN)
+	wantCode(t, e.store.DeleteUser(e.ctx, org.ID, bob.ID, ev("x")), linkd.EFORBIDDEN)
+	if !live(sb) {
+		t.Fatal("a refused disable ended bob's session")
+	}
+	if err := e.store.SetUserDisabled(e.ctx, org.ID, ada.ID, nil, ev("dashboard_user.enable")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := e.store.UserByEmail(e.ctx, ada.Email); got.DisabledAt != nil {
+		t.Fatal("ada is still disabled")
+	}
+	s4 := session(ada)
+	if !live(s4) {
+		t.Fatal("an enabled user's new session is not live")
+	}
+	if err := e.store.SetUserPassword(e.ctx, org.ID, ada.ID, "h-new", ev("dashboard_user.reset_password")); err != nil {
+		t.Fatal(err)
+	}
+	if _, hash, _ := e.store.UserByEmail(e.ctx, ada.Email); hash != "h-new" || live(s4) {
+		t.Fatalf("after a password reset: hash %q, session live %v", hash, live(s4))
+	}
+	session(ada)
+	session(ada)
+	if n, err := e.store.DeleteUserSessions(e.ctx, org.ID, ada.ID, ev("dashboard_user.sign_out")); err != nil || n != 2 {
+		t.Fatalf("DeleteUserSessions = %d, %v; want 2", n, err)
+	}
+	// Two enabled users disabling each other at once: one stays enabled.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, u := range []*linkd.User{ada, bob} {
+		wg.Go(func() { errs[i] = e.store.SetUserDisabled(e.ctx, org.ID, u.ID, &now, ev("dashboard_user.disable")) })
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("disabling both at once: %v and %v; want exactly one refused", errs[0], errs[1])
+	}
+	list, _ = e.store.ListUsers(e.ctx, org.ID)
+	enabled := 0
+	for _, u := range list {
+		if u.DisabledAt == nil {
+			enabled++
+		}
+	}
+	if enabled != 1 {
+		t.Fatalf("%d enabled users after the race, want 1", enabled)
+	}
+	// A disabled user can be deleted; its sessions go with it.
+	disabled := ada
+	if errs[0] != nil {
+		disabled = bob
+	}
+	if err := e.store.DeleteUser(e.ctx, org.ID, disabled.ID, ev("dashboard_user.delete")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.UserByEmail(e.ctx, disabled.Email); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("deleted user: %v", err)
+	}
+	if n, err := e.store.CountUsers(e.ctx, org.ID); err != nil || n != 1 {
+		t.Fatalf("CountUsers = %d, %v", n, err)
 	}
 }

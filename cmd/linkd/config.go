@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/outbound"
 )
 
@@ -43,9 +44,10 @@ type Config struct {
 	// ProxyTimeout the wait for the app's answer.
 	ProxyMaxBody int64
 	ProxyTimeout time.Duration
-	// TrustProxy believes X-Forwarded-Proto and X-Forwarded-For (the
-	// dashboard's Secure cookies and sign-in limits behind a proxy).
-	TrustProxy bool
+	// TrustedProxies lists the reverse proxies (CIDR ranges) whose
+	// X-Forwarded-For and X-Forwarded-Proto the dashboard believes (sign-in
+	// limits by client address, Secure cookies, HSTS).
+	TrustedProxies *dashboard.TrustedProxies
 
 	// MetricsAddr, when set, is a listener of its own for /metrics, which
 	// the main listener then no longer serves: Prometheus scrapes an
@@ -81,7 +83,20 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	fs.StringVar(&c.DatabaseURL, "database", env("LINKD_DATABASE_URL", ""), "postgres://… to use PostgreSQL; empty for SQLite in the data dir (LINKD_DATABASE_URL)")
 	fs.StringVar(&c.EncryptionKey, "encryption-key", env("LINKD_ENCRYPTION_KEY", ""), "master key, 32 bytes as hex or base64; generated into the data dir when empty (LINKD_ENCRYPTION_KEY)")
 	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", env("LINKD_TRUST_PROXY", "") == "true", "believe X-Forwarded-Proto/-For from a reverse proxy that sets them (LINKD_TRUST_PROXY=true)")
+	trustedProxies := env("LINKD_TRUSTED_PROXIES", "")
+	fs.Func("trusted-proxies", "CIDR ranges of the reverse proxies in front of linkd, comma-separated; their X-Forwarded-For (right-most untrusted address) and X-Forwarded-Proto are believed (LINKD_TRUSTED_PROXIES)", func(s string) error {
+		trustedProxies = s
+		return nil
+	})
+	// The on/off --trust-proxy believed the left-most X-Forwarded-For,
+	// which the client writes. It is still defined so that a deployment
+	// that sets it fails to start with directions, rather than starting
+	// without the trust its operator expects.
+	oldTrustProxy := getenv("LINKD_TRUST_PROXY") != ""
+	fs.BoolFunc("trust-proxy", "replaced by --trusted-proxies", func(string) error {
+		oldTrustProxy = true
+		return nil
+	})
 	fs.StringVar(&c.AppsFile, "apps", env("LINKD_APPS", ""), "YAML file of apps to add to the shipped catalog (LINKD_APPS)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("LINKD_METRICS_ADDR", ""), "serve /metrics on this address only, not on --addr (LINKD_METRICS_ADDR)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", env("LINKD_METRICS_TOKEN", ""), "bearer token /metrics asks for, at least 16 visible characters (LINKD_METRICS_TOKEN)")
@@ -166,6 +181,13 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.RefreshAhead, err = time.ParseDuration(refreshAhead); err != nil || c.RefreshAhead < 30*time.Second || c.RefreshAhead > 12*time.Hour {
 			return fmt.Errorf("refresh ahead %q: must be a duration from 30s to 12h", refreshAhead)
+		}
+		if oldTrustProxy {
+			return errors.New("--trust-proxy (LINKD_TRUST_PROXY) was replaced by --trusted-proxies (LINKD_TRUSTED_PROXIES): " +
+				"list your reverse proxies' addresses as CIDR ranges, e.g. LINKD_TRUSTED_PROXIES=10.0.0.0/8, and remove LINKD_TRUST_PROXY")
+		}
+		if c.TrustedProxies, err = dashboard.ParseTrustedProxies(trustedProxies); err != nil {
+			return err
 		}
 		return c.validate()
 	}
@@ -299,7 +321,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Int64("proxy_max_body", c.ProxyMaxBody),
 		slog.Duration("proxy_timeout", c.ProxyTimeout),
 		slog.String("apps", c.AppsFile),
-		slog.Bool("trust_proxy", c.TrustProxy),
+		slog.String("trusted_proxies", c.TrustedProxies.String()),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("metrics_token", metricsToken),
 	)

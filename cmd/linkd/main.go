@@ -44,6 +44,8 @@ Usage:
   linkd apikey list [--org NAME]
   linkd apikey revoke ID [--org NAME]
   linkd user create --email EMAIL [--org NAME]   (password from stdin)
+  linkd user list [--org NAME]
+  linkd user disable|enable|reset-password|sign-out|delete EMAIL
   linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--no-wait]
   linkd export --env test|production [--q TEXT] [--udf KEY=VALUE]… [-o FILE]
   linkd version

@@ -124,7 +124,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, Logger: log},
 		worker.Options{Poll: 2 * time.Second, Logger: log})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
-		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustProxy: c.TrustProxy})
+		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
 	if err != nil {
 		return err
 	}
