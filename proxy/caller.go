@@ -144,6 +144,7 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 	}
 
 	attempts, refreshed := 0, false
+	defer func() { obs.Refreshed = refreshed }()
 	for {
 		rd, size, ok := b.reader()
 		if !ok {
