@@ -183,6 +183,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, bod
 	if err != nil {
 		return err
 	}
+	noteAccount(r, in.AccountID)
 	t := tenant(r)
 	a, err := s.accounts.Create(r.Context(), t, actor(r), in)
 	if err != nil {
@@ -204,6 +205,7 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 		}
 		in.AccountID = own
 	}
+	noteAccount(r, in.AccountID)
 	t := tenant(r)
 	a, created, err := s.accounts.Upsert(r.Context(), t, actor(r), in)
 	if err != nil {

@@ -211,6 +211,7 @@ func TestAPI(t *testing.T) {
 		t.Run("Scenarios", func(t *testing.T) { testScenarios(t, newFixture(t, store, 0)) })
 		t.Run("UpsertAndList", func(t *testing.T) { testUpsertAndList(t, newFixture(t, store, 0)) })
 		t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newFixture(t, store, 0)) })
+		t.Run("IdempotencyPerCaller", func(t *testing.T) { testIdempotencyPerCaller(t, newFixture(t, store, 0)) })
 		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newFixture(t, store, 1)) })
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
@@ -455,7 +456,7 @@ func testIdempotency(t *testing.T, f *fixture) {
 		t.Fatalf("retry: %d %s (replayed %q), want the first response", again.status, again.raw, again.header.Get("Idempotent-Replayed"))
 	}
 	other := f.do("POST", la, "a", map[string]any{"linked_account_id": "idem-2"}, "Idempotency-Key", "req-1")
-	if other.status != 400 || other.json["field"] != "Idempotency-Key" {
+	if other.status != 422 || other.json["field"] != "Idempotency-Key" || other.json["error"] != "IDEMPOTENCY_KEY_REUSED" {
 		t.Fatalf("same key, other body: %d %s", other.status, other.raw)
 	}
 	// Without a key the retry is a duplicate; with another tenant's key it is new.
@@ -494,6 +495,50 @@ func testIdempotency(t *testing.T, f *fixture) {
 	if n := len(res.json["docs"].([]any)); n != 1 {
 		t.Fatalf("%d audit entries for a create retried concurrently", n)
 	}
+}
+
+// testIdempotencyPerCaller: an Idempotency-Key is its caller's own. A
+// session token of account A2 repeating the key the backend used for
+// account A must neither get A's stored answer nor have its own write
+// silently skipped (issue 9, item 8).
+func testIdempotencyPerCaller(t *testing.T, f *fixture) {
+	backend := map[string]any{"linked_account_id": "idem-a", "name": "Secret A", "udf": map[string]any{"plan": "gold-plan"}}
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared"); res.status != 200 {
+		t.Fatalf("backend upsert: %d %s", res.status, res.raw)
+	}
+	a2 := f.bearerFor("a", "idem-a2")
+	allowRename(t, f, "a")
+	// Its own request under the same key acts.
+	res := f.do("PUT", la, a2, map[string]any{"name": "A2 renamed"}, "Idempotency-Key", "shared")
+	if res.status != 200 || res.json["name"] != "A2 renamed" {
+		t.Fatalf("session token's own write under the backend's key: %d %s", res.status, res.raw)
+	}
+	if got := f.do("GET", la+"/idem-a2", "a", nil); got.json["name"] != "A2 renamed" {
+		t.Fatalf("A2's write was skipped: %s", got.raw)
+	}
+	// A2 under another key the backend used, with the backend's very body:
+	// A's answer must not come back.
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared-2"); res.status != 200 {
+		t.Fatalf("backend upsert: %d %s", res.status, res.raw)
+	}
+	res = f.do("PUT", la, a2, backend, "Idempotency-Key", "shared-2")
+	if res.header.Get("Idempotent-Replayed") != "" || bytes.Contains(res.raw, []byte("Secret A")) || bytes.Contains(res.raw, []byte("gold-plan")) {
+		t.Fatalf("session token of A2 got A's stored answer: %d %s", res.status, res.raw)
+	}
+	// The same key on another route is another request.
+	if res := f.do("POST", la, "a", map[string]any{"linked_account_id": "idem-b"}, "Idempotency-Key", "shared"); res.status != 200 || res.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("same key on another route: %d %s", res.status, res.raw)
+	}
+	// And the backend's record is intact.
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared"); res.status != 200 || res.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("backend retry: %d %s", res.status, res.raw)
+	}
+}
+
+// allowRename lets session tokens of key's tenant rename their account
+// (off by default). Before that setting existed this did nothing.
+func allowRename(t *testing.T, f *fixture, key string) {
+	t.Helper()
 }
 
 func testRateLimit(t *testing.T, f *fixture) {

@@ -61,7 +61,9 @@ type Config struct {
 type Server struct {
 	store    linkd.Store
 	accounts *linkd.AccountService
-	imports  *csvio.Importer
+	// idem keeps Idempotency-Key responses, sealed with the accounts' keyring.
+	idem    *linkd.IdempotencyService
+	imports *csvio.Importer
 	// connections is Config.Connections.
 	connections *oauth.Service
 	logger      *slog.Logger
@@ -111,6 +113,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.MetricsToken != "" {
 		sum := sha256.Sum256([]byte(cfg.MetricsToken))
 		s.metricsToken = sum[:]
+	}
+	if cfg.Accounts != nil {
+		s.idem = &linkd.IdempotencyService{Store: cfg.Store, Keys: cfg.Accounts.Keys}
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = linkd.DefaultSessionTTL

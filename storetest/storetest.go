@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ListFilters", testListFilters},
 		{"Audit", testAudit},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyScope", testIdempotencyScope},
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
@@ -523,44 +524,82 @@ func testAudit(t *testing.T, e *env) {
 
 func testIdempotency(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	k1 := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: "k1"}
+	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now)
 	if err != nil || resp != nil {
 		t.Fatalf("first claim = %v, %v", resp, err)
 	}
-	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now)
 	wantCode(t, err, linkd.ECONFLICT)
-	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now)
-	wantCode(t, err, linkd.EINVALID)
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h2", now)
+	wantCode(t, err, linkd.EUNPROCESSABLE)
 	// The same key in another tenant is another key.
 	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, other, "k1", "h9", now); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, other, k1, "h9", now); err != nil || resp != nil {
 		t.Fatalf("claim in another tenant = %v, %v", resp, err)
 	}
-	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, "k1", 200, []byte(`{"ok":true}`)); err != nil {
+	stored := &linkd.IdempotentResponse{Status: 200, AccountID: "acct-1", DataKey: []byte("dk"), Body: []byte(`{"ok":true}`)}
+	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, k1, stored); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now.Add(time.Hour))
-	if err != nil || resp == nil || resp.Status != 200 || string(resp.Body) != `{"ok":true}` {
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now.Add(time.Hour))
+	if err != nil || resp == nil || resp.Status != 200 || string(resp.Body) != `{"ok":true}` || string(resp.DataKey) != "dk" || resp.AccountID != "acct-1" {
 		t.Fatalf("replay = %+v, %v", resp, err)
 	}
 	// After the TTL the key is new again.
-	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now.Add(linkd.IdempotencyTTL+time.Minute))
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h2", now.Add(linkd.IdempotencyTTL+time.Minute))
 	if err != nil || resp != nil {
 		t.Fatalf("claim after expiry = %v, %v", resp, err)
 	}
 	// A claim whose holder died is taken over after the lease.
-	if _, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil {
+	k2 := k1
+	k2.Key = "k2"
+	if _, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now.Add(linkd.IdempotencyLease+time.Second)); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now.Add(linkd.IdempotencyLease+time.Second)); err != nil || resp != nil {
 		t.Fatalf("claim after lease = %v, %v", resp, err)
 	}
 	// A released claim can be made again at once.
-	if err := e.store.ReleaseIdempotencyKey(e.ctx, e.t, "k2"); err != nil {
+	if err := e.store.ReleaseIdempotencyKey(e.ctx, e.t, k2); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now); err != nil || resp != nil {
 		t.Fatalf("claim after release = %v, %v", resp, err)
+	}
+}
+
+// testIdempotencyScope: a key is its caller's own, per method and path.
+// Another caller of the tenant sending the same key (issue 9: a session
+// token repeating the backend's key) must act anew, not get the stored
+// answer, and must not disturb the first caller's record.
+func testIdempotencyScope(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	backend := linkd.IdempotencyScope{Caller: "api_key:k", Method: "PUT", Path: "/api/v2/public/linked-account", Key: "same"}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, backend, "h", now); err != nil || resp != nil {
+		t.Fatalf("claim = %v, %v", resp, err)
+	}
+	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, backend, &linkd.IdempotentResponse{Status: 200, Body: []byte("A's answer")}); err != nil {
+		t.Fatal(err)
+	}
+	others := []linkd.IdempotencyScope{
+		{Caller: "account:a2", Method: "PUT", Path: backend.Path, Key: "same"},
+		{Caller: "api_key:k", Method: "POST", Path: backend.Path, Key: "same"},
+		{Caller: "api_key:k", Method: "PUT", Path: "/api/v2/public/config", Key: "same"},
+	}
+	for _, sc := range others {
+		// Same hash and a different one: neither sees A's answer nor is refused.
+		resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, sc, "h", now)
+		if err != nil || resp != nil {
+			t.Fatalf("claim by %+v = %+v, %v; want a fresh claim", sc, resp, err)
+		}
+		if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, sc, &linkd.IdempotentResponse{Status: 201, Body: []byte("own")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, backend, "h", now)
+	if err != nil || resp == nil || string(resp.Body) != "A's answer" {
+		t.Fatalf("backend replay = %+v, %v", resp, err)
 	}
 }
 
