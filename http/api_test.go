@@ -212,6 +212,7 @@ func TestAPI(t *testing.T) {
 		t.Run("UpsertAndList", func(t *testing.T) { testUpsertAndList(t, newFixture(t, store, 0)) })
 		t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newFixture(t, store, 0)) })
 		t.Run("IdempotencyPerCaller", func(t *testing.T) { testIdempotencyPerCaller(t, newFixture(t, store, 0)) })
+		t.Run("IdempotencyAfterDelete", func(t *testing.T) { testIdempotencyAfterDelete(t, newFixture(t, store, 0)) })
 		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newFixture(t, store, 1)) })
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
@@ -532,6 +533,33 @@ func testIdempotencyPerCaller(t *testing.T, f *fixture) {
 	// And the backend's record is intact.
 	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared"); res.status != 200 || res.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("backend retry: %d %s", res.status, res.raw)
+	}
+}
+
+// testIdempotencyAfterDelete: replaying the create's Idempotency-Key after
+// the account was deleted must not return the deleted account's name and
+// UDFs (issue 9, item 9).
+func testIdempotencyAfterDelete(t *testing.T, f *fixture) {
+	body := map[string]any{"linked_account_id": "del-1", "name": "Deleted Name", "udf": map[string]any{"plan": "deleted-plan"}}
+	if res := f.do("POST", la, "a", body, "Idempotency-Key", "create-del-1"); res.status != 200 {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	if res := f.do("PUT", la, "a", map[string]any{"linked_account_id": "del-1", "name": "Deleted Name 2"}, "Idempotency-Key", "put-del-1"); res.status != 200 {
+		t.Fatalf("upsert: %d %s", res.status, res.raw)
+	}
+	if res := f.do("DELETE", la+"/del-1", "a", nil); res.status != 200 {
+		t.Fatalf("delete: %d %s", res.status, res.raw)
+	}
+	for _, c := range []struct{ method, key string }{{"POST", "create-del-1"}, {"PUT", "put-del-1"}} {
+		b := body
+		if c.method == "PUT" {
+			b = map[string]any{"linked_account_id": "del-1", "name": "Deleted Name 2"}
+		}
+		res := f.do(c.method, la, "a", b, "Idempotency-Key", c.key)
+		if res.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("%s replayed after the account was deleted: %s", c.method, res.raw)
+		}
+		f.do("DELETE", la+"/del-1", "a", nil)
 	}
 }
 

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Audit", testAudit},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyScope", testIdempotencyScope},
+		{"DeleteAccountDeletesStoredResponses", testDeleteStoredResponses},
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
@@ -600,6 +601,48 @@ func testIdempotencyScope(t *testing.T, e *env) {
 	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, backend, "h", now)
 	if err != nil || resp == nil || string(resp.Body) != "A's answer" {
 		t.Fatalf("backend replay = %+v, %v", resp, err)
+	}
+}
+
+// testDeleteStoredResponses: deleting an account deletes the stored
+// Idempotency-Key answers that hold its data, in the same transaction, so
+// a replay cannot bring the deleted account's name and UDFs back (issue 9,
+// item 9). Other accounts' answers stay.
+func testDeleteStoredResponses(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	e.create(t, e.t, "gone", "Gone Inc.", nil)
+	e.create(t, e.t, "kept", "Kept Inc.", nil)
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	e.create(t, other, "gone", "Gone in production", nil)
+	scopes := map[string]linkd.IdempotencyScope{}
+	for _, c := range []struct {
+		tn   linkd.Tenant
+		acct string
+	}{{e.t, "gone"}, {e.t, "kept"}, {other, "gone"}} {
+		sc := linkd.IdempotencyScope{Caller: "api_key:k", Method: "POST", Path: "/p", Key: c.acct + "/" + string(c.tn.Env)}
+		if _, err := e.store.ClaimIdempotencyKey(e.ctx, c.tn, sc, "h", now); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CompleteIdempotencyKey(e.ctx, c.tn, sc, &linkd.IdempotentResponse{Status: 200, AccountID: c.acct, Body: []byte(c.acct)}); err != nil {
+			t.Fatal(err)
+		}
+		scopes[sc.Key] = sc
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "key-1", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"gone/test": false, "kept/test": true, "gone/production": true} {
+		tn := e.t
+		if strings.HasSuffix(key, "production") {
+			tn = other
+		}
+		resp, err := e.store.ClaimIdempotencyKey(e.ctx, tn, scopes[key], "h", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp != nil; got != want {
+			t.Errorf("stored answer %s after deleting test/gone: present %v, want %v", key, got, want)
+		}
 	}
 }
 
