@@ -198,16 +198,22 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 	if err != nil {
 		return err
 	}
+	t := tenant(r)
+	var a *linkd.LinkedAccount
+	var created bool
 	if own := sessionAccount(r); own != "" {
-		// A session token updates its own account and no other.
+		// A session token updates its own account and no other, and only
+		// as far as the tenant's settings let it (AccountService.UpdateOwn).
 		if in.AccountID != "" && in.AccountID != own {
 			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", in.AccountID)
 		}
 		in.AccountID = own
+		noteAccount(r, own)
+		a, err = s.accounts.UpdateOwn(r.Context(), t, actor(r), s.store, in)
+	} else {
+		noteAccount(r, in.AccountID)
+		a, created, err = s.accounts.Upsert(r.Context(), t, actor(r), in)
 	}
-	noteAccount(r, in.AccountID)
-	t := tenant(r)
-	a, created, err := s.accounts.Upsert(r.Context(), t, actor(r), in)
 	if err != nil {
 		return err
 	}

@@ -218,6 +218,7 @@ func TestAPI(t *testing.T) {
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
+		t.Run("SessionTokenRename", func(t *testing.T) { testSessionTokenRename(t, newFixture(t, store, 0)) })
 		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })
 		t.Run("Configs", func(t *testing.T) { testConfigs(t, newFixture(t, store, 0)) })
 		t.Run("IsolationEveryRoute", func(t *testing.T) { testIsolationEveryRoute(t, newFixture(t, store, 0)) })
@@ -564,9 +565,12 @@ func testIdempotencyAfterDelete(t *testing.T, f *fixture) {
 }
 
 // allowRename lets session tokens of key's tenant rename their account
-// (off by default). Before that setting existed this did nothing.
+// (off by default).
 func allowRename(t *testing.T, f *fixture, key string) {
 	t.Helper()
+	if res := f.do("PUT", "/api/v2/public/org/settings", key, map[string]any{"session_token_may_rename": true}); res.status != 200 {
+		t.Fatalf("allow rename: %d %s", res.status, res.raw)
+	}
 }
 
 func testRateLimit(t *testing.T, f *fixture) {

@@ -62,8 +62,10 @@ type Server struct {
 	store    linkd.Store
 	accounts *linkd.AccountService
 	// idem keeps Idempotency-Key responses, sealed with the accounts' keyring.
-	idem    *linkd.IdempotencyService
-	imports *csvio.Importer
+	idem *linkd.IdempotencyService
+	// settings are the tenants' settings (org/settings, org.go).
+	settings *linkd.SettingsService
+	imports  *csvio.Importer
 	// connections is Config.Connections.
 	connections *oauth.Service
 	logger      *slog.Logger
@@ -114,6 +116,7 @@ func NewServer(cfg Config) *Server {
 		sum := sha256.Sum256([]byte(cfg.MetricsToken))
 		s.metricsToken = sum[:]
 	}
+	s.settings = &linkd.SettingsService{Store: cfg.Store, Now: cfg.Now}
 	if cfg.Accounts != nil {
 		s.idem = &linkd.IdempotencyService{Store: cfg.Store, Keys: cfg.Accounts.Keys}
 	}

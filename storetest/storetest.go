@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyScope", testIdempotencyScope},
 		{"DeleteAccountDeletesStoredResponses", testDeleteStoredResponses},
+		{"TenantSettings", testTenantSettings},
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
@@ -643,6 +644,40 @@ func testDeleteStoredResponses(t *testing.T, e *env) {
 		if got := resp != nil; got != want {
 			t.Errorf("stored answer %s after deleting test/gone: present %v, want %v", key, got, want)
 		}
+	}
+}
+
+// testTenantSettings: settings default to off, are per environment, and a
+// change is audited; a session token renames its account only when allowed.
+func testTenantSettings(t *testing.T, e *env) {
+	svc := &linkd.SettingsService{Store: e.store}
+	ts, err := svc.Get(e.ctx, e.t)
+	if err != nil || ts.SessionTokenMayRename || !ts.UpdatedAt.IsZero() {
+		t.Fatalf("defaults = %+v, %v", ts, err)
+	}
+	e.create(t, e.t, "me", "Me", map[string]string{"plan": `"free"`})
+	name := "Renamed"
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	wantCode(t, err, linkd.EFORBIDDEN)
+	on := true
+	if ts, err = svc.Update(e.ctx, e.t, "api_key:k", linkd.TenantSettingsUpdate{SessionTokenMayRename: &on}); err != nil || !ts.SessionTokenMayRename {
+		t.Fatalf("Update = %+v, %v", ts, err)
+	}
+	if ts, err = svc.Get(e.ctx, e.t); err != nil || !ts.SessionTokenMayRename || ts.UpdatedAt.IsZero() {
+		t.Fatalf("after update = %+v, %v", ts, err)
+	}
+	if ts, err := svc.Get(e.ctx, linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}); err != nil || ts.SessionTokenMayRename {
+		t.Fatalf("production = %+v, %v", ts, err)
+	}
+	entries, _, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{Limit: 10})
+	if err != nil || len(entries) == 0 || entries[0].Action != linkd.AuditSettingsUpdate || len(entries[0].Fields) != 1 {
+		t.Fatalf("audit = %+v, %v", entries, err)
+	}
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name, UDF: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}})
+	wantCode(t, err, linkd.EFORBIDDEN)
+	a, err := e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	if err != nil || a.Name != "Renamed" || len(a.UDF) != 1 || string(a.UDF[0].Value) != `"free"` {
+		t.Fatalf("UpdateOwn = %+v, %v", a, err)
 	}
 }
 
