@@ -3,6 +3,7 @@ package linkd
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -95,7 +96,9 @@ func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
 			return FieldError(field, "%s must not contain the NUL character (\\u0000)", field)
 		}
 		return nil
-	case '0', 't':
+	case '0':
+		return validateNumber(field, value)
+	case 't':
 		return nil
 	case 'n':
 		if allowNull {
@@ -104,6 +107,26 @@ func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
 		return FieldError(field, "%s must be a string, number or boolean, not null", field)
 	}
 	return FieldError(field, "%s must be a string, number or boolean", field)
+}
+
+// validateNumber accepts a JSON number only within float64's range: what
+// every client can decode, and what both engines can store (PostgreSQL's
+// jsonb refused 1e999999 with an error that became a 500, and failed a
+// whole import batch with it, while SQLite kept it). A number that rounds
+// to infinity, or a non-zero one that rounds to zero, is refused.
+func validateNumber(field string, v json.RawMessage) error {
+	lit := string(bytes.TrimSpace(v))
+	f, err := strconv.ParseFloat(lit, 64)
+	if err == nil && f == 0 {
+		mantissa, _, _ := strings.Cut(strings.ToLower(lit), "e")
+		if strings.Trim(mantissa, "-+0.") != "" {
+			err = strconv.ErrRange
+		}
+	}
+	if err != nil {
+		return FieldError(field, "%s is a number out of range: numbers must be within ±1.8e308 (float64), and not so small they round to 0", field)
+	}
+	return nil
 }
 
 // validateText enforces valid UTF-8 without control characters and a byte
