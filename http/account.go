@@ -360,8 +360,11 @@ func parseAccountFilter(q url.Values) (linkd.AccountFilter, int, error) {
 		}
 	}
 	if v := q.Get("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			return f, 0, linkd.FieldError("page", "page must be a whole number from 1")
+		// Bounded before it is multiplied: page=9223372036854775807 made
+		// the offset overflow to a negative number, which answered page 1.
+		maxPage := maxOffset/f.Limit + 1
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > maxPage {
+			return f, 0, linkd.FieldError("page", "page must be a whole number from 1 to %d with limit %d; use cursor (next_cursor of the previous page) to go deeper", maxPage, f.Limit)
 		}
 	}
 	if v := q.Get("cursor"); v != "" {

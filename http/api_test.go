@@ -425,6 +425,9 @@ func testUpsertAndList(t *testing.T, f *fixture) {
 		"limit=0": "limit", "limit=1001": "limit", "page=0": "page", "page=x": "page", "cursor=zzz": "cursor",
 		"cursor=" + "MDFh": "cursor", "page=2&cursor=abc": "cursor", "created_after=yesterday": "created_after",
 		"order=up": "order", "udf.a=1&udf.a=2": "udf.a", "include_total=maybe": "include_total", "page=100000": "page",
+		// Huge pages once overflowed the offset and answered page 1.
+		"page=9223372036854775807": "page", "page=1844674407370955163&limit=10": "page", "page=922337203685477581&limit=1000": "page",
+		"page=99999999999999999999": "page", "page=10002&limit=10": "page",
 	} {
 		res := f.do("GET", la+"?"+q, "a", nil)
 		if res.status != 400 || res.json["field"] != field {
