@@ -130,13 +130,21 @@ func validateNumber(field string, v json.RawMessage) error {
 }
 
 // validateText enforces valid UTF-8 without control characters and a byte
-// limit; strict also requires printable runes and no surrounding space.
+// limit; strict (ids and keys) also requires printable runes, which refuses
+// the bidi controls (format characters: an id that reads differently than
+// it sorts), and no surrounding space.
 func validateText(field, s string, max int, strict bool) *Error {
 	if len(s) > max {
 		return FieldError(field, "%s is %d bytes long; at most %d are allowed", field, len(s), max)
 	}
 	if !utf8.ValidString(s) {
 		return FieldError(field, "%s is not valid UTF-8", field)
+	}
+	// JSON decoding turns invalid UTF-8 (and a lone surrogate escape) into
+	// U+FFFD without a word, so an id sent as invalid UTF-8 arrives as
+	// another, valid id. No real id holds the replacement character.
+	if strict && strings.ContainsRune(s, utf8.RuneError) {
+		return FieldError(field, "%s is not valid UTF-8 (or holds U+FFFD, the replacement character)", field)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) || (strict && !unicode.IsPrint(r)) {

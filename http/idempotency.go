@@ -40,7 +40,7 @@ func (s *Server) withIdempotency(h bodyHandler) handlerFunc {
 		}
 		if prev != nil {
 			w.Header().Set("Idempotent-Replayed", "true")
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			setJSONHeaders(w)
 			w.WriteHeader(prev.Status)
 			w.Write(prev.Body)
 			return nil

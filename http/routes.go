@@ -14,7 +14,7 @@ func (s *Server) routes() {
 	s.handle("GET /healthz", s.handleHealthz)
 	s.handle("GET /readyz", s.handleReadyz)
 	s.handle("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/json")
+		setJSONHeaders(w)
 		w.Write(openapiJSON)
 		return nil
 	})
