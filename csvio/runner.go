@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/linkd-dev/linkd"
@@ -73,10 +74,13 @@ func (r *Runner) Wake() { r.loop.Wake() }
 
 // Run claims and runs jobs until ctx ends. Between batches a job checks
 // ctx, so a shutdown stops at a batch boundary; the job resumes wherever it
-// is claimed next.
+// is claimed next. It returns once the purge schedule has stopped too: the
+// caller closes the store next, and a purge still firing would use it.
 func (r *Runner) Run(ctx context.Context) {
-	go r.purge.Run(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.purge.Run(ctx) })
 	r.loop.Run(ctx)
+	wg.Wait()
 }
 
 // Drain runs the jobs there are, one after another, and reports how many
