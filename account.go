@@ -124,8 +124,9 @@ type AccountStore interface {
 	// fields are ignored), in id order, from one consistent read.
 	EachAccount(ctx context.Context, t Tenant, f AccountFilter, fn func(*LinkedAccount) error) error
 	// DeleteAccount removes the account and everything it owns (connections,
-	// session tokens), queueing the revocations fn returns for its
-	// connections and writing fn's audit entry, in one transaction.
+	// session tokens, stored Idempotency-Key answers holding its data),
+	// queueing the revocations fn returns for its connections and writing
+	// fn's audit entry, in one transaction.
 	// ENOTFOUND when absent.
 	DeleteAccount(ctx context.Context, t Tenant, accountID string, fn RemoveFunc) error
 }

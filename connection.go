@@ -107,6 +107,8 @@ type OAuthState struct {
 	AccountPK string
 	AccountID string
 	Slug      string
+	// ReturnTo is stored sealed with a key derived from the state (the
+	// oauth package): the hosted page's holds a live connect-link token.
 	ReturnTo  string
 	ExpiresAt time.Time
 	CreatedAt time.Time

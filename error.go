@@ -9,19 +9,23 @@ import (
 // Error codes. They are deliberately few: each maps to one HTTP status in the
 // http package, and clients branch on them rather than on messages.
 const (
-	EINVALID      = "invalid"      // the input is malformed or breaks a rule
-	EEXISTS       = "exists"       // the resource exists already (400 on the wire, as documented)
-	ECONFLICT     = "conflict"     // the write clashes with a request in progress
-	ENOTFOUND     = "not_found"    // no such resource in the caller's tenant
-	EUNAUTHORIZED = "unauthorized" // missing, unknown or revoked credentials
-	EFORBIDDEN    = "forbidden"    // authenticated but not allowed
-	ERATELIMITED  = "rate_limited" // too many requests for this key
-	ETOOLARGE     = "too_large"    // the request body exceeds a limit
-	EUNSUPPORTED  = "unsupported"  // e.g. a wrong content type
-	EUPSTREAM     = "upstream"     // an app's API, called for the caller, failed or could not be reached
-	ETIMEOUT      = "timeout"      // an app's API did not answer in time
-	EUNAVAILABLE  = "unavailable"  // busy for now: try again after Error.RetryAfter
-	EINTERNAL     = "internal"     // anything else; details are logged, not shown
+	EINVALID  = "invalid"  // the input is malformed or breaks a rule
+	EEXISTS   = "exists"   // the resource exists already (400 on the wire, as documented)
+	ECONFLICT = "conflict" // the write clashes with a request in progress
+	// EUNPROCESSABLE is well-formed input that cannot be acted on as sent:
+	// an Idempotency-Key reused with another request (422, as the
+	// well-known idempotency designs answer).
+	EUNPROCESSABLE = "unprocessable"
+	ENOTFOUND      = "not_found"    // no such resource in the caller's tenant
+	EUNAUTHORIZED  = "unauthorized" // missing, unknown or revoked credentials
+	EFORBIDDEN     = "forbidden"    // authenticated but not allowed
+	ERATELIMITED   = "rate_limited" // too many requests for this key
+	ETOOLARGE      = "too_large"    // the request body exceeds a limit
+	EUNSUPPORTED   = "unsupported"  // e.g. a wrong content type
+	EUPSTREAM      = "upstream"     // an app's API, called for the caller, failed or could not be reached
+	ETIMEOUT       = "timeout"      // an app's API did not answer in time
+	EUNAVAILABLE   = "unavailable"  // busy for now: try again after Error.RetryAfter
+	EINTERNAL      = "internal"     // anything else; details are logged, not shown
 )
 
 // Error is the application error. Message is safe to show to API clients;

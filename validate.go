@@ -3,6 +3,7 @@ package linkd
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -95,7 +96,9 @@ func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
 			return FieldError(field, "%s must not contain the NUL character (\\u0000)", field)
 		}
 		return nil
-	case '0', 't':
+	case '0':
+		return validateNumber(field, value)
+	case 't':
 		return nil
 	case 'n':
 		if allowNull {
@@ -106,14 +109,42 @@ func ValidateUDF(key string, value json.RawMessage, allowNull bool) error {
 	return FieldError(field, "%s must be a string, number or boolean", field)
 }
 
+// validateNumber accepts a JSON number only within float64's range: what
+// every client can decode, and what both engines can store (PostgreSQL's
+// jsonb refused 1e999999 with an error that became a 500, and failed a
+// whole import batch with it, while SQLite kept it). A number that rounds
+// to infinity, or a non-zero one that rounds to zero, is refused.
+func validateNumber(field string, v json.RawMessage) error {
+	lit := string(bytes.TrimSpace(v))
+	f, err := strconv.ParseFloat(lit, 64)
+	if err == nil && f == 0 {
+		mantissa, _, _ := strings.Cut(strings.ToLower(lit), "e")
+		if strings.Trim(mantissa, "-+0.") != "" {
+			err = strconv.ErrRange
+		}
+	}
+	if err != nil {
+		return FieldError(field, "%s is a number out of range: numbers must be within ±1.8e308 (float64), and not so small they round to 0", field)
+	}
+	return nil
+}
+
 // validateText enforces valid UTF-8 without control characters and a byte
-// limit; strict also requires printable runes and no surrounding space.
+// limit; strict (ids and keys) also requires printable runes, which refuses
+// the bidi controls (format characters: an id that reads differently than
+// it sorts), and no surrounding space.
 func validateText(field, s string, max int, strict bool) *Error {
 	if len(s) > max {
 		return FieldError(field, "%s is %d bytes long; at most %d are allowed", field, len(s), max)
 	}
 	if !utf8.ValidString(s) {
 		return FieldError(field, "%s is not valid UTF-8", field)
+	}
+	// JSON decoding turns invalid UTF-8 (and a lone surrogate escape) into
+	// U+FFFD without a word, so an id sent as invalid UTF-8 arrives as
+	// another, valid id. No real id holds the replacement character.
+	if strict && strings.ContainsRune(s, utf8.RuneError) {
+		return FieldError(field, "%s is not valid UTF-8 (or holds U+FFFD, the replacement character)", field)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) || (strict && !unicode.IsPrint(r)) {

@@ -74,8 +74,8 @@ func (r *Runner) Wake() { r.loop.Wake() }
 
 // Run claims and runs jobs until ctx ends. Between batches a job checks
 // ctx, so a shutdown stops at a batch boundary; the job resumes wherever it
-// is claimed next. It returns once the purge schedule has stopped too, so
-// the caller may close the store.
+// is claimed next. It returns once the purge schedule has stopped too: the
+// caller closes the store next, and a purge still firing would use it.
 func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.purge.Run(ctx) })

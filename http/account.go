@@ -183,6 +183,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, bod
 	if err != nil {
 		return err
 	}
+	noteAccount(r, in.AccountID)
 	t := tenant(r)
 	a, err := s.accounts.Create(r.Context(), t, actor(r), in)
 	if err != nil {
@@ -197,15 +198,22 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 	if err != nil {
 		return err
 	}
+	t := tenant(r)
+	var a *linkd.LinkedAccount
+	var created bool
 	if own := sessionAccount(r); own != "" {
-		// A session token updates its own account and no other.
+		// A session token updates its own account and no other, and only
+		// as far as the tenant's settings let it (AccountService.UpdateOwn).
 		if in.AccountID != "" && in.AccountID != own {
 			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", in.AccountID)
 		}
 		in.AccountID = own
+		noteAccount(r, own)
+		a, err = s.accounts.UpdateOwn(r.Context(), t, actor(r), s.store, in)
+	} else {
+		noteAccount(r, in.AccountID)
+		a, created, err = s.accounts.Upsert(r.Context(), t, actor(r), in)
 	}
-	t := tenant(r)
-	a, created, err := s.accounts.Upsert(r.Context(), t, actor(r), in)
 	if err != nil {
 		return err
 	}
@@ -352,8 +360,11 @@ func parseAccountFilter(q url.Values) (linkd.AccountFilter, int, error) {
 		}
 	}
 	if v := q.Get("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			return f, 0, linkd.FieldError("page", "page must be a whole number from 1")
+		// Bounded before it is multiplied: page=9223372036854775807 made
+		// the offset overflow to a negative number, which answered page 1.
+		maxPage := maxOffset/f.Limit + 1
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > maxPage {
+			return f, 0, linkd.FieldError("page", "page must be a whole number from 1 to %d with limit %d; use cursor (next_cursor of the previous page) to go deeper", maxPage, f.Limit)
 		}
 	}
 	if v := q.Get("cursor"); v != "" {

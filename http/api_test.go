@@ -221,11 +221,14 @@ func TestAPI(t *testing.T) {
 		t.Run("Scenarios", func(t *testing.T) { testScenarios(t, newFixture(t, store, 0)) })
 		t.Run("UpsertAndList", func(t *testing.T) { testUpsertAndList(t, newFixture(t, store, 0)) })
 		t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newFixture(t, store, 0)) })
+		t.Run("IdempotencyPerCaller", func(t *testing.T) { testIdempotencyPerCaller(t, newFixture(t, store, 0)) })
+		t.Run("IdempotencyAfterDelete", func(t *testing.T) { testIdempotencyAfterDelete(t, newFixture(t, store, 0)) })
 		t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newFixture(t, store, 1)) })
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
+		t.Run("SessionTokenRename", func(t *testing.T) { testSessionTokenRename(t, newFixture(t, store, 0)) })
 		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })
 		t.Run("Configs", func(t *testing.T) { testConfigs(t, newFixture(t, store, 0)) })
 		t.Run("IsolationEveryRoute", func(t *testing.T) { testIsolationEveryRoute(t, newFixture(t, store, 0)) })
@@ -432,6 +435,9 @@ func testUpsertAndList(t *testing.T, f *fixture) {
 		"limit=0": "limit", "limit=1001": "limit", "page=0": "page", "page=x": "page", "cursor=zzz": "cursor",
 		"cursor=" + "MDFh": "cursor", "page=2&cursor=abc": "cursor", "created_after=yesterday": "created_after",
 		"order=up": "order", "udf.a=1&udf.a=2": "udf.a", "include_total=maybe": "include_total", "page=100000": "page",
+		// Huge pages once overflowed the offset and answered page 1.
+		"page=9223372036854775807": "page", "page=1844674407370955163&limit=10": "page", "page=922337203685477581&limit=1000": "page",
+		"page=99999999999999999999": "page", "page=10002&limit=10": "page",
 	} {
 		res := f.do("GET", la+"?"+q, "a", nil)
 		if res.status != 400 || res.json["field"] != field {
@@ -465,7 +471,7 @@ func testIdempotency(t *testing.T, f *fixture) {
 		t.Fatalf("retry: %d %s (replayed %q), want the first response", again.status, again.raw, again.header.Get("Idempotent-Replayed"))
 	}
 	other := f.do("POST", la, "a", map[string]any{"linked_account_id": "idem-2"}, "Idempotency-Key", "req-1")
-	if other.status != 400 || other.json["field"] != "Idempotency-Key" {
+	if other.status != 422 || other.json["field"] != "Idempotency-Key" || other.json["error"] != "IDEMPOTENCY_KEY_REUSED" {
 		t.Fatalf("same key, other body: %d %s", other.status, other.raw)
 	}
 	// Without a key the retry is a duplicate; with another tenant's key it is new.
@@ -503,6 +509,80 @@ func testIdempotency(t *testing.T, f *fixture) {
 	res := f.do("GET", "/api/v2/public/audit?linked_account_id=idem-race", "a", nil)
 	if n := len(res.json["docs"].([]any)); n != 1 {
 		t.Fatalf("%d audit entries for a create retried concurrently", n)
+	}
+}
+
+// testIdempotencyPerCaller: an Idempotency-Key is its caller's own. A
+// session token of account A2 repeating the key the backend used for
+// account A must neither get A's stored answer nor have its own write
+// silently skipped (issue 9, item 8).
+func testIdempotencyPerCaller(t *testing.T, f *fixture) {
+	backend := map[string]any{"linked_account_id": "idem-a", "name": "Secret A", "udf": map[string]any{"plan": "gold-plan"}}
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared"); res.status != 200 {
+		t.Fatalf("backend upsert: %d %s", res.status, res.raw)
+	}
+	a2 := f.bearerFor("a", "idem-a2")
+	allowRename(t, f, "a")
+	// Its own request under the same key acts.
+	res := f.do("PUT", la, a2, map[string]any{"name": "A2 renamed"}, "Idempotency-Key", "shared")
+	if res.status != 200 || res.json["name"] != "A2 renamed" {
+		t.Fatalf("session token's own write under the backend's key: %d %s", res.status, res.raw)
+	}
+	if got := f.do("GET", la+"/idem-a2", "a", nil); got.json["name"] != "A2 renamed" {
+		t.Fatalf("A2's write was skipped: %s", got.raw)
+	}
+	// A2 under another key the backend used, with the backend's very body:
+	// A's answer must not come back.
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared-2"); res.status != 200 {
+		t.Fatalf("backend upsert: %d %s", res.status, res.raw)
+	}
+	res = f.do("PUT", la, a2, backend, "Idempotency-Key", "shared-2")
+	if res.header.Get("Idempotent-Replayed") != "" || bytes.Contains(res.raw, []byte("Secret A")) || bytes.Contains(res.raw, []byte("gold-plan")) {
+		t.Fatalf("session token of A2 got A's stored answer: %d %s", res.status, res.raw)
+	}
+	// The same key on another route is another request.
+	if res := f.do("POST", la, "a", map[string]any{"linked_account_id": "idem-b"}, "Idempotency-Key", "shared"); res.status != 200 || res.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("same key on another route: %d %s", res.status, res.raw)
+	}
+	// And the backend's record is intact.
+	if res := f.do("PUT", la, "a", backend, "Idempotency-Key", "shared"); res.status != 200 || res.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("backend retry: %d %s", res.status, res.raw)
+	}
+}
+
+// testIdempotencyAfterDelete: replaying the create's Idempotency-Key after
+// the account was deleted must not return the deleted account's name and
+// UDFs (issue 9, item 9).
+func testIdempotencyAfterDelete(t *testing.T, f *fixture) {
+	body := map[string]any{"linked_account_id": "del-1", "name": "Deleted Name", "udf": map[string]any{"plan": "deleted-plan"}}
+	if res := f.do("POST", la, "a", body, "Idempotency-Key", "create-del-1"); res.status != 200 {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	if res := f.do("PUT", la, "a", map[string]any{"linked_account_id": "del-1", "name": "Deleted Name 2"}, "Idempotency-Key", "put-del-1"); res.status != 200 {
+		t.Fatalf("upsert: %d %s", res.status, res.raw)
+	}
+	if res := f.do("DELETE", la+"/del-1", "a", nil); res.status != 200 {
+		t.Fatalf("delete: %d %s", res.status, res.raw)
+	}
+	for _, c := range []struct{ method, key string }{{"POST", "create-del-1"}, {"PUT", "put-del-1"}} {
+		b := body
+		if c.method == "PUT" {
+			b = map[string]any{"linked_account_id": "del-1", "name": "Deleted Name 2"}
+		}
+		res := f.do(c.method, la, "a", b, "Idempotency-Key", c.key)
+		if res.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("%s replayed after the account was deleted: %s", c.method, res.raw)
+		}
+		f.do("DELETE", la+"/del-1", "a", nil)
+	}
+}
+
+// allowRename lets session tokens of key's tenant rename their account
+// (off by default).
+func allowRename(t *testing.T, f *fixture, key string) {
+	t.Helper()
+	if res := f.do("PUT", "/api/v2/public/org/settings", key, map[string]any{"session_token_may_rename": true}); res.status != 200 {
+		t.Fatalf("allow rename: %d %s", res.status, res.raw)
 	}
 }
 

@@ -79,6 +79,7 @@ func accountFor(r *http.Request) (string, error) {
 	if id == "" {
 		return "", &linkd.Error{Code: linkd.EINVALID, Field: "linked_account_id", Type: "INVALID_LINKED_ACCOUNT_ID", Message: "linked_account_id is required"}
 	}
+	noteAccount(r, id)
 	return id, linkd.ValidateAccountID(id)
 }
 

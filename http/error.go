@@ -18,39 +18,41 @@ const emethod = "method_not_allowed"
 // where that mapping lives. EEXISTS answers 400 because the compatible API
 // documents that status for a duplicate linked account id.
 var statuses = map[string]int{
-	linkd.EINVALID:      http.StatusBadRequest,
-	linkd.EEXISTS:       http.StatusBadRequest,
-	linkd.ECONFLICT:     http.StatusConflict,
-	linkd.ENOTFOUND:     http.StatusNotFound,
-	linkd.EUNAUTHORIZED: http.StatusUnauthorized,
-	linkd.EFORBIDDEN:    http.StatusForbidden,
-	linkd.ERATELIMITED:  http.StatusTooManyRequests,
-	linkd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	linkd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
-	linkd.EUPSTREAM:     http.StatusBadGateway,
-	linkd.ETIMEOUT:      http.StatusGatewayTimeout,
-	linkd.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	linkd.EINTERNAL:     http.StatusInternalServerError,
-	emethod:             http.StatusMethodNotAllowed,
+	linkd.EINVALID:       http.StatusBadRequest,
+	linkd.EEXISTS:        http.StatusBadRequest,
+	linkd.ECONFLICT:      http.StatusConflict,
+	linkd.EUNPROCESSABLE: http.StatusUnprocessableEntity,
+	linkd.ENOTFOUND:      http.StatusNotFound,
+	linkd.EUNAUTHORIZED:  http.StatusUnauthorized,
+	linkd.EFORBIDDEN:     http.StatusForbidden,
+	linkd.ERATELIMITED:   http.StatusTooManyRequests,
+	linkd.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	linkd.EUNSUPPORTED:   http.StatusUnsupportedMediaType,
+	linkd.EUPSTREAM:      http.StatusBadGateway,
+	linkd.ETIMEOUT:       http.StatusGatewayTimeout,
+	linkd.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	linkd.EINTERNAL:      http.StatusInternalServerError,
+	emethod:              http.StatusMethodNotAllowed,
 }
 
 // errorTypes are the wire "error" codes used when an error sets no Type of
 // its own; they follow the compatible API's documented codes.
 var errorTypes = map[string]string{
-	linkd.EINVALID:      "BAD_REQUEST",
-	linkd.EEXISTS:       "BAD_REQUEST",
-	linkd.ECONFLICT:     "CONFLICT",
-	linkd.ENOTFOUND:     "RESOURCE_NOT_FOUND",
-	linkd.EUNAUTHORIZED: "SERVER_ERROR",
-	linkd.EFORBIDDEN:    "FORBIDDEN",
-	linkd.ERATELIMITED:  "RATE_LIMITED",
-	linkd.ETOOLARGE:     "PAYLOAD_TOO_LARGE",
-	linkd.EUNSUPPORTED:  "UNSUPPORTED_MEDIA_TYPE",
-	linkd.EUPSTREAM:     "UPSTREAM_ERROR",
-	linkd.ETIMEOUT:      "UPSTREAM_TIMEOUT",
-	linkd.EUNAVAILABLE:  "SERVICE_UNAVAILABLE",
-	linkd.EINTERNAL:     "SERVER_ERROR",
-	emethod:             "METHOD_NOT_ALLOWED",
+	linkd.EINVALID:       "BAD_REQUEST",
+	linkd.EEXISTS:        "BAD_REQUEST",
+	linkd.ECONFLICT:      "CONFLICT",
+	linkd.EUNPROCESSABLE: "UNPROCESSABLE_ENTITY",
+	linkd.ENOTFOUND:      "RESOURCE_NOT_FOUND",
+	linkd.EUNAUTHORIZED:  "SERVER_ERROR",
+	linkd.EFORBIDDEN:     "FORBIDDEN",
+	linkd.ERATELIMITED:   "RATE_LIMITED",
+	linkd.ETOOLARGE:      "PAYLOAD_TOO_LARGE",
+	linkd.EUNSUPPORTED:   "UNSUPPORTED_MEDIA_TYPE",
+	linkd.EUPSTREAM:      "UPSTREAM_ERROR",
+	linkd.ETIMEOUT:       "UPSTREAM_TIMEOUT",
+	linkd.EUNAVAILABLE:   "SERVICE_UNAVAILABLE",
+	linkd.EINTERNAL:      "SERVER_ERROR",
+	emethod:              "METHOD_NOT_ALLOWED",
 }
 
 // ErrorBody is the error shape of the compatible API, plus field (which input
@@ -113,9 +115,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON writes v with status. Encoding errors can only come from a broken
 // connection at this point, so they are logged by nobody.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// setJSONHeaders marks a JSON answer as JSON, and tells browsers not to
+// guess otherwise (nosniff): an answer echoing caller text must never be
+// taken for HTML or script.
+func setJSONHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 }

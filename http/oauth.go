@@ -159,6 +159,7 @@ func (s *Server) handleMigrateToken(w http.ResponseWriter, r *http.Request, body
 			req.LinkedAccountID = id
 		}
 	}
+	noteAccount(r, req.LinkedAccountID)
 	if req.Slug == "" {
 		return linkd.FieldError("slug", "slug is required")
 	}

@@ -109,3 +109,45 @@ func (s *Server) handlePutAllowedOrigins(w http.ResponseWriter, r *http.Request,
 	writeJSON(w, http.StatusOK, s.renderOrigins(t, origins))
 	return nil
 }
+
+// orgSettingsJSON is GET/PUT /api/v2/public/org/settings: the environment's
+// choices about what its customers' browsers (session tokens) may do.
+type orgSettingsJSON struct {
+	SessionTokenMayRename bool    `json:"session_token_may_rename"`
+	UpdatedAt             *string `json:"updated_at"`
+}
+
+func renderSettings(ts *linkd.TenantSettings) orgSettingsJSON {
+	out := orgSettingsJSON{SessionTokenMayRename: ts.SessionTokenMayRename}
+	if !ts.UpdatedAt.IsZero() {
+		u := ts.UpdatedAt.UTC().Format(timeFormat)
+		out.UpdatedAt = &u
+	}
+	return out
+}
+
+func (s *Server) handleGetOrgSettings(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.settings.Get(r.Context(), tenant(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, renderSettings(ts))
+	return nil
+}
+
+// handlePutOrgSettings changes the settings present in the body
+// ({"session_token_may_rename": true}); absent ones stay as they are.
+func (s *Server) handlePutOrgSettings(w http.ResponseWriter, r *http.Request, body []byte) error {
+	var req struct {
+		SessionTokenMayRename *bool `json:"session_token_may_rename"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	ts, err := s.settings.Update(r.Context(), tenant(r), actor(r), linkd.TenantSettingsUpdate{SessionTokenMayRename: req.SessionTokenMayRename})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, renderSettings(ts))
+	return nil
+}

@@ -14,7 +14,7 @@ func (s *Server) routes() {
 	s.handle("GET /healthz", s.handleHealthz)
 	s.handle("GET /readyz", s.handleReadyz)
 	s.handle("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/json")
+		setJSONHeaders(w)
 		w.Write(openapiJSON)
 		return nil
 	})
@@ -96,6 +96,8 @@ func (s *Server) routes() {
 	s.handle("GET /api/v3/org/basics", s.withSession(s.handleOrgBasics))
 	s.handle("GET /api/v2/public/org/allowed-origins", s.withAPIKey(s.handleGetAllowedOrigins))
 	s.handle("PUT /api/v2/public/org/allowed-origins", s.withAPIKey(s.withIdempotency(s.handlePutAllowedOrigins)))
+	s.handle("GET /api/v2/public/org/settings", s.withAPIKey(s.handleGetOrgSettings))
+	s.handle("PUT /api/v2/public/org/settings", s.withAPIKey(s.withIdempotency(s.handlePutOrgSettings)))
 
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))

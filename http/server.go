@@ -63,6 +63,10 @@ type Config struct {
 type Server struct {
 	store    linkd.Store
 	accounts *linkd.AccountService
+	// idem keeps Idempotency-Key responses, sealed with the accounts' keyring.
+	idem *linkd.IdempotencyService
+	// settings are the tenants' settings (org/settings, org.go).
+	settings *linkd.SettingsService
 	imports  *csvio.Importer
 	// connections is Config.Connections.
 	connections *oauth.Service
@@ -115,6 +119,10 @@ func NewServer(cfg Config) *Server {
 	if cfg.MetricsToken != "" {
 		sum := sha256.Sum256([]byte(cfg.MetricsToken))
 		s.metricsToken = sum[:]
+	}
+	s.settings = &linkd.SettingsService{Store: cfg.Store, Now: cfg.Now}
+	if cfg.Accounts != nil {
+		s.idem = &linkd.IdempotencyService{Store: cfg.Store, Keys: cfg.Accounts.Keys}
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = linkd.DefaultSessionTTL

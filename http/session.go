@@ -46,6 +46,7 @@ func (s *Server) handleSessionToken(w http.ResponseWriter, r *http.Request, body
 	if err := linkd.ValidateAccountID(id); err != nil {
 		return err
 	}
+	noteAccount(r, id)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	token, refresh, hash, refreshHash := linkd.NewSessionSecrets()
 	st := &linkd.SessionToken{ID: linkd.NewID(), ExpiresAt: now.Add(s.sessionTTL), RefreshExpiresAt: now.Add(s.sessionTTL * linkd.RefreshTTLFactor), CreatedAt: now}

@@ -118,7 +118,11 @@ func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, req AuthRequest) 
 	rand.Read(b[:])
 	state := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
-	st := &linkd.OAuthState{Hash: stateHash(state), AccountID: req.AccountID, Slug: req.Slug, ReturnTo: req.ReturnTo,
+	returnTo, err := s.sealReturnTo(state, req.ReturnTo)
+	if err != nil {
+		return "", err
+	}
+	st := &linkd.OAuthState{Hash: stateHash(state), AccountID: req.AccountID, Slug: req.Slug, ReturnTo: returnTo,
 		CreatedAt: now, ExpiresAt: now.Add(linkd.OAuthStateTTL), Origin: origin}
 	if req.Browser != "" {
 		st.BrowserHash = browserHash(req.Browser)
@@ -249,6 +253,9 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 	}
 	st, err := s.Store.TakeOAuthState(ctx, stateHash(state), s.now())
 	if err != nil {
+		return nil, err
+	}
+	if st.ReturnTo, err = s.openReturnTo(state, st.ReturnTo); err != nil {
 		return nil, err
 	}
 	app, _ := s.Catalog.App(st.Slug)

@@ -228,6 +228,11 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 				return fmt.Errorf("delete account %q: %w", accountID, err)
 			}
 		}
+		// Stored Idempotency-Key answers that hold the account's data go
+		// too: a replay must not bring a deleted account back.
+		if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = $1 AND env = $2 AND account_id = $3`, t.OrgID, t.Env, accountID); err != nil {
+			return fmt.Errorf("delete account %q: stored responses: %w", accountID, err)
+		}
 		if err := insertRevocations(ctx, tx, revs); err != nil {
 			return err
 		}

@@ -10,20 +10,27 @@ import (
 	"github.com/linkd-dev/linkd"
 )
 
+// idemWhere selects one record: tenant, caller, route and key ($1–$6).
+const idemWhere = `org_id = $1 AND env = $2 AND caller = $3 AND method = $4 AND path = $5 AND key = $6`
+
+func idemArgs(t linkd.Tenant, sc linkd.IdempotencyScope, more ...any) []any {
+	return append([]any{t.OrgID, t.Env, sc.Caller, sc.Method, sc.Path, sc.Key}, more...)
+}
+
 // ClaimIdempotencyKey implements linkd.IdempotencyStore. A new key is
 // inserted with ON CONFLICT DO NOTHING: of two concurrent claims, the second
 // waits for the first to commit and then inserts nothing, so it cannot also
 // believe it holds the key. An existing key is locked while it is judged.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, key, requestHash string, now time.Time) (*linkd.IdempotentResponse, error) {
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, sc linkd.IdempotencyScope, requestHash string, now time.Time) (*linkd.IdempotentResponse, error) {
 	// Stored times have microseconds; compare with what would be stored.
 	now = now.Truncate(time.Microsecond)
 	lockedUntil, expiresAt := now.Add(linkd.IdempotencyLease), now.Add(linkd.IdempotencyTTL)
 	var out *linkd.IdempotentResponse
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, env, key, request_hash, status, body, locked_until, expires_at)
-			VALUES ($1, $2, $3, $4, 0, NULL, $5, $6) ON CONFLICT (org_id, env, key) DO NOTHING`,
-			t.OrgID, t.Env, key, requestHash, lockedUntil, expiresAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, env, caller, method, path, key, request_hash, status, locked_until, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) ON CONFLICT (org_id, env, caller, method, path, key) DO NOTHING`,
+			idemArgs(t, sc, requestHash, lockedUntil, expiresAt)...)
 		if err != nil {
 			return err
 		}
@@ -32,10 +39,11 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, key, re
 		}
 		var hash string
 		var status int
-		var body []byte
+		var account *string
+		var dataKey, body []byte
 		var held, expires time.Time
-		err = tx.QueryRow(ctx, `SELECT request_hash, status, body, locked_until, expires_at FROM idempotency_keys
-			WHERE org_id = $1 AND env = $2 AND key = $3 FOR UPDATE`, t.OrgID, t.Env, key).Scan(&hash, &status, &body, &held, &expires)
+		err = tx.QueryRow(ctx, `SELECT request_hash, status, account_id, data_key, body, locked_until, expires_at FROM idempotency_keys
+			WHERE `+idemWhere+` FOR UPDATE`, idemArgs(t, sc)...).Scan(&hash, &status, &account, &dataKey, &body, &held, &expires)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			// Released between the two statements: start over.
@@ -45,15 +53,18 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, key, re
 		case !expires.After(now):
 			// An expired record is as good as none.
 		case hash != requestHash:
-			return &linkd.Error{Code: linkd.EINVALID, Field: "Idempotency-Key", Message: "Idempotency-Key was already used with a different request"}
+			return linkd.ErrIdempotencyKeyReused()
 		case status != 0:
-			out = &linkd.IdempotentResponse{RequestHash: hash, Status: status, Body: body}
+			out = &linkd.IdempotentResponse{RequestHash: hash, Status: status, DataKey: dataKey, Body: body}
+			if account != nil {
+				out.AccountID = *account
+			}
 			return nil
 		case held.After(now):
 			return &linkd.Error{Code: linkd.ECONFLICT, Field: "Idempotency-Key", Message: "a request with this Idempotency-Key is still in progress; retry later"}
 		}
-		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET request_hash = $4, status = 0, body = NULL, locked_until = $5, expires_at = $6
-			WHERE org_id = $1 AND env = $2 AND key = $3`, t.OrgID, t.Env, key, requestHash, lockedUntil, expiresAt)
+		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET request_hash = $7, status = 0, account_id = NULL, data_key = NULL, body = NULL,
+			locked_until = $8, expires_at = $9 WHERE `+idemWhere, idemArgs(t, sc, requestHash, lockedUntil, expiresAt)...)
 		return err
 	})
 	if err != nil {
@@ -66,11 +77,16 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, key, re
 }
 
 // CompleteIdempotencyKey implements linkd.IdempotencyStore.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, t linkd.Tenant, key string, status int, body []byte) error {
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, t linkd.Tenant, sc linkd.IdempotencyScope, resp *linkd.IdempotentResponse) error {
 	if !isID(t.OrgID) {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $1, body = $2 WHERE org_id = $3 AND env = $4 AND key = $5`, status, body, t.OrgID, t.Env, key)
+	var account *string
+	if resp.AccountID != "" {
+		account = &resp.AccountID
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $7, account_id = $8, data_key = $9, body = $10 WHERE `+idemWhere,
+		idemArgs(t, sc, resp.Status, account, resp.DataKey, resp.Body)...)
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}
@@ -79,11 +95,11 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, t linkd.Tenant, key 
 
 // ReleaseIdempotencyKey implements linkd.IdempotencyStore. Only a claim in
 // flight is released; a stored response stays until it expires.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, t linkd.Tenant, key string) error {
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, t linkd.Tenant, sc linkd.IdempotencyScope) error {
 	if !isID(t.OrgID) {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = $1 AND env = $2 AND key = $3 AND status = 0`, t.OrgID, t.Env, key)
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE `+idemWhere+` AND status = 0`, idemArgs(t, sc)...)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}

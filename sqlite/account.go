@@ -163,7 +163,7 @@ func addCount(ctx context.Context, tx *wtx, t linkd.Tenant, accountID string, de
 
 // DeleteAccount implements linkd.AccountStore.
 func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID string, fn linkd.RemoveFunc) error {
-	return s.tx(ctx, func(tx *wtx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)
 		if err != nil {
 			return err
@@ -187,6 +187,11 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 				return fmt.Errorf("delete account %q: %w", accountID, err)
 			}
 		}
+		// Stored Idempotency-Key answers that hold the account's data go
+		// too: a replay must not bring a deleted account back.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID); err != nil {
+			return fmt.Errorf("delete account %q: stored responses: %w", accountID, err)
+		}
 		if err := insertRevocations(ctx, tx, revs); err != nil {
 			return err
 		}
@@ -200,6 +205,11 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})
+	if err == nil {
+		// The deleted rows' old pages are still in the WAL.
+		s.checkpointSoon()
+	}
+	return err
 }
 
 // ListAccounts implements linkd.AccountStore.

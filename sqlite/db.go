@@ -40,6 +40,8 @@ type Store struct {
 	// writes feeds write transactions to group commit (groupcommit.go).
 	writes  chan *writeReq
 	stopped chan struct{}
+	// ckpt truncates the WAL after deletions (checkpoint.go).
+	ckpt *checkpointer
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -97,11 +99,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.read = r
 	s.r = newReader(r)
 	s.startGroupCommit()
+	s.startCheckpointer()
 	return s, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stopCheckpointer()
 	s.stopGroupCommit()
 	s.r.close()
 	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())

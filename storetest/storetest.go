@@ -36,6 +36,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ListFilters", testListFilters},
 		{"Audit", testAudit},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyScope", testIdempotencyScope},
+		{"DeleteAccountDeletesStoredResponses", testDeleteStoredResponses},
+		{"TenantSettings", testTenantSettings},
 		{"ConcurrentCreateSameID", testConcurrentCreate},
 		{"ConcurrentUpsertMerges", testConcurrentUpsert},
 		{"SessionTokens", testSessionTokens},
@@ -526,44 +529,158 @@ func testAudit(t *testing.T, e *env) {
 
 func testIdempotency(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	k1 := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: "k1"}
+	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now)
 	if err != nil || resp != nil {
 		t.Fatalf("first claim = %v, %v", resp, err)
 	}
-	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now)
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now)
 	wantCode(t, err, linkd.ECONFLICT)
-	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now)
-	wantCode(t, err, linkd.EINVALID)
+	_, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h2", now)
+	wantCode(t, err, linkd.EUNPROCESSABLE)
 	// The same key in another tenant is another key.
 	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, other, "k1", "h9", now); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, other, k1, "h9", now); err != nil || resp != nil {
 		t.Fatalf("claim in another tenant = %v, %v", resp, err)
 	}
-	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, "k1", 200, []byte(`{"ok":true}`)); err != nil {
+	stored := &linkd.IdempotentResponse{Status: 200, AccountID: "acct-1", DataKey: []byte("dk"), Body: []byte(`{"ok":true}`)}
+	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, k1, stored); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h1", now.Add(time.Hour))
-	if err != nil || resp == nil || resp.Status != 200 || string(resp.Body) != `{"ok":true}` {
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h1", now.Add(time.Hour))
+	if err != nil || resp == nil || resp.Status != 200 || string(resp.Body) != `{"ok":true}` || string(resp.DataKey) != "dk" || resp.AccountID != "acct-1" {
 		t.Fatalf("replay = %+v, %v", resp, err)
 	}
 	// After the TTL the key is new again.
-	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, "k1", "h2", now.Add(linkd.IdempotencyTTL+time.Minute))
+	resp, err = e.store.ClaimIdempotencyKey(e.ctx, e.t, k1, "h2", now.Add(linkd.IdempotencyTTL+time.Minute))
 	if err != nil || resp != nil {
 		t.Fatalf("claim after expiry = %v, %v", resp, err)
 	}
 	// A claim whose holder died is taken over after the lease.
-	if _, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil {
+	k2 := k1
+	k2.Key = "k2"
+	if _, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now.Add(linkd.IdempotencyLease+time.Second)); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now.Add(linkd.IdempotencyLease+time.Second)); err != nil || resp != nil {
 		t.Fatalf("claim after lease = %v, %v", resp, err)
 	}
 	// A released claim can be made again at once.
-	if err := e.store.ReleaseIdempotencyKey(e.ctx, e.t, "k2"); err != nil {
+	if err := e.store.ReleaseIdempotencyKey(e.ctx, e.t, k2); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, "k2", "h", now); err != nil || resp != nil {
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, k2, "h", now); err != nil || resp != nil {
 		t.Fatalf("claim after release = %v, %v", resp, err)
+	}
+}
+
+// testIdempotencyScope: a key is its caller's own, per method and path.
+// Another caller of the tenant sending the same key (issue 9: a session
+// token repeating the backend's key) must act anew, not get the stored
+// answer, and must not disturb the first caller's record.
+func testIdempotencyScope(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	backend := linkd.IdempotencyScope{Caller: "api_key:k", Method: "PUT", Path: "/api/v2/public/linked-account", Key: "same"}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, backend, "h", now); err != nil || resp != nil {
+		t.Fatalf("claim = %v, %v", resp, err)
+	}
+	if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, backend, &linkd.IdempotentResponse{Status: 200, Body: []byte("A's answer")}); err != nil {
+		t.Fatal(err)
+	}
+	others := []linkd.IdempotencyScope{
+		{Caller: "account:a2", Method: "PUT", Path: backend.Path, Key: "same"},
+		{Caller: "api_key:k", Method: "POST", Path: backend.Path, Key: "same"},
+		{Caller: "api_key:k", Method: "PUT", Path: "/api/v2/public/config", Key: "same"},
+	}
+	for _, sc := range others {
+		// Same hash and a different one: neither sees A's answer nor is refused.
+		resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, sc, "h", now)
+		if err != nil || resp != nil {
+			t.Fatalf("claim by %+v = %+v, %v; want a fresh claim", sc, resp, err)
+		}
+		if err := e.store.CompleteIdempotencyKey(e.ctx, e.t, sc, &linkd.IdempotentResponse{Status: 201, Body: []byte("own")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, backend, "h", now)
+	if err != nil || resp == nil || string(resp.Body) != "A's answer" {
+		t.Fatalf("backend replay = %+v, %v", resp, err)
+	}
+}
+
+// testDeleteStoredResponses: deleting an account deletes the stored
+// Idempotency-Key answers that hold its data, in the same transaction, so
+// a replay cannot bring the deleted account's name and UDFs back (issue 9,
+// item 9). Other accounts' answers stay.
+func testDeleteStoredResponses(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	e.create(t, e.t, "gone", "Gone Inc.", nil)
+	e.create(t, e.t, "kept", "Kept Inc.", nil)
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	e.create(t, other, "gone", "Gone in production", nil)
+	scopes := map[string]linkd.IdempotencyScope{}
+	for _, c := range []struct {
+		tn   linkd.Tenant
+		acct string
+	}{{e.t, "gone"}, {e.t, "kept"}, {other, "gone"}} {
+		sc := linkd.IdempotencyScope{Caller: "api_key:k", Method: "POST", Path: "/p", Key: c.acct + "/" + string(c.tn.Env)}
+		if _, err := e.store.ClaimIdempotencyKey(e.ctx, c.tn, sc, "h", now); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CompleteIdempotencyKey(e.ctx, c.tn, sc, &linkd.IdempotentResponse{Status: 200, AccountID: c.acct, Body: []byte(c.acct)}); err != nil {
+			t.Fatal(err)
+		}
+		scopes[sc.Key] = sc
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "key-1", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"gone/test": false, "kept/test": true, "gone/production": true} {
+		tn := e.t
+		if strings.HasSuffix(key, "production") {
+			tn = other
+		}
+		resp, err := e.store.ClaimIdempotencyKey(e.ctx, tn, scopes[key], "h", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp != nil; got != want {
+			t.Errorf("stored answer %s after deleting test/gone: present %v, want %v", key, got, want)
+		}
+	}
+}
+
+// testTenantSettings: settings default to off, are per environment, and a
+// change is audited; a session token renames its account only when allowed.
+func testTenantSettings(t *testing.T, e *env) {
+	svc := &linkd.SettingsService{Store: e.store}
+	ts, err := svc.Get(e.ctx, e.t)
+	if err != nil || ts.SessionTokenMayRename || !ts.UpdatedAt.IsZero() {
+		t.Fatalf("defaults = %+v, %v", ts, err)
+	}
+	e.create(t, e.t, "me", "Me", map[string]string{"plan": `"free"`})
+	name := "Renamed"
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	wantCode(t, err, linkd.EFORBIDDEN)
+	on := true
+	if ts, err = svc.Update(e.ctx, e.t, "api_key:k", linkd.TenantSettingsUpdate{SessionTokenMayRename: &on}); err != nil || !ts.SessionTokenMayRename {
+		t.Fatalf("Update = %+v, %v", ts, err)
+	}
+	if ts, err = svc.Get(e.ctx, e.t); err != nil || !ts.SessionTokenMayRename || ts.UpdatedAt.IsZero() {
+		t.Fatalf("after update = %+v, %v", ts, err)
+	}
+	if ts, err := svc.Get(e.ctx, linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}); err != nil || ts.SessionTokenMayRename {
+		t.Fatalf("production = %+v, %v", ts, err)
+	}
+	entries, _, err := e.store.ListAudit(e.ctx, e.t, linkd.AuditFilter{Limit: 10})
+	if err != nil || len(entries) == 0 || entries[0].Action != linkd.AuditSettingsUpdate || len(entries[0].Fields) != 1 {
+		t.Fatalf("audit = %+v, %v", entries, err)
+	}
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name, UDF: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}})
+	wantCode(t, err, linkd.EFORBIDDEN)
+	a, err := e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	if err != nil || a.Name != "Renamed" || len(a.UDF) != 1 || string(a.UDF[0].Value) != `"free"` {
+		t.Fatalf("UpdateOwn = %+v, %v", a, err)
 	}
 }
 

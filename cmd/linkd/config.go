@@ -64,7 +64,24 @@ type commandFlags struct {
 	cfg *Config
 	// finish parses what flags leave as text and checks the whole.
 	finish func() error
+	// pos are the positional arguments, wherever they stood among the
+	// flags ("apikey revoke ID --org NAME", as the README writes it).
+	pos []string
 }
+
+// NArg, Arg and Args are the positional arguments parse found.
+func (f *commandFlags) NArg() int { return len(f.pos) }
+
+// Arg returns the i-th positional argument, or "".
+func (f *commandFlags) Arg(i int) string {
+	if i < 0 || i >= len(f.pos) {
+		return ""
+	}
+	return f.pos[i]
+}
+
+// Args returns the positional arguments.
+func (f *commandFlags) Args() []string { return f.pos }
 
 // newFlags defines the common settings on a new flag set for one command.
 // Defaults come from the environment, so a flag overrides its variable.
@@ -194,11 +211,25 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	return &commandFlags{FlagSet: fs, cfg: c, finish: finish}
 }
 
-// parse parses args and finishes the configuration.
+// parse parses args, flags before and after positional arguments alike
+// (the flag package alone stops at the first positional one, and took
+// "revoke ID --org NAME" for three positionals), and finishes the
+// configuration. "--" ends the flags.
 func (f *commandFlags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		// The flag package has printed the problem and the usage already.
-		return usageError{err}
+	for {
+		if err := f.Parse(args); err != nil {
+			// The flag package has printed the usage already.
+			return usageError{err}
+		}
+		rest := f.FlagSet.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			f.pos = append(f.pos, rest...)
+			break
+		}
+		f.pos, args = append(f.pos, rest[0]), rest[1:]
 	}
 	return f.finish()
 }

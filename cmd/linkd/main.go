@@ -20,19 +20,28 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		// 2 for a command line that could not be understood (already
-		// explained by a usage message), 1 for anything that went wrong.
-		var u usageError
-		if errors.As(err, &u) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "linkd:", err)
-		os.Exit(1)
+	if code := report(err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
-// usageError is an error already explained to the user by a usage message.
+// report prints what went wrong, if anything, and returns the exit status:
+// 2 for a command line that could not be understood, 1 for anything else
+// that went wrong. Every failure says what it was, on its last line, even
+// when a usage message came before it: a script's log keeps the reason.
+func report(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "linkd:", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is an error in the command line itself (exit status 2).
 type usageError struct{ error }
 
 const usage = `linkd — linked accounts for your integrations

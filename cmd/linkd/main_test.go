@@ -223,9 +223,19 @@ func TestCLIErrors(t *testing.T) {
 		{}, {"frobnicate"}, {"apikey"}, {"apikey", "create"}, {"apikey", "create", "--env", "staging"},
 		{"apikey", "revoke"}, {"serve", "--rate-limit", "fast"}, {"serve", "--log-format", "xml"},
 		{"serve", "--public-url", "ftp://x"}, {"serve", "--no-such-flag"},
+		{"apikey", "revoke", "no-such-key"}, {"apikey", "revoke", "a", "b"}, {"apikey", "list", "--org", "no-such-org"},
+		{"apikey", "create", "--env", "test", "extra"}, {"user"}, {"user", "create", "--email", "x@example.com", "extra"},
 	} {
-		if _, _, err := cli(t, env, args...); err == nil {
+		_, _, err := cli(t, env, args...)
+		if err == nil {
 			t.Errorf("linkd %v succeeded", args)
+			continue
+		}
+		// Whatever else was printed, the last line says what went wrong
+		// (issue 9, item 13: some errors exited 2 without a word).
+		var msg bytes.Buffer
+		if code := report(err, &msg); code == 0 || !strings.HasPrefix(msg.String(), "linkd: ") || len(strings.TrimSpace(msg.String())) < len("linkd: ")+5 {
+			t.Errorf("linkd %v: exit %d, message %q", args, code, msg.String())
 		}
 	}
 	out, _, err := cli(t, env, "version")

@@ -1,0 +1,121 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/sqlite"
+	"github.com/linkd-dev/linkd/vault"
+)
+
+// TestDeletedAccountLeavesNoTrace deletes an account and reads the database
+// file and its WAL as an attacker with a copy of the disk would: the name
+// and UDF value must be gone from both (secure_delete zeroes the file's
+// pages; the checkpoint after the delete clears the WAL's old images).
+func TestDeletedAccountLeavesNoTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linkd.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &linkd.AccountService{Store: s, Keys: keys}
+	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	name, udf := "Name-"+linkd.NewID(), "Udf-"+linkd.NewID()
+	// Other accounts around it, so its row shares pages with live ones.
+	for i := range 50 {
+		other := "Other account " + linkd.NewID()
+		if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "other-" + string(rune('a'+i%26)) + linkd.NewID()[24:], Name: &other}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := linkd.AccountInput{AccountID: "doomed", Name: &name, UDF: map[string]json.RawMessage{"note": json.RawMessage(`"` + udf + `"`)}}
+	if _, err := svc.Create(t.Context(), tn, "t", in); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{path, path + "-wal"}
+	if !contains(t, files, name) {
+		t.Fatal("the name is not on disk before the delete: the test would prove nothing")
+	}
+	if err := svc.Delete(t.Context(), tn, "t", "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for contains(t, files, name) || contains(t, files, udf) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted account's name or UDF is still in the database file or its WAL")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the files: nothing to wait on
+	}
+}
+
+func contains(t *testing.T, files []string, s string) bool {
+	t.Helper()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// BenchmarkDeleteAccount measures deletes (each wakes the checkpointer),
+// from 8 goroutines as concurrent API calls would come.
+func BenchmarkDeleteAccount(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "linkd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, _ := vault.New(master)
+	svc := &linkd.AccountService{Store: s, Keys: keys}
+	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(b.Context(), org); err != nil {
+		b.Fatal(err)
+	}
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	ids := make(chan string, b.N)
+	for i := range b.N {
+		name := "Account name " + linkd.NewID()
+		id := "acct-" + strconv.Itoa(i)
+		in := linkd.AccountInput{AccountID: id, Name: &name, UDF: map[string]json.RawMessage{"plan": json.RawMessage(`"gold"`)}}
+		if _, err := svc.Create(b.Context(), tn, "t", in); err != nil {
+			b.Fatal(err)
+		}
+		ids <- id
+	}
+	close(ids)
+	b.ResetTimer()
+	b.SetParallelism(4) // 4 × GOMAXPROCS goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := svc.Delete(b.Context(), tn, "t", <-ids); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deletes/s")
+}
