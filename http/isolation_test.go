@@ -75,7 +75,8 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 	}
 
 	fill := strings.NewReplacer("{linked_account_id}", "victim", "{slug}", "stripe", "{config_id}", "victim",
-		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "")
+		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "",
+		"{path...}", "v1/customers")
 	body := map[string]any{"linked_account_id": "victim", "name": "hijacked", "slug": "stripe", "config_id": "victim",
 		"enabled": false, "secret_key": "sk_attacker", "workflows": []any{map[string]any{"id": "sync-customers", "enabled": false}},
 		"udf": map[string]any{"marker": "overwritten"}}
