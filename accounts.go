@@ -59,6 +59,39 @@ func (s *AccountService) Upsert(ctx context.Context, t Tenant, actor string, in 
 	})
 }
 
+// Update merges in into an existing account, as Upsert does, and returns
+// the fields it changed; ENOTFOUND when the account does not exist, so that
+// a form shown before a delete cannot create the account again.
+func (s *AccountService) Update(ctx context.Context, t Tenant, actor string, in AccountInput) (*LinkedAccount, []string, error) {
+	if err := in.Validate(true); err != nil {
+		return nil, nil, err
+	}
+	var changed []string
+	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+		if cur == nil {
+			return nil, nil, AccountNotFound(in.AccountID)
+		}
+		next, ev, err := s.Apply(t, actor, cur, in)
+		changed = nil
+		if ev != nil {
+			changed = ev.Fields
+		}
+		return next, ev, err
+	})
+	return acct, changed, err
+}
+
+// AccountNotFound is the error of an account id the tenant does not have.
+func AccountNotFound(accountID string) error {
+	return Errorf(ENOTFOUND, "Linked Account with account id %s not found", accountID)
+}
+
+// AccountNotFoundIn is the stores' AccountNotFound, naming the tenant as
+// the compatible API does for a direct read.
+func AccountNotFoundIn(t Tenant, accountID string) error {
+	return Errorf(ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+}
+
 // Get returns one account.
 func (s *AccountService) Get(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, error) {
 	return s.Store.FindAccount(ctx, t, accountID)

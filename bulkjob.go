@@ -117,6 +117,17 @@ func (s *BulkService) logger() *slog.Logger {
 	return s.Logger
 }
 
+// QueueDelete queues the deletion of the accounts sel selects (total of
+// them when the user confirmed) in the tenant, for any instance to run.
+func (s *BulkService) QueueDelete(ctx context.Context, t Tenant, actor string, sel BulkSelection, total int64) (*BulkJob, error) {
+	j := &BulkJob{ID: NewID(), OrgID: t.OrgID, Env: t.Env, Actor: actor, Kind: BulkDelete,
+		Selection: sel, State: BulkQueued, Total: total, CreatedAt: s.now()}
+	if err := s.Store.CreateBulkJob(ctx, j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
 // Run works through a claimed job batch by batch to its end, or until ctx
 // ends (then it saves the progress for whoever claims the job next).
 func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {

@@ -260,31 +260,83 @@ func (c OriginsChange) Audit(actor string, now time.Time) *AuditEntry {
 // connect links.
 const AuditConnectLinksRevoke = "connect_links.revoke"
 
-// NewConnectURL creates a connect session for the tenant's account and
-// returns its hosted page's URL (publicURL + "/connect/" + token). The token
-// is in the URL only: it is stored hashed, so this is the one time it can
-// be shown. ENOTFOUND when the account does not exist.
-func NewConnectURL(ctx context.Context, store HostedStore, t Tenant, accountID, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
-	return newConnectURL(ctx, store, t, accountID, "", configID, props, publicURL, now)
+// HostedService makes and ends hosted connect links, and keeps the
+// origins a tenant's pages may use the browser SDK and the hosted page from.
+type HostedService struct {
+	store HostedStore
+	// PublicURL is where users reach linkd: links are PublicURL +
+	// "/connect/" + token.
+	PublicURL string
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
 }
 
-// NewSessionConnectURL is NewConnectURL for the account of a session token,
-// which then owns the link: revoking the token (SessionStore.
-// RevokeSessionToken, also on a refresh) ends it, so that a token revoked
-// because it leaked takes the links made with it along.
-func NewSessionConnectURL(ctx context.Context, store HostedStore, st *SessionToken, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
-	return newConnectURL(ctx, store, st.Tenant(), st.AccountID, st.ID, configID, props, publicURL, now)
+// NewHostedService returns the service over store.
+func NewHostedService(store HostedStore, publicURL string) *HostedService {
+	return &HostedService{store: store, PublicURL: publicURL}
 }
 
-func newConnectURL(ctx context.Context, store HostedStore, t Tenant, accountID, sessionID, configID string, props json.RawMessage, publicURL string, now time.Time) (string, error) {
+// ConnectURL creates a connect session for the tenant's account and returns
+// its hosted page's URL. The token is in the URL only: it is stored hashed,
+// so this is the one time it can be shown. ENOTFOUND when the account does
+// not exist.
+func (s *HostedService) ConnectURL(ctx context.Context, t Tenant, accountID, configID string, props json.RawMessage) (string, error) {
+	return s.connectURL(ctx, t, accountID, "", configID, props)
+}
+
+// SessionConnectURL is ConnectURL for the account of a session token, which
+// then owns the link: revoking the token (also on a refresh) ends it, so a
+// token revoked because it leaked takes the links made with it along.
+func (s *HostedService) SessionConnectURL(ctx context.Context, st *SessionToken, configID string, props json.RawMessage) (string, error) {
+	return s.connectURL(ctx, st.Tenant(), st.AccountID, st.ID, configID, props)
+}
+
+func (s *HostedService) connectURL(ctx context.Context, t Tenant, accountID, sessionID, configID string, props json.RawMessage) (string, error) {
 	if len(props) == 0 {
 		props = json.RawMessage("{}")
 	}
+	now := nowOf(s.Now)
 	token, hash := NewConnectSecret()
 	cs := &ConnectSession{ID: NewID(), AccountID: accountID, ConfigID: configID, SessionID: sessionID, Properties: props,
 		ExpiresAt: now.Add(ConnectSessionTTL), CreatedAt: now}
-	if err := store.CreateConnectSession(ctx, t, cs, hash); err != nil {
+	if err := s.store.CreateConnectSession(ctx, t, cs, hash); err != nil {
 		return "", err
 	}
-	return publicURL + "/connect/" + token, nil
+	return s.PublicURL + "/connect/" + token, nil
+}
+
+// RevokeConnectLinks ends every hosted connect link of the account (one
+// sent to the wrong person) and reports how many were live.
+func (s *HostedService) RevokeConnectLinks(ctx context.Context, t Tenant, actor, accountID string) (int, error) {
+	if err := ValidateAccountID(accountID); err != nil {
+		return 0, err
+	}
+	ev := &AuditEntry{ID: NewID(), Time: nowOf(s.Now), Actor: actor, Action: AuditConnectLinksRevoke, AccountID: accountID}
+	return s.store.RevokeConnectSessions(ctx, t, accountID, ev)
+}
+
+// PutAllowedOrigins replaces the tenant's allowed origins with origins,
+// normalized (see NormalizeOrigins; field names the i-th input in errors),
+// and records what was added and removed. It returns the change, empty
+// when nothing changed (then nothing is written).
+func (s *HostedService) PutAllowedOrigins(ctx context.Context, t Tenant, actor string, origins []string, field func(i int) string) ([]string, OriginsChange, error) {
+	if len(origins) > MaxAllowedOrigins {
+		return nil, OriginsChange{}, FieldError("allowed_origins", "allowed_origins has more than %d origins", MaxAllowedOrigins)
+	}
+	next, errs := NormalizeOrigins(origins, field)
+	if len(errs) > 0 {
+		return nil, OriginsChange{}, errs[0]
+	}
+	before, err := s.store.AllowedOrigins(ctx, t)
+	if err != nil {
+		return nil, OriginsChange{}, err
+	}
+	change := ChangeOrigins(before, next)
+	if change.Empty() {
+		return next, change, nil
+	}
+	if err := s.store.PutAllowedOrigins(ctx, t, next, change.Audit(actor, nowOf(s.Now))); err != nil {
+		return nil, OriginsChange{}, err
+	}
+	return next, change, nil
 }

@@ -72,3 +72,81 @@ type SessionStore interface {
 	// live. The links go even when the token was revoked already.
 	RevokeSessionToken(ctx context.Context, id string, at time.Time) (bool, error)
 }
+
+// IssuedSession is a new session token pair, shown this once.
+type IssuedSession struct {
+	Token, RefreshToken string
+	TTL, RefreshTTL     time.Duration
+	AccountID           string
+}
+
+// SessionService mints, refreshes and revokes session tokens: the end
+// customer's browser credential for one linked account.
+type SessionService struct {
+	store SessionStore
+	// TTL is how long a token lives (DefaultSessionTTL when zero); its
+	// refresh token lives RefreshTTLFactor times as long.
+	TTL time.Duration
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// NewSessionService returns the service over store.
+func NewSessionService(store SessionStore, ttl time.Duration) *SessionService {
+	return &SessionService{store: store, TTL: ttl}
+}
+
+func (s *SessionService) ttl() time.Duration {
+	if s.TTL > 0 {
+		return s.TTL
+	}
+	return DefaultSessionTTL
+}
+
+// Issue mints a token pair for the tenant's account; ENOTFOUND when there
+// is no such account.
+func (s *SessionService) Issue(ctx context.Context, t Tenant, accountID string) (*IssuedSession, error) {
+	if err := ValidateAccountID(accountID); err != nil {
+		return nil, err
+	}
+	now, ttl := nowOf(s.Now), s.ttl()
+	token, refresh, hash, refreshHash := NewSessionSecrets()
+	st := &SessionToken{ID: NewID(), ExpiresAt: now.Add(ttl), RefreshExpiresAt: now.Add(ttl * RefreshTTLFactor), CreatedAt: now}
+	if err := s.store.CreateSessionToken(ctx, t, accountID, st, hash, refreshHash); err != nil {
+		return nil, err
+	}
+	return &IssuedSession{Token: token, RefreshToken: refresh, TTL: ttl, RefreshTTL: ttl * RefreshTTLFactor, AccountID: accountID}, nil
+}
+
+// Refresh trades a refresh token of the tenant for a new pair, revoking the
+// old pair: a refresh token is good once, and two concurrent refreshes get
+// one pair between them.
+func (s *SessionService) Refresh(ctx context.Context, t Tenant, refresh string) (*IssuedSession, error) {
+	invalid := &Error{Code: EINVALID, Field: "refresh_token", Type: "INVALID_TOKEN", Message: "Invalid or expired refresh token"}
+	if !LooksLikeSessionToken(refresh, true) {
+		return nil, invalid
+	}
+	st, err := s.store.SessionByHash(ctx, HashAPIKey(refresh), true)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	if st.Tenant() != t || st.RevokedAt != nil || !nowOf(s.Now).Before(st.RefreshExpiresAt) {
+		return nil, invalid
+	}
+	live, err := s.store.RevokeSessionToken(ctx, st.ID, nowOf(s.Now))
+	if err != nil {
+		return nil, err
+	}
+	if !live {
+		return nil, invalid // spent by a concurrent refresh
+	}
+	return s.Issue(ctx, t, st.AccountID)
+}
+
+// Revoke revokes a token and the hosted links made with it; it reports
+// whether the token was live.
+func (s *SessionService) Revoke(ctx context.Context, st *SessionToken) (bool, error) {
+	return s.store.RevokeSessionToken(ctx, st.ID, nowOf(s.Now))
+}

@@ -110,7 +110,7 @@ func (s *AccountService) UpdateOwn(ctx context.Context, t Tenant, actor string, 
 	}
 	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
 		if cur == nil {
-			return nil, nil, Errorf(ENOTFOUND, "Linked Account with account id %s not found", in.AccountID)
+			return nil, nil, AccountNotFound(in.AccountID)
 		}
 		return s.Apply(t, actor, cur, AccountInput{AccountID: in.AccountID, Name: in.Name})
 	})

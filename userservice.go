@@ -77,6 +77,14 @@ func (s *UserService) SignOut(ctx context.Context, sessionID string) error {
 	return s.Store.DeleteDashboardSession(ctx, sessionID)
 }
 
+// SwitchEnv makes a dashboard session look at env.
+func (s *UserService) SwitchEnv(ctx context.Context, sessionID string, env Environment) error {
+	if _, err := ParseEnvironment(string(env)); err != nil {
+		return err
+	}
+	return s.Store.SetDashboardSessionEnv(ctx, sessionID, env)
+}
+
 // Setup creates the first user of the organization whose setup code this
 // is, and signs it in.
 func (s *UserService) Setup(ctx context.Context, code, email, password string) (*User, error) {

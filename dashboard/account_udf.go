@@ -73,23 +73,11 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 		d.Error = linkd.ErrorMessage(err)
 		return h.renderUDF(w, r, http.StatusBadRequest, d)
 	}
-	// The store's PutAccount with the service's own rules (Apply), rather
-	// than AccountService.Upsert: an upsert would create the account again
-	// had it been deleted since the form was shown.
-	var changed []string
-	_, _, err = h.store.PutAccount(r.Context(), c.Tenant(), acct.AccountID, func(cur *linkd.LinkedAccount) (*linkd.LinkedAccount, *linkd.AuditEntry, error) {
-		if cur == nil {
-			return nil, nil, accountNotFound(c, acct.AccountID)
-		}
-		next, ev, err := h.cfg.Accounts.Apply(c.Tenant(), c.Actor(), cur, in)
-		changed = nil
-		if ev != nil {
-			changed = ev.Fields
-		}
-		return next, ev, err
-	})
+	// Update, not Upsert: an upsert would create the account again had it
+	// been deleted since the form was shown.
+	_, changed, err := h.cfg.Accounts.Update(r.Context(), c.Tenant(), c.Actor(), in)
 	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
-		return err
+		return accountNotFound(c, acct.AccountID)
 	} else if err != nil {
 		var e *linkd.Error
 		if !errors.As(err, &e) || e.Code == linkd.EINTERNAL {

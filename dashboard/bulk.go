@@ -193,9 +193,8 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		return h.confirmBulkDelete(w, r, b, sel, true)
 	}
 	c := current(r)
-	j := &linkd.BulkJob{ID: linkd.NewID(), OrgID: c.Session.OrgID, Env: c.Session.Env, Actor: c.Actor(), Kind: linkd.BulkDelete,
-		Selection: sel, State: linkd.BulkQueued, Total: n, CreatedAt: now}
-	if err := h.store.CreateBulkJob(r.Context(), j); err != nil {
+	j, err := h.cfg.Bulk.QueueDelete(r.Context(), c.Tenant(), c.Actor(), sel, n)
+	if err != nil {
 		return err
 	}
 	if h.cfg.WakeBulk != nil {

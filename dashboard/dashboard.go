@@ -39,6 +39,9 @@ var staticFS embed.FS
 type Config struct {
 	Store    linkd.Store
 	Accounts *linkd.AccountService
+	APIKeys  *linkd.APIKeyService
+	Hosted   *linkd.HostedService
+	Bulk     *linkd.BulkService
 	Imports  *csvio.Importer
 	// WakeImports tells this instance's import runner that a job was queued.
 	WakeImports func()
@@ -84,6 +87,21 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Users == nil {
 		cfg.Users = &linkd.UserService{Store: cfg.Store, Now: cfg.Now}
+	}
+	if cfg.Bulk == nil {
+		cfg.Bulk = &linkd.BulkService{Store: cfg.Store, Accounts: cfg.Accounts, Now: cfg.Now}
+	}
+	if cfg.APIKeys == nil {
+		cfg.APIKeys = linkd.NewAPIKeyService(cfg.Store)
+		cfg.APIKeys.Now = cfg.Now
+	}
+	if cfg.Hosted == nil {
+		public := cfg.PublicURL
+		if cfg.Connections != nil {
+			public = cfg.Connections.PublicURL
+		}
+		cfg.Hosted = linkd.NewHostedService(cfg.Store, public)
+		cfg.Hosted.Now = cfg.Now
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, users: cfg.Users, logger: cfg.Logger, mux: http.NewServeMux(), version: staticVersion(),
 		publicHTTPS: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}

@@ -156,7 +156,7 @@ func (h *Handler) handleEnv(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c := current(r)
-	if err := h.store.SetDashboardSessionEnv(r.Context(), c.Session.ID, env); err != nil {
+	if err := h.users.SwitchEnv(r.Context(), c.Session.ID, env); err != nil {
 		return err
 	}
 	back := localPath(r.PostFormValue("back"), "/accounts")

@@ -3,14 +3,9 @@ package dashboard
 import (
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/linkd-dev/linkd"
 )
-
-// maxAPIKeyNameLen bounds an API key's name (a label, not data).
-const maxAPIKeyNameLen = 100
 
 type settingsKeysData struct {
 	Env    linkd.Environment
@@ -58,19 +53,6 @@ func (h *Handler) renderAPIKeys(w http.ResponseWriter, r *http.Request, status i
 	return h.render(w, r, status, "settings_api_keys", settingsPage("API keys", data))
 }
 
-// validateAPIKeyName checks an API key's name as typed in the form.
-func validateAPIKeyName(name string) string {
-	switch {
-	case name == "":
-		return "Give the key a name, so you can tell it from the others later."
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxAPIKeyNameLen:
-		return "Use at most 100 characters."
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "The name must not contain control characters."
-	}
-	return ""
-}
-
 type settingsKeyCreatedData struct {
 	Key     *linkd.APIKey
 	Secret  string
@@ -98,15 +80,12 @@ func (h *Handler) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) err
 	if err := r.ParseForm(); err != nil {
 		return linkd.FieldError("body", "The form could not be read.")
 	}
-	name := strings.TrimSpace(r.PostForm.Get("name"))
-	if msg := validateAPIKeyName(name); msg != "" {
-		return h.renderAPIKeys(w, r, http.StatusBadRequest, settingsKeysData{Name: r.PostForm.Get("name"), Error: msg})
-	}
 	c := current(r)
 	t := c.Tenant()
-	secret, hash := linkd.NewAPIKeySecret(t.Env)
-	k := &linkd.APIKey{ID: linkd.NewID(), OrgID: t.OrgID, Env: t.Env, Name: name, Prefix: linkd.APIKeyPrefix(secret), CreatedAt: h.now()}
-	if err := h.store.CreateAPIKey(r.Context(), k, hash, linkd.APIKeyAudit(k, linkd.AuditAPIKeyCreate, c.Actor(), k.CreatedAt)); err != nil {
+	k, secret, err := h.cfg.APIKeys.Create(r.Context(), t.OrgID, t.Env, r.PostForm.Get("name"), c.Actor())
+	if linkd.ErrorCode(err) == linkd.EINVALID {
+		return h.renderAPIKeys(w, r, http.StatusBadRequest, settingsKeysData{Name: r.PostForm.Get("name"), Error: linkd.ErrorMessage(err)})
+	} else if err != nil {
 		return err
 	}
 	h.logger.InfoContext(r.Context(), "api key created", "api_key_id", k.ID, "org_id", t.OrgID, "environment", t.Env, "actor", c.Actor())
@@ -141,8 +120,7 @@ func (h *Handler) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) err
 		return h.render(w, r, http.StatusOK, "settings_api_key_revoke", settingsPage("Revoke API key", settingsRevokeKeyData{Key: key}))
 	}
 	if key.RevokedAt == nil {
-		now := h.now()
-		if err := h.store.RevokeAPIKey(r.Context(), c.Session.OrgID, key.ID, now, linkd.APIKeyAudit(key, linkd.AuditAPIKeyRevoke, c.Actor(), now)); err != nil {
+		if _, err := h.cfg.APIKeys.Revoke(r.Context(), c.Session.OrgID, c.Session.Env, key.ID, c.Actor()); err != nil {
 			return err
 		}
 		h.logger.InfoContext(r.Context(), "api key revoked", "api_key_id", key.ID, "org_id", key.OrgID, "environment", key.Env, "actor", c.Actor())

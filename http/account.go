@@ -205,7 +205,7 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 		// A session token updates its own account and no other, and only
 		// as far as the tenant's settings let it (AccountService.UpdateOwn).
 		if in.AccountID != "" && in.AccountID != own {
-			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", in.AccountID)
+			return linkd.AccountNotFound(in.AccountID)
 		}
 		in.AccountID = own
 		noteAccount(r, own)
@@ -229,7 +229,7 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if own := sessionAccount(r); own != "" && id != own {
-		return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", id)
+		return linkd.AccountNotFound(id)
 	}
 	return s.writeAccount(w, r, tenant(r), id)
 }

@@ -171,7 +171,7 @@ func (s *Server) touch(k *linkd.APIKey) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.store.TouchAPIKey(ctx, k.ID, now.UTC().Truncate(time.Microsecond)); err != nil {
+		if err := s.apiKeys.Touch(ctx, k, now); err != nil {
 			s.logger.Warn("record api key use", "api_key_id", k.ID, "err", err)
 		}
 	}()

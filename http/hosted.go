@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/linkd-dev/linkd"
@@ -44,9 +43,7 @@ func (s *Server) handleRevokeConnectURLs(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
-	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor(r), Action: linkd.AuditConnectLinksRevoke, AccountID: id}
-	n, err := s.store.RevokeConnectSessions(r.Context(), tenant(r), id, ev)
+	n, err := s.links.RevokeConnectLinks(r.Context(), tenant(r), actor(r), id)
 	if err != nil {
 		return err
 	}
@@ -74,8 +71,7 @@ func (s *Server) handleConnectURL(w http.ResponseWriter, r *http.Request) error 
 	if configID != "" && !saneToken(configID, 255) {
 		return linkd.FieldError("config_id", "config_id must be 1 to 255 visible ASCII characters")
 	}
-	hosted, err := linkd.NewSessionConnectURL(r.Context(), s.store, callerFrom(r.Context()).session, configID, props,
-		s.connections.PublicURL, s.now().UTC().Truncate(time.Microsecond))
+	hosted, err := s.links.SessionConnectURL(r.Context(), callerFrom(r.Context()).session, configID, props)
 	if err != nil {
 		return err
 	}

@@ -215,10 +215,7 @@ func (s *Server) handleImportErrors(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleCancelImport(w http.ResponseWriter, r *http.Request) error {
-	now := s.now().UTC().Truncate(time.Microsecond)
-	job, err := s.store.CancelImportJob(r.Context(), tenant(r), r.PathValue("job_id"), now, func(j *linkd.ImportJob) *linkd.AuditEntry {
-		return csvio.ImportAudit(j, actor(r), linkd.ImportCancelled, now)
-	})
+	job, err := s.imports.Cancel(r.Context(), tenant(r), actor(r), r.PathValue("job_id"))
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package http
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -90,20 +89,10 @@ func (s *Server) handlePutAllowedOrigins(w http.ResponseWriter, r *http.Request,
 	if req.AllowedOrigins == nil {
 		return linkd.FieldError("allowed_origins", "allowed_origins is required (an empty list allows no origin)")
 	}
-	if len(*req.AllowedOrigins) > linkd.MaxAllowedOrigins {
-		return linkd.FieldError("allowed_origins", "allowed_origins has more than %d origins", linkd.MaxAllowedOrigins)
-	}
-	origins, errs := linkd.NormalizeOrigins(*req.AllowedOrigins, func(i int) string { return "allowed_origins[" + strconv.Itoa(i) + "]" })
-	if len(errs) > 0 {
-		return errs[0]
-	}
 	t := tenant(r)
-	before, err := s.store.AllowedOrigins(r.Context(), t)
+	origins, _, err := s.links.PutAllowedOrigins(r.Context(), t, actor(r), *req.AllowedOrigins,
+		func(i int) string { return "allowed_origins[" + strconv.Itoa(i) + "]" })
 	if err != nil {
-		return err
-	}
-	ev := linkd.ChangeOrigins(before, origins).Audit(actor(r), s.now().UTC().Truncate(time.Microsecond))
-	if err := s.store.PutAllowedOrigins(r.Context(), t, origins, ev); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.renderOrigins(t, origins))

@@ -27,6 +27,9 @@ const MaxBodyBytes = 1 << 20
 type Config struct {
 	Store    linkd.Store
 	Accounts *linkd.AccountService
+	APIKeys  *linkd.APIKeyService
+	Hosted   *linkd.HostedService
+	Sessions *linkd.SessionService
 	// Imports accepts CSV uploads; WakeImports tells this instance's runner
 	// that a job was queued.
 	Imports *csvio.Importer
@@ -70,6 +73,9 @@ type Server struct {
 	imports  *csvio.Importer
 	// connections is Config.Connections.
 	connections *oauth.Service
+	apiKeys     *linkd.APIKeyService
+	links       *linkd.HostedService
+	sessions    *linkd.SessionService
 	apps        linkd.AppCaller
 	logger      *slog.Logger
 	registry    *prometheus.Registry
@@ -103,6 +109,9 @@ func NewServer(cfg Config) *Server {
 
 		connections: cfg.Connections,
 		apps:        cfg.Apps,
+		apiKeys:     cfg.APIKeys,
+		links:       cfg.Hosted,
+		sessions:    cfg.Sessions,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
 		version:     cfg.Version,
@@ -126,6 +135,21 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = linkd.DefaultSessionTTL
+	}
+	if s.sessions == nil {
+		s.sessions = linkd.NewSessionService(cfg.Store, s.sessionTTL)
+		s.sessions.Now = cfg.Now
+	}
+	if s.apiKeys == nil {
+		s.apiKeys = linkd.NewAPIKeyService(cfg.Store)
+	}
+	if s.links == nil {
+		public := ""
+		if cfg.Connections != nil {
+			public = cfg.Connections.PublicURL
+		}
+		s.links = linkd.NewHostedService(cfg.Store, public)
+		s.links.Now = cfg.Now
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

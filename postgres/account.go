@@ -37,7 +37,7 @@ func scanAccount(row pgx.Row) (*linkd.LinkedAccount, error) {
 }
 
 func accountNotFound(t linkd.Tenant, accountID string) error {
-	return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+	return linkd.AccountNotFoundIn(t, accountID)
 }
 
 // findAccount reads one account with its UDFs; ENOTFOUND when absent. With

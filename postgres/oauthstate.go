@@ -13,7 +13,7 @@ import (
 
 // CreateOAuthState implements linkd.OAuthStateStore.
 func (s *Store) CreateOAuthState(ctx context.Context, t linkd.Tenant, st *linkd.OAuthState) error {
-	notFound := linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", st.AccountID)
+	notFound := linkd.AccountNotFound(st.AccountID)
 	if !isID(t.OrgID) {
 		return notFound
 	}

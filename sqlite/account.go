@@ -42,7 +42,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*linkd.LinkedAccount, err
 func findAccount(ctx context.Context, q querier, t linkd.Tenant, accountID string) (*linkd.LinkedAccount, error) {
 	a, err := scanAccount(q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s for org %s in environment %s not found", accountID, t.OrgID, t.Env)
+		return nil, linkd.AccountNotFoundIn(t, accountID)
 	} else if err != nil {
 		return nil, fmt.Errorf("find account %q: %w", accountID, err)
 	}

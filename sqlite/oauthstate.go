@@ -15,7 +15,7 @@ func (s *Store) CreateOAuthState(ctx context.Context, t linkd.Tenant, st *linkd.
 	return s.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `SELECT id FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, st.AccountID).Scan(&st.AccountPK)
 		if errors.Is(err, sql.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "Linked Account with account id %s not found", st.AccountID)
+			return linkd.AccountNotFound(st.AccountID)
 		} else if err != nil {
 			return fmt.Errorf("create oauth state: %w", err)
 		}

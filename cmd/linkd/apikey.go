@@ -23,7 +23,10 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 	var env, name string
 	if sub == "create" {
 		f.StringVar(&env, "env", "", "environment of the key: test or production (required)")
-		f.StringVar(&name, "name", "", "a label to recognise the key by")
+		// Without --name the key is labelled by its origin and day; an
+		// explicit empty name is refused like any other bad name.
+		name = "CLI key " + time.Now().UTC().Format("2006-01-02")
+		f.StringVar(&name, "name", name, "a label to recognise the key by (at most 100 characters)")
 	}
 	if err := f.parse(args); err != nil {
 		return err
@@ -49,16 +52,14 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		secret, hash := linkd.NewAPIKeySecret(e)
-		k := &linkd.APIKey{ID: linkd.NewID(), OrgID: o.ID, Env: e, Name: name, Prefix: linkd.APIKeyPrefix(secret),
-			CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		if err := store.CreateAPIKey(ctx, k, hash, linkd.APIKeyAudit(k, linkd.AuditAPIKeyCreate, "cli", k.CreatedAt)); err != nil {
-			return err
+		k, secret, err := linkd.NewAPIKeyService(store).Create(ctx, o.ID, e, name, "cli")
+		if err != nil {
+			return fmt.Errorf("--name: %s", linkd.ErrorMessage(err))
 		}
 		// The secret alone on stdout, so scripts can capture it; the rest
 		// goes to stderr.
 		fmt.Fprintln(stdout, secret)
-		log.Info("created API key; it is shown once, store it now", "id", k.ID, "org", o.Name, "environment", e, "name", name)
+		log.Info("created API key; it is shown once, store it now", "id", k.ID, "org", o.Name, "environment", e, "name", k.Name)
 		return nil
 	case "list":
 		o, _, err := ensureOrg(ctx, store, *org)
@@ -83,17 +84,7 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		// The audit entry names the key as the list shows it.
-		revoked := &linkd.APIKey{ID: f.Arg(0)}
-		if keys, err := store.ListAPIKeys(ctx, o.ID); err == nil {
-			for _, k := range keys {
-				if k.ID == revoked.ID {
-					revoked = k
-				}
-			}
-		}
-		if err := store.RevokeAPIKey(ctx, o.ID, revoked.ID, now, linkd.APIKeyAudit(revoked, linkd.AuditAPIKeyRevoke, "cli", now)); err != nil {
+		if _, err := linkd.NewAPIKeyService(store).Revoke(ctx, o.ID, "", f.Arg(0), "cli"); err != nil {
 			return fmt.Errorf("revoke: %s", linkd.ErrorMessage(err))
 		}
 		fmt.Fprintln(stdout, "revoked", f.Arg(0))

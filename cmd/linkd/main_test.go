@@ -225,6 +225,10 @@ func TestCLIErrors(t *testing.T) {
 		{"serve", "--public-url", "ftp://x"}, {"serve", "--no-such-flag"},
 		{"apikey", "revoke", "no-such-key"}, {"apikey", "revoke", "a", "b"}, {"apikey", "list", "--org", "no-such-org"},
 		{"apikey", "create", "--env", "test", "extra"}, {"user"}, {"user", "create", "--email", "x@example.com", "extra"},
+		// The name rule is the dashboard's too (issue 10: it used to live
+		// in the dashboard only, so the CLI took an empty name).
+		{"apikey", "create", "--env", "test", "--name", ""}, {"apikey", "create", "--env", "test", "--name", "   "},
+		{"apikey", "create", "--env", "test", "--name", "bad\x07name"}, {"apikey", "create", "--env", "test", "--name", strings.Repeat("n", 101)},
 	} {
 		_, _, err := cli(t, env, args...)
 		if err == nil {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/postgres"
@@ -78,33 +77,10 @@ func openKeyring(ctx context.Context, c *Config, store linkd.Store, log *slog.Lo
 }
 
 // defaultOrgName is the organization a fresh install gets.
-const defaultOrgName = "default"
+const defaultOrgName = linkd.DefaultOrgName
 
-// ensureOrg returns the organization named name; with an empty name, the only
-// organization, creating "default" when there is none yet.
+// ensureOrg returns the organization named name; with an empty name, the
+// only one, creating it on a fresh install (linkd.OrgService.Resolve).
 func ensureOrg(ctx context.Context, store linkd.Store, name string) (org *linkd.Org, created bool, err error) {
-	if name != "" {
-		o, err := store.OrgByName(ctx, name)
-		return o, false, err
-	}
-	orgs, err := store.Orgs(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	switch len(orgs) {
-	case 0:
-		o := &linkd.Org{ID: linkd.NewID(), Name: defaultOrgName, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		if err := store.CreateOrg(ctx, o); err != nil {
-			if linkd.ErrorCode(err) == linkd.EEXISTS {
-				// Another process created it first.
-				o, err := store.OrgByName(ctx, defaultOrgName)
-				return o, false, err
-			}
-			return nil, false, err
-		}
-		return o, true, nil
-	case 1:
-		return orgs[0], false, nil
-	}
-	return nil, false, fmt.Errorf("there are %d organizations; choose one with --org", len(orgs))
+	return linkd.NewOrgService(store).Resolve(ctx, name)
 }
