@@ -13,10 +13,16 @@ import (
 // sealing of credentials, audit) on top of a store. The API, the CSV importer
 // and the dashboard all go through it, so they cannot disagree.
 type AccountService struct {
-	Store AccountStore
+	store AccountStore
 	Keys  Keyring
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+}
+
+// NewAccountService returns the service over store, sealing secrets with
+// keys.
+func NewAccountService(store AccountStore, keys Keyring) *AccountService {
+	return &AccountService{store: store, Keys: keys}
 }
 
 func (s *AccountService) now() time.Time {
@@ -36,7 +42,7 @@ func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.CreateAccount(ctx, t, acct, ev); err != nil {
+	if err := s.store.CreateAccount(ctx, t, acct, ev); err != nil {
 		return nil, err
 	}
 	return acct, nil
@@ -54,7 +60,7 @@ func (s *AccountService) Upsert(ctx context.Context, t Tenant, actor string, in 
 	if err := in.Validate(true); err != nil {
 		return nil, false, err
 	}
-	return s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+	return s.store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
 		return s.Apply(t, actor, cur, in)
 	})
 }
@@ -67,7 +73,7 @@ func (s *AccountService) Update(ctx context.Context, t Tenant, actor string, in 
 		return nil, nil, err
 	}
 	var changed []string
-	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+	acct, _, err := s.store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
 		if cur == nil {
 			return nil, nil, AccountNotFound(in.AccountID)
 		}
@@ -94,12 +100,12 @@ func AccountNotFoundIn(t Tenant, accountID string) error {
 
 // Get returns one account.
 func (s *AccountService) Get(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, error) {
-	return s.Store.FindAccount(ctx, t, accountID)
+	return s.store.FindAccount(ctx, t, accountID)
 }
 
 // List returns one page of accounts.
 func (s *AccountService) List(ctx context.Context, t Tenant, f AccountFilter) (*AccountPage, error) {
-	return s.Store.ListAccounts(ctx, t, f)
+	return s.store.ListAccounts(ctx, t, f)
 }
 
 // Delete removes the account with everything it owns. Its data key goes with
@@ -110,7 +116,7 @@ func (s *AccountService) Delete(ctx context.Context, t Tenant, actor, accountID 
 	if err := ValidateAccountID(accountID); err != nil {
 		return err
 	}
-	return s.Store.DeleteAccount(ctx, t, accountID, func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error) {
+	return s.store.DeleteAccount(ctx, t, accountID, func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error) {
 		revs, err := s.Revocations(t, acct, removed)
 		if err != nil {
 			return nil, nil, err

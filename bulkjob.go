@@ -91,7 +91,7 @@ type BulkJobStore interface {
 // AccountService.Delete, so connections are revoked, secrets destroyed and
 // an audit entry written exactly as for a single delete.
 type BulkService struct {
-	Store    Store
+	store    BulkJobStore
 	Accounts *AccountService
 	// Owner names this process in leases and Lease is how long a saved
 	// batch holds the job: each batch's save renews it.
@@ -101,6 +101,12 @@ type BulkService struct {
 	BatchSize int
 	Now       func() time.Time
 	Logger    *slog.Logger
+}
+
+// NewBulkService returns the service over store, deleting accounts through
+// accounts.
+func NewBulkService(store BulkJobStore, accounts *AccountService) *BulkService {
+	return &BulkService{store: store, Accounts: accounts}
 }
 
 func (s *BulkService) now() time.Time {
@@ -117,12 +123,18 @@ func (s *BulkService) logger() *slog.Logger {
 	return s.Logger
 }
 
+// Claim leases the next queued (or abandoned) bulk job to the claimer, for
+// package worker's loop.
+func (s *BulkService) Claim(ctx context.Context, c Claim) (*BulkJob, error) {
+	return s.store.ClaimBulkJob(ctx, c)
+}
+
 // QueueDelete queues the deletion of the accounts sel selects (total of
 // them when the user confirmed) in the tenant, for any instance to run.
 func (s *BulkService) QueueDelete(ctx context.Context, t Tenant, actor string, sel BulkSelection, total int64) (*BulkJob, error) {
 	j := &BulkJob{ID: NewID(), OrgID: t.OrgID, Env: t.Env, Actor: actor, Kind: BulkDelete,
 		Selection: sel, State: BulkQueued, Total: total, CreatedAt: s.now()}
-	if err := s.Store.CreateBulkJob(ctx, j); err != nil {
+	if err := s.store.CreateBulkJob(ctx, j); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -139,7 +151,7 @@ func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {
 			// Shutting down: keep the progress; the job resumes from it.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			return s.Store.SaveBulkJob(sctx, j, s.Owner, s.now(), s.Lease)
+			return s.store.SaveBulkJob(sctx, j, s.Owner, s.now(), s.Lease)
 		}
 		if err != nil {
 			j.State, j.Error = BulkFailed, "The job stopped on an internal error; the accounts deleted so far stay deleted."
@@ -151,7 +163,7 @@ func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {
 			end := s.now()
 			j.FinishedAt = &end
 		}
-		if err := s.Store.SaveBulkJob(ctx, j, s.Owner, s.now(), s.Lease); err != nil {
+		if err := s.store.SaveBulkJob(ctx, j, s.Owner, s.now(), s.Lease); err != nil {
 			return err // ECONFLICT: another instance took the job over
 		}
 		if j.Finished() {
@@ -199,7 +211,7 @@ func (s *BulkService) batch(ctx context.Context, j *BulkJob, log *slog.Logger) (
 	}
 	f := j.Selection.Filter()
 	f.Cursor, f.Limit, f.SkipTotal = j.Cursor, size, true
-	page, err := s.Store.ListAccounts(ctx, t, f)
+	page, err := s.Accounts.List(ctx, t, f)
 	if err != nil {
 		return true, err
 	}

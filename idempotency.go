@@ -81,8 +81,14 @@ type IdempotencyStore interface {
 // secrets shown once (a session token and its refresh token), and the
 // database must not hold them in clear.
 type IdempotencyService struct {
-	Store IdempotencyStore
-	Keys  Keyring
+	store IdempotencyStore
+	keys  Keyring
+}
+
+// NewIdempotencyService returns the service over store, sealing stored
+// answers with keys.
+func NewIdempotencyService(store IdempotencyStore, keys Keyring) *IdempotencyService {
+	return &IdempotencyService{store: store, keys: keys}
 }
 
 // RequestHash is what tells a retry from a new request under the same key:
@@ -95,12 +101,12 @@ func RequestHash(body []byte) string {
 // Claim reserves the key for a request with body, or returns the stored
 // response (Body opened) of the first request with that key.
 func (s *IdempotencyService) Claim(ctx context.Context, t Tenant, sc IdempotencyScope, body []byte, now time.Time) (*IdempotentResponse, error) {
-	prev, err := s.Store.ClaimIdempotencyKey(ctx, t, sc, RequestHash(body), now)
+	prev, err := s.store.ClaimIdempotencyKey(ctx, t, sc, RequestHash(body), now)
 	if err != nil || prev == nil {
 		return nil, err
 	}
 	if len(prev.Body) > 0 {
-		if prev.Body, err = s.Keys.Open(prev.DataKey, sc.owner(t), "body", prev.Body); err != nil {
+		if prev.Body, err = s.keys.Open(prev.DataKey, sc.owner(t), "body", prev.Body); err != nil {
 			return nil, fmt.Errorf("open stored response: %w", err)
 		}
 	}
@@ -113,16 +119,16 @@ func (s *IdempotencyService) Claim(ctx context.Context, t Tenant, sc Idempotency
 func (s *IdempotencyService) Complete(ctx context.Context, t Tenant, sc IdempotencyScope, accountID string, status int, body []byte) error {
 	resp := &IdempotentResponse{Status: status, AccountID: accountID}
 	var err error
-	if resp.DataKey, err = s.Keys.NewDataKey(sc.owner(t)); err != nil {
+	if resp.DataKey, err = s.keys.NewDataKey(sc.owner(t)); err != nil {
 		return fmt.Errorf("new data key: %w", err)
 	}
-	if resp.Body, err = s.Keys.Seal(resp.DataKey, sc.owner(t), "body", body); err != nil {
+	if resp.Body, err = s.keys.Seal(resp.DataKey, sc.owner(t), "body", body); err != nil {
 		return fmt.Errorf("seal stored response: %w", err)
 	}
-	return s.Store.CompleteIdempotencyKey(ctx, t, sc, resp)
+	return s.store.CompleteIdempotencyKey(ctx, t, sc, resp)
 }
 
 // Release gives up a claim, so that a retry acts again.
 func (s *IdempotencyService) Release(ctx context.Context, t Tenant, sc IdempotencyScope) error {
-	return s.Store.ReleaseIdempotencyKey(ctx, t, sc)
+	return s.store.ReleaseIdempotencyKey(ctx, t, sc)
 }

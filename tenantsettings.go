@@ -36,9 +36,14 @@ type TenantSettingsStore interface {
 
 // SettingsService reads and changes tenant settings, auditing each change.
 type SettingsService struct {
-	Store TenantSettingsStore
+	store TenantSettingsStore
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+}
+
+// NewSettingsService returns the service over store.
+func NewSettingsService(store TenantSettingsStore) *SettingsService {
+	return &SettingsService{store: store}
 }
 
 func (s *SettingsService) now() time.Time {
@@ -50,14 +55,14 @@ func (s *SettingsService) now() time.Time {
 
 // Get returns the tenant's settings.
 func (s *SettingsService) Get(ctx context.Context, t Tenant) (*TenantSettings, error) {
-	return s.Store.TenantSettings(ctx, t)
+	return s.store.TenantSettings(ctx, t)
 }
 
 // Update applies u and returns the settings as stored. A change is audited
 // with the names of the settings it changed; an update that changes
 // nothing writes nothing.
 func (s *SettingsService) Update(ctx context.Context, t Tenant, actor string, u TenantSettingsUpdate) (*TenantSettings, error) {
-	cur, err := s.Store.TenantSettings(ctx, t)
+	cur, err := s.store.TenantSettings(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +77,7 @@ func (s *SettingsService) Update(ctx context.Context, t Tenant, actor string, u 
 	}
 	next.UpdatedAt = s.now()
 	ev := &AuditEntry{ID: NewID(), Time: next.UpdatedAt, Actor: actor, Action: AuditSettingsUpdate, Fields: fields}
-	if err := s.Store.PutTenantSettings(ctx, t, &next, ev); err != nil {
+	if err := s.store.PutTenantSettings(ctx, t, &next, ev); err != nil {
 		return nil, err
 	}
 	return &next, nil
@@ -84,10 +89,10 @@ func (s *SettingsService) Update(ctx context.Context, t Tenant, actor string, u 
 // tenant's facts about its customer, not the customer's. With the tenant's
 // SessionTokenMayRename setting the name alone may change. settings may be
 // nil, which means the defaults.
-func (s *AccountService) UpdateOwn(ctx context.Context, t Tenant, actor string, settings TenantSettingsStore, in AccountInput) (*LinkedAccount, error) {
+func (s *AccountService) UpdateOwn(ctx context.Context, t Tenant, actor string, settings *SettingsService, in AccountInput) (*LinkedAccount, error) {
 	may := false
 	if settings != nil {
-		ts, err := settings.TenantSettings(ctx, t)
+		ts, err := settings.Get(ctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +113,7 @@ func (s *AccountService) UpdateOwn(ctx context.Context, t Tenant, actor string, 
 	if err := in.Validate(false); err != nil {
 		return nil, err
 	}
-	acct, _, err := s.Store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
+	acct, _, err := s.store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
 		if cur == nil {
 			return nil, nil, AccountNotFound(in.AccountID)
 		}

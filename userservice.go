@@ -23,7 +23,7 @@ const (
 // (userpassword.go), sessions, and offboarding. The dashboard and the CLI
 // both go through it, and it audits every change to a user.
 type UserService struct {
-	Store UserStore
+	store UserStore
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// HashSlots bounds how many argon2id hashes run at once (each holds 19
@@ -35,6 +35,9 @@ type UserService struct {
 	slotsOnce sync.Once
 	slots     chan struct{}
 }
+
+// NewUserService returns the service over store.
+func NewUserService(store UserStore) *UserService { return &UserService{store: store} }
 
 func (s *UserService) now() time.Time {
 	now := time.Now
@@ -51,7 +54,7 @@ func (s *UserService) StartSession(ctx context.Context, u *User) (*DashboardSess
 	now := s.now()
 	ds := &DashboardSession{ID: NewID(), UserID: u.ID, OrgID: u.OrgID, Email: u.Email, Env: EnvTest,
 		ExpiresAt: now.Add(DashboardSessionTTL), CreatedAt: now}
-	if err := s.Store.CreateDashboardSession(ctx, ds, hash); err != nil {
+	if err := s.store.CreateDashboardSession(ctx, ds, hash); err != nil {
 		return nil, "", err
 	}
 	return ds, secret, nil
@@ -62,7 +65,7 @@ func (s *UserService) StartSession(ctx context.Context, u *User) (*DashboardSess
 // database is asked every time, so a sign-out or a disabled user takes
 // effect at once on every instance.
 func (s *UserService) Session(ctx context.Context, secret string) (*DashboardSession, error) {
-	ds, err := s.Store.DashboardSessionByHash(ctx, HashAPIKey(secret))
+	ds, err := s.store.DashboardSessionByHash(ctx, HashAPIKey(secret))
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +77,7 @@ func (s *UserService) Session(ctx context.Context, secret string) (*DashboardSes
 
 // SignOut ends one session (the browser's own sign-out).
 func (s *UserService) SignOut(ctx context.Context, sessionID string) error {
-	return s.Store.DeleteDashboardSession(ctx, sessionID)
+	return s.store.DeleteDashboardSession(ctx, sessionID)
 }
 
 // SwitchEnv makes a dashboard session look at env.
@@ -82,7 +85,7 @@ func (s *UserService) SwitchEnv(ctx context.Context, sessionID string, env Envir
 	if _, err := ParseEnvironment(string(env)); err != nil {
 		return err
 	}
-	return s.Store.SetDashboardSessionEnv(ctx, sessionID, env)
+	return s.store.SetDashboardSessionEnv(ctx, sessionID, env)
 }
 
 // Setup creates the first user of the organization whose setup code this
@@ -103,7 +106,7 @@ func (s *UserService) Setup(ctx context.Context, code, email, password string) (
 		return nil, err
 	}
 	u := &User{ID: NewID(), Email: email, CreatedAt: s.now()}
-	if err := s.Store.CreateFirstUser(ctx, HashAPIKey(code), s.now(), u, hash); err != nil {
+	if err := s.store.CreateFirstUser(ctx, HashAPIKey(code), s.now(), u, hash); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -123,7 +126,7 @@ func (s *UserService) CreateUser(ctx context.Context, orgID, email, password, ac
 		return nil, err
 	}
 	u := &User{ID: NewID(), OrgID: orgID, Email: email, CreatedAt: s.now()}
-	if err := s.Store.CreateUser(ctx, u, hash); err != nil {
+	if err := s.store.CreateUser(ctx, u, hash); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -131,14 +134,14 @@ func (s *UserService) CreateUser(ctx context.Context, orgID, email, password, ac
 
 // ListUsers returns the organization's users by email.
 func (s *UserService) ListUsers(ctx context.Context, orgID string) ([]*User, error) {
-	return s.Store.ListUsers(ctx, orgID)
+	return s.store.ListUsers(ctx, orgID)
 }
 
 // target finds the user an administrative action is about, and refuses an
 // action a user may not take on itself (actor "user:ID" is a signed-in
 // user; the CLI is "cli").
 func (s *UserService) target(ctx context.Context, orgID, id, actor, what string, notSelf bool) (*User, error) {
-	u, err := s.Store.UserByID(ctx, orgID, id)
+	u, err := s.store.UserByID(ctx, orgID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +165,7 @@ func (s *UserService) Disable(ctx context.Context, orgID, id, actor string) (*Us
 		return nil, err
 	}
 	now := s.now()
-	if err := s.Store.SetUserDisabled(ctx, orgID, u.ID, &now, s.audit(u, AuditUserDisable, actor)); err != nil {
+	if err := s.store.SetUserDisabled(ctx, orgID, u.ID, &now, s.audit(u, AuditUserDisable, actor)); err != nil {
 		return nil, err
 	}
 	u.DisabledAt = &now
@@ -175,7 +178,7 @@ func (s *UserService) Enable(ctx context.Context, orgID, id, actor string) (*Use
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.SetUserDisabled(ctx, orgID, u.ID, nil, s.audit(u, AuditUserEnable, actor)); err != nil {
+	if err := s.store.SetUserDisabled(ctx, orgID, u.ID, nil, s.audit(u, AuditUserEnable, actor)); err != nil {
 		return nil, err
 	}
 	u.DisabledAt = nil
@@ -196,7 +199,7 @@ func (s *UserService) ResetPassword(ctx context.Context, orgID, id, password, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.SetUserPassword(ctx, orgID, u.ID, hash, s.audit(u, AuditUserResetPassword, actor)); err != nil {
+	if err := s.store.SetUserPassword(ctx, orgID, u.ID, hash, s.audit(u, AuditUserResetPassword, actor)); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -209,7 +212,7 @@ func (s *UserService) SignOutEverywhere(ctx context.Context, orgID, id, actor st
 	if err != nil {
 		return nil, 0, err
 	}
-	n, err := s.Store.DeleteUserSessions(ctx, orgID, u.ID, s.audit(u, AuditUserSignOut, actor))
+	n, err := s.store.DeleteUserSessions(ctx, orgID, u.ID, s.audit(u, AuditUserSignOut, actor))
 	return u, n, err
 }
 
@@ -220,7 +223,7 @@ func (s *UserService) Delete(ctx context.Context, orgID, id, actor string) (*Use
 	if err != nil {
 		return nil, err
 	}
-	return u, s.Store.DeleteUser(ctx, orgID, u.ID, s.audit(u, AuditUserDelete, actor))
+	return u, s.store.DeleteUser(ctx, orgID, u.ID, s.audit(u, AuditUserDelete, actor))
 }
 
 // UserByEmail finds a user of any organization by email (unique across the
@@ -230,6 +233,6 @@ func (s *UserService) UserByEmail(ctx context.Context, email string) (*User, err
 	if err != nil {
 		return nil, err
 	}
-	u, _, err := s.Store.UserByEmail(ctx, email)
+	u, _, err := s.store.UserByEmail(ctx, email)
 	return u, err
 }

@@ -98,7 +98,7 @@ func tooMany(what string, wait time.Duration) error {
 // one transaction is what keeps a burst of parallel guesses from all
 // passing a check made before any of them was recorded.
 func (s *UserService) reserveAttempt(ctx context.Context, email string, keys []string, now time.Time) error {
-	return s.Store.UpdateLoginThrottles(ctx, keys, now.Add(-LoginWindow), func(cur []LoginThrottle) ([]LoginThrottle, error) {
+	return s.store.UpdateLoginThrottles(ctx, keys, now.Add(-LoginWindow), func(cur []LoginThrottle) ([]LoginThrottle, error) {
 		acct, ip := cur[0], cur[1]
 		if now.Sub(acct.Last) >= LoginWindow {
 			acct = LoginThrottle{}
@@ -120,7 +120,7 @@ func (s *UserService) reserveAttempt(ctx context.Context, email string, keys []s
 // also clears the account's count), or when the attempt could not be
 // checked at all.
 func (s *UserService) settleAttempt(ctx context.Context, keys []string, now time.Time, success bool) error {
-	return s.Store.UpdateLoginThrottles(ctx, keys, now.Add(-LoginWindow), func(cur []LoginThrottle) ([]LoginThrottle, error) {
+	return s.store.UpdateLoginThrottles(ctx, keys, now.Add(-LoginWindow), func(cur []LoginThrottle) ([]LoginThrottle, error) {
 		acct, ip := cur[0].giveBack(), cur[1].giveBack()
 		if success {
 			acct = LoginThrottle{}
@@ -201,7 +201,7 @@ func (s *UserService) SignIn(ctx context.Context, email, password, clientIP stri
 	if err := s.reserveAttempt(ctx, email, keys, now); err != nil {
 		return nil, "", err
 	}
-	u, hash, err := s.Store.UserByEmail(ctx, email)
+	u, hash, err := s.store.UserByEmail(ctx, email)
 	if err != nil && ErrorCode(err) != ENOTFOUND {
 		return nil, "", err
 	}

@@ -166,7 +166,7 @@ func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label,
 		return nil, err
 	}
 	store := &timedStore{Store: db.store}
-	im := &csvio.Importer{Store: store, Accounts: &linkd.AccountService{Store: store, Keys: bt.keys}}
+	im := csvio.NewImporter(store, linkd.NewAccountService(store, bt.keys), 0)
 	runner := csvio.NewRunner(im, worker.Options{Owner: "bench-imports"}, r.cfg.BatchSize)
 	f, err := os.Open(file.path)
 	if err != nil {

@@ -77,21 +77,22 @@ func serve(h http.Handler) (base string, stop func(), err error) {
 // io.Discard: formatting is measured, the terminal is not) and, as the
 // benchmark asks, no rate limit.
 func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
-	accounts := &linkd.AccountService{Store: store, Keys: bt.keys}
+	svcs := linkd.NewServices(store, bt.keys, "http://127.0.0.1")
+	accounts := svcs.Accounts
 	apps, err := catalog.Load(nil)
 	if err != nil {
 		return nil, err
 	}
-	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: bt.keys, Catalog: apps, PublicURL: "http://127.0.0.1"}
-	imports := &csvio.Importer{Store: store, Accounts: accounts}
+	conns := oauth.NewService(store, accounts, apps, "http://127.0.0.1")
+	imports := csvio.NewImporter(store, accounts, 0)
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: imports, Connections: conns, Logger: logger})
+	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: imports, Connections: conns, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
 	return linkdhttp.NewServer(linkdhttp.Config{
 		Store:       store,
-		Accounts:    accounts,
+		Services:    svcs,
 		Imports:     imports,
 		Connections: conns,
 		Dashboard:   dash,

@@ -11,7 +11,7 @@ import (
 // batch). Cancelling a finished job answers it as it is.
 func (im *Importer) Cancel(ctx context.Context, t linkd.Tenant, actor, jobID string) (*linkd.ImportJob, error) {
 	now := im.now()
-	return im.Store.CancelImportJob(ctx, t, jobID, now, func(j *linkd.ImportJob) *linkd.AuditEntry {
+	return im.store.CancelImportJob(ctx, t, jobID, now, func(j *linkd.ImportJob) *linkd.AuditEntry {
 		return ImportAudit(j, actor, linkd.ImportCancelled, now)
 	})
 }

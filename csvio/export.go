@@ -19,8 +19,13 @@ import (
 // The header must list every UDF key before the first row, so the accounts
 // are read once, in one consistent read, into a temporary file while the keys
 // are collected; then the file is written out. A second read instead would
+// AccountLister is the one read Export needs.
+type AccountLister interface {
+	EachAccount(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, fn func(*linkd.LinkedAccount) error) error
+}
+
 // miss keys added in between and silently drop their values.
-func Export(ctx context.Context, store linkd.AccountStore, t linkd.Tenant, f linkd.AccountFilter, w io.Writer) (int64, error) {
+func Export(ctx context.Context, store AccountLister, t linkd.Tenant, f linkd.AccountFilter, w io.Writer) (int64, error) {
 	tmp, err := os.CreateTemp("", "linkd-export-*.jsonl")
 	if err != nil {
 		return 0, err

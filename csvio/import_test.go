@@ -31,12 +31,12 @@ func newFixture(t *testing.T, store linkd.Store) *fixture {
 	master := make([]byte, 32)
 	rand.Read(master)
 	keys, _ := vault.New(master)
-	svc := &linkd.AccountService{Store: store, Keys: keys}
+	svc := linkd.NewAccountService(store, keys)
 	org := &linkd.Org{ID: linkd.NewID(), Name: "org-" + linkd.NewID(), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := store.CreateOrg(t.Context(), org); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, store: store, svc: svc, imp: &csvio.Importer{Store: store, Accounts: svc, MaxBytes: 1 << 20},
+	return &fixture{t: t, store: store, svc: svc, imp: csvio.NewImporter(store, svc, 1<<20),
 		tenant: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}, ctx: t.Context()}
 }
 
@@ -264,7 +264,7 @@ func testResumeAfterDeath(t *testing.T, f *fixture) {
 	// anything, as a killed process would leave it.
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
-	dying := &csvio.Importer{Store: &cancelAfter{Store: f.store, commits: 2, cancel: cancel}, Accounts: f.svc}
+	dying := csvio.NewImporter(&cancelAfter{Store: f.store, commits: 2, cancel: cancel}, f.svc, 0)
 	a := csvio.NewRunner(dying, worker.Options{Owner: "A", Lease: time.Minute}, 7)
 	if ran, err := a.Drain(ctx); ran != 1 || err == nil {
 		t.Fatalf("runner A: ran %v, err %v; want it cut off", ran, err)

@@ -14,8 +14,14 @@ import (
 // store a page at a time. Text cells are escaped as in exports, so a
 // message that starts like a formula stays text. ENOTFOUND when there is no
 // such job. started tells whether anything was written: after that, an
+// ImportErrorsReader is the reads WriteImportErrors needs.
+type ImportErrorsReader interface {
+	ImportJob(ctx context.Context, t linkd.Tenant, jobID string) (*linkd.ImportJob, error)
+	ImportErrors(ctx context.Context, t linkd.Tenant, jobID string, afterRow int64, limit int) ([]linkd.ImportRowError, error)
+}
+
 // error can only stop the file short (the caller logs it).
-func WriteImportErrors(ctx context.Context, w io.Writer, store linkd.ImportStore, t linkd.Tenant, id string) (started bool, err error) {
+func WriteImportErrors(ctx context.Context, w io.Writer, store ImportErrorsReader, t linkd.Tenant, id string) (started bool, err error) {
 	if _, err := store.ImportJob(ctx, t, id); err != nil {
 		return false, err
 	}

@@ -53,14 +53,14 @@ func NewRunner(im *Importer, o worker.Options, batchSize int) *Runner {
 	}
 	r := &Runner{Importer: im, owner: o.Owner, lease: o.Lease, batchSize: cmp.Or(batchSize, DefaultBatchSize), logger: o.Logger}
 	r.loop = worker.New(o, worker.Source[*linkd.ImportJob]{
-		Claim:  worker.One(im.Store.ClaimImportJob),
+		Claim:  worker.One(im.store.ClaimImportJob),
 		Run:    r.run,
 		Tenant: (*linkd.ImportJob).Tenant,
 	})
 	// An upload in progress takes minutes at most; one older than a day
 	// lost its instance mid-request and will never finish.
-	r.purge = worker.NewSchedule(o, "purge-stale-uploads", time.Hour, im.Store, func(ctx context.Context, _ time.Time) error {
-		n, err := r.Store.PurgeStaleUploads(ctx, r.now().Add(-StaleUpload))
+	r.purge = worker.NewSchedule(o, "purge-stale-uploads", time.Hour, im.store, func(ctx context.Context, _ time.Time) error {
+		n, err := r.store.PurgeStaleUploads(ctx, r.now().Add(-StaleUpload))
 		if n > 0 {
 			r.logger.Info("purged abandoned uploads", "jobs", n)
 		}
@@ -101,12 +101,12 @@ func (r *Runner) run(ctx context.Context, job *linkd.ImportJob) error {
 		return nil
 	}
 	log.Error("import job failed", "err", err)
-	cur, gerr := r.Store.ImportJob(ctx, job.Tenant(), job.ID)
+	cur, gerr := r.store.ImportJob(ctx, job.Tenant(), job.ID)
 	if gerr != nil {
 		return errors.Join(err, gerr)
 	}
 	msg := fmt.Sprintf("stopped by an internal error after %d of %d rows; the rows before it are committed", cur.RowsProcessed, cur.RowsTotal)
-	if _, ferr := r.Store.FinishImportJob(ctx, cur, r.owner, linkd.ImportFailed, msg, r.auditEntry(cur, linkd.ImportFailed), r.now()); ferr != nil {
+	if _, ferr := r.store.FinishImportJob(ctx, cur, r.owner, linkd.ImportFailed, msg, r.auditEntry(cur, linkd.ImportFailed), r.now()); ferr != nil {
 		return errors.Join(err, ferr)
 	}
 	return err
@@ -120,7 +120,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 		// and an interrupted one starts over: it has nothing to resume.
 		seen = map[string]bool{}
 		if job.Offset > 0 {
-			if job, err = r.Store.RestartImportJob(ctx, job, r.owner); err != nil {
+			if job, err = r.store.RestartImportJob(ctx, job, r.owner); err != nil {
 				return err
 			}
 		}
@@ -129,7 +129,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("stored header: %w", err)
 	}
-	src := bufio.NewReaderSize(&chunkReader{ctx: ctx, store: r.Store, jobID: job.ID, size: job.SizeBytes, pos: job.Offset}, 64<<10)
+	src := bufio.NewReaderSize(&chunkReader{ctx: ctx, store: r.store, jobID: job.ID, size: job.SizeBytes, pos: job.Offset}, 64<<10)
 	// The reader starts at job.Offset, so its offsets count from there.
 	base := job.Offset
 	if base == 0 {
@@ -181,7 +181,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 		}
 		if len(b.rows) > 0 {
 			var applied []string
-			job, err = r.Store.CommitImportBatch(ctx, job, r.owner, b.ids, r.decide(job, b.rows, b.offset, seen, &applied), r.now(), r.lease)
+			job, err = r.store.CommitImportBatch(ctx, job, r.owner, b.ids, r.decide(job, b.rows, b.offset, seen, &applied), r.now(), r.lease)
 			if err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	job, err = r.Store.FinishImportJob(ctx, job, r.owner, linkd.ImportSucceeded, "", r.auditEntry(job, linkd.ImportSucceeded), r.now())
+	job, err = r.store.FinishImportJob(ctx, job, r.owner, linkd.ImportSucceeded, "", r.auditEntry(job, linkd.ImportSucceeded), r.now())
 	if err != nil {
 		return err
 	}

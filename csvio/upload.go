@@ -18,12 +18,19 @@ const DefaultMaxBytes = 1 << 30
 
 // Importer accepts uploads and runs import jobs.
 type Importer struct {
-	Store    linkd.Store
+	store    linkd.Store
 	Accounts *linkd.AccountService
 	// MaxBytes bounds an uploaded file (DefaultMaxBytes when 0).
 	MaxBytes int64
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+}
+
+// NewImporter returns the importer over store, creating and updating
+// accounts with accounts' rules; maxBytes bounds an upload (DefaultMaxBytes
+// when 0).
+func NewImporter(store linkd.Store, accounts *linkd.AccountService, maxBytes int64) *Importer {
+	return &Importer{store: store, Accounts: accounts, MaxBytes: maxBytes}
 }
 
 func (im *Importer) now() time.Time {
@@ -70,7 +77,7 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 	}
 	job := &linkd.ImportJob{ID: linkd.NewID(), OrgID: req.Tenant.OrgID, Env: req.Tenant.Env, Actor: req.Actor, FileName: req.FileName,
 		Mode: req.Mode, DryRun: req.DryRun, State: linkd.ImportUploading, CreatedAt: im.now()}
-	if err := im.Store.CreateImportJob(ctx, job); err != nil {
+	if err := im.store.CreateImportJob(ctx, job); err != nil {
 		return nil, err
 	}
 	size, rows, cols, err := im.receive(ctx, job, body, max)
@@ -79,15 +86,15 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 		// may be gone (client hung up), so use a fresh one.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if derr := im.Store.DeleteImportJob(dctx, req.Tenant, job.ID); derr != nil {
+		if derr := im.store.DeleteImportJob(dctx, req.Tenant, job.ID); derr != nil {
 			err = errors.Join(err, fmt.Errorf("remove refused upload: %w", derr))
 		}
 		return nil, err
 	}
-	if err := im.Store.QueueImportJob(ctx, req.Tenant, job.ID, size, rows, cols); err != nil {
+	if err := im.store.QueueImportJob(ctx, req.Tenant, job.ID, size, rows, cols); err != nil {
 		return nil, err
 	}
-	return im.Store.ImportJob(ctx, req.Tenant, job.ID)
+	return im.store.ImportJob(ctx, req.Tenant, job.ID)
 }
 
 // receive stores body in chunks while a CSV reader on the other end of a pipe
@@ -126,7 +133,7 @@ func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.R
 			if carry, bad = checkUTF8(carry, buf[:n]); bad >= 0 {
 				return fail(linkd.FieldError("file", "the file is not UTF-8: invalid byte at offset %d (save it as CSV UTF-8)", size-int64(n)+int64(bad)))
 			}
-			if err := im.Store.AppendImportChunk(ctx, job.Tenant(), job.ID, seq, buf[:n]); err != nil {
+			if err := im.store.AppendImportChunk(ctx, job.Tenant(), job.ID, seq, buf[:n]); err != nil {
 				return fail(err)
 			}
 			if _, err := pw.Write(buf[:n]); err != nil {

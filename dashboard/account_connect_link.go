@@ -34,7 +34,7 @@ func (h *Handler) handleConnectLink(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	now := h.now()
-	u, err := h.cfg.Hosted.ConnectURL(r.Context(), c.Tenant(), acct.AccountID, "", nil)
+	u, err := h.cfg.Services.Hosted.ConnectURL(r.Context(), c.Tenant(), acct.AccountID, "", nil)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (h *Handler) handleConnectLink(w http.ResponseWriter, r *http.Request) erro
 func (h *Handler) handleRevokeConnectLinks(w http.ResponseWriter, r *http.Request) error {
 	c := current(r)
 	id := r.PathValue("id")
-	n, err := h.cfg.Hosted.RevokeConnectLinks(r.Context(), c.Tenant(), c.Actor(), id)
+	n, err := h.cfg.Services.Hosted.RevokeConnectLinks(r.Context(), c.Tenant(), c.Actor(), id)
 	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 		return accountNotFound(c, id)
 	} else if err != nil {

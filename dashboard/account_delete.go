@@ -118,7 +118,7 @@ func (h *Handler) handleDeleteAccount(w http.ResponseWriter, r *http.Request) er
 	} else if err != nil {
 		return err
 	}
-	if err := h.cfg.Accounts.Delete(r.Context(), c.Tenant(), c.Actor(), acct.AccountID); linkd.ErrorCode(err) == linkd.ENOTFOUND {
+	if err := h.cfg.Services.Accounts.Delete(r.Context(), c.Tenant(), c.Actor(), acct.AccountID); linkd.ErrorCode(err) == linkd.ENOTFOUND {
 		return accountNotFound(c, id)
 	} else if err != nil {
 		return err

@@ -59,7 +59,7 @@ func (h *Handler) handleNewAccount(w http.ResponseWriter, r *http.Request) error
 		return h.renderNew(w, r, http.StatusBadRequest, data)
 	}
 	c := current(r)
-	acct, err := h.cfg.Accounts.Create(r.Context(), c.Tenant(), c.Actor(), in)
+	acct, err := h.cfg.Services.Accounts.Create(r.Context(), c.Tenant(), c.Actor(), in)
 	if err != nil {
 		var e *linkd.Error
 		if !errors.As(err, &e) || linkd.ErrorCode(err) == linkd.EINTERNAL {

@@ -26,7 +26,7 @@ func acctConnections(t *testing.T, e *env) *oauth.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oauth.Service{Store: e.store, Accounts: e.accounts, Keys: e.accounts.Keys, Catalog: cat, PublicURL: "http://127.0.0.1"}
+	return oauth.NewService(e.store, e.accounts, cat, "http://127.0.0.1")
 }
 
 // acctFixture makes an account with Stripe and SendGrid connected (with

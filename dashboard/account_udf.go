@@ -75,7 +75,7 @@ func (h *Handler) handleUDF(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Update, not Upsert: an upsert would create the account again had it
 	// been deleted since the form was shown.
-	_, changed, err := h.cfg.Accounts.Update(r.Context(), c.Tenant(), c.Actor(), in)
+	_, changed, err := h.cfg.Services.Accounts.Update(r.Context(), c.Tenant(), c.Actor(), in)
 	if linkd.ErrorCode(err) == linkd.ENOTFOUND {
 		return accountNotFound(c, acct.AccountID)
 	} else if err != nil {

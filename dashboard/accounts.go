@@ -110,7 +110,7 @@ func (h *Handler) handleAccounts(w http.ResponseWriter, r *http.Request) error {
 	default:
 		f.Desc = true
 	}
-	page, err := h.cfg.Accounts.List(r.Context(), c.Tenant(), f)
+	page, err := h.cfg.Services.Accounts.List(r.Context(), c.Tenant(), f)
 	if err != nil {
 		return err
 	}

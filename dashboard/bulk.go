@@ -65,7 +65,7 @@ func (h *Handler) selected(r *http.Request, ids []string) ([]*linkd.LinkedAccoun
 	t := current(r).Tenant()
 	var out []*linkd.LinkedAccount
 	for _, id := range ids {
-		a, err := h.cfg.Accounts.Get(r.Context(), t, id)
+		a, err := h.cfg.Services.Accounts.Get(r.Context(), t, id)
 		if linkd.ErrorCode(err) == linkd.ENOTFOUND || linkd.ErrorCode(err) == linkd.EINVALID {
 			continue
 		} else if err != nil {
@@ -84,7 +84,7 @@ func (h *Handler) count(r *http.Request, sel linkd.BulkSelection) (int64, error)
 	}
 	f := sel.Filter()
 	f.Limit = 1
-	page, err := h.cfg.Accounts.List(r.Context(), current(r).Tenant(), f)
+	page, err := h.cfg.Services.Accounts.List(r.Context(), current(r).Tenant(), f)
 	if err != nil {
 		return 0, err
 	}
@@ -154,7 +154,7 @@ func (h *Handler) confirmBulkDelete(w http.ResponseWriter, r *http.Request, b bu
 	} else {
 		f := sel.Filter()
 		f.Limit, f.Desc, f.SkipTotal = 10, true, true
-		page, err := h.cfg.Accounts.List(r.Context(), current(r).Tenant(), f)
+		page, err := h.cfg.Services.Accounts.List(r.Context(), current(r).Tenant(), f)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		return h.confirmBulkDelete(w, r, b, sel, true)
 	}
 	c := current(r)
-	j, err := h.cfg.Bulk.QueueDelete(r.Context(), c.Tenant(), c.Actor(), sel, n)
+	j, err := h.cfg.Services.Bulk.QueueDelete(r.Context(), c.Tenant(), c.Actor(), sel, n)
 	if err != nil {
 		return err
 	}

@@ -34,14 +34,13 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Config is what the dashboard needs. Store, Accounts and Imports are
+// Config is what the dashboard needs. Store, the services and Imports are
 // required; Connections (nil hides app filters) and the rest are optional.
 type Config struct {
-	Store    linkd.Store
-	Accounts *linkd.AccountService
-	APIKeys  *linkd.APIKeyService
-	Hosted   *linkd.HostedService
-	Bulk     *linkd.BulkService
+	// Store is what pages read directly; every change goes through one of
+	// the services.
+	Store    linkd.Reader
+	Services *linkd.Services
 	Imports  *csvio.Importer
 	// WakeImports tells this instance's import runner that a job was queued.
 	WakeImports func()
@@ -50,9 +49,6 @@ type Config struct {
 	Connections *oauth.Service
 	Logger      *slog.Logger
 	Now         func() time.Time
-	// Users signs users in and out and offboards them; nil makes one on
-	// Store.
-	Users *linkd.UserService
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For (for
 	// the sign-in limits) and X-Forwarded-Proto (Secure cookies, HSTS) are
 	// believed; nil trusts none.
@@ -66,7 +62,7 @@ type Config struct {
 // Handler serves the dashboard.
 type Handler struct {
 	cfg    Config
-	store  linkd.Store
+	store  linkd.Reader
 	users  *linkd.UserService
 	logger *slog.Logger
 	// publicHTTPS: the public URL is https, so the browser always is.
@@ -85,25 +81,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Users == nil {
-		cfg.Users = &linkd.UserService{Store: cfg.Store, Now: cfg.Now}
-	}
-	if cfg.Bulk == nil {
-		cfg.Bulk = &linkd.BulkService{Store: cfg.Store, Accounts: cfg.Accounts, Now: cfg.Now}
-	}
-	if cfg.APIKeys == nil {
-		cfg.APIKeys = linkd.NewAPIKeyService(cfg.Store)
-		cfg.APIKeys.Now = cfg.Now
-	}
-	if cfg.Hosted == nil {
-		public := cfg.PublicURL
-		if cfg.Connections != nil {
-			public = cfg.Connections.PublicURL
-		}
-		cfg.Hosted = linkd.NewHostedService(cfg.Store, public)
-		cfg.Hosted.Now = cfg.Now
-	}
-	h := &Handler{cfg: cfg, store: cfg.Store, users: cfg.Users, logger: cfg.Logger, mux: http.NewServeMux(), version: staticVersion(),
+	h := &Handler{cfg: cfg, store: cfg.Store, users: cfg.Services.Users, logger: cfg.Logger, mux: http.NewServeMux(), version: staticVersion(),
 		publicHTTPS: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err

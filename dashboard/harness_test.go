@@ -67,14 +67,15 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	accounts := &linkd.AccountService{Store: store, Keys: keys}
-	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: cat, PublicURL: "http://127.0.0.1"}
-	importer := &csvio.Importer{Store: store, Accounts: accounts}
+	svcs := linkd.NewServices(store, keys, "http://127.0.0.1")
+	accounts := svcs.Accounts
+	conns := oauth.NewService(store, accounts, cat, "http://127.0.0.1")
+	importer := csvio.NewImporter(store, accounts, 0)
 	owner := "test-" + linkd.NewID()
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Poll: 50 * time.Millisecond, Logger: log}, 2)
-	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, BatchSize: 3, Logger: log},
-		worker.Options{Poll: 50 * time.Millisecond, Logger: log})
-	dcfg := dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
+	svcs.Bulk.Owner, svcs.Bulk.Lease, svcs.Bulk.BatchSize, svcs.Bulk.Logger = owner, 30*time.Second, 3, log
+	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 50 * time.Millisecond, Logger: log})
+	dcfg := dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: conns, Logger: log}
 	if configure != nil {
 		configure(&dcfg)
@@ -83,7 +84,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: accounts, Imports: importer, Connections: conns,
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: importer, Connections: conns,
 		WakeImports: runner.Wake, Logger: log, Dashboard: dash})
 	ts := httptest.NewServer(srv.Handler())
 	bgctx, stop := context.WithCancel(context.Background())

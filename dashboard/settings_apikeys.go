@@ -82,7 +82,7 @@ func (h *Handler) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) err
 	}
 	c := current(r)
 	t := c.Tenant()
-	k, secret, err := h.cfg.APIKeys.Create(r.Context(), t.OrgID, t.Env, r.PostForm.Get("name"), c.Actor())
+	k, secret, err := h.cfg.Services.APIKeys.Create(r.Context(), t.OrgID, t.Env, r.PostForm.Get("name"), c.Actor())
 	if linkd.ErrorCode(err) == linkd.EINVALID {
 		return h.renderAPIKeys(w, r, http.StatusBadRequest, settingsKeysData{Name: r.PostForm.Get("name"), Error: linkd.ErrorMessage(err)})
 	} else if err != nil {
@@ -120,7 +120,7 @@ func (h *Handler) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) err
 		return h.render(w, r, http.StatusOK, "settings_api_key_revoke", settingsPage("Revoke API key", settingsRevokeKeyData{Key: key}))
 	}
 	if key.RevokedAt == nil {
-		if _, err := h.cfg.APIKeys.Revoke(r.Context(), c.Session.OrgID, c.Session.Env, key.ID, c.Actor()); err != nil {
+		if _, err := h.cfg.Services.APIKeys.Revoke(r.Context(), c.Session.OrgID, c.Session.Env, key.ID, c.Actor()); err != nil {
 			return err
 		}
 		h.logger.InfoContext(r.Context(), "api key revoked", "api_key_id", key.ID, "org_id", key.OrgID, "environment", key.Env, "actor", c.Actor())

@@ -85,7 +85,7 @@ func (h *Handler) handleOrigins(w http.ResponseWriter, r *http.Request) error {
 		d.Text = strings.Join(origins, "\n")
 		return h.render(w, r, http.StatusOK, "settings_origins_confirm", settingsPage("Remove allowed origins", d))
 	}
-	if _, _, err := h.cfg.Hosted.PutAllowedOrigins(r.Context(), t, c.Actor(), origins, func(i int) string { return fmt.Sprintf("Origin %d", i+1) }); err != nil {
+	if _, _, err := h.cfg.Services.Hosted.PutAllowedOrigins(r.Context(), t, c.Actor(), origins, func(i int) string { return fmt.Sprintf("Origin %d", i+1) }); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("Allowed origins saved: %d origins.", len(origins))

@@ -23,7 +23,7 @@ func TestSettingsUsersHTTP(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
 		e := newEnv(t, s)
 		// Another instance on the same database.
-		dash2, err := dashboard.New(dashboard.Config{Store: s, Accounts: e.accounts, Imports: &csvio.Importer{Store: s, Accounts: e.accounts}})
+		dash2, err := dashboard.New(dashboard.Config{Store: s, Services: linkd.NewServices(s, e.accounts.Keys, ""), Imports: csvio.NewImporter(s, e.accounts, 0)})
 		if err != nil {
 			t.Fatal(err)
 		}

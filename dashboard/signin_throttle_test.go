@@ -47,7 +47,11 @@ func TestSignInThrottle(t *testing.T) {
 		e := newEnvWith(t, s, func(c *dashboard.Config) {
 			c.Now = clk.Now
 			c.TrustedProxies = proxies
-			c.Users = &linkd.UserService{Store: s, Now: clk.Now, HashSlots: 2, HashWait: time.Minute}
+			users := linkd.NewUserService(s)
+			users.Now, users.HashSlots, users.HashWait = clk.Now, 2, time.Minute
+			svcs := *c.Services
+			svcs.Users = users
+			c.Services = &svcs
 		})
 		e.user("ada@example.com", "ada's long password")
 		login := func(email, password, xff string) int {

@@ -209,7 +209,7 @@ func (s *Server) handleUpsertAccount(w http.ResponseWriter, r *http.Request, bod
 		}
 		in.AccountID = own
 		noteAccount(r, own)
-		a, err = s.accounts.UpdateOwn(r.Context(), t, actor(r), s.store, in)
+		a, err = s.accounts.UpdateOwn(r.Context(), t, actor(r), s.settings, in)
 	} else {
 		noteAccount(r, in.AccountID)
 		a, created, err = s.accounts.Upsert(r.Context(), t, actor(r), in)

@@ -71,8 +71,9 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &linkd.AccountService{Store: store, Keys: kr}
-	imp := &csvio.Importer{Store: store, Accounts: svc, MaxBytes: 4 << 20}
+	svcs := linkd.NewServices(store, kr, "")
+	svc := svcs.Accounts
+	imp := csvio.NewImporter(store, svc, 4<<20)
 	// The listener comes first: the provider registers the server's
 	// callback, and the catalog names the provider.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,10 +93,12 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 		t.Fatal(err)
 	}
 	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	conns := &oauth.Service{Store: store, Accounts: svc, Keys: kr, Catalog: cat, PublicURL: public, HTTPClient: outbound.NewClient(loopback)}
+	svcs.Hosted.PublicURL = public
+	conns := oauth.NewService(store, svc, cat, public)
+	conns.HTTPClient = outbound.NewClient(loopback)
 	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), MaxBody: 4 << 20, Timeout: 5 * time.Second,
 		BackoffBase: time.Millisecond}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: svc, Imports: imp, Connections: conns, Apps: caller, RateLimit: rateLimit})
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Connections: conns, Apps: caller, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	ts.Start()

@@ -192,8 +192,9 @@ func TestCredentialsRefreshOnce(t *testing.T) {
 		// A second instance: its own services (so its own in-process
 		// single-flight) and server, on the same database.
 		c := f.connections
-		other := &oauth.Service{Store: store, Accounts: c.Accounts, Keys: c.Keys, Catalog: c.Catalog, PublicURL: c.PublicURL, Owner: "instance-2"}
-		srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: c.Accounts, Connections: other})
+		other := oauth.NewService(store, c.Accounts, c.Catalog, c.PublicURL)
+		other.Owner = "instance-2"
+		srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: linkd.NewServices(store, c.Keys, ""), Connections: other})
 		t.Cleanup(srv.Close)
 		ts := httptest.NewServer(srv.Handler())
 		t.Cleanup(ts.Close)

@@ -41,14 +41,15 @@ func serveOpenAPI(t *testing.T) (*linkdhttp.Server, map[string]any) {
 		t.Fatal(err)
 	}
 	// Every optional part is configured, so that every route is registered.
-	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	svcs := linkd.NewServices(store, keys, "")
+	accounts := svcs.Accounts
 	apps, err := catalog.Load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: accounts,
-		Imports:     &csvio.Importer{Store: store, Accounts: accounts},
+	conns := oauth.NewService(store, accounts, apps, "")
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs,
+		Imports:     csvio.NewImporter(store, accounts, 0),
 		Connections: conns, Apps: &proxy.Caller{Connections: conns, Catalog: apps, Client: http.DefaultClient}})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())

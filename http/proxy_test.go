@@ -304,7 +304,7 @@ func TestProxyTimeoutAndGuard(t *testing.T) {
 			{"timeout", short, "/hang", 504, "UPSTREAM_TIMEOUT"},
 			{"loopback not allowed", guarded, "/echo", 403, "HOST_NOT_ALLOWED"},
 		} {
-			srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Accounts: f.accounts, Connections: c.Connections, Apps: s.caller})
+			srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: linkd.NewServices(store, f.accounts.Keys, ""), Connections: c.Connections, Apps: s.caller})
 			ts := httptest.NewServer(srv.Handler())
 			before := u.hits()
 			req, _ := http.NewRequest("GET", ts.URL+px+s.path+"?linked_account_id=cust", nil)

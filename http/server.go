@@ -25,11 +25,10 @@ const MaxBodyBytes = 1 << 20
 
 // Config is what a Server needs. Zero values get defaults.
 type Config struct {
-	Store    linkd.Store
-	Accounts *linkd.AccountService
-	APIKeys  *linkd.APIKeyService
-	Hosted   *linkd.HostedService
-	Sessions *linkd.SessionService
+	// Store is what handlers read directly; every change goes through
+	// one of the Services.
+	Store    linkd.Reader
+	Services *linkd.Services
 	// Imports accepts CSV uploads; WakeImports tells this instance's runner
 	// that a job was queued.
 	Imports *csvio.Importer
@@ -46,8 +45,6 @@ type Config struct {
 	Registry *prometheus.Registry
 	Version  string
 	Now      func() time.Time
-	// SessionTTL is how long a session token lives (DefaultSessionTTL).
-	SessionTTL time.Duration
 	// Dashboard, when set, serves every path outside the API that no route
 	// matches (the dashboard's pages). It gets the same middleware: request
 	// ids, recovery, metrics and logs.
@@ -64,7 +61,7 @@ type Config struct {
 
 // Server is the HTTP front of linkd.
 type Server struct {
-	store    linkd.Store
+	store    linkd.Reader
 	accounts *linkd.AccountService
 	// idem keeps Idempotency-Key responses, sealed with the accounts' keyring.
 	idem *linkd.IdempotencyService
@@ -85,8 +82,7 @@ type Server struct {
 	wakeImports func()
 	version     string
 	now         func() time.Time
-	sessionTTL  time.Duration // Config.SessionTTL
-	dashboard   http.Handler  // Config.Dashboard
+	dashboard   http.Handler // Config.Dashboard
 	mux         *http.ServeMux
 	// patterns lists every registered route, for the OpenAPI test.
 	patterns []string
@@ -103,15 +99,11 @@ type Server struct {
 // NewServer builds a server and its routes.
 func NewServer(cfg Config) *Server {
 	s := &Server{
-		store:    cfg.Store,
-		accounts: cfg.Accounts,
-		imports:  cfg.Imports,
+		store:   cfg.Store,
+		imports: cfg.Imports,
 
 		connections: cfg.Connections,
 		apps:        cfg.Apps,
-		apiKeys:     cfg.APIKeys,
-		links:       cfg.Hosted,
-		sessions:    cfg.Sessions,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
 		version:     cfg.Version,
@@ -120,7 +112,6 @@ func NewServer(cfg Config) *Server {
 		touched:     map[string]time.Time{},
 
 		wakeImports: cfg.WakeImports,
-		sessionTTL:  cfg.SessionTTL,
 		dashboard:   cfg.Dashboard,
 
 		metricsElsewhere: cfg.MetricsElsewhere,
@@ -129,27 +120,9 @@ func NewServer(cfg Config) *Server {
 		sum := sha256.Sum256([]byte(cfg.MetricsToken))
 		s.metricsToken = sum[:]
 	}
-	s.settings = &linkd.SettingsService{Store: cfg.Store, Now: cfg.Now}
-	if cfg.Accounts != nil {
-		s.idem = &linkd.IdempotencyService{Store: cfg.Store, Keys: cfg.Accounts.Keys}
-	}
-	if s.sessionTTL <= 0 {
-		s.sessionTTL = linkd.DefaultSessionTTL
-	}
-	if s.sessions == nil {
-		s.sessions = linkd.NewSessionService(cfg.Store, s.sessionTTL)
-		s.sessions.Now = cfg.Now
-	}
-	if s.apiKeys == nil {
-		s.apiKeys = linkd.NewAPIKeyService(cfg.Store)
-	}
-	if s.links == nil {
-		public := ""
-		if cfg.Connections != nil {
-			public = cfg.Connections.PublicURL
-		}
-		s.links = linkd.NewHostedService(cfg.Store, public)
-		s.links.Now = cfg.Now
+	if sv := cfg.Services; sv != nil {
+		s.accounts, s.apiKeys, s.links, s.sessions = sv.Accounts, sv.APIKeys, sv.Hosted, sv.Sessions
+		s.settings, s.idem = sv.Settings, sv.Idempotency
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
-	"github.com/linkd-dev/linkd/vault"
 )
 
 // enable gives the fixture's tenant the provider's client for testprov.
@@ -155,10 +153,8 @@ func TestAuthorizeParamsAllowList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		master := make([]byte, 32)
-		rand.Read(master)
-		keys, _ := vault.New(master)
-		f.svc = &oauth.Service{Store: s, Accounts: f.svc.Accounts, Keys: keys, Catalog: apps, PublicURL: "http://linkd.test", Now: func() time.Time { return f.now }}
+		f.svc = oauth.NewService(s, f.svc.Accounts, apps, "http://linkd.test")
+		f.svc.Now = func() time.Time { return f.now }
 		f.enable(t)
 		start := func(params url.Values) (url.Values, error) {
 			u, err := f.svc.AuthURL(t.Context(), f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", Params: params})

@@ -96,7 +96,7 @@ func (s *Service) Config(ctx context.Context, t linkd.Tenant, accountID, slug, i
 	if id, err = configID(accountID, id); err != nil {
 		return nil, err
 	}
-	_, cfgs, err := s.Store.Configs(ctx, t, accountID, slug)
+	_, cfgs, err := s.store.Configs(ctx, t, accountID, slug)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (s *Service) Configs(ctx context.Context, t linkd.Tenant, accountID, slug s
 	if _, err := s.configApp(ctx, t, accountID, slug); err != nil {
 		return nil, err
 	}
-	_, cfgs, err := s.Store.Configs(ctx, t, accountID, slug)
+	_, cfgs, err := s.store.Configs(ctx, t, accountID, slug)
 	return cfgs, err
 }
 
@@ -133,7 +133,7 @@ func (s *Service) PutConfig(ctx context.Context, t linkd.Tenant, actor, accountI
 	if err := checkConfigInput(app, in); err != nil {
 		return nil, false, err
 	}
-	cfg, created, err := s.Store.PutConfig(ctx, t, accountID, slug, id, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.Config) (*linkd.Config, *linkd.AuditEntry, error) {
+	cfg, created, err := s.store.PutConfig(ctx, t, accountID, slug, id, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.Config) (*linkd.Config, *linkd.AuditEntry, error) {
 		if cur != nil && onlyCreate {
 			return nil, nil, nil
 		}
@@ -184,7 +184,7 @@ func (s *Service) DeleteConfig(ctx context.Context, t linkd.Tenant, actor, accou
 	}
 	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now(), Actor: actor, Action: "config.delete", AccountID: accountID,
 		Details: map[string]any{"slug": slug, "config_id": id}}
-	return s.Store.DeleteConfig(ctx, t, accountID, slug, id, ev)
+	return s.store.DeleteConfig(ctx, t, accountID, slug, id, ev)
 }
 
 // EnabledWorkflow is a workflow switched on in one of an account's configs.
@@ -201,7 +201,7 @@ func (s *Service) EnabledWorkflows(ctx context.Context, t linkd.Tenant, accountI
 	if err := linkd.ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
-	_, cfgs, err := s.Store.Configs(ctx, t, accountID, "")
+	_, cfgs, err := s.store.Configs(ctx, t, accountID, "")
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (s *Service) Credentials(ctx context.Context, t linkd.Tenant, accountID, sl
 	if o.Actor != "" {
 		ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now(), Actor: o.Actor, Action: linkd.AuditCredentialsRead,
 			AccountID: accountID, Details: map[string]any{"slug": slug, "auth_type": conn.AuthType, "refreshed": o.Force}}
-		if err := s.Store.AppendAudit(ctx, t, ev); err != nil {
+		if err := s.store.AppendAudit(ctx, t, ev); err != nil {
 			return nil, err
 		}
 	}
@@ -67,7 +67,7 @@ func (s *Service) Credentials(ctx context.Context, t linkd.Tenant, accountID, sl
 // connection returns the account's usable connection to app: ENOTFOUND when
 // there is none, ECONFLICT naming the state when it expired.
 func (s *Service) connection(ctx context.Context, t linkd.Tenant, accountID string, app *linkd.App) (*linkd.LinkedAccount, *linkd.Connection, error) {
-	acct, conns, err := s.Store.Connections(ctx, t, accountID)
+	acct, conns, err := s.store.Connections(ctx, t, accountID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Service) refreshOrWait(ctx context.Context, t linkd.Tenant, accountID s
 		if force {
 			dueBefore = now.Add(100 * 365 * 24 * time.Hour)
 		}
-		ok, err := s.Store.LeaseRefresh(ctx, t, conn.ID, linkd.Claim{Owner: s.owner(), Now: now, Lease: RefreshLease}, dueBefore, start)
+		ok, err := s.store.LeaseRefresh(ctx, t, conn.ID, linkd.Claim{Owner: s.owner(), Now: now, Lease: RefreshLease}, dueBefore, start)
 		if err != nil {
 			return nil, nil, err
 		}

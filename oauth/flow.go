@@ -127,7 +127,7 @@ func (s *Service) AuthURL(ctx context.Context, t linkd.Tenant, req AuthRequest) 
 	if req.Browser != "" {
 		st.BrowserHash = browserHash(req.Browser)
 	}
-	if err := s.Store.CreateOAuthState(ctx, t, st); err != nil {
+	if err := s.store.CreateOAuthState(ctx, t, st); err != nil {
 		return "", err
 	}
 	var opts []oauth2.AuthCodeOption
@@ -251,7 +251,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 	if state == "" {
 		return nil, linkd.FieldError("state", "the callback has no state")
 	}
-	st, err := s.Store.TakeOAuthState(ctx, stateHash(state), s.now())
+	st, err := s.store.TakeOAuthState(ctx, stateHash(state), s.now())
 	if err != nil {
 		return nil, err
 	}

@@ -37,8 +37,10 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
 	keys, _ := vault.New(master)
 	f := &fixture{store: s, prov: p, now: time.Now().UTC()}
 	clock := func() time.Time { return f.now }
-	accounts := &linkd.AccountService{Store: s, Keys: keys, Now: clock}
-	f.svc = &oauth.Service{Store: s, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: "http://linkd.test", Now: clock}
+	accounts := linkd.NewAccountService(s, keys)
+	accounts.Now = clock
+	f.svc = oauth.NewService(s, accounts, apps, "http://linkd.test")
+	f.svc.Now = clock
 	org := &linkd.Org{ID: linkd.NewID(), Name: "o-" + linkd.NewID(), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.CreateOrg(t.Context(), org); err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	r := &Refresher{Service: svc, ahead: svc.refreshAhead()}
 	r.loop = worker.New(o, worker.Source[linkd.RefreshJob]{
 		Claim: func(ctx context.Context, c linkd.Claim) ([]linkd.RefreshJob, error) {
-			return r.Store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
+			return r.store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
 		},
 		Run: func(ctx context.Context, j linkd.RefreshJob) error {
 			if _, err := r.refresh(ctx, j.Tenant, j.AccountID, j.ConnectionID, "linkd:refresher"); err != nil {
@@ -81,7 +81,7 @@ func (s *Service) refreshAhead() time.Duration { return cmp.Or(s.RefreshAhead, R
 // provider's refusal or failure, recorded on the connection; err is a
 // failure to record anything.
 func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID, actor string) (refreshErr, err error) {
-	acct, conns, err := s.Store.Connections(ctx, t, accountID)
+	acct, conns, err := s.store.Connections(ctx, t, accountID)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func NewRevoker(svc *Service, o worker.Options) *Revoker {
 	}
 	r := &Revoker{Service: svc, logger: o.Logger, maxAttempts: MaxRevokeAttempts}
 	r.loop = worker.New(o, worker.Source[*linkd.Revocation]{
-		Claim:  svc.Store.ClaimRevocations,
+		Claim:  svc.store.ClaimRevocations,
 		Run:    r.attempt,
 		Tenant: func(rev *linkd.Revocation) linkd.Tenant { return linkd.Tenant{OrgID: rev.OrgID, Env: rev.Env} },
 	})
@@ -72,14 +72,14 @@ func (r *Revoker) attempt(ctx context.Context, rev *linkd.Revocation) error {
 	outcome, err := r.revoke(ctx, rev)
 	if err != nil && rev.Attempts+1 < r.maxAttempts {
 		r.logger.Warn("token revocation failed; will retry", "slug", rev.Slug, "attempt", rev.Attempts+1, "err", err)
-		return r.Store.RetryRevocation(ctx, rev, r.now().Add(worker.Backoff(rev.Attempts, revokeBackoff, revokeBackoffMax)))
+		return r.store.RetryRevocation(ctx, rev, r.now().Add(worker.Backoff(rev.Attempts, revokeBackoff, revokeBackoffMax)))
 	}
 	if err != nil {
 		outcome = fmt.Sprintf("gave up after %d attempts: %v", rev.Attempts+1, err)
 	}
 	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: r.now(), Actor: "linkd:revoker", Action: "connection.revoke", AccountID: rev.AccountID,
 		Details: map[string]any{"slug": rev.Slug, "outcome": outcome, "attempts": rev.Attempts + 1}}
-	return r.Store.FinishRevocation(ctx, rev, ev)
+	return r.store.FinishRevocation(ctx, rev, ev)
 }
 
 // revoke calls the provider's revocation endpoint. It returns the outcome
@@ -90,7 +90,7 @@ func (r *Revoker) revoke(ctx context.Context, rev *linkd.Revocation) (string, er
 		return "the provider has no revocation endpoint; the token was destroyed", nil
 	}
 	t := linkd.Tenant{OrgID: rev.OrgID, Env: rev.Env}
-	settings, err := r.Store.AppSettings(ctx, t)
+	settings, err := r.store.AppSettings(ctx, t)
 	if err != nil {
 		return "", err
 	}

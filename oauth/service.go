@@ -18,7 +18,7 @@ import (
 
 // Service connects and disconnects apps for linked accounts.
 type Service struct {
-	Store    linkd.Store
+	store    linkd.Store
 	Accounts *linkd.AccountService
 	Keys     linkd.Keyring
 	Catalog  linkd.Catalog
@@ -37,6 +37,12 @@ type Service struct {
 	Now   func() time.Time
 
 	flight singleflight.Group // one refresh per connection per process
+}
+
+// NewService returns the service over store, with accounts' rules and
+// keyring, the apps of catalog, and publicURL (where users reach linkd).
+func NewService(store linkd.Store, accounts *linkd.AccountService, catalog linkd.Catalog, publicURL string) *Service {
+	return &Service{store: store, Accounts: accounts, Keys: accounts.Keys, Catalog: catalog, PublicURL: publicURL}
 }
 
 func (s *Service) now() time.Time {
@@ -76,11 +82,11 @@ func (s *Service) AccountApps(ctx context.Context, t linkd.Tenant, accountID, sl
 	if err := linkd.ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
-	settings, err := s.Store.AppSettings(ctx, t)
+	settings, err := s.store.AppSettings(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	_, conns, err := s.Store.Connections(ctx, t, accountID)
+	_, conns, err := s.store.Connections(ctx, t, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.
 	if !ok {
 		return nil, nil, notFound
 	}
-	settings, err := s.Store.AppSettings(ctx, t)
+	settings, err := s.store.AppSettings(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +161,7 @@ func (s *Service) SaveKeys(ctx context.Context, t linkd.Tenant, actor, accountID
 // account's data key if it has none; audit says whether the change is worth
 // an audit entry (a routine token refresh is not).
 func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType string, audit bool, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
-	return s.Store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	return s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		now := s.now()
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, CreatedAt: now}
 		action := "connection.create"
@@ -238,7 +244,7 @@ func (s *Service) Disconnect(ctx context.Context, t linkd.Tenant, actor, account
 	if err := linkd.ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
-	return s.Store.RemoveConnections(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, removed []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
+	return s.store.RemoveConnections(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, removed []*linkd.Connection) ([]*linkd.Revocation, *linkd.AuditEntry, error) {
 		revs, err := s.Accounts.Revocations(t, acct, removed)
 		if err != nil {
 			return nil, nil, err
@@ -262,7 +268,7 @@ func (s *Service) PutSettings(ctx context.Context, t linkd.Tenant, actor, slug s
 	if !ok {
 		return nil, &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
 	}
-	all, err := s.Store.AppSettings(ctx, t)
+	all, err := s.store.AppSettings(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +311,7 @@ func (s *Service) PutSettings(ctx context.Context, t linkd.Tenant, actor, slug s
 	}
 	set.UpdatedAt = s.now()
 	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: set.UpdatedAt, Actor: actor, Action: "application.settings", Fields: fields, Details: map[string]any{"slug": slug}}
-	if err := s.Store.PutAppSettings(ctx, t, set, ev); err != nil {
+	if err := s.store.PutAppSettings(ctx, t, set, ev); err != nil {
 		return nil, err
 	}
 	return set, nil

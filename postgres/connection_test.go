@@ -25,7 +25,7 @@ func newService(t *testing.T, s *postgres.Store) *linkd.AccountService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &linkd.AccountService{Store: s, Keys: keys}
+	return linkd.NewAccountService(s, keys)
 }
 
 // connect returns a PutConnection fn that seals sec for the connection,

@@ -32,7 +32,7 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &linkd.AccountService{Store: s, Keys: keys}
+	svc := linkd.NewAccountService(s, keys)
 	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
 	if err := s.CreateOrg(t.Context(), org); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func BenchmarkDeleteAccount(b *testing.B) {
 	master := make([]byte, 32)
 	rand.Read(master)
 	keys, _ := vault.New(master)
-	svc := &linkd.AccountService{Store: s, Keys: keys}
+	svc := linkd.NewAccountService(s, keys)
 	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
 	if err := s.CreateOrg(b.Context(), org); err != nil {
 		b.Fatal(err)

@@ -87,7 +87,7 @@ func newEnv(t *testing.T, s linkd.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: s, svc: &linkd.AccountService{Store: s, Keys: keys}, ctx: t.Context()}
+	e := &env{store: s, svc: linkd.NewAccountService(s, keys), ctx: t.Context()}
 	e.org = e.newOrg(t, "acme")
 	e.t = linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvTest}
 	return e
@@ -653,14 +653,14 @@ func testDeleteStoredResponses(t *testing.T, e *env) {
 // testTenantSettings: settings default to off, are per environment, and a
 // change is audited; a session token renames its account only when allowed.
 func testTenantSettings(t *testing.T, e *env) {
-	svc := &linkd.SettingsService{Store: e.store}
+	svc := linkd.NewSettingsService(e.store)
 	ts, err := svc.Get(e.ctx, e.t)
 	if err != nil || ts.SessionTokenMayRename || !ts.UpdatedAt.IsZero() {
 		t.Fatalf("defaults = %+v, %v", ts, err)
 	}
 	e.create(t, e.t, "me", "Me", map[string]string{"plan": `"free"`})
 	name := "Renamed"
-	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", svc, linkd.AccountInput{AccountID: "me", Name: &name})
 	wantCode(t, err, linkd.EFORBIDDEN)
 	on := true
 	if ts, err = svc.Update(e.ctx, e.t, "api_key:k", linkd.TenantSettingsUpdate{SessionTokenMayRename: &on}); err != nil || !ts.SessionTokenMayRename {
@@ -676,9 +676,9 @@ func testTenantSettings(t *testing.T, e *env) {
 	if err != nil || len(entries) == 0 || entries[0].Action != linkd.AuditSettingsUpdate || len(entries[0].Fields) != 1 {
 		t.Fatalf("audit = %+v, %v", entries, err)
 	}
-	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name, UDF: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}})
+	_, err = e.svc.UpdateOwn(e.ctx, e.t, "session:s", svc, linkd.AccountInput{AccountID: "me", Name: &name, UDF: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}})
 	wantCode(t, err, linkd.EFORBIDDEN)
-	a, err := e.svc.UpdateOwn(e.ctx, e.t, "session:s", e.store, linkd.AccountInput{AccountID: "me", Name: &name})
+	a, err := e.svc.UpdateOwn(e.ctx, e.t, "session:s", svc, linkd.AccountInput{AccountID: "me", Name: &name})
 	if err != nil || a.Name != "Renamed" || len(a.UDF) != 1 || string(a.UDF[0].Value) != `"free"` {
 		t.Fatalf("UpdateOwn = %+v, %v", a, err)
 	}

@@ -24,5 +24,5 @@ func One[T any](claim func(context.Context, linkd.Claim) (T, error)) func(contex
 // Lease are the loop's.
 func BulkJobs(svc *linkd.BulkService, o Options) *Loop[*linkd.BulkJob] {
 	o.Name, o.Owner, o.Lease = "bulk", svc.Owner, svc.Lease
-	return New(o, Source[*linkd.BulkJob]{Claim: One(svc.Store.ClaimBulkJob), Run: svc.Run, Tenant: (*linkd.BulkJob).Tenant})
+	return New(o, Source[*linkd.BulkJob]{Claim: One(svc.Claim), Run: svc.Run, Tenant: (*linkd.BulkJob).Tenant})
 }

@@ -99,13 +99,16 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
-	accounts := &linkd.AccountService{Store: store, Keys: keys}
+	owner := instanceID()
+	svcs := linkd.NewServices(store, keys, c.PublicURL)
+	svcs.Sessions.TTL = c.SessionTTL
+	svcs.Bulk.Owner, svcs.Bulk.Lease, svcs.Bulk.Logger = owner, 30*time.Second, log
+	accounts := svcs.Accounts
 	apps, err := catalog.LoadFile(c.AppsFile)
 	if err != nil {
 		return fmt.Errorf("apps: %w", err)
 	}
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
-	owner := instanceID()
 	// Every call to the outside leaves through the SSRF-guarded client:
 	// token endpoints with a whole-call timeout, the proxy with its own
 	// (which bounds the wait for an answer, not a long download), and
@@ -116,14 +119,13 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	proxyTransport.DisableCompression = true
 	proxyClient := outbound.NewClient(egress)
 	proxyClient.Transport = proxyTransport
-	connections := &oauth.Service{Store: store, Accounts: accounts, Keys: keys, Catalog: apps, PublicURL: c.PublicURL,
-		RefreshAhead: c.RefreshAhead, Owner: owner, HTTPClient: tokenClient}
+	connections := oauth.NewService(store, accounts, apps, c.PublicURL)
+	connections.RefreshAhead, connections.Owner, connections.HTTPClient = c.RefreshAhead, owner, tokenClient
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
-	importer := &csvio.Importer{Store: store, Accounts: accounts, MaxBytes: c.ImportMaxBytes}
+	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
-	bulk := worker.BulkJobs(&linkd.BulkService{Store: store, Accounts: accounts, Owner: owner, Lease: 30 * time.Second, Logger: log},
-		worker.Options{Poll: 2 * time.Second, Logger: log})
-	dash, err := dashboard.New(dashboard.Config{Store: store, Accounts: accounts, Imports: importer, WakeImports: runner.Wake,
+	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log})
+	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
 	if err != nil {
 		return err
@@ -133,7 +135,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	}
 	srv := linkdhttp.NewServer(linkdhttp.Config{
 		Store:       store,
-		Accounts:    accounts,
+		Services:    svcs,
 		Imports:     importer,
 		Connections: connections,
 		Apps:        caller,
@@ -142,7 +144,6 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		RateLimit:   c.RateLimit,
 		Registry:    reg,
 		Version:     version,
-		SessionTTL:  c.SessionTTL,
 		Dashboard:   dash,
 
 		MetricsToken:     c.MetricsToken,

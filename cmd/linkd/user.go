@@ -87,7 +87,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer store.Close()
-	users := &linkd.UserService{Store: store}
+	users := linkd.NewUserService(store)
 	const actor = "cli"
 	fail := func(what string, err error) error {
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {
