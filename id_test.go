@@ -36,3 +36,17 @@ func TestNewIDAtOrdered(t *testing.T) {
 		}
 	}
 }
+
+// TestNewIDIncreases: ids made one after another in a process only
+// increase, even many within a millisecond, so tests and lists that order
+// by id need no sleep between writes.
+func TestNewIDIncreases(t *testing.T) {
+	prev := NewID()
+	for i := range 100_000 {
+		id := NewID()
+		if id <= prev {
+			t.Fatalf("id %d: %s after %s", i, id, prev)
+		}
+		prev = id
+	}
+}

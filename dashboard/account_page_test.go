@@ -49,7 +49,6 @@ func acctFixture(t *testing.T, e *env, tn linkd.Tenant, id, name string) *oauth.
 	if _, err := conns.SaveKeys(ctx, tn, "connect:"+linkd.NewID(), id, "stripe", map[string]json.RawMessage{"secret_key": json.RawMessage(`"sk_test_123"`)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Millisecond) // the audit log orders by time-ordered ids
 	session := "session:" + linkd.NewID()
 	if _, err := conns.SaveKeys(ctx, tn, session, id, "sendgrid", map[string]json.RawMessage{"api_key": json.RawMessage(`"SG.abc"`), "region": json.RawMessage(`"global"`)}); err != nil {
 		t.Fatal(err)

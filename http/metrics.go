@@ -25,6 +25,9 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// inFlight is how many requests are being served, the scrape that
+	// reads it included: what a graceful shutdown waits for.
+	inFlight prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -40,8 +43,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			// well under 10 ms and the interesting changes happen there.
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "linkd_http_requests_in_flight",
+			Help: "HTTP requests being served now.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
 	return m
 }
 

@@ -106,6 +106,8 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (s *Server) withMetricsAndLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec()
 		rw := &responseWriter{ResponseWriter: w}
 		kh := &keyHolder{}
 		r = r.WithContext(context.WithValue(r.Context(), keyHolderKey, kh))

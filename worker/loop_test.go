@@ -28,6 +28,12 @@ func (q *queue) add(n ...int) {
 	q.items = append(q.items, n...)
 }
 
+func (q *queue) claimed() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.claims)
+}
+
 func (q *queue) claim(_ context.Context, c linkd.Claim) ([]int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -83,7 +89,11 @@ func TestWakeStartsWorkBeforeThePoll(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { l.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
-	time.Sleep(20 * time.Millisecond) // the loop has claimed nothing and sleeps for its hour-long poll
+	// The loop has claimed once, found nothing, and sleeps for its
+	// hour-long poll.
+	for q.claimed() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	q.add(42)
 	l.Wake()
 	select {

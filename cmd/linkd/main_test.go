@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -184,10 +185,27 @@ func TestGracefulShutdown(t *testing.T) {
 		done <- res.StatusCode
 	}()
 	pw.Write([]byte(`{"linked_account_id":`))
-	time.Sleep(100 * time.Millisecond) // the request is in flight
+	// The request is in flight once the server counts it (beside the
+	// scrape that asks).
+	waitFor(t, "the request to be in flight", func() bool {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return strings.Contains(string(b), "\nlinkd_http_requests_in_flight 2\n")
+	})
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
-	time.Sleep(200 * time.Millisecond) // shutdown has begun
+	// Shutdown has begun once the listener refuses new connections.
+	waitFor(t, "the listener to close", func() bool {
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	select {
 	case err := <-stopped:
 		t.Fatalf("serve returned (%v) with a request in flight", err)
@@ -266,5 +284,18 @@ func TestConfigLogMasksSecrets(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("the log shows a secret %q:\n%s", secret, logs.String())
 		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s: a
+// condition, never a guessed sleep.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
