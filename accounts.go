@@ -25,13 +25,7 @@ func NewAccountService(store AccountStore, keys Keyring) *AccountService {
 	return &AccountService{store: store, Keys: keys}
 }
 
-func (s *AccountService) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	// Microseconds are what both engines store, so values read back compare equal.
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
+func (s *AccountService) now() time.Time { return NowOf(s.Now) }
 
 // Create adds a new account; EEXISTS when the id is taken in the tenant.
 func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in AccountInput) (*LinkedAccount, error) {

@@ -22,7 +22,7 @@ type APIKeyService struct {
 // NewAPIKeyService returns the service over store.
 func NewAPIKeyService(store APIKeyStore) *APIKeyService { return &APIKeyService{store: store} }
 
-func (s *APIKeyService) now() time.Time { return nowOf(s.Now) }
+func (s *APIKeyService) now() time.Time { return NowOf(s.Now) }
 
 // ValidateAPIKeyName checks a key's name: required, so that keys can be
 // told apart later; at most MaxAPIKeyNameLen characters; no control
@@ -89,15 +89,5 @@ func (s *APIKeyService) Revoke(ctx context.Context, orgID string, env Environmen
 
 // Touch records that k was used at now, for the "last used" column.
 func (s *APIKeyService) Touch(ctx context.Context, k *APIKey, now time.Time) error {
-	return s.store.TouchAPIKey(ctx, k.ID, now.UTC().Truncate(time.Microsecond))
-}
-
-// nowOf is the clock rule of every service: now, or the injected clock, in
-// UTC at the microsecond precision both engines store, so values read back
-// compare equal.
-func nowOf(clock func() time.Time) time.Time {
-	if clock != nil {
-		return clock().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
+	return s.store.TouchAPIKey(ctx, k.ID, StoreTime(now))
 }

@@ -109,12 +109,7 @@ func NewBulkService(store BulkJobStore, accounts *AccountService) *BulkService {
 	return &BulkService{store: store, Accounts: accounts}
 }
 
-func (s *BulkService) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
+func (s *BulkService) now() time.Time { return NowOf(s.Now) }
 
 func (s *BulkService) logger() *slog.Logger {
 	if s.Logger == nil {

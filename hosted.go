@@ -295,7 +295,7 @@ func (s *HostedService) connectURL(ctx context.Context, t Tenant, accountID, ses
 	if len(props) == 0 {
 		props = json.RawMessage("{}")
 	}
-	now := nowOf(s.Now)
+	now := NowOf(s.Now)
 	token, hash := NewConnectSecret()
 	cs := &ConnectSession{ID: NewID(), AccountID: accountID, ConfigID: configID, SessionID: sessionID, Properties: props,
 		ExpiresAt: now.Add(ConnectSessionTTL), CreatedAt: now}
@@ -311,7 +311,7 @@ func (s *HostedService) RevokeConnectLinks(ctx context.Context, t Tenant, actor,
 	if err := ValidateAccountID(accountID); err != nil {
 		return 0, err
 	}
-	ev := &AuditEntry{ID: NewID(), Time: nowOf(s.Now), Actor: actor, Action: AuditConnectLinksRevoke, AccountID: accountID}
+	ev := &AuditEntry{ID: NewID(), Time: NowOf(s.Now), Actor: actor, Action: AuditConnectLinksRevoke, AccountID: accountID}
 	return s.store.RevokeConnectSessions(ctx, t, accountID, ev)
 }
 
@@ -335,7 +335,7 @@ func (s *HostedService) PutAllowedOrigins(ctx context.Context, t Tenant, actor s
 	if change.Empty() {
 		return next, change, nil
 	}
-	if err := s.store.PutAllowedOrigins(ctx, t, next, change.Audit(actor, nowOf(s.Now))); err != nil {
+	if err := s.store.PutAllowedOrigins(ctx, t, next, change.Audit(actor, NowOf(s.Now))); err != nil {
 		return nil, OriginsChange{}, err
 	}
 	return next, change, nil

@@ -34,7 +34,7 @@ func (s *OrgService) Resolve(ctx context.Context, name string) (org *Org, create
 	}
 	switch len(orgs) {
 	case 0:
-		o := &Org{ID: NewID(), Name: DefaultOrgName, CreatedAt: nowOf(s.Now)}
+		o := &Org{ID: NewID(), Name: DefaultOrgName, CreatedAt: NowOf(s.Now)}
 		if err := s.store.CreateOrg(ctx, o); err != nil {
 			if ErrorCode(err) == EEXISTS {
 				// Another process created it first.

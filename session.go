@@ -109,7 +109,7 @@ func (s *SessionService) Issue(ctx context.Context, t Tenant, accountID string) 
 	if err := ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
-	now, ttl := nowOf(s.Now), s.ttl()
+	now, ttl := NowOf(s.Now), s.ttl()
 	token, refresh, hash, refreshHash := NewSessionSecrets()
 	st := &SessionToken{ID: NewID(), ExpiresAt: now.Add(ttl), RefreshExpiresAt: now.Add(ttl * RefreshTTLFactor), CreatedAt: now}
 	if err := s.store.CreateSessionToken(ctx, t, accountID, st, hash, refreshHash); err != nil {
@@ -132,10 +132,10 @@ func (s *SessionService) Refresh(ctx context.Context, t Tenant, refresh string) 
 	} else if err != nil {
 		return nil, err
 	}
-	if st.Tenant() != t || st.RevokedAt != nil || !nowOf(s.Now).Before(st.RefreshExpiresAt) {
+	if st.Tenant() != t || st.RevokedAt != nil || !NowOf(s.Now).Before(st.RefreshExpiresAt) {
 		return nil, invalid
 	}
-	live, err := s.store.RevokeSessionToken(ctx, st.ID, nowOf(s.Now))
+	live, err := s.store.RevokeSessionToken(ctx, st.ID, NowOf(s.Now))
 	if err != nil {
 		return nil, err
 	}
@@ -148,5 +148,5 @@ func (s *SessionService) Refresh(ctx context.Context, t Tenant, refresh string) 
 // Revoke revokes a token and the hosted links made with it; it reports
 // whether the token was live.
 func (s *SessionService) Revoke(ctx context.Context, st *SessionToken) (bool, error) {
-	return s.store.RevokeSessionToken(ctx, st.ID, nowOf(s.Now))
+	return s.store.RevokeSessionToken(ctx, st.ID, NowOf(s.Now))
 }

@@ -46,12 +46,7 @@ func NewSettingsService(store TenantSettingsStore) *SettingsService {
 	return &SettingsService{store: store}
 }
 
-func (s *SettingsService) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
+func (s *SettingsService) now() time.Time { return NowOf(s.Now) }
 
 // Get returns the tenant's settings.
 func (s *SettingsService) Get(ctx context.Context, t Tenant) (*TenantSettings, error) {

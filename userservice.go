@@ -39,13 +39,7 @@ type UserService struct {
 // NewUserService returns the service over store.
 func NewUserService(store UserStore) *UserService { return &UserService{store: store} }
 
-func (s *UserService) now() time.Time {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	return now().UTC().Truncate(time.Microsecond)
-}
+func (s *UserService) now() time.Time { return NowOf(s.Now) }
 
 // StartSession signs u in: a new session in the test environment, and the
 // secret for its cookie (only the hash is stored).

@@ -33,12 +33,7 @@ func NewImporter(store linkd.Store, accounts *linkd.AccountService, maxBytes int
 	return &Importer{store: store, Accounts: accounts, MaxBytes: maxBytes}
 }
 
-func (im *Importer) now() time.Time {
-	if im.Now != nil {
-		return im.Now().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
+func (im *Importer) now() time.Time { return linkd.NowOf(im.Now) }
 
 // UploadRequest describes an upload.
 type UploadRequest struct {

@@ -99,7 +99,7 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 // now is the current time in the stores' precision.
-func (h *Handler) now() time.Time { return h.cfg.Now().UTC().Truncate(time.Microsecond) }
+func (h *Handler) now() time.Time { return linkd.StoreTime(h.cfg.Now()) }
 
 // handlerFunc is a page handler; a returned error is rendered as a page.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

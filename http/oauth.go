@@ -170,13 +170,13 @@ func (s *Server) handleMigrateToken(w http.ResponseWriter, r *http.Request, body
 	in := oauth.MigrateInput{AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, TokenType: a.TokenType, Scope: a.Scope}
 	switch {
 	case a.ExpiresAt != nil:
-		e := a.ExpiresAt.UTC().Truncate(time.Microsecond)
+		e := linkd.StoreTime(*a.ExpiresAt)
 		in.ExpiresAt = &e
 	case a.ExpiresIn != nil:
 		if *a.ExpiresIn < 0 || *a.ExpiresIn > 10*365*24*3600 {
 			return linkd.FieldError("auth_object.expires_in", "auth_object.expires_in must be a number of seconds")
 		}
-		e := s.now().UTC().Add(time.Duration(*a.ExpiresIn) * time.Second).Truncate(time.Microsecond)
+		e := linkd.StoreTime(s.now().Add(time.Duration(*a.ExpiresIn) * time.Second))
 		in.ExpiresAt = &e
 	}
 	if _, err := s.connections.Migrate(r.Context(), tenant(r), actor(r), req.LinkedAccountID, req.Slug, in); err != nil {

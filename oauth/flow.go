@@ -315,7 +315,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 		c.TokenExpiresAt = nil
 		if !tok.Expiry.IsZero() {
-			e := tok.Expiry.UTC().Truncate(time.Microsecond)
+			e := linkd.StoreTime(tok.Expiry)
 			c.TokenExpiresAt = &e
 		}
 		c.Identifier = identifier(tok)

@@ -132,7 +132,7 @@ func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID
 			c.RefreshFailures, c.LastRefreshError = 0, ""
 			c.TokenExpiresAt = nil
 			if !tok.Expiry.IsZero() {
-				e := tok.Expiry.UTC().Truncate(time.Microsecond)
+				e := linkd.StoreTime(tok.Expiry)
 				c.TokenExpiresAt = &e
 			}
 			return

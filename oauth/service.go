@@ -45,12 +45,7 @@ func NewService(store linkd.Store, accounts *linkd.AccountService, catalog linkd
 	return &Service{store: store, Accounts: accounts, Keys: accounts.Keys, Catalog: catalog, PublicURL: publicURL}
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
-}
+func (s *Service) now() time.Time { return linkd.NowOf(s.Now) }
 
 // RedirectURL is the OAuth callback to register with every provider.
 func (s *Service) RedirectURL() string { return s.PublicURL + "/oauth/callback" }

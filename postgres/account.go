@@ -256,7 +256,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	limit = min(limit, linkd.MaxPageLimit)
 	if f.Cursor != "" && !isID(f.Cursor) {
-		return nil, linkd.FieldError("cursor", "cursor %q is not a cursor this server returned", f.Cursor)
+		return nil, linkd.BadCursor(f.Cursor)
 	}
 	page := &linkd.AccountPage{Total: -1}
 	if !isID(t.OrgID) {

@@ -63,14 +63,14 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]*linkd.APIKey,
 // kept, so revoking again changes nothing.
 func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time, ev *linkd.AuditEntry) error {
 	if !isID(orgID) || !isID(id) {
-		return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+		return linkd.APIKeyNotFound(id)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var env string
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3 RETURNING env`,
 			at, orgID, id).Scan(&env)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+			return linkd.APIKeyNotFound(id)
 		} else if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
 		}

@@ -38,7 +38,7 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 	}
 	limit = min(limit, linkd.MaxPageLimit)
 	if f.Cursor != "" && !isID(f.Cursor) {
-		return nil, "", linkd.FieldError("cursor", "cursor %q is not a cursor this server returned", f.Cursor)
+		return nil, "", linkd.BadCursor(f.Cursor)
 	}
 	if !isID(t.OrgID) {
 		return nil, "", nil

@@ -46,7 +46,7 @@ func (s *Store) CreateBulkJob(ctx context.Context, j *linkd.BulkJob) error {
 
 // BulkJob implements linkd.BulkJobStore.
 func (s *Store) BulkJob(ctx context.Context, t linkd.Tenant, id string) (*linkd.BulkJob, error) {
-	notFound := linkd.Errorf(linkd.ENOTFOUND, "no bulk job %s", id)
+	notFound := linkd.BulkJobNotFound(id)
 	if !isID(id) || !isID(t.OrgID) {
 		return nil, notFound
 	}
@@ -89,7 +89,7 @@ func (s *Store) SaveBulkJob(ctx context.Context, j *linkd.BulkJob, owner string,
 		return fmt.Errorf("save bulk job: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return linkd.Errorf(linkd.ECONFLICT, "bulk job %s is no longer held by %s", j.ID, owner)
+		return linkd.BulkJobLost(j.ID, owner)
 	}
 	j.UpdatedAt = now
 	return nil

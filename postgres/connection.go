@@ -29,7 +29,7 @@ func scanConnection(row pgx.Row) (*linkd.Connection, error) {
 
 // microUTC is t as the database keeps it: UTC, cut (not rounded, as
 // PostgreSQL would) to microseconds, which is what SQLite stores.
-func microUTC(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+func microUTC(t time.Time) time.Time { return linkd.StoreTime(t) }
 
 // nullMicroUTC is microUTC of an optional time.
 func nullMicroUTC(t *time.Time) *time.Time {

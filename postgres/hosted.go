@@ -125,7 +125,7 @@ func (s *Store) AllowedOrigins(ctx context.Context, t linkd.Tenant) ([]string, e
 // PutAllowedOrigins implements linkd.HostedStore.
 func (s *Store) PutAllowedOrigins(ctx context.Context, t linkd.Tenant, origins []string, ev *linkd.AuditEntry) error {
 	if !isID(t.OrgID) {
-		return linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", t.OrgID)
+		return linkd.OrgNotFound(t.OrgID)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		// Two replacements at once would each delete only the rows they
@@ -135,7 +135,7 @@ func (s *Store) PutAllowedOrigins(ctx context.Context, t linkd.Tenant, origins [
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, t.OrgID).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", t.OrgID)
+			return linkd.OrgNotFound(t.OrgID)
 		} else if err != nil {
 			return fmt.Errorf("put allowed origins: %w", err)
 		}

@@ -23,7 +23,7 @@ func idemArgs(t linkd.Tenant, sc linkd.IdempotencyScope, more ...any) []any {
 // believe it holds the key. An existing key is locked while it is judged.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, t linkd.Tenant, sc linkd.IdempotencyScope, requestHash string, now time.Time) (*linkd.IdempotentResponse, error) {
 	// Stored times have microseconds; compare with what would be stored.
-	now = now.Truncate(time.Microsecond)
+	now = linkd.StoreTime(now)
 	lockedUntil, expiresAt := now.Add(linkd.IdempotencyLease), now.Add(linkd.IdempotencyTTL)
 	var out *linkd.IdempotentResponse
 	err := s.tx(ctx, func(tx pgx.Tx) error {

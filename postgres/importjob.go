@@ -35,7 +35,7 @@ func scanImportJob(row pgx.Row) (*linkd.ImportJob, error) {
 }
 
 func importJobNotFound(id string) error {
-	return linkd.Errorf(linkd.ENOTFOUND, "Import job %s not found", id)
+	return linkd.ImportJobNotFound(id)
 }
 
 // CreateImportJob implements linkd.ImportStore.
@@ -134,7 +134,7 @@ func (s *Store) ImportJob(ctx context.Context, t linkd.Tenant, jobID string) (*l
 func (s *Store) ListImportJobs(ctx context.Context, t linkd.Tenant, limit int, cursor string) ([]*linkd.ImportJob, string, error) {
 	limit = max(1, min(limit, linkd.MaxPageLimit))
 	if cursor != "" && !isID(cursor) {
-		return nil, "", linkd.FieldError("cursor", "cursor %q is not a cursor this server returned", cursor)
+		return nil, "", linkd.BadCursor(cursor)
 	}
 	if !isID(t.OrgID) {
 		return nil, "", nil
@@ -186,7 +186,7 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 			return err
 		}
 		if j.Finished() {
-			return linkd.FieldError("job_id", "import job %s has already %s", jobID, j.State)
+			return linkd.ImportJobFinished(jobID, j.State)
 		}
 		out, err = scanImportJob(tx.QueryRow(ctx, `UPDATE import_jobs SET state = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2, finished_at = $2
 			WHERE id = $3 RETURNING `+importJobColumns, linkd.ImportCancelled, now, jobID))

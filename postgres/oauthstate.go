@@ -41,13 +41,13 @@ func (s *Store) TakeOAuthState(ctx context.Context, hash []byte, now time.Time) 
 		RETURNING hash, org_id, env, account_pk, account_id, slug, return_to, expires_at, created_at, browser_hash, origin`, hash).
 		Scan(&st.Hash, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &st.Slug, &st.ReturnTo, &st.ExpiresAt, &st.CreatedAt, &st.BrowserHash, &st.Origin)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "unknown or already used OAuth state")
+		return nil, linkd.OAuthStateUnknown()
 	} else if err != nil {
 		return nil, fmt.Errorf("take oauth state: %w", err)
 	}
 	st.ExpiresAt, st.CreatedAt = st.ExpiresAt.UTC(), st.CreatedAt.UTC()
 	if !now.Before(st.ExpiresAt) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "the OAuth state has expired; start the connection again")
+		return nil, linkd.OAuthStateExpired()
 	}
 	return &st, nil
 }

@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateOrg(ctx context.Context, o *linkd.Org) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)`, o.ID, o.Name, o.CreatedAt)
 	if isUnique(err) {
-		return linkd.Errorf(linkd.EEXISTS, "an organization named %q exists already", o.Name)
+		return linkd.OrgExists(o.Name)
 	} else if err != nil {
 		return fmt.Errorf("create org: %w", err)
 	}
@@ -25,7 +25,7 @@ func (s *Store) OrgByName(ctx context.Context, name string) (*linkd.Org, error) 
 	var o linkd.Org
 	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM orgs WHERE name = $1`, name).Scan(&o.ID, &o.Name, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization named %q", name)
+		return nil, linkd.OrgNamedNotFound(name)
 	} else if err != nil {
 		return nil, fmt.Errorf("org by name: %w", err)
 	}
@@ -50,7 +50,7 @@ func (s *Store) Orgs(ctx context.Context) ([]*linkd.Org, error) {
 
 // OrgByID implements linkd.OrgStore.
 func (s *Store) OrgByID(ctx context.Context, id string) (*linkd.Org, error) {
-	notFound := linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", id)
+	notFound := linkd.OrgNotFound(id)
 	if !isID(id) {
 		return nil, notFound
 	}

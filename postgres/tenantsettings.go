@@ -32,7 +32,7 @@ func (s *Store) TenantSettings(ctx context.Context, t linkd.Tenant) (*linkd.Tena
 // PutTenantSettings implements linkd.TenantSettingsStore.
 func (s *Store) PutTenantSettings(ctx context.Context, t linkd.Tenant, ts *linkd.TenantSettings, ev *linkd.AuditEntry) error {
 	if !isID(t.OrgID) {
-		return linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", t.OrgID)
+		return linkd.OrgNotFound(t.OrgID)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO tenant_settings (org_id, env, session_token_may_rename, updated_at) VALUES ($1, $2, $3, $4)

@@ -18,7 +18,7 @@ var _ linkd.UserStore = (*Store)(nil)
 const userColumns = `id, org_id, email, created_at, disabled_at`
 
 func noUser(id string) error {
-	return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+	return linkd.UserNotFound(id)
 }
 
 func emailTaken(email string) error {
@@ -98,7 +98,7 @@ func (s *Store) CreateFirstUser(ctx context.Context, codeHash []byte, now time.T
 			return fmt.Errorf("count users: %w", err)
 		}
 		if n > 0 || !live {
-			return linkd.Errorf(linkd.EEXISTS, "The organization has a user already; sign in instead.")
+			return linkd.FirstUserExists()
 		}
 		u.OrgID = org
 		_, err = tx.Exec(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
@@ -231,7 +231,7 @@ func keepOneEnabled(ctx context.Context, tx pgx.Tx, orgID, id string, disabled b
 		return fmt.Errorf("count enabled users: %w", err)
 	}
 	if others == 0 {
-		return linkd.Errorf(linkd.EFORBIDDEN, "This is the organization's last enabled user: %s it would leave nobody to sign in. Add or enable another user first.", what)
+		return linkd.LastEnabledUser(what)
 	}
 	return nil
 }

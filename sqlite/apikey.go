@@ -73,7 +73,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time
 		err := tx.QueryRowContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ? RETURNING env`,
 			micros(at), orgID, id).Scan(&env)
 		if errors.Is(err, sql.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "no API key with id %s", id)
+			return linkd.APIKeyNotFound(id)
 		} else if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
 		}

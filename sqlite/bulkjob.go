@@ -50,7 +50,7 @@ func (s *Store) CreateBulkJob(ctx context.Context, j *linkd.BulkJob) error {
 func (s *Store) BulkJob(ctx context.Context, t linkd.Tenant, id string) (*linkd.BulkJob, error) {
 	j, err := scanBulkJob(s.r.QueryRowContext(ctx, `SELECT `+bulkJobColumns+` FROM bulk_jobs WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "no bulk job %s", id)
+		return nil, linkd.BulkJobNotFound(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("bulk job: %w", err)
 	}
@@ -89,7 +89,7 @@ func (s *Store) SaveBulkJob(ctx context.Context, j *linkd.BulkJob, owner string,
 		return fmt.Errorf("save bulk job: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return linkd.Errorf(linkd.ECONFLICT, "bulk job %s is no longer held by %s", j.ID, owner)
+		return linkd.BulkJobLost(j.ID, owner)
 	}
 	j.UpdatedAt = now
 	return nil

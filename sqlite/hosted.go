@@ -119,7 +119,7 @@ func (s *Store) PutAllowedOrigins(ctx context.Context, t linkd.Tenant, origins [
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM orgs WHERE id = ?`, t.OrgID).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", t.OrgID)
+			return linkd.OrgNotFound(t.OrgID)
 		} else if err != nil {
 			return fmt.Errorf("put allowed origins: %w", err)
 		}

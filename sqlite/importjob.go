@@ -34,7 +34,7 @@ func scanImportJob(row interface{ Scan(...any) error }) (*linkd.ImportJob, error
 }
 
 func importJobNotFound(id string) error {
-	return linkd.Errorf(linkd.ENOTFOUND, "Import job %s not found", id)
+	return linkd.ImportJobNotFound(id)
 }
 
 // CreateImportJob implements linkd.ImportStore.
@@ -161,7 +161,7 @@ func (s *Store) CancelImportJob(ctx context.Context, t linkd.Tenant, jobID strin
 			return err
 		}
 		if j.Finished() {
-			return linkd.FieldError("job_id", "import job %s has already %s", jobID, j.State)
+			return linkd.ImportJobFinished(jobID, j.State)
 		}
 		out, err = scanImportJob(tx.QueryRowContext(ctx, `UPDATE import_jobs SET state = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?
 			WHERE id = ? RETURNING `+importJobColumns, linkd.ImportCancelled, micros(now), micros(now), jobID))

@@ -44,13 +44,13 @@ func (s *Store) TakeOAuthState(ctx context.Context, hash []byte, now time.Time) 
 			Scan(&st.Hash, &st.OrgID, &st.Env, &st.AccountPK, &st.AccountID, &st.Slug, &st.ReturnTo, &expires, &created, &st.BrowserHash, &st.Origin)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "unknown or already used OAuth state")
+		return nil, linkd.OAuthStateUnknown()
 	} else if err != nil {
 		return nil, fmt.Errorf("take oauth state: %w", err)
 	}
 	st.ExpiresAt, st.CreatedAt = fromMicros(expires), fromMicros(created)
 	if !now.Before(st.ExpiresAt) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "the OAuth state has expired; start the connection again")
+		return nil, linkd.OAuthStateExpired()
 	}
 	return &st, nil
 }

@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateOrg(ctx context.Context, o *linkd.Org) error {
 	_, err := s.write.ExecContext(ctx, `INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)`, o.ID, o.Name, micros(o.CreatedAt))
 	if isUnique(err) {
-		return linkd.Errorf(linkd.EEXISTS, "an organization named %q exists already", o.Name)
+		return linkd.OrgExists(o.Name)
 	} else if err != nil {
 		return fmt.Errorf("create org: %w", err)
 	}
@@ -26,7 +26,7 @@ func (s *Store) OrgByName(ctx context.Context, name string) (*linkd.Org, error) 
 	var created int64
 	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM orgs WHERE name = ?`, name).Scan(&o.ID, &o.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization named %q", name)
+		return nil, linkd.OrgNamedNotFound(name)
 	} else if err != nil {
 		return nil, fmt.Errorf("org by name: %w", err)
 	}
@@ -60,7 +60,7 @@ func (s *Store) OrgByID(ctx context.Context, id string) (*linkd.Org, error) {
 	var created int64
 	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM orgs WHERE id = ?`, id).Scan(&o.ID, &o.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "no organization with id %q", id)
+		return nil, linkd.OrgNotFound(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("org by id: %w", err)
 	}

@@ -83,7 +83,7 @@ func (s *Store) CreateFirstUser(ctx context.Context, codeHash []byte, now time.T
 			return fmt.Errorf("count users: %w", err)
 		}
 		if n > 0 {
-			return linkd.Errorf(linkd.EEXISTS, "The organization has a user already; sign in instead.")
+			return linkd.FirstUserExists()
 		}
 		u.OrgID = org
 		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -165,7 +165,7 @@ func (s *Store) ListUsers(ctx context.Context, orgID string) ([]*linkd.User, err
 func (s *Store) UserByID(ctx context.Context, orgID, id string) (*linkd.User, error) {
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE org_id = ? AND id = ?`, orgID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+		return nil, linkd.UserNotFound(id)
 	} else if err != nil {
 		return nil, fmt.Errorf("user by id: %w", err)
 	}
@@ -183,7 +183,7 @@ func keepOneEnabled(ctx context.Context, tx *wtx, orgID, id, what string) error 
 	var disabled sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT disabled_at FROM users WHERE org_id = ? AND id = ?`, orgID, id).Scan(&disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+		return linkd.UserNotFound(id)
 	} else if err != nil {
 		return fmt.Errorf("find user: %w", err)
 	}
@@ -195,7 +195,7 @@ func keepOneEnabled(ctx context.Context, tx *wtx, orgID, id, what string) error 
 		return fmt.Errorf("count enabled users: %w", err)
 	}
 	if others == 0 {
-		return linkd.Errorf(linkd.EFORBIDDEN, "This is the organization's last enabled user: %s it would leave nobody to sign in. Add or enable another user first.", what)
+		return linkd.LastEnabledUser(what)
 	}
 	return nil
 }
@@ -216,7 +216,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, orgID, id string, at *time.
 			return fmt.Errorf("set user disabled: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+			return linkd.UserNotFound(id)
 		}
 		return insertAudit(ctx, tx, userTenant(orgID), ev)
 	})
@@ -230,7 +230,7 @@ func (s *Store) SetUserPassword(ctx context.Context, orgID, id, passwordHash str
 			return fmt.Errorf("set user password: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+			return linkd.UserNotFound(id)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE user_id = ?`, id); err != nil {
 			return fmt.Errorf("delete sessions: %w", err)
@@ -246,7 +246,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, orgID, id string, ev *li
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE org_id = ? AND id = ?`, orgID, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
-			return linkd.Errorf(linkd.ENOTFOUND, "There is no user %s in this organization.", id)
+			return linkd.UserNotFound(id)
 		} else if err != nil {
 			return fmt.Errorf("find user: %w", err)
 		}

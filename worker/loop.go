@@ -71,7 +71,7 @@ func (o *Options) defaults() {
 }
 
 // now is the clock's time as stores keep it: UTC, to the microsecond.
-func (o *Options) now() time.Time { return o.Clock().UTC().Truncate(time.Microsecond) }
+func (o *Options) now() time.Time { return linkd.StoreTime(o.Clock()) }
 
 // Source is one kind of leased work.
 type Source[T any] struct {
