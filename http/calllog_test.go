@@ -87,3 +87,31 @@ func TestProxyCallLog(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyMetrics: calls through the proxy move the app call metrics,
+// labelled by the catalog's slug (an unknown one is "other", never what the
+// caller wrote) and status class.
+func TestProxyMetrics(t *testing.T) {
+	f, u := newProxyFixture(t, dbtest.SQLite(t))
+	f.do("GET", px+"/echo?linked_account_id=cust", "a", nil)
+	u.flaky.Store(2)
+	f.do("GET", px+"/flaky?linked_account_id=cust", "a", nil)
+	f.do("GET", px+"/later?linked_account_id=cust", "a", nil, "linkd-proxy-retries", "0")
+	f.do("GET", "/api/v2/public/proxy/invented-app/x?linked_account_id=cust", "a", nil)
+	page := f.do("GET", "/metrics", "", nil).raw
+	for _, want := range []string{
+		`linkd_app_calls_total{app="keyapp",status="2xx"} 2`,
+		`linkd_app_calls_total{app="keyapp",status="4xx"} 1`,
+		`linkd_app_calls_total{app="other",status="error"} 1`,
+		`linkd_app_call_retries_total{app="keyapp"} 2`,
+		`linkd_app_call_duration_seconds_count{app="keyapp"} 3`,
+		`linkd_call_log_dropped_total 0`,
+	} {
+		if !strings.Contains(string(page), want+"\n") {
+			t.Errorf("/metrics lacks %s; it has:\n%s", want, strings.Join(series(page, "linkd_app_calls_total"), "\n"))
+		}
+	}
+	if strings.Contains(string(page), "invented-app") {
+		t.Fatal("a slug the caller invented became a label")
+	}
+}
