@@ -85,9 +85,9 @@ func TestAccountPageBrowser(t *testing.T) {
 		if got := b.text(".acct-head h1"); got != "Acme Corporation" {
 			t.Fatalf("heading = %q", got)
 		}
-		// The cards: two apps, one workflow, and the last connection change
+		// The cards: two apps, one workflow, no API calls, and the last connection change
 		// (SendGrid was connected last).
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1" {
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1,0" { // apps, workflows, API calls
 			t.Fatalf("metric values = %v", got)
 		}
 		if got := b.text(".acct-metric-activity .acct-metric-event"); got != "Connected SendGrid" {
