@@ -173,7 +173,7 @@ func TestAccountPageBrowser(t *testing.T) {
 		if got := b.text(".acct-toast"); got != "Switched on Send transactional e-mail (SendGrid) for Acme Corporation." {
 			t.Fatalf("toast = %q", got)
 		}
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1" {
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1,0" {
 			t.Fatalf("metric values after the switch = %v", got)
 		}
 		b.run("focus kept", eval(`document.activeElement.closest("li") ? document.activeElement.closest("li").id : ""`, &focusIn))

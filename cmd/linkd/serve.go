@@ -164,6 +164,8 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { oauth.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { oauth.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
+	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
+	bg.Go(func() { callLogPurge(store, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx) })
 	defer func() {
 		stopBackground()
 		bg.Wait()
