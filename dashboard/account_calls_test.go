@@ -64,7 +64,7 @@ func TestAccountPageAPICalls(t *testing.T) {
 		var b string
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			b = page()
-			if strings.Count(b, `class="acct-call`) >= 4 {
+			if strings.Count(b, `<tr class="acct-call`) >= 4 {
 				break
 			}
 			if time.Now().After(deadline) {
