@@ -38,6 +38,9 @@ type Reader interface {
 	ListImportJobs(ctx context.Context, t Tenant, limit int, cursor string) (jobs []*ImportJob, next string, err error)
 	ImportErrors(ctx context.Context, t Tenant, jobID string, afterRow int64, limit int) ([]ImportRowError, error)
 	BulkJob(ctx context.Context, t Tenant, id string) (*BulkJob, error)
+
+	CallStats(ctx context.Context, t Tenant, accountID string, now time.Time) (*CallStats, error)
+	RecentCalls(ctx context.Context, t Tenant, accountID string, f CallFilter) ([]AppCall, error)
 }
 
 // Every store is a Reader.

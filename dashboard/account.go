@@ -37,6 +37,10 @@ type accountView struct {
 	// Alert is a workflow switch's error, carried across the redirect back
 	// here; it shows in the Workflows card.
 	Alert string
+	// Calls sums up the account's API calls; RecentCalls are the newest.
+	Calls       *linkd.CallStats
+	ErrorRate   string // of the last day's calls, "" without calls
+	RecentCalls []*callRow
 	// NoService is set when the server runs without the connection service:
 	// connections are shown but cannot be changed.
 	NoService bool
@@ -124,6 +128,9 @@ func (h *Handler) loadAccount(ctx context.Context, c *Current, id string) (*acco
 	v.Workflows = h.workflowGroups(acct, v.Apps, cfgs)
 	v.Delete = h.deletionPlan(acct, v.Apps, cfgs)
 	if err := h.loadActivity(ctx, c, acct, v); err != nil {
+		return nil, err
+	}
+	if err := h.loadCalls(ctx, c, acct, v); err != nil {
 		return nil, err
 	}
 	return v, nil

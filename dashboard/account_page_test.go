@@ -84,9 +84,9 @@ func TestAccountPageBrowser(t *testing.T) {
 		if got := b.text(".acct-head h1"); got != "Acme Corporation" {
 			t.Fatalf("heading = %q", got)
 		}
-		// The cards: two apps, one workflow, and the last connection change
+		// The cards: two apps, one workflow, no API calls, and the last connection change
 		// (SendGrid was connected last).
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1" {
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1,0" { // apps, workflows, API calls
 			t.Fatalf("metric values = %v", got)
 		}
 		if got := b.text(".acct-metric-activity .acct-metric-event"); got != "Connected SendGrid" {
@@ -172,7 +172,7 @@ func TestAccountPageBrowser(t *testing.T) {
 		if got := b.text(".acct-toast"); got != "Switched on Send transactional e-mail (SendGrid) for Acme Corporation." {
 			t.Fatalf("toast = %q", got)
 		}
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1" {
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1,0" {
 			t.Fatalf("metric values after the switch = %v", got)
 		}
 		b.run("focus kept", eval(`document.activeElement.closest("li") ? document.activeElement.closest("li").id : ""`, &focusIn))

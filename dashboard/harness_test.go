@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -22,6 +23,8 @@ import (
 	"github.com/linkd-dev/linkd/dashboard"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/outbound"
+	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
@@ -37,6 +40,9 @@ type env struct {
 	url      string
 	// setupCode is a live first-run code for org.
 	setupCode string
+	// conns is the server's connection service; its catalog has keyapp,
+	// whose API is on loopback, for calls through the proxy.
+	conns *oauth.Service
 }
 
 func newEnv(t *testing.T, store linkd.Store) *env {
@@ -59,7 +65,28 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	if err := store.CreateOrg(ctx, org); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.LoadFile("")
+	// keyapp's API is an upstream on loopback, for calls through the
+	// proxy: /v1/fail answers 503, anything else 200.
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/fail" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(upstream.Close)
+	cat, err := catalog.Load(strings.NewReader(`apps:
+  - slug: keyapp
+    name: Key App
+    auth_type: keybased
+    enabled_by_default: true
+    auth_inputs:
+      - {name: key, label: Key, type: password, required: true}
+    proxy:
+      base_url: ` + upstream.URL + `/v1
+      allowed_hosts: [127.0.0.1]
+      auth: {header: X-Key, value: "{{fields.key}}"}
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +111,12 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
+	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), BackoffBase: time.Millisecond}
+	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{FlushEvery: 10 * time.Millisecond})
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: importer, Connections: conns,
-		WakeImports: runner.Wake, Logger: log, Dashboard: dash})
+		Apps: caller, CallLog: callLog, WakeImports: runner.Wake, Logger: log, Dashboard: dash})
+	caller.Observe = srv.ObserveAppCall
 	ts := httptest.NewServer(srv.Handler())
 	bgctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -93,6 +124,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	wg.Go(func() { bulk.Run(bgctx) })
 	t.Cleanup(func() {
 		ts.Close()
+		callLog.Close()
 		stop()
 		wg.Wait()
 		srv.Close()
@@ -102,7 +134,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		t.Fatal(err)
 	}
 	return &env{t: t, store: store, accounts: accounts, org: org, test: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest},
-		url: ts.URL, setupCode: code}
+		url: ts.URL, setupCode: code, conns: conns}
 }
 
 type tWriter struct{ t *testing.T }

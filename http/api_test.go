@@ -45,6 +45,8 @@ type fixture struct {
 	accounts    *linkd.AccountService
 	connections *oauth.Service
 	caller      *proxy.Caller
+	// callLog records the proxy's calls, as serve wires it.
+	callLog *linkd.CallRecorder
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
@@ -98,12 +100,16 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	conns.HTTPClient = outbound.NewClient(loopback)
 	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), MaxBody: 4 << 20, Timeout: 5 * time.Second,
 		BackoffBase: time.Millisecond}
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Connections: conns, Apps: caller, RateLimit: rateLimit})
+	// Closed before the store (cleanups run last first), as serve does.
+	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{FlushEvery: 10 * time.Millisecond})
+	t.Cleanup(func() { callLog.Close() })
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Connections: conns, Apps: caller, CallLog: callLog, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
+	caller.Observe = srv.ObserveAppCall
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	ts.Start()
 	t.Cleanup(ts.Close)
-	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns, caller: caller,
+	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns, caller: caller, callLog: callLog,
 		runner: csvio.NewRunner(imp, worker.Options{Owner: "test"}, 2), patterns: srv.Patterns()}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)

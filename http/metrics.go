@@ -28,6 +28,13 @@ type metrics struct {
 	// inFlight is how many requests are being served, the scrape that
 	// reads it included: what a graceful shutdown waits for.
 	inFlight prometheus.Gauge
+
+	// Calls to apps' APIs through the proxy, by app (a catalog slug, else
+	// "other") and status class.
+	appCalls     *prometheus.CounterVec
+	appLatency   *prometheus.HistogramVec
+	appRetries   *prometheus.CounterVec
+	appRefreshes *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -48,8 +55,47 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "HTTP requests being served now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	m.appCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "linkd_app_calls_total",
+		Help: "Calls to apps' APIs through linkd, by app and status class (2xx-5xx from the app, error when linkd failed).",
+	}, []string{"app", "status"})
+	m.appLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "linkd_app_call_duration_seconds",
+		Help: "Time until an app's API answered (its headers), over all attempts, by app.",
+		// Real APIs answer in tens to hundreds of milliseconds; retries
+		// and slow apps reach the proxy's timeout (30 s by default).
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"app"})
+	m.appRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "linkd_app_call_retries_total",
+		Help: "Attempts beyond the first of calls to apps' APIs, by app.",
+	}, []string{"app"})
+	m.appRefreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "linkd_app_call_refreshes_total",
+		Help: "Calls to apps' APIs whose 401 made linkd refresh the token and try again, by app.",
+	}, []string{"app"})
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.appCalls, m.appLatency, m.appRetries, m.appRefreshes)
 	return m
+}
+
+// otherApp is the app label of a slug the catalog does not have: the
+// caller wrote it, so it must not become a label.
+const otherApp = "other"
+
+// statusClass is the status label of a call to an app: its class, or
+// "error" when the app gave no answer (linkd failed or refused the call).
+func statusClass(status int, err error) string {
+	switch {
+	case err != nil || status < 200 || status > 599:
+		return "error"
+	case status < 300:
+		return "2xx"
+	case status < 400:
+		return "3xx"
+	case status < 500:
+		return "4xx"
+	}
+	return "5xx"
 }
 
 // unmatchedRoute is the route label of every request no route pattern

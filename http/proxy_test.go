@@ -368,6 +368,11 @@ func TestProxyOAuth(t *testing.T) {
 		if res.status != 401 || u.hits()-before != 1 || f.provider.Refreshes.Load() != 2 {
 			t.Fatalf("grant gone: %d, %d app hits, %d refreshes", res.status, u.hits()-before, f.provider.Refreshes.Load())
 		}
+		// Both 401s made linkd refresh: the metric counts them.
+		page := f.do("GET", "/metrics", "", nil).raw
+		if want := `linkd_app_call_refreshes_total{app="testprov"} 2`; !strings.Contains(string(page), want+"\n") {
+			t.Fatalf("/metrics lacks %s: %s", want, series(page, "linkd_app_call_refreshes_total"))
+		}
 		// The connection is now expired, and the proxy says so itself.
 		res = f.do("GET", tp, "a", nil)
 		if res.status != 409 || res.json["error"] != "CONNECTION_EXPIRED" || res.header.Get("linkd-proxy-error") != "true" {

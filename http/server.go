@@ -35,7 +35,10 @@ type Config struct {
 	// Connections connects apps; nil leaves the application routes out.
 	Connections *oauth.Service
 	// Apps calls apps' APIs for the proxy routes; nil leaves them out.
-	Apps        linkd.AppCaller
+	Apps linkd.AppCaller
+	// CallLog, when set, receives the calls ObserveAppCall sees (wire
+	// ObserveAppCall as the proxy.Caller's Observe hook).
+	CallLog     *linkd.CallRecorder
 	WakeImports func()
 	Logger      *slog.Logger
 	// RateLimit is requests per second per API key (burst twice that);
@@ -74,6 +77,7 @@ type Server struct {
 	links       *linkd.HostedService
 	sessions    *linkd.SessionService
 	apps        linkd.AppCaller
+	callLog     *linkd.CallRecorder // Config.CallLog
 	logger      *slog.Logger
 	registry    *prometheus.Registry
 	metrics     *metrics
@@ -104,6 +108,7 @@ func NewServer(cfg Config) *Server {
 
 		connections: cfg.Connections,
 		apps:        cfg.Apps,
+		callLog:     cfg.CallLog,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
 		version:     cfg.Version,
@@ -134,6 +139,9 @@ func NewServer(cfg Config) *Server {
 		s.now = time.Now
 	}
 	s.metrics = newMetrics(s.registry)
+	if s.callLog != nil {
+		s.registerCallLogMetrics()
+	}
 	s.limiter = newRateLimiter(cfg.RateLimit, s.now)
 	s.routes()
 	return s

@@ -222,6 +222,7 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 			`DELETE FROM connections WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
 			`DELETE FROM configs WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
 			`DELETE FROM session_tokens WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
+			`DELETE FROM api_calls WHERE org_id = $1 AND env = $2 AND account_pk = $3`,
 			`DELETE FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id = $3`,
 		} {
 			if _, err := tx.Exec(ctx, q, t.OrgID, t.Env, acct.ID); err != nil {

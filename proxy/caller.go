@@ -63,11 +63,18 @@ type Observation struct {
 	Slug      string
 	Method    string
 	Path      string // the caller's path, without the query
-	Status    int    // the app's last status; 0 when no answer came
+	Start     time.Time
+	Status    int // the app's last status; 0 when no answer came
 	Attempts  int
 	Refreshed bool // a 401 made linkd refresh the token
 	Duration  time.Duration
 	Err       error // linkd's own failure, if any
+}
+
+// Call is the observation as the call log keeps it.
+func (o *Observation) Call() linkd.AppCall {
+	return linkd.AppCall{Tenant: o.Tenant, AccountID: o.AccountID, Slug: o.Slug, At: o.Start, Method: o.Method, Path: o.Path,
+		Status: o.Status, Duration: o.Duration, Attempts: o.Attempts, ErrorType: linkd.CallErrorType(o.Err)}
 }
 
 var _ linkd.AppCaller = (*Caller)(nil)
@@ -77,7 +84,7 @@ var _ linkd.AppCaller = (*Caller)(nil)
 // linkd refused or could not do.
 func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug string, req *linkd.AppRequest) (res *linkd.AppResponse, err error) {
 	start := time.Now()
-	obs := Observation{Tenant: t, AccountID: accountID, Slug: slug, Method: req.Method, Path: req.Path}
+	obs := Observation{Tenant: t, AccountID: accountID, Slug: slug, Method: req.Method, Path: req.Path, Start: start}
 	defer func() {
 		if c.Observe == nil {
 			return
@@ -144,7 +151,8 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 	}
 
 	attempts, refreshed := 0, false
-	defer func() { obs.Refreshed = refreshed }()
+	// A call that failed has no response to count its attempts.
+	defer func() { obs.Refreshed, obs.Attempts = refreshed, attempts }()
 	for {
 		rd, size, ok := b.reader()
 		if !ok {

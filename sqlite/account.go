@@ -181,6 +181,7 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 			`DELETE FROM connections WHERE org_id = ? AND env = ? AND account_pk = ?`,
 			`DELETE FROM configs WHERE org_id = ? AND env = ? AND account_pk = ?`,
 			`DELETE FROM session_tokens WHERE org_id = ? AND env = ? AND account_pk = ?`,
+			`DELETE FROM api_calls WHERE org_id = ? AND env = ? AND account_pk = ?`,
 			`DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, t.OrgID, t.Env, acct.ID); err != nil {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"LeaseRefresh", testLeaseRefresh},
 		{"AppendAudit", testAppendAudit},
+		{"CallLog", testCallLog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

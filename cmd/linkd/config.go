@@ -44,6 +44,8 @@ type Config struct {
 	// ProxyTimeout the wait for the app's answer.
 	ProxyMaxBody int64
 	ProxyTimeout time.Duration
+	// LogRetention is how long the call log keeps a call to an app's API.
+	LogRetention time.Duration
 	// TrustedProxies lists the reverse proxies (CIDR ranges) whose
 	// X-Forwarded-For and X-Forwarded-Proto the dashboard believes (sign-in
 	// limits by client address, Secure cookies, HSTS).
@@ -159,6 +161,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		proxyTimeout = s
 		return nil
 	})
+	logRetention := env("LINKD_LOG_RETENTION", "30d")
+	fs.Func("log-retention", "how long the call log keeps calls to apps' APIs, e.g. 30d or 72h, from 1h to 365d (LINKD_LOG_RETENTION, default 30d)", func(s string) error {
+		logRetention = s
+		return nil
+	})
 	refreshAhead := env("LINKD_REFRESH_AHEAD", "5m")
 	fs.Func("refresh-ahead", "refresh OAuth tokens this long before they expire; the credentials route never hands out one that expires sooner (LINKD_REFRESH_AHEAD, default 5m)", func(s string) error {
 		refreshAhead = s
@@ -195,6 +202,9 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.ProxyTimeout, err = time.ParseDuration(proxyTimeout); err != nil || c.ProxyTimeout < time.Second || c.ProxyTimeout > 10*time.Minute {
 			return fmt.Errorf("proxy timeout %q: must be a duration from 1s to 10m", proxyTimeout)
+		}
+		if c.LogRetention, err = parseRetention(logRetention); err != nil || c.LogRetention < time.Hour || c.LogRetention > 365*24*time.Hour {
+			return fmt.Errorf("log retention %q: must be a duration from 1h to 365d, like 30d or 72h", logRetention)
 		}
 		if c.RefreshAhead, err = time.ParseDuration(refreshAhead); err != nil || c.RefreshAhead < 30*time.Second || c.RefreshAhead > 12*time.Hour {
 			return fmt.Errorf("refresh ahead %q: must be a duration from 30s to 12h", refreshAhead)
@@ -351,9 +361,23 @@ func (c *Config) logValue() slog.Value {
 		slog.Any("allow_private_networks", c.AllowPrivate),
 		slog.Int64("proxy_max_body", c.ProxyMaxBody),
 		slog.Duration("proxy_timeout", c.ProxyTimeout),
+		slog.Duration("log_retention", c.LogRetention),
 		slog.String("apps", c.AppsFile),
 		slog.String("trusted_proxies", c.TrustedProxies.String()),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("metrics_token", metricsToken),
 	)
+}
+
+// parseRetention reads a duration as time.ParseDuration does, or a whole
+// number of days ("30d"), the unit a retention is thought of in.
+func parseRetention(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, fmt.Errorf("bad number of days %q", days)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

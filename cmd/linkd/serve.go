@@ -133,12 +133,18 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	if err := logSetupCodes(ctx, store, log, c.PublicURL); err != nil {
 		return err
 	}
+	// The call log is written behind the proxy's back, in batches. Its
+	// Close, deferred here, runs after the HTTP servers have drained below
+	// (no call can be recorded after) and before the store closes.
+	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{Logger: log})
+	defer callLog.Close()
 	srv := linkdhttp.NewServer(linkdhttp.Config{
 		Store:       store,
 		Services:    svcs,
 		Imports:     importer,
 		Connections: connections,
 		Apps:        caller,
+		CallLog:     callLog,
 		WakeImports: runner.Wake,
 		Logger:      log,
 		RateLimit:   c.RateLimit,
@@ -150,6 +156,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		MetricsElsewhere: c.MetricsAddr != "",
 	})
 	defer srv.Close()
+	caller.Observe = srv.ObserveAppCall
 	// Background work stops after the HTTP server has drained: a batch in
 	// flight commits or rolls back whole, and the job resumes from there.
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -158,6 +165,8 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { oauth.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { oauth.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
+	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
+	bg.Go(func() { callLogPurge(store, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx) })
 	defer func() {
 		stopBackground()
 		bg.Wait()
