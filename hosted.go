@@ -179,6 +179,11 @@ func IsLoopbackOrigin(origin string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "[::1]"
 }
 
+// LoopbackSources are the loopback origins, any port, in CSP source
+// syntax: pages a test environment's tenant may serve from its own machine.
+var LoopbackSources = []string{"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
+	"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*"}
+
 // OriginAllowed reports whether a browser page at origin may act for the
 // tenant (call the API with a session token, frame the hosted page, be
 // sent back to after connecting): origin must be linkd's own origin

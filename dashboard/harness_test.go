@@ -21,6 +21,7 @@ import (
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dashboard"
+	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/outbound"
@@ -114,7 +115,8 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), BackoffBase: time.Millisecond}
 	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{FlushEvery: 10 * time.Millisecond})
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: importer, Connections: conns,
+	pages := hosted.New(hosted.Config{Store: store, Connections: conns, RequestID: linkdhttp.RequestID})
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: importer, Connections: conns, Pages: pages,
 		Apps: caller, CallLog: callLog, WakeImports: runner.Wake, Logger: log, Dashboard: dash})
 	caller.Observe = srv.ObserveAppCall
 	ts := httptest.NewServer(srv.Handler())

@@ -19,11 +19,13 @@ import (
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
+	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
+	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
@@ -103,7 +105,8 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	// Closed before the store (cleanups run last first), as serve does.
 	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{FlushEvery: 10 * time.Millisecond})
 	t.Cleanup(func() { callLog.Close() })
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Connections: conns, Apps: caller, CallLog: callLog, RateLimit: rateLimit})
+	pages := hosted.New(hosted.Config{Store: store, Connections: conns, Limiter: ratelimit.New(rateLimit, nil), RequestID: linkdhttp.RequestID})
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Pages: pages, Connections: conns, Apps: caller, CallLog: callLog, RateLimit: rateLimit})
 	t.Cleanup(srv.Close)
 	caller.Observe = srv.ObserveAppCall
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}

@@ -59,7 +59,7 @@ func sessionAccount(r *http.Request) string {
 // withCaller runs h with the authenticated caller in the request, after the
 // caller's rate limit. The caller is also handed to the log middleware.
 func (s *Server) withCaller(w http.ResponseWriter, r *http.Request, c *caller, limitKey string, h handlerFunc) error {
-	if ok, wait := s.limiter.allow(limitKey); !ok {
+	if ok, wait := s.limiter.Allow(limitKey); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return linkd.Errorf(linkd.ERATELIMITED, "Rate limit exceeded; retry after %s", wait.Round(time.Millisecond))
 	}

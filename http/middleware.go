@@ -24,6 +24,11 @@ const (
 type keyHolder struct{ caller *caller }
 
 // requestID returns the request's id, set by withRequestID.
+// RequestID is the id the server gave the request whose context this is
+// ("" outside one): handlers mounted beside the API (the dashboard, the
+// hosted pages) show it as a reference on error pages.
+func RequestID(ctx context.Context) string { return requestID(ctx) }
+
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id

@@ -16,6 +16,7 @@ import (
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
+	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/proxy"
@@ -50,7 +51,8 @@ func serveOpenAPI(t *testing.T) (*linkdhttp.Server, map[string]any) {
 	conns := oauth.NewService(store, accounts, apps, "")
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs,
 		Imports:     csvio.NewImporter(store, accounts, 0),
-		Connections: conns, Apps: &proxy.Caller{Connections: conns, Catalog: apps, Client: http.DefaultClient}})
+		Connections: conns, Apps: &proxy.Caller{Connections: conns, Catalog: apps, Client: http.DefaultClient},
+		Pages: hosted.New(hosted.Config{Store: store, Connections: conns})})
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

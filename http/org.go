@@ -57,14 +57,10 @@ func (s *Server) renderOrigins(t linkd.Tenant, origins []string) allowedOriginsJ
 		out.ImplicitOrigins = append(out.ImplicitOrigins, o)
 	}
 	if t.Env == linkd.EnvTest {
-		out.ImplicitOrigins = append(out.ImplicitOrigins, loopbackSources...)
+		out.ImplicitOrigins = append(out.ImplicitOrigins, linkd.LoopbackSources...)
 	}
 	return out
 }
-
-// loopbackSources are the loopback origins, any port, in CSP source syntax.
-var loopbackSources = []string{"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
-	"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*"}
 
 func (s *Server) handleGetAllowedOrigins(w http.ResponseWriter, r *http.Request) error {
 	t := tenant(r)

@@ -3,6 +3,8 @@ package http
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/linkd-dev/linkd/hosted"
 )
 
 //go:embed openapi.json
@@ -43,7 +45,6 @@ func (s *Server) routes() {
 		s.handle("PUT "+la+"/integration/save-key-credentials/{slug}", s.withKeyOrSession(s.withIdempotency(s.handleSaveKeys)))
 		s.handle("DELETE "+la+"/integration/{slug}", s.withKeyOrSession(s.handleDisconnect))
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
-		s.handle("GET /oauth/callback", s.handleOAuthCallback)
 		s.handle("PUT /api/v2/public/migrate-token", s.withAPIKey(s.withIdempotency(s.handleMigrateToken)))
 		// Using a connection from the backend (credentials.go, proxy.go).
 		// The proxy is not idempotent here: a caller's Idempotency-Key
@@ -84,11 +85,18 @@ func (s *Server) routes() {
 		s.handle("POST /api/v2/public/connect-url", s.withSession(s.handleConnectURL))
 		s.handle("DELETE /api/v2/public/connect-url", s.withKeyOrSession(s.handleRevokeConnectURLs))
 		s.handle("GET /api/v2/public/hosted-properties", s.withSession(s.handleHostedProperties))
-		cop := s.hostedCrossOrigin()
-		s.handle("GET /connect/{token}", s.hosted(nil, s.handleHostedPage))
-		s.handle("POST /connect/{token}/oauth/{slug}", s.hosted(cop, s.handleHostedOAuth))
-		s.handle("POST /connect/{token}/keys/{slug}", s.hosted(cop, s.handleHostedKeys))
-		s.handle("POST /connect/{token}/disconnect/{slug}", s.hosted(cop, s.handleHostedDisconnect))
+	}
+
+	// The hosted connect page and the OAuth callback page are HTML, served
+	// by package hosted; the routes are registered here too, so that logs
+	// and metrics name them.
+	if s.pages != nil {
+		for _, p := range hosted.Patterns {
+			s.handle(p, func(w http.ResponseWriter, r *http.Request) error {
+				s.pages.ServeHTTP(w, r)
+				return nil
+			})
+		}
 	}
 
 	// The organization as the browser sees it, and where it may call from

@@ -18,6 +18,7 @@ import (
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/ratelimit"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -48,6 +49,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	Version  string
 	Now      func() time.Time
+	// Pages serves the hosted connect page and the OAuth callback page
+	// (package hosted); nil leaves them out.
+	Pages http.Handler
 	// Dashboard, when set, serves every path outside the API that no route
 	// matches (the dashboard's pages). It gets the same middleware: request
 	// ids, recovery, metrics and logs.
@@ -77,11 +81,12 @@ type Server struct {
 	links       *linkd.HostedService
 	sessions    *linkd.SessionService
 	apps        linkd.AppCaller
+	pages       http.Handler
 	callLog     *linkd.CallRecorder // Config.CallLog
 	logger      *slog.Logger
 	registry    *prometheus.Registry
 	metrics     *metrics
-	limiter     *rateLimiter
+	limiter     *ratelimit.Limiter
 	// wakeImports is Config.WakeImports.
 	wakeImports func()
 	version     string
@@ -108,6 +113,7 @@ func NewServer(cfg Config) *Server {
 
 		connections: cfg.Connections,
 		apps:        cfg.Apps,
+		pages:       cfg.Pages,
 		callLog:     cfg.CallLog,
 		logger:      cfg.Logger,
 		registry:    cfg.Registry,
@@ -142,7 +148,7 @@ func NewServer(cfg Config) *Server {
 	if s.callLog != nil {
 		s.registerCallLogMetrics()
 	}
-	s.limiter = newRateLimiter(cfg.RateLimit, s.now)
+	s.limiter = ratelimit.New(cfg.RateLimit, s.now)
 	s.routes()
 	return s
 }
@@ -156,7 +162,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
 // Close stops background work of the server (the rate limiter's sweeper).
-func (s *Server) Close() { s.limiter.stop() }
+func (s *Server) Close() { s.limiter.Stop() }
 
 // handlerFunc is a handler that returns its error for the adapter to render.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

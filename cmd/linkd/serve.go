@@ -21,10 +21,12 @@ import (
 	"github.com/linkd-dev/linkd/catalog"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dashboard"
+	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
+	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/worker"
 )
 
@@ -138,12 +140,16 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	// (no call can be recorded after) and before the store closes.
 	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{Logger: log})
 	defer callLog.Close()
+	pageLimit := ratelimit.New(c.RateLimit, nil)
+	defer pageLimit.Stop()
+	pages := hosted.New(hosted.Config{Store: store, Connections: connections, Limiter: pageLimit, Logger: log, RequestID: linkdhttp.RequestID})
 	srv := linkdhttp.NewServer(linkdhttp.Config{
 		Store:       store,
 		Services:    svcs,
 		Imports:     importer,
 		Connections: connections,
 		Apps:        caller,
+		Pages:       pages,
 		CallLog:     callLog,
 		WakeImports: runner.Wake,
 		Logger:      log,

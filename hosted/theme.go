@@ -1,4 +1,4 @@
-package http
+package hosted
 
 import (
 	"encoding/json"

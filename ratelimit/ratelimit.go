@@ -1,4 +1,9 @@
-package http
+// Package ratelimit keeps a token bucket per key, in this process: the API
+// limits requests per API key with it, the hosted page its form posts per
+// account. With several instances each enforces the limit on its own share
+// of traffic, which bounds abuse without a shared store on the hot path;
+// nothing about correctness depends on it.
+package ratelimit
 
 import (
 	"math"
@@ -8,11 +13,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// rateLimiter holds a token bucket per API key. Buckets live in this process:
-// with several instances each enforces the limit on its own share of traffic,
-// which bounds abuse without a shared store on the hot path; nothing about
-// correctness depends on them.
-type rateLimiter struct {
+// Limiter holds a token bucket per key.
+type Limiter struct {
 	rps  float64
 	now  func() time.Time
 	mu   sync.Mutex
@@ -30,16 +32,21 @@ type bucket struct {
 // information, so forgetting it is exact once it has refilled.
 const idleEvict = 10 * time.Minute
 
-func newRateLimiter(rps float64, now func() time.Time) *rateLimiter {
-	l := &rateLimiter{rps: rps, now: now, keys: map[string]*bucket{}, done: make(chan struct{})}
+// New returns a limiter of rps requests a second per key, with bursts of
+// twice that; rps 0 allows everything. now is the clock (time.Now when nil).
+func New(rps float64, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	l := &Limiter{rps: rps, now: now, keys: map[string]*bucket{}, done: make(chan struct{})}
 	if rps > 0 {
 		go l.sweep()
 	}
 	return l
 }
 
-// allow takes a token for key; when none is left it says how long to wait.
-func (l *rateLimiter) allow(key string) (ok bool, retryAfter time.Duration) {
+// Allow takes a token for key; when none is left it says how long to wait.
+func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	if l.rps <= 0 {
 		return true, 0
 	}
@@ -61,7 +68,7 @@ func (l *rateLimiter) allow(key string) (ok bool, retryAfter time.Duration) {
 	return true, 0
 }
 
-func (l *rateLimiter) sweep() {
+func (l *Limiter) sweep() {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -81,4 +88,5 @@ func (l *rateLimiter) sweep() {
 	}
 }
 
-func (l *rateLimiter) stop() { l.once.Do(func() { close(l.done) }) }
+// Stop ends the limiter's sweeping of idle buckets.
+func (l *Limiter) Stop() { l.once.Do(func() { close(l.done) }) }
