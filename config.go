@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// Config is a linked account's installation of one app: the values of the
+// AppConfig is a linked account's installation of one app: the values of the
 // app's config fields and which of its workflows are switched on, with
 // their own field values. An account may hold several configs per app, told
 // apart by ConfigID (by default the account's own id, as in the compatible
 // API).
-type Config struct {
+type AppConfig struct {
 	ID        string // internal id, "_id" on the wire
 	AccountPK string
 	Slug      string
@@ -38,7 +38,7 @@ type WorkflowState struct {
 }
 
 // Workflow returns the state of workflow id, or nil when it was never set.
-func (c *Config) Workflow(id string) *WorkflowState {
+func (c *AppConfig) Workflow(id string) *WorkflowState {
 	for i := range c.Workflows {
 		if c.Workflows[i].ID == id {
 			return &c.Workflows[i]
@@ -48,7 +48,7 @@ func (c *Config) Workflow(id string) *WorkflowState {
 }
 
 // EnabledWorkflows counts the config's switched-on workflows.
-func (c *Config) EnabledWorkflows() int {
+func (c *AppConfig) EnabledWorkflows() int {
 	n := 0
 	for _, w := range c.Workflows {
 		if w.Enabled {
@@ -62,7 +62,7 @@ func (c *Config) EnabledWorkflows() int {
 // it has a connection to the app, and the current config (nil when there is
 // none); it returns the config to write (nil: leave it as it is) and the
 // audit entry.
-type ConfigFunc func(acct *LinkedAccount, connected bool, cur *Config) (next *Config, ev *AuditEntry, err error)
+type ConfigFunc func(acct *LinkedAccount, connected bool, cur *AppConfig) (next *AppConfig, ev *AuditEntry, err error)
 
 // ConfigStore keeps configs. Each write also refreshes the account's
 // ActiveWorkflows count in the same transaction. Removing an account's last
@@ -72,11 +72,11 @@ type ConfigStore interface {
 	// Configs returns the account and its configs of slug (every app when
 	// slug is ""), sorted by slug then config id; ENOTFOUND when the tenant
 	// has no such account.
-	Configs(ctx context.Context, t Tenant, accountID, slug string) (*LinkedAccount, []*Config, error)
+	Configs(ctx context.Context, t Tenant, accountID, slug string) (*LinkedAccount, []*AppConfig, error)
 	// PutConfig reads the account's config (slug, configID), calls fn and
 	// writes its result and audit entry in one transaction. created tells
 	// whether the config is new. ENOTFOUND when the account does not exist.
-	PutConfig(ctx context.Context, t Tenant, accountID, slug, configID string, fn ConfigFunc) (cfg *Config, created bool, err error)
+	PutConfig(ctx context.Context, t Tenant, accountID, slug, configID string, fn ConfigFunc) (cfg *AppConfig, created bool, err error)
 	// DeleteConfig removes one config and writes ev; ENOTFOUND when the
 	// account or the config does not exist.
 	DeleteConfig(ctx context.Context, t Tenant, accountID, slug, configID string, ev *AuditEntry) error
@@ -88,7 +88,7 @@ const MaxConfigBytes = 64 << 10
 
 // EncodeConfig returns the JSON the stores keep of c's fields and workflows
 // (empty object and array rather than null).
-func EncodeConfig(c *Config) (fields, workflows []byte, err error) {
+func EncodeConfig(c *AppConfig) (fields, workflows []byte, err error) {
 	if c.Fields == nil {
 		c.Fields = map[string]json.RawMessage{}
 	}
@@ -149,7 +149,7 @@ func ValidateConfigValue(field string, f *ConfigField, v json.RawMessage) error 
 				return FieldError(field, "%s must be a string or an array of strings", field)
 			}
 			for _, s := range vs {
-				if !hasOption(f.Options, s) {
+				if !OptionAllowed(f.Options, s) {
 					return FieldError(field, "%s: %q is not one of the field's options", field, s)
 				}
 			}
@@ -160,7 +160,7 @@ func ValidateConfigValue(field string, f *ConfigField, v json.RawMessage) error 
 		}
 		var s string
 		json.Unmarshal(v, &s)
-		if !hasOption(f.Options, s) {
+		if !OptionAllowed(f.Options, s) {
 			return FieldError(field, "%s: %q is not one of the field's options", field, s)
 		}
 		return nil
@@ -187,9 +187,11 @@ func ValidateConfigValue(field string, f *ConfigField, v json.RawMessage) error 
 	}
 }
 
-// hasOption reports whether v is one of a select field's options (any value
-// when the field lists none: its options come from the provider).
-func hasOption(opts []FieldOption, v string) bool {
+// OptionAllowed reports whether v is one of a select field's options (any
+// value when the field lists none: its options come from the provider). The
+// catalog gives every select field options; auth inputs and config fields
+// check their values with this one rule.
+func OptionAllowed(opts []FieldOption, v string) bool {
 	if len(opts) == 0 {
 		return true
 	}

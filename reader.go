@@ -26,7 +26,7 @@ type Reader interface {
 	EachAccount(ctx context.Context, t Tenant, f AccountFilter, fn func(*LinkedAccount) error) error
 	ListAudit(ctx context.Context, t Tenant, f AuditFilter) (entries []*AuditEntry, next string, err error)
 	Connections(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, []*Connection, error)
-	Configs(ctx context.Context, t Tenant, accountID, slug string) (*LinkedAccount, []*Config, error)
+	Configs(ctx context.Context, t Tenant, accountID, slug string) (*LinkedAccount, []*AppConfig, error)
 	AppSettings(ctx context.Context, t Tenant) (map[string]*AppSettings, error)
 
 	SessionByHash(ctx context.Context, hash []byte, refresh bool) (*SessionToken, error)

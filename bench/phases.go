@@ -19,10 +19,10 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dashboard"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 )
 
 // measure runs spec once the machine is quiet (or the wait is over) and,
@@ -83,7 +83,7 @@ func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conns := oauth.NewService(store, accounts, apps, "http://127.0.0.1")
+	conns := connect.NewService(store, accounts, apps, "http://127.0.0.1")
 	imports := csvio.NewImporter(store, accounts, 0)
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: imports, Connections: conns, Logger: logger})

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // The linked account page (GET /account/{id}): metric cards, the connected
@@ -147,7 +147,7 @@ func (h *Handler) catalogApp(slug string) (*linkd.App, bool) {
 
 // integrations groups the connections by app (an app may be connected with
 // more than one auth type; the page shows it once).
-func (h *Handler) integrations(acct *linkd.LinkedAccount, conns []*linkd.Connection, cfgs []*linkd.Config) []*integration {
+func (h *Handler) integrations(acct *linkd.LinkedAccount, conns []*linkd.Connection, cfgs []*linkd.AppConfig) []*integration {
 	var out []*integration
 	bySlug := map[string]*integration{}
 	for _, cn := range conns {
@@ -187,28 +187,28 @@ func (h *Handler) integrations(acct *linkd.LinkedAccount, conns []*linkd.Connect
 // workflowGroups lists, for each connected app, its workflows in each of
 // the account's configs of it (the default config when it has none yet:
 // switching a workflow on creates it).
-func (h *Handler) workflowGroups(acct *linkd.LinkedAccount, apps []*integration, cfgs []*linkd.Config) []*workflowGroup {
+func (h *Handler) workflowGroups(acct *linkd.LinkedAccount, apps []*integration, cfgs []*linkd.AppConfig) []*workflowGroup {
 	var out []*workflowGroup
 	for _, in := range apps {
 		app, ok := h.catalogApp(in.Slug)
 		if !ok {
 			continue
 		}
-		var mine []*linkd.Config
+		var mine []*linkd.AppConfig
 		for _, cf := range cfgs {
 			if cf.Slug == in.Slug {
 				mine = append(mine, cf)
 			}
 		}
 		if len(mine) == 0 {
-			mine = []*linkd.Config{{Slug: in.Slug, ConfigID: acct.AccountID}}
+			mine = []*linkd.AppConfig{{Slug: in.Slug, ConfigID: acct.AccountID}}
 		}
 		for _, cf := range mine {
 			g := &workflowGroup{Slug: in.Slug, Name: in.Name, IconURL: in.IconURL, Initial: in.Initial, Tone: in.Tone, ShowConfig: len(mine) > 1}
 			if cf.ConfigID != acct.AccountID {
 				g.ConfigID = cf.ConfigID
 			}
-			problems := (&oauth.ConfigView{App: app, Config: cf}).Problems()
+			problems := (&connect.ConfigView{App: app, Config: cf}).Problems()
 			for _, wf := range app.Workflows {
 				it := &workflowItem{ID: wf.ID, Name: wf.Name, Description: wf.Description, DOMID: domID("wf", in.Slug, cf.ConfigID, wf.ID)}
 				if st := cf.Workflow(wf.ID); st != nil {

@@ -25,7 +25,7 @@ type removalPlan struct {
 // What happens to the credentials depends on how the app was connected: an
 // OAuth token is revoked at the provider (when it has a revocation
 // endpoint); an API key can only be forgotten here.
-func (h *Handler) removalPlan(acct *linkd.LinkedAccount, in *integration, conns []*linkd.Connection, cfgs []*linkd.Config) *removalPlan {
+func (h *Handler) removalPlan(acct *linkd.LinkedAccount, in *integration, conns []*linkd.Connection, cfgs []*linkd.AppConfig) *removalPlan {
 	base := accountPath(acct.AccountID) + "/connections/" + url.PathEscape(in.Slug) + "/remove"
 	p := &removalPlan{
 		Question: fmt.Sprintf("Remove the %s connection of %s?", in.Name, accountTitle(acct)),
@@ -106,7 +106,7 @@ type removeData struct {
 }
 
 // handleRemoveConnection confirms (GET) and removes (POST) the account's
-// connection to an app, through the same oauth.Service.Disconnect as the
+// connection to an app, through the same connect.Service.Disconnect as the
 // API: the credentials go, OAuth tokens are queued for revocation, and the
 // app's configs go with its last connection.
 func (h *Handler) handleRemoveConnection(w http.ResponseWriter, r *http.Request) error {

@@ -30,7 +30,7 @@ func accountLabel(a *linkd.LinkedAccount) string {
 // deletionPlan lists what AccountService.Delete removes with acct: its
 // fields, its connections (credentials destroyed, OAuth grants revoked at
 // the providers), its configs with their workflows, its session tokens.
-func (h *Handler) deletionPlan(acct *linkd.LinkedAccount, apps []*integration, cfgs []*linkd.Config) *deletionPlan {
+func (h *Handler) deletionPlan(acct *linkd.LinkedAccount, apps []*integration, cfgs []*linkd.AppConfig) *deletionPlan {
 	p := &deletionPlan{Question: "Delete " + accountLabel(acct) + "?", Page: accountPath(acct.AccountID) + "/delete",
 		Action: accountPath(acct.AccountID) + "/delete", Button: "Delete account"}
 	what := "The linked account " + acct.AccountID

@@ -14,26 +14,26 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dbtest"
-	"github.com/linkd-dev/linkd/oauth"
 )
 
-// acctConnections is an oauth.Service on e's store and keys, to set up
+// acctConnections is an connect.Service on e's store and keys, to set up
 // connections and configs as the API would.
-func acctConnections(t *testing.T, e *env) *oauth.Service {
+func acctConnections(t *testing.T, e *env) *connect.Service {
 	t.Helper()
 	cat, err := catalog.LoadFile("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return oauth.NewService(e.store, e.accounts, cat, "http://127.0.0.1")
+	return connect.NewService(e.store, e.accounts, cat, "http://127.0.0.1")
 }
 
 // acctFixture makes an account with Stripe and SendGrid connected (with
 // keys) and Stripe's "Sync customers" workflow on, by the actors that do
 // that in real life: the backend's API key creates the account, the
 // customer connects the apps (hosted page, SDK) and switches the workflow.
-func acctFixture(t *testing.T, e *env, tn linkd.Tenant, id, name string) *oauth.Service {
+func acctFixture(t *testing.T, e *env, tn linkd.Tenant, id, name string) *connect.Service {
 	t.Helper()
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -54,7 +54,7 @@ func acctFixture(t *testing.T, e *env, tn linkd.Tenant, id, name string) *oauth.
 		t.Fatal(err)
 	}
 	on := true
-	if _, _, err := conns.PutConfig(ctx, tn, session, id, "stripe", "", oauth.ConfigInput{Workflows: []oauth.WorkflowInput{{ID: "sync-customers", Enabled: &on}}}, false); err != nil {
+	if _, _, err := conns.PutConfig(ctx, tn, session, id, "stripe", "", connect.ConfigInput{Workflows: []connect.WorkflowInput{{ID: "sync-customers", Enabled: &on}}}, false); err != nil {
 		t.Fatal(err)
 	}
 	return conns

@@ -7,7 +7,7 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 func planHandler(t *testing.T) *Handler {
@@ -16,7 +16,7 @@ func planHandler(t *testing.T) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Handler{cfg: Config{Connections: &oauth.Service{Catalog: cat}}}
+	return &Handler{cfg: Config{Connections: &connect.Service{Catalog: cat}}}
 }
 
 // TestRemovalPlan: the confirmation says what happens to the credentials
@@ -29,15 +29,15 @@ func TestRemovalPlan(t *testing.T) {
 	if slack.OAuth == nil || slack.OAuth.RevocationURL == "" {
 		t.Fatal("the test expects Slack to revoke tokens")
 	}
-	cfg := &linkd.Config{Slug: "slack", ConfigID: "acme", Workflows: []linkd.WorkflowState{{ID: "notify-channel", Enabled: true}, {ID: "sync-users", Enabled: true}}}
+	cfg := &linkd.AppConfig{Slug: "slack", ConfigID: "acme", Workflows: []linkd.WorkflowState{{ID: "notify-channel", Enabled: true}, {ID: "sync-users", Enabled: true}}}
 	for _, tt := range []struct {
 		name string
 		in   *integration
 		conn string
-		cfgs []*linkd.Config
+		cfgs []*linkd.AppConfig
 		want string
 	}{
-		{"oauth", &integration{Slug: "slack", Name: "Slack", OAuth: true, Revocable: true}, linkd.AuthOAuth2, []*linkd.Config{cfg},
+		{"oauth", &integration{Slug: "slack", Name: "Slack", OAuth: true, Revocable: true}, linkd.AuthOAuth2, []*linkd.AppConfig{cfg},
 			"Remove the Slack connection of Acme? Its stored credentials are destroyed and the token is revoked at Slack. " +
 				"Workflows of Slack are switched off (2 are active now: Notify a channel, Sync workspace members) and its config is removed."},
 		{"oauth without revocation", &integration{Slug: "acme-crm", Name: "Acme CRM", OAuth: true}, linkd.AuthOAuth2, nil,
@@ -65,7 +65,7 @@ func TestDeletionPlan(t *testing.T) {
 	h := planHandler(t)
 	acct := &linkd.LinkedAccount{AccountID: "acme", Name: "Acme", UDF: []linkd.UDF{{Key: "plan"}}, Credentials: []byte("sealed")}
 	apps := []*integration{{Slug: "slack", Name: "Slack", OAuth: true, Revocable: true}, {Slug: "stripe", Name: "Stripe"}}
-	cfgs := []*linkd.Config{{Slug: "stripe", Workflows: []linkd.WorkflowState{{ID: "sync-customers", Enabled: true}, {ID: "invoice-paid-alerts"}}}}
+	cfgs := []*linkd.AppConfig{{Slug: "stripe", Workflows: []linkd.WorkflowState{{ID: "sync-customers", Enabled: true}, {ID: "invoice-paid-alerts"}}}}
 	p := h.deletionPlan(acct, apps, cfgs)
 	want := []string{
 		"The linked account acme, its name and 1 user-defined field, and the your_app credentials stored for it.",

@@ -5,11 +5,11 @@ import (
 	"net/http"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // handleToggleWorkflow switches one workflow of one of the account's
-// configs on or off, through the same oauth.Service.PutConfig as the API
+// configs on or off, through the same connect.Service.PutConfig as the API
 // (which refuses to switch one on while the app is not connected). The
 // form names the app, the config ("" for the default one), the workflow
 // and the state wanted, so a repeated or stale submit sets, never flips.
@@ -41,7 +41,7 @@ func (h *Handler) handleToggleWorkflow(w http.ResponseWriter, r *http.Request) e
 	app, _ := h.catalogApp(slug)
 	name := workflowName(app, wfID)
 	_, _, err = h.cfg.Connections.PutConfig(r.Context(), c.Tenant(), c.Actor(), acct.AccountID, slug, configID,
-		oauth.ConfigInput{Workflows: []oauth.WorkflowInput{{ID: wfID, Enabled: &on}}}, false)
+		connect.ConfigInput{Workflows: []connect.WorkflowInput{{ID: wfID, Enabled: &on}}}, false)
 	if err != nil {
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {
 			return err

@@ -24,8 +24,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
-	"github.com/linkd-dev/linkd/oauth"
 )
 
 //go:embed templates/*.html
@@ -46,7 +46,7 @@ type Config struct {
 	WakeImports func()
 	// WakeBulk tells this instance's BulkRunner that a job was queued.
 	WakeBulk    func()
-	Connections *oauth.Service
+	Connections *connect.Service
 	Logger      *slog.Logger
 	Now         func() time.Time
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For (for

@@ -19,11 +19,11 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
@@ -43,7 +43,7 @@ type env struct {
 	setupCode string
 	// conns is the server's connection service; its catalog has keyapp,
 	// whose API is on loopback, for calls through the proxy.
-	conns *oauth.Service
+	conns *connect.Service
 }
 
 func newEnv(t *testing.T, store linkd.Store) *env {
@@ -97,7 +97,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	}
 	svcs := linkd.NewServices(store, keys, "http://127.0.0.1")
 	accounts := svcs.Accounts
-	conns := oauth.NewService(store, accounts, cat, "http://127.0.0.1")
+	conns := connect.NewService(store, accounts, cat, "http://127.0.0.1")
 	importer := csvio.NewImporter(store, accounts, 0)
 	owner := "test-" + linkd.NewID()
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Poll: 50 * time.Millisecond, Logger: log}, 2)

@@ -8,7 +8,7 @@ import (
 	"unicode"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // settingsAppRow is one catalog app as the tenant set it up, and its
@@ -62,7 +62,7 @@ func (h *Handler) settingsApps(r *http.Request) (*settingsAppsData, error) {
 	for _, app := range conns.Catalog.Apps() {
 		set := all[app.Slug]
 		row := settingsAppRow{App: app, OAuth: app.AuthType == linkd.AuthOAuth2, Enabled: app.EnabledByDefault && t.Env == linkd.EnvTest,
-			Available: oauth.Available(t, app, set), Initials: settingsInitials(app.Name), Tone: settingsTone(app.Slug)}
+			Available: connect.Available(t, app, set), Initials: settingsInitials(app.Name), Tone: settingsTone(app.Slug)}
 		if set != nil {
 			row.Enabled, row.ClientID, row.HasSecret = set.Enabled, set.ClientID, len(set.ClientSecret) > 0
 		}
@@ -136,12 +136,12 @@ func (h *Handler) handleEnableApp(w http.ResponseWriter, r *http.Request) error 
 	}
 	c := current(r)
 	on := true
-	set, err := h.cfg.Connections.PutSettings(r.Context(), c.Tenant(), c.Actor(), app.Slug, oauth.SettingsInput{Enabled: &on})
+	set, err := h.cfg.Connections.PutSettings(r.Context(), c.Tenant(), c.Actor(), app.Slug, connect.SettingsInput{Enabled: &on})
 	if err != nil {
 		return err
 	}
 	msg := app.Name + " is enabled in the " + string(c.Session.Env) + " environment."
-	if !oauth.Available(c.Tenant(), app, set) {
+	if !connect.Available(c.Tenant(), app, set) {
 		msg += " Add its OAuth client credentials to make it available to linked accounts."
 	}
 	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)
@@ -166,7 +166,7 @@ func (h *Handler) handleDisableApp(w http.ResponseWriter, r *http.Request) error
 			settingsDisableAppData{App: app, OAuth: app.AuthType == linkd.AuthOAuth2}))
 	}
 	off := false
-	if _, err := h.cfg.Connections.PutSettings(r.Context(), c.Tenant(), c.Actor(), app.Slug, oauth.SettingsInput{Enabled: &off}); err != nil {
+	if _, err := h.cfg.Connections.PutSettings(r.Context(), c.Tenant(), c.Actor(), app.Slug, connect.SettingsInput{Enabled: &off}); err != nil {
 		return err
 	}
 	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), app.Name+" is disabled in the "+string(c.Session.Env)+" environment.")
@@ -220,7 +220,7 @@ func (h *Handler) handleAppCredentials(w http.ResponseWriter, r *http.Request) e
 	if len(errs) > 0 {
 		return fail(http.StatusBadRequest, errs, "")
 	}
-	in := oauth.SettingsInput{ClientID: &id}
+	in := connect.SettingsInput{ClientID: &id}
 	if secret != "" {
 		in.ClientSecret = &secret
 	}
@@ -241,7 +241,7 @@ func (h *Handler) handleAppCredentials(w http.ResponseWriter, r *http.Request) e
 		return fail(http.StatusBadRequest, nil, e.Message)
 	}
 	msg := app.Name + "'s client credentials are saved."
-	if enable && oauth.Available(c.Tenant(), app, set) {
+	if enable && connect.Available(c.Tenant(), app, set) {
 		msg = app.Name + " is enabled in the " + string(c.Session.Env) + " environment, with its client credentials."
 	}
 	h.redirectNotice(w, r, settingsAppAnchor(app.Slug), msg)

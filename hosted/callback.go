@@ -38,7 +38,7 @@ func setCallbackHeaders(w http.ResponseWriter, nonce string) {
 // handleOAuthCallback is where providers send the customer back. It shows
 // a small page (the SDK's popup closes itself), or redirects to the
 // return_to given when the flow started, with the outcome in the query:
-// linkd_status, and linkd_error as a reason code (oauth.Failure words it),
+// linkd_status, and linkd_error as a reason code (connect.Failure words it),
 // never text.
 func (h *Handler) handleOAuthCallback(w http.ResponseWriter, r *http.Request) error {
 	nonce := newNonce()

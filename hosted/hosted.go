@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/ratelimit"
 )
 
@@ -36,7 +36,7 @@ type Config struct {
 	// Store is what the pages read: connect sessions, the account, the
 	// organization, its allowed origins. Changes go through Connections.
 	Store       linkd.Reader
-	Connections *oauth.Service
+	Connections *connect.Service
 	// Limiter bounds the forms posted per account; nil allows all.
 	Limiter *ratelimit.Limiter
 	Logger  *slog.Logger
@@ -49,7 +49,7 @@ type Config struct {
 // Handler serves the pages.
 type Handler struct {
 	store     linkd.Reader
-	conns     *oauth.Service
+	conns     *connect.Service
 	limiter   *ratelimit.Limiter
 	logger    *slog.Logger
 	clock     func() time.Time

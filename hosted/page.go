@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // pageFunc handles a request of the hosted page whose connect session has
@@ -248,7 +248,7 @@ func (h *Handler) buildPage(r *http.Request, cs *linkd.ConnectSession) (*hostedP
 	return page, nil
 }
 
-func hostedAppOf(v oauth.AppView) *hostedApp {
+func hostedAppOf(v connect.AppView) *hostedApp {
 	a := &hostedApp{Slug: v.App.Slug, Name: v.App.Name, Description: v.App.Description, OAuth: v.App.AuthType == linkd.AuthOAuth2,
 		State: "none", Status: "Not connected", Action: "Connect"}
 	if strings.HasPrefix(v.App.IconURL, "https://") {
@@ -302,7 +302,7 @@ func (h *Handler) noticeFrom(r *http.Request, cs *linkd.ConnectSession, apps []*
 }
 
 // The page's own reasons for an action that failed, as its redirects name
-// them in linkd_error; the OAuth callback's are oauth's (oauth.Failure).
+// them in linkd_error; the OAuth callback's are oauth's (connect.Failure).
 const (
 	reasonUnavailable      = "unavailable"
 	reasonNotAForm         = "not_a_form"
@@ -319,7 +319,7 @@ func failure(reason, app string) string {
 	case reasonDisconnectFailed:
 		return "Could not disconnect " + app + ". Try again."
 	}
-	return "Could not connect to " + app + ". " + oauth.Failure(reason, app)
+	return "Could not connect to " + app + ". " + connect.Failure(reason, app)
 }
 
 // render writes the page with its security headers.
@@ -376,12 +376,12 @@ func backToPage(w http.ResponseWriter, r *http.Request, slug, status, reason str
 
 // handleOAuth starts connecting an OAuth app: the browser goes to
 // the provider, and the callback brings it back to the page. The flow is
-// bound to this browser (a cookie, oauth.Service.BrowserCookie): its
+// bound to this browser (a cookie, connect.Service.BrowserCookie): its
 // consent URL, handed to someone else, cannot land their grant here.
 func (h *Handler) handleOAuth(w http.ResponseWriter, r *http.Request, cs *linkd.ConnectSession) error {
 	slug := r.PathValue("slug")
 	secret, cookie := h.conns.BrowserCookie()
-	u, err := h.conns.AuthURL(r.Context(), cs.Tenant(), oauth.AuthRequest{AccountID: cs.AccountID, Slug: slug,
+	u, err := h.conns.AuthURL(r.Context(), cs.Tenant(), connect.AuthRequest{AccountID: cs.AccountID, Slug: slug,
 		ReturnTo: "/connect/" + r.PathValue("token"), Browser: secret})
 	if err != nil {
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {

@@ -17,11 +17,11 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
@@ -45,7 +45,7 @@ type fixture struct {
 	provider *oauthtest.Provider
 	// accounts and connections are the services behind the server.
 	accounts    *linkd.AccountService
-	connections *oauth.Service
+	connections *connect.Service
 	caller      *proxy.Caller
 	// callLog records the proxy's calls, as serve wires it.
 	callLog *linkd.CallRecorder
@@ -98,7 +98,7 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	}
 	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	svcs.Hosted.PublicURL = public
-	conns := oauth.NewService(store, svc, cat, public)
+	conns := connect.NewService(store, svc, cat, public)
 	conns.HTTPClient = outbound.NewClient(loopback)
 	caller := &proxy.Caller{Connections: conns, Catalog: cat, Client: outbound.NewClient(loopback), MaxBody: 4 << 20, Timeout: 5 * time.Second,
 		BackoffBase: time.Millisecond}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // appJSON is an application as the compatible API shows it to one linked
@@ -38,7 +38,7 @@ type connectedAccountJSON struct {
 	AuthType    string `json:"auth_type"`
 }
 
-func renderApp(v oauth.AppView) *appJSON {
+func renderApp(v connect.AppView) *appJSON {
 	a := v.App
 	inputs := a.AuthInputs
 	if inputs == nil {
@@ -180,7 +180,7 @@ func (s *Server) renderSettings(t linkd.Tenant, app *linkd.App, set *linkd.AppSe
 	if set != nil {
 		out.Enabled, out.ClientID, out.HasClientSecret = set.Enabled, set.ClientID, len(set.ClientSecret) > 0
 	}
-	out.Available = oauth.Available(t, app, set)
+	out.Available = connect.Available(t, app, set)
 	return out
 }
 
@@ -211,7 +211,7 @@ func (s *Server) handlePutAppSettings(w http.ResponseWriter, r *http.Request, bo
 	}
 	t := tenant(r)
 	set, err := s.connections.PutSettings(r.Context(), t, actor(r), r.PathValue("slug"),
-		oauth.SettingsInput{Enabled: req.Enabled, ClientID: req.ClientID, ClientSecret: req.ClientSecret})
+		connect.SettingsInput{Enabled: req.Enabled, ClientID: req.ClientID, ClientSecret: req.ClientSecret})
 	if err != nil {
 		return err
 	}

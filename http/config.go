@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // configFieldJSON is a config field with its value, as the compatible API's
@@ -62,7 +62,7 @@ func renderConfigFields(fs []linkd.ConfigField, vals map[string]json.RawMessage)
 	return out
 }
 
-func renderConfig(v *oauth.ConfigView) *configJSON {
+func renderConfig(v *connect.ConfigView) *configJSON {
 	c := v.Config
 	out := &configJSON{ID: c.ID, Slug: c.Slug, ConfigID: c.ConfigID, Fields: renderConfigFields(v.App.ConfigFields, c.Fields),
 		Workflows: renderWorkflows(v), FieldErrors: []fieldErrorJSON{},
@@ -75,7 +75,7 @@ func renderConfig(v *oauth.ConfigView) *configJSON {
 
 // renderWorkflows lists every workflow of the app with its state in the
 // config (off when never set).
-func renderWorkflows(v *oauth.ConfigView) []configWorkflowJSON {
+func renderWorkflows(v *connect.ConfigView) []configWorkflowJSON {
 	out := make([]configWorkflowJSON, 0, len(v.App.Workflows))
 	for _, w := range v.App.Workflows {
 		wj := configWorkflowJSON{ID: w.ID, Name: w.Name, Description: w.Description}
@@ -102,10 +102,10 @@ type configBody struct {
 	} `json:"workflows"`
 }
 
-func (b *configBody) input() oauth.ConfigInput {
-	in := oauth.ConfigInput{Fields: b.Fields}
+func (b *configBody) input() connect.ConfigInput {
+	in := connect.ConfigInput{Fields: b.Fields}
 	for _, w := range b.Workflows {
-		in.Workflows = append(in.Workflows, oauth.WorkflowInput{ID: w.ID, Enabled: w.Enabled, Fields: w.Fields})
+		in.Workflows = append(in.Workflows, connect.WorkflowInput{ID: w.ID, Enabled: w.Enabled, Fields: w.Fields})
 	}
 	return in
 }
@@ -206,7 +206,7 @@ func (s *Server) handleToggleWorkflow(w http.ResponseWriter, r *http.Request, bo
 	if b.Enabled == nil {
 		return linkd.FieldError("enabled", "enabled (true or false) is required")
 	}
-	in := oauth.ConfigInput{Workflows: []oauth.WorkflowInput{{ID: r.PathValue("workflow_id"), Enabled: b.Enabled}}}
+	in := connect.ConfigInput{Workflows: []connect.WorkflowInput{{ID: r.PathValue("workflow_id"), Enabled: b.Enabled}}}
 	v, _, err := s.connections.PutConfig(r.Context(), tenant(r), actor(r), id, r.PathValue("slug"), r.PathValue("config_id"), in, false)
 	if err != nil {
 		if e, ok := err.(*linkd.Error); ok && e.Field == "workflows[0].id" {

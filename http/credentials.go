@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // credentialsJSON is a connection's credentials as the backend reads them.
@@ -34,7 +34,7 @@ func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) error
 		force = b
 	}
 	c, err := s.connections.Credentials(r.Context(), tenant(r), r.PathValue("linked_account_id"), r.PathValue("slug"),
-		oauth.CredentialsOptions{Actor: actor(r), Force: force})
+		connect.CredentialsOptions{Actor: actor(r), Force: force})
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dbtest"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 )
 
 // connectTestprov connects cust to testprov through the hosted page, as its
@@ -192,7 +192,7 @@ func TestCredentialsRefreshOnce(t *testing.T) {
 		// A second instance: its own services (so its own in-process
 		// single-flight) and server, on the same database.
 		c := f.connections
-		other := oauth.NewService(store, c.Accounts, c.Catalog, c.PublicURL)
+		other := connect.NewService(store, c.Accounts, c.Catalog, c.PublicURL)
 		other.Owner = "instance-2"
 		srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: linkd.NewServices(store, c.Keys, ""), Connections: other})
 		t.Cleanup(srv.Close)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/browsertest"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dbtest"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/worker"
 )
@@ -179,7 +179,7 @@ func testHostedInBrowser(t *testing.T, store linkd.Store, screenshots bool) {
 		t.Fatalf("after disconnect: notice %q, testprov %v, stripe %v", notice, connected("testprov"), connected("stripe"))
 	}
 	shot("disconnected")
-	if n, err := oauth.NewRevoker(conns, worker.Options{Owner: "test"}).Drain(ctx); err != nil || n != 1 {
+	if n, err := connect.NewRevoker(conns, worker.Options{Owner: "test"}).Drain(ctx); err != nil || n != 1 {
 		t.Fatalf("revoker: %d, %v", n, err)
 	}
 	if r := prov.Revoked(); len(r) != 1 || r[0] != sec.RefreshToken {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 )
 
 // handleOAuthURL returns the provider's authorization URL for an account to
@@ -29,7 +29,7 @@ func (s *Server) handleOAuthURL(w http.ResponseWriter, r *http.Request) error {
 			params[k] = v
 		}
 	}
-	req := oauth.AuthRequest{AccountID: id, Slug: r.PathValue("slug"), ReturnTo: q.Get("return_to"), Params: params}
+	req := connect.AuthRequest{AccountID: id, Slug: r.PathValue("slug"), ReturnTo: q.Get("return_to"), Params: params}
 	if c := callerFrom(r.Context()); c != nil && c.session != nil {
 		if o, err := linkd.NormalizeOrigin("Origin", r.Header.Get("Origin")); err == nil {
 			req.Origin = o
@@ -75,7 +75,7 @@ func (s *Server) handleMigrateToken(w http.ResponseWriter, r *http.Request, body
 		return linkd.FieldError("auth_object", "auth_object is required")
 	}
 	a := req.AuthObject
-	in := oauth.MigrateInput{AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, TokenType: a.TokenType, Scope: a.Scope}
+	in := connect.MigrateInput{AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, TokenType: a.TokenType, Scope: a.Scope}
 	switch {
 	case a.ExpiresAt != nil:
 		e := linkd.StoreTime(*a.ExpiresAt)

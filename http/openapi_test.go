@@ -14,11 +14,11 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
 )
@@ -48,7 +48,7 @@ func serveOpenAPI(t *testing.T) (*linkdhttp.Server, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := oauth.NewService(store, accounts, apps, "")
+	conns := connect.NewService(store, accounts, apps, "")
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs,
 		Imports:     csvio.NewImporter(store, accounts, 0),
 		Connections: conns, Apps: &proxy.Caller{Connections: conns, Catalog: apps, Client: http.DefaultClient},

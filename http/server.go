@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/ratelimit"
 )
 
@@ -34,7 +34,7 @@ type Config struct {
 	// that a job was queued.
 	Imports *csvio.Importer
 	// Connections connects apps; nil leaves the application routes out.
-	Connections *oauth.Service
+	Connections *connect.Service
 	// Apps calls apps' APIs for the proxy routes; nil leaves them out.
 	Apps linkd.AppCaller
 	// CallLog, when set, receives the calls ObserveAppCall sees (wire
@@ -76,7 +76,7 @@ type Server struct {
 	settings *linkd.SettingsService
 	imports  *csvio.Importer
 	// connections is Config.Connections.
-	connections *oauth.Service
+	connections *connect.Service
 	apiKeys     *linkd.APIKeyService
 	links       *linkd.HostedService
 	sessions    *linkd.SessionService

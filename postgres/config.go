@@ -14,8 +14,8 @@ var _ linkd.ConfigStore = (*Store)(nil)
 
 const configColumns = `id, account_pk, slug, config_id, fields, workflows, created_at, updated_at`
 
-func scanConfig(row pgx.Row) (*linkd.Config, error) {
-	var c linkd.Config
+func scanConfig(row pgx.Row) (*linkd.AppConfig, error) {
+	var c linkd.AppConfig
 	var fields, workflows []byte
 	if err := row.Scan(&c.ID, &c.AccountPK, &c.Slug, &c.ConfigID, &fields, &workflows, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func scanConfig(row pgx.Row) (*linkd.Config, error) {
 }
 
 // Configs implements linkd.ConfigStore.
-func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.Config, error) {
+func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.AppConfig, error) {
 	acct, err := findAccount(ctx, s.pool, t, accountID, false)
 	if err != nil {
 		return nil, nil, err
@@ -42,7 +42,7 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 	if err != nil {
 		return nil, nil, fmt.Errorf("configs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*linkd.Config, error) { return scanConfig(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*linkd.AppConfig, error) { return scanConfig(row) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("configs: %w", err)
 	}
@@ -52,8 +52,8 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 // PutConfig implements linkd.ConfigStore. The account row is locked first,
 // so writers of one account's configs queue instead of racing on the unique
 // (slug, config_id) index.
-func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, configID string, fn linkd.ConfigFunc) (*linkd.Config, bool, error) {
-	var out *linkd.Config
+func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, configID string, fn linkd.ConfigFunc) (*linkd.AppConfig, bool, error) {
+	var out *linkd.AppConfig
 	var created bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		acct, err := findAccount(ctx, tx, t, accountID, true)

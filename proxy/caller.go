@@ -14,7 +14,7 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
-	"github.com/linkd-dev/linkd/oauth"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/worker"
 )
@@ -37,7 +37,7 @@ const (
 // Caller calls apps' APIs as linked accounts. It implements
 // linkd.AppCaller.
 type Caller struct {
-	Connections *oauth.Service
+	Connections *connect.Service
 	Catalog     linkd.Catalog
 	// Client is the SSRF-guarded client (outbound.NewClient) calls leave
 	// through; it must not follow redirects.
@@ -106,7 +106,7 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 	if req.ContentLength > maxBody {
 		return nil, &linkd.Error{Code: linkd.ETOOLARGE, Field: "body", Message: (&maxBytesError{maxBody}).Error()}
 	}
-	creds, err := c.Connections.Credentials(ctx, t, accountID, slug, oauth.CredentialsOptions{})
+	creds, err := c.Connections.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 		// One forced refresh on 401, never a loop.
 		if resp.StatusCode == http.StatusUnauthorized && app.AuthType == linkd.AuthOAuth2 && !refreshed && b.replayable() {
 			refreshed = true
-			fresh, err := c.Connections.Credentials(cctx, t, accountID, slug, oauth.CredentialsOptions{Force: true})
+			fresh, err := c.Connections.Credentials(cctx, t, accountID, slug, connect.CredentialsOptions{Force: true})
 			if err == nil {
 				discard(resp)
 				creds = fresh

@@ -14,8 +14,8 @@ var _ linkd.ConfigStore = (*Store)(nil)
 
 const configColumns = `id, account_pk, slug, config_id, fields, workflows, created_at, updated_at`
 
-func scanConfig(row interface{ Scan(...any) error }) (*linkd.Config, error) {
-	var c linkd.Config
+func scanConfig(row interface{ Scan(...any) error }) (*linkd.AppConfig, error) {
+	var c linkd.AppConfig
 	var fields, workflows []byte
 	var created, updated int64
 	if err := row.Scan(&c.ID, &c.AccountPK, &c.Slug, &c.ConfigID, &fields, &workflows, &created, &updated); err != nil {
@@ -32,7 +32,7 @@ func scanConfig(row interface{ Scan(...any) error }) (*linkd.Config, error) {
 }
 
 // Configs implements linkd.ConfigStore.
-func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.Config, error) {
+func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.AppConfig, error) {
 	acct, err := findAccount(ctx, s.r, t, accountID)
 	if err != nil {
 		return nil, nil, err
@@ -44,7 +44,7 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 		return nil, nil, fmt.Errorf("configs: %w", err)
 	}
 	defer rows.Close()
-	var out []*linkd.Config
+	var out []*linkd.AppConfig
 	for rows.Next() {
 		c, err := scanConfig(rows)
 		if err != nil {
@@ -56,8 +56,8 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 }
 
 // PutConfig implements linkd.ConfigStore.
-func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, configID string, fn linkd.ConfigFunc) (*linkd.Config, bool, error) {
-	var out *linkd.Config
+func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, configID string, fn linkd.ConfigFunc) (*linkd.AppConfig, bool, error) {
+	var out *linkd.AppConfig
 	var created bool
 	err := s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)

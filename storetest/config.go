@@ -12,11 +12,11 @@ import (
 
 // putConfig enables the given workflows of the account's config (slug,
 // configID) and returns what the store wrote.
-func (e *env) putConfig(t *testing.T, tn linkd.Tenant, accountID, slug, configID string, enabled map[string]bool) (*linkd.Config, bool, error) {
+func (e *env) putConfig(t *testing.T, tn linkd.Tenant, accountID, slug, configID string, enabled map[string]bool) (*linkd.AppConfig, bool, error) {
 	t.Helper()
-	return e.store.PutConfig(e.ctx, tn, accountID, slug, configID, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.Config) (*linkd.Config, *linkd.AuditEntry, error) {
+	return e.store.PutConfig(e.ctx, tn, accountID, slug, configID, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.AppConfig) (*linkd.AppConfig, *linkd.AuditEntry, error) {
 		now := time.Now()
-		next := &linkd.Config{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, ConfigID: configID, CreatedAt: now}
+		next := &linkd.AppConfig{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, ConfigID: configID, CreatedAt: now}
 		if cur != nil {
 			c := *cur
 			next = &c
@@ -76,7 +76,7 @@ func testConfigs(t *testing.T, e *env) {
 	if n := e.activeWorkflows(t, e.t, "k1"); n != 2 {
 		t.Fatalf("active_workflows after disabling = %d, want 2", n)
 	}
-	same, created, err := e.store.PutConfig(e.ctx, e.t, "k1", "slack", "k1", func(*linkd.LinkedAccount, bool, *linkd.Config) (*linkd.Config, *linkd.AuditEntry, error) {
+	same, created, err := e.store.PutConfig(e.ctx, e.t, "k1", "slack", "k1", func(*linkd.LinkedAccount, bool, *linkd.AppConfig) (*linkd.AppConfig, *linkd.AuditEntry, error) {
 		return nil, nil, nil
 	})
 	if err != nil || created || same == nil || same.ID != c.ID {

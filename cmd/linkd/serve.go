@@ -19,11 +19,11 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/ratelimit"
@@ -121,7 +121,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	proxyTransport.DisableCompression = true
 	proxyClient := outbound.NewClient(egress)
 	proxyClient.Transport = proxyTransport
-	connections := oauth.NewService(store, accounts, apps, c.PublicURL)
+	connections := connect.NewService(store, accounts, apps, c.PublicURL)
 	connections.RefreshAhead, connections.Owner, connections.HTTPClient = c.RefreshAhead, owner, tokenClient
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
@@ -168,8 +168,8 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { runner.Run(bgctx) })
-	bg.Go(func() { oauth.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
-	bg.Go(func() { oauth.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
+	bg.Go(func() { connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
+	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
 	bg.Go(func() { callLogPurge(store, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx) })

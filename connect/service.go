@@ -1,14 +1,16 @@
-// Package oauth connects linked accounts to apps: key-based credentials now,
-// and the OAuth 2.0 flows (authorization code with PKCE, refresh, revocation).
-// Secrets are sealed with the account's data key before they reach a store.
-package oauth
+// Package connect connects linked accounts to apps and keeps what hangs off
+// a connection: key-based connections (keys.go), the OAuth 2.0 flow with
+// PKCE and browser binding (flow.go), token refresh (refresh.go) and
+// revocation (revoke.go), credentials for the backend (credentials.go),
+// each account's configs and workflow switches (config.go), and each
+// tenant's app settings (appsettings.go). Secrets are sealed with the
+// account's data key before they reach a store.
+package connect
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -49,20 +51,6 @@ func (s *Service) now() time.Time { return linkd.NowOf(s.Now) }
 
 // RedirectURL is the OAuth callback to register with every provider.
 func (s *Service) RedirectURL() string { return s.PublicURL + "/oauth/callback" }
-
-// Available reports whether the tenant's linked accounts may connect app:
-// enabled in the tenant's settings, or enabled by default in the test
-// environment; an OAuth app also needs the tenant's client credentials.
-func Available(t linkd.Tenant, app *linkd.App, set *linkd.AppSettings) bool {
-	enabled := app.EnabledByDefault && t.Env == linkd.EnvTest
-	if set != nil {
-		enabled = set.Enabled
-	}
-	if app.AuthType == linkd.AuthOAuth2 {
-		return enabled && set != nil && set.ClientID != "" && len(set.ClientSecret) > 0
-	}
-	return enabled
-}
 
 // AppView is an app as one linked account sees it.
 type AppView struct {
@@ -125,36 +113,6 @@ func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.
 	return app, settings[slug], nil
 }
 
-// SaveKeys connects a key-based app with the customer's fields: required
-// ones must be present, unknown ones are refused, values are sealed.
-func (s *Service) SaveKeys(ctx context.Context, t linkd.Tenant, actor, accountID, slug string, values map[string]json.RawMessage) (*linkd.Connection, error) {
-	if err := linkd.ValidateAccountID(accountID); err != nil {
-		return nil, err
-	}
-	app, _, err := s.app(ctx, t, slug)
-	if err != nil {
-		return nil, err
-	}
-	if app.AuthType != linkd.AuthKeyBased {
-		return nil, linkd.FieldError("slug", "%s connects with OAuth 2.0, not with keys", slug)
-	}
-	fields, err := checkFields(app, values)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := json.Marshal(linkd.ConnectionSecrets{Fields: fields})
-	if err != nil {
-		return nil, err
-	}
-	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, true, func(c *linkd.Connection) {
-		c.Status = linkd.ConnActive
-		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
-	}, secret)
-}
-
-// put creates or replaces a connection with sealed secret, making the
-// account's data key if it has none; audit says whether the change is worth
-// an audit entry (a routine token refresh is not).
 func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType string, audit bool, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
 	return s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		now := s.now()
@@ -188,50 +146,6 @@ func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slu
 	})
 }
 
-// checkFields validates key-based input against the app's fields.
-func checkFields(app *linkd.App, values map[string]json.RawMessage) (map[string]string, error) {
-	known := map[string]linkd.InputField{}
-	for _, f := range app.AuthInputs {
-		known[f.Name] = f
-	}
-	names := make([]string, 0, len(values))
-	for k := range values {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	out := map[string]string{}
-	for _, name := range names {
-		f, ok := known[name]
-		if !ok {
-			return nil, linkd.FieldError(name, "%s has no field %q", app.Name, name)
-		}
-		raw := values[name]
-		var v string
-		switch {
-		case json.Unmarshal(raw, &v) == nil:
-		case f.Type == "number" || f.Type == "boolean":
-			v = string(raw)
-		default:
-			return nil, linkd.FieldError(name, "%s must be a string", name)
-		}
-		if len(v) > linkd.MaxUDFValueBytes {
-			return nil, linkd.FieldError(name, "%s is longer than %d bytes", name, linkd.MaxUDFValueBytes)
-		}
-		if f.Type == "select" && v != "" && !hasOption(f.Options, v) {
-			return nil, linkd.FieldError(name, "%s must be one of the field's options", f.Label)
-		}
-		if v != "" {
-			out[name] = v
-		}
-	}
-	for _, f := range app.AuthInputs {
-		if f.Required && out[f.Name] == "" {
-			return nil, linkd.FieldError(f.Name, "%s is required", f.Label)
-		}
-	}
-	return out, nil
-}
-
 // Disconnect removes the account's connections with slug (one auth type, or
 // all). OAuth tokens are queued for revocation at the provider; the removal
 // itself never waits on the provider. Removing nothing is not an error.
@@ -247,76 +161,4 @@ func (s *Service) Disconnect(ctx context.Context, t linkd.Tenant, actor, account
 		return revs, &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now(), Actor: actor, Action: "connection.delete", AccountID: accountID,
 			Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "removed": len(removed), "revocations_queued": len(revs)}}, nil
 	})
-}
-
-// SettingsInput changes a tenant's settings of an app; nil fields keep
-// their value. An empty ClientSecret clears it.
-type SettingsInput struct {
-	Enabled      *bool
-	ClientID     *string
-	ClientSecret *string
-}
-
-// PutSettings changes the tenant's settings of an app.
-func (s *Service) PutSettings(ctx context.Context, t linkd.Tenant, actor, slug string, in SettingsInput) (*linkd.AppSettings, error) {
-	app, ok := s.Catalog.App(slug)
-	if !ok {
-		return nil, &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
-	}
-	all, err := s.store.AppSettings(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	set := all[slug]
-	if set == nil {
-		set = &linkd.AppSettings{Slug: slug, Enabled: app.EnabledByDefault && t.Env == linkd.EnvTest}
-	}
-	var fields []string
-	if in.Enabled != nil {
-		set.Enabled = *in.Enabled
-		fields = append(fields, "enabled")
-	}
-	if in.ClientID != nil {
-		if len(*in.ClientID) > 1024 {
-			return nil, linkd.FieldError("client_id", "client_id is longer than 1024 bytes")
-		}
-		set.ClientID = *in.ClientID
-		fields = append(fields, "client_id")
-	}
-	if in.ClientSecret != nil {
-		if len(*in.ClientSecret) > 4096 {
-			return nil, linkd.FieldError("client_secret", "client_secret is longer than 4096 bytes")
-		}
-		set.ClientSecret = nil
-		if *in.ClientSecret != "" {
-			owner := linkd.AppSettingsOwner(t, slug)
-			if set.DataKey == nil {
-				if set.DataKey, err = s.Keys.NewDataKey(owner); err != nil {
-					return nil, err
-				}
-			}
-			if set.ClientSecret, err = s.Keys.Seal(set.DataKey, owner, "client_secret", []byte(*in.ClientSecret)); err != nil {
-				return nil, err
-			}
-		}
-		fields = append(fields, "client_secret")
-	}
-	if app.AuthType == linkd.AuthKeyBased && (in.ClientID != nil || in.ClientSecret != nil) {
-		return nil, linkd.FieldError("client_id", "%s is key-based: it has no OAuth client credentials", app.Name)
-	}
-	set.UpdatedAt = s.now()
-	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: set.UpdatedAt, Actor: actor, Action: "application.settings", Fields: fields, Details: map[string]any{"slug": slug}}
-	if err := s.store.PutAppSettings(ctx, t, set, ev); err != nil {
-		return nil, err
-	}
-	return set, nil
-}
-
-func hasOption(opts []linkd.FieldOption, v string) bool {
-	for _, o := range opts {
-		if o.Value == v {
-			return true
-		}
-	}
-	return false
 }

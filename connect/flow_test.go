@@ -1,4 +1,4 @@
-package oauth_test
+package connect_test
 
 import (
 	"context"
@@ -11,15 +11,15 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dbtest"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
 
 type fixture struct {
-	svc    *oauth.Service
+	svc    *connect.Service
 	store  linkd.Store
 	tenant linkd.Tenant
 	prov   *oauthtest.Provider
@@ -39,7 +39,7 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
 	clock := func() time.Time { return f.now }
 	accounts := linkd.NewAccountService(s, keys)
 	accounts.Now = clock
-	f.svc = oauth.NewService(s, accounts, apps, "http://linkd.test")
+	f.svc = connect.NewService(s, accounts, apps, "http://linkd.test")
 	f.svc.Now = clock
 	org := &linkd.Org{ID: linkd.NewID(), Name: "o-" + linkd.NewID(), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.CreateOrg(t.Context(), org); err != nil {
@@ -57,7 +57,7 @@ func newFixture(t *testing.T, s linkd.Store) *fixture {
 // callback query the provider redirects the browser to.
 func (f *fixture) authorize(t *testing.T) url.Values {
 	t.Helper()
-	u, err := f.svc.AuthURL(t.Context(), f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"})
+	u, err := f.svc.AuthURL(t.Context(), f.tenant, connect.AuthRequest{AccountID: "cust", Slug: "testprov"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,17 +85,17 @@ func TestOAuthFlow(t *testing.T) {
 		f := newFixture(t, s)
 		ctx := t.Context()
 		// Until the tenant sets client credentials the app is not offered.
-		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, connect.AuthRequest{AccountID: "cust", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("AuthURL without credentials: %v", err)
 		}
 		on, id, secret := true, oauthtest.ClientID, oauthtest.ClientSecret
-		if _, err := f.svc.PutSettings(ctx, f.tenant, "test", "testprov", oauth.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
+		if _, err := f.svc.PutSettings(ctx, f.tenant, "test", "testprov", connect.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", ReturnTo: "https://evil.example/steal"}); linkd.ErrorCode(err) != linkd.EINVALID {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, connect.AuthRequest{AccountID: "cust", Slug: "testprov", ReturnTo: "https://evil.example/steal"}); linkd.ErrorCode(err) != linkd.EINVALID {
 			t.Fatalf("open redirect accepted: %v", err)
 		}
-		if _, err := f.svc.AuthURL(ctx, f.tenant, oauth.AuthRequest{AccountID: "nobody", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		if _, err := f.svc.AuthURL(ctx, f.tenant, connect.AuthRequest{AccountID: "nobody", Slug: "testprov"}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
 			t.Fatalf("AuthURL for a missing account: %v", err)
 		}
 
@@ -121,7 +121,7 @@ func TestOAuthFlow(t *testing.T) {
 		}
 
 		// The refresher renews the token before it expires.
-		refresher := oauth.NewRefresher(f.svc, worker.Options{Owner: "test"})
+		refresher := connect.NewRefresher(f.svc, worker.Options{Owner: "test"})
 		if n, err := refresher.Drain(ctx); err != nil || n != 0 {
 			t.Fatalf("refresh of a fresh token: %d, %v", n, err)
 		}
@@ -148,7 +148,7 @@ func TestOAuthFlow(t *testing.T) {
 		if n, err := refresher.Drain(ctx); err != nil || n != 0 {
 			t.Fatalf("refresh right after a refresh: %d, %v", n, err)
 		}
-		f.now = f.now.Add(oauth.RefreshRetry)
+		f.now = f.now.Add(connect.RefreshRetry)
 		if n, err := refresher.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("refused refresh: %d, %v", n, err)
 		}
@@ -171,10 +171,10 @@ func TestOAuthFlow(t *testing.T) {
 
 		// Tokens from another system can be brought over; the refresher
 		// then keeps them fresh.
-		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", oauth.MigrateInput{}); linkd.ErrorCode(err) != linkd.EINVALID {
+		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", connect.MigrateInput{}); linkd.ErrorCode(err) != linkd.EINVALID {
 			t.Fatalf("migrate without tokens: %v", err)
 		}
-		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", oauth.MigrateInput{RefreshToken: sec.RefreshToken}); err != nil {
+		if _, err := f.svc.Migrate(ctx, f.tenant, "test", "cust", "testprov", connect.MigrateInput{RefreshToken: sec.RefreshToken}); err != nil {
 			t.Fatalf("migrate: %v", err)
 		}
 		if n, err := refresher.Drain(ctx); err != nil || n != 1 {
@@ -225,7 +225,7 @@ func TestOAuthFlow(t *testing.T) {
 		if acct, conns, _ := s.Connections(ctx, f.tenant, "cust"); len(conns) != 0 || acct.ConnectedApps != 0 {
 			t.Fatalf("after disconnect: %d connections", len(conns))
 		}
-		revoker := oauth.NewRevoker(f.svc, worker.Options{Owner: "test"})
+		revoker := connect.NewRevoker(f.svc, worker.Options{Owner: "test"})
 		f.prov.RevokeFails.Store(1)
 		if n, err := revoker.Drain(ctx); err != nil || n != 1 {
 			t.Fatalf("first revocation attempt: %d, %v", n, err)

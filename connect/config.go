@@ -1,4 +1,4 @@
-package oauth
+package connect
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type WorkflowInput struct {
 // ConfigView is a config with the app that defines its fields and workflows.
 type ConfigView struct {
 	App    *linkd.App
-	Config *linkd.Config
+	Config *linkd.AppConfig
 }
 
 // FieldProblem is a required field without a value: the config is kept
@@ -109,7 +109,7 @@ func (s *Service) Config(ctx context.Context, t linkd.Tenant, accountID, slug, i
 }
 
 // Configs lists the account's configs of an app.
-func (s *Service) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) ([]*linkd.Config, error) {
+func (s *Service) Configs(ctx context.Context, t linkd.Tenant, accountID, slug string) ([]*linkd.AppConfig, error) {
 	if _, err := s.configApp(ctx, t, accountID, slug); err != nil {
 		return nil, err
 	}
@@ -133,12 +133,12 @@ func (s *Service) PutConfig(ctx context.Context, t linkd.Tenant, actor, accountI
 	if err := checkConfigInput(app, in); err != nil {
 		return nil, false, err
 	}
-	cfg, created, err := s.store.PutConfig(ctx, t, accountID, slug, id, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.Config) (*linkd.Config, *linkd.AuditEntry, error) {
+	cfg, created, err := s.store.PutConfig(ctx, t, accountID, slug, id, func(acct *linkd.LinkedAccount, connected bool, cur *linkd.AppConfig) (*linkd.AppConfig, *linkd.AuditEntry, error) {
 		if cur != nil && onlyCreate {
 			return nil, nil, nil
 		}
 		now := s.now()
-		next := &linkd.Config{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, ConfigID: id, CreatedAt: now}
+		next := &linkd.AppConfig{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, ConfigID: id, CreatedAt: now}
 		action := "config.create"
 		if cur != nil {
 			next, action = cloneConfig(cur), "config.update"
@@ -284,7 +284,7 @@ func checkConfigInput(app *linkd.App, in ConfigInput) error {
 }
 
 // applyConfigInput applies in to c and returns the names of what changed.
-func applyConfigInput(c *linkd.Config, in ConfigInput, connected bool, now time.Time) ([]string, error) {
+func applyConfigInput(c *linkd.AppConfig, in ConfigInput, connected bool, now time.Time) ([]string, error) {
 	var changed []string
 	merge := func(prefix string, dst *map[string]json.RawMessage, vals map[string]json.RawMessage) {
 		for id, v := range vals {
@@ -333,7 +333,7 @@ func applyConfigInput(c *linkd.Config, in ConfigInput, connected bool, now time.
 }
 
 // cloneConfig copies c deeply enough for applyConfigInput to change it.
-func cloneConfig(c *linkd.Config) *linkd.Config {
+func cloneConfig(c *linkd.AppConfig) *linkd.AppConfig {
 	n := *c
 	n.Fields = make(map[string]json.RawMessage, len(c.Fields))
 	for k, v := range c.Fields {

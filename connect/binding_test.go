@@ -1,4 +1,4 @@
-package oauth_test
+package connect_test
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/catalog"
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dbtest"
-	"github.com/linkd-dev/linkd/oauth"
 	"github.com/linkd-dev/linkd/oauthtest"
 )
 
@@ -19,14 +19,14 @@ import (
 func (f *fixture) enable(t *testing.T) {
 	t.Helper()
 	on, id, secret := true, oauthtest.ClientID, oauthtest.ClientSecret
-	if _, err := f.svc.PutSettings(t.Context(), f.tenant, "test", "testprov", oauth.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
+	if _, err := f.svc.PutSettings(t.Context(), f.tenant, "test", "testprov", connect.SettingsInput{Enabled: &on, ClientID: &id, ClientSecret: &secret}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // consent starts a flow with req and lets the provider approve it,
 // returning the callback query.
-func (f *fixture) consent(t *testing.T, req oauth.AuthRequest) url.Values {
+func (f *fixture) consent(t *testing.T, req connect.AuthRequest) url.Values {
 	t.Helper()
 	u, err := f.svc.AuthURL(t.Context(), f.tenant, req)
 	if err != nil {
@@ -68,14 +68,14 @@ func TestCallbackNeedsTheStartingBrowser(t *testing.T) {
 			cookie.Secure || cookie.MaxAge != int(linkd.OAuthStateTTL.Seconds()) || !strings.HasPrefix(cookie.Name, "linkd_oauth_") {
 			t.Fatalf("cookie %+v", cookie)
 		}
-		req := oauth.AuthRequest{AccountID: "cust", Slug: "testprov", ReturnTo: "/connect/ct_secret", Browser: secret}
+		req := connect.AuthRequest{AccountID: "cust", Slug: "testprov", ReturnTo: "/connect/ct_secret", Browser: secret}
 		for name, cookies := range map[string][]*http.Cookie{
 			"no cookie":          nil,
 			"another flow's":     {{Name: cookie.Name, Value: "someone else's secret"}},
 			"right value, name?": {{Name: "linkd_oauth_0000000000000000", Value: secret}},
 		} {
 			res, err := f.svc.Callback(ctx, f.consent(t, req), cookies)
-			if linkd.ErrorCode(err) != linkd.EFORBIDDEN || res == nil || res.ReturnTo != "" || res.AccountID != "" || res.Reason != oauth.ReasonOtherBrowser {
+			if linkd.ErrorCode(err) != linkd.EFORBIDDEN || res == nil || res.ReturnTo != "" || res.AccountID != "" || res.Reason != connect.ReasonOtherBrowser {
 				t.Fatalf("%s: %+v, %v", name, res, err)
 			}
 			if f.connectedCount(t) != 0 {
@@ -94,7 +94,7 @@ func TestCallbackNeedsTheStartingBrowser(t *testing.T) {
 			t.Fatalf("a state used twice: %v", err)
 		}
 		// Without a browser secret (an API caller), no cookie is asked for.
-		if res, err := f.svc.Callback(ctx, f.consent(t, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"}), nil); err != nil || res.ClearCookie != nil {
+		if res, err := f.svc.Callback(ctx, f.consent(t, connect.AuthRequest{AccountID: "cust", Slug: "testprov"}), nil); err != nil || res.ClearCookie != nil {
 			t.Fatalf("a flow without a browser: %+v, %v", res, err)
 		}
 	})
@@ -106,11 +106,11 @@ func TestCallbackKeepsTheAskingOrigin(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
 		f := newFixture(t, s)
 		f.enable(t)
-		res, err := f.svc.Callback(t.Context(), f.consent(t, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", Origin: "HTTPS://App.Example.com:443"}), nil)
+		res, err := f.svc.Callback(t.Context(), f.consent(t, connect.AuthRequest{AccountID: "cust", Slug: "testprov", Origin: "HTTPS://App.Example.com:443"}), nil)
 		if err != nil || res.Origin != "https://app.example.com" {
 			t.Fatalf("origin: %+v, %v", res, err)
 		}
-		if _, err := f.svc.AuthURL(t.Context(), f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", Origin: "https://app.example.com/path"}); linkd.ErrorCode(err) != linkd.EINVALID {
+		if _, err := f.svc.AuthURL(t.Context(), f.tenant, connect.AuthRequest{AccountID: "cust", Slug: "testprov", Origin: "https://app.example.com/path"}); linkd.ErrorCode(err) != linkd.EINVALID {
 			t.Fatalf("a bad origin: %v", err)
 		}
 	})
@@ -123,7 +123,7 @@ func TestProviderErrorsInLinkdsWords(t *testing.T) {
 		f := newFixture(t, s)
 		f.enable(t)
 		for code, want := range map[string]string{"access_denied": "access_denied", "server_error": "server_error", "x<script>": "refused the authorization"} {
-			q := f.consent(t, oauth.AuthRequest{AccountID: "cust", Slug: "testprov"})
+			q := f.consent(t, connect.AuthRequest{AccountID: "cust", Slug: "testprov"})
 			q.Del("code")
 			q.Set("error", code)
 			q.Set("error_description", "Call +1-555-0100 to unlock your account")
@@ -153,11 +153,11 @@ func TestAuthorizeParamsAllowList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.svc = oauth.NewService(s, f.svc.Accounts, apps, "http://linkd.test")
+		f.svc = connect.NewService(s, f.svc.Accounts, apps, "http://linkd.test")
 		f.svc.Now = func() time.Time { return f.now }
 		f.enable(t)
 		start := func(params url.Values) (url.Values, error) {
-			u, err := f.svc.AuthURL(t.Context(), f.tenant, oauth.AuthRequest{AccountID: "cust", Slug: "testprov", Params: params})
+			u, err := f.svc.AuthURL(t.Context(), f.tenant, connect.AuthRequest{AccountID: "cust", Slug: "testprov", Params: params})
 			if err != nil {
 				return nil, err
 			}
