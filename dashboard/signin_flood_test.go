@@ -131,8 +131,10 @@ func TestSignInFlood(t *testing.T) {
 		if growth > 300<<20 {
 			t.Errorf("the heap grew by %d MiB during the flood; want at most 300", growth>>20)
 		}
-		if d := time.Duration(slowest.Load()); d > 1500*time.Millisecond {
-			t.Errorf("the slowest read during the flood took %v; want under 1.5s", d)
+		// Before the hashing was bounded the slowest read took 4.4 s (and
+		// far longer under the race detector).
+		if d, bound := time.Duration(slowest.Load()), raceSlowdown*1500*time.Millisecond; d > bound {
+			t.Errorf("the slowest read during the flood took %v; want under %v", d, bound)
 		}
 		// Every sign-in got an answer: refused, or asked to come back.
 		for st := range statuses {
