@@ -103,13 +103,16 @@ func (r *CallRecorder) run() {
 		r.write(batch)
 		batch = batch[:0]
 	}
+	add := func(c AppCall) {
+		batch = append(batch, c)
+		if len(batch) >= r.opts.Batch {
+			flush()
+		}
+	}
 	for {
 		select {
 		case c := <-r.calls:
-			batch = append(batch, c)
-			if len(batch) >= r.opts.Batch {
-				flush()
-			}
+			add(c)
 		case <-tick.C:
 			flush()
 		case <-r.stop:
@@ -118,10 +121,7 @@ func (r *CallRecorder) run() {
 			for {
 				select {
 				case c := <-r.calls:
-					batch = append(batch, c)
-					if len(batch) >= r.opts.Batch {
-						flush()
-					}
+					add(c)
 				default:
 					flush()
 					return

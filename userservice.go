@@ -88,38 +88,38 @@ func (s *UserService) Setup(ctx context.Context, code, email, password string) (
 	if code == "" {
 		return nil, FieldError("code", "Enter the setup code from the server's log.")
 	}
-	email, err := NormalizeEmail(email)
+	u, hash, err := s.newUser(ctx, "", email, password)
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidatePassword(password); err != nil {
-		return nil, err
-	}
-	hash, err := s.hashPassword(ctx, password)
-	if err != nil {
-		return nil, err
-	}
-	u := &User{ID: NewID(), Email: email, CreatedAt: s.now()}
 	if err := s.store.CreateFirstUser(ctx, HashAPIKey(code), s.now(), u, hash); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// CreateUser adds a user to the organization.
-func (s *UserService) CreateUser(ctx context.Context, orgID, email, password, actor string) (*User, error) {
+// newUser checks a new user's email and password and hashes the password.
+func (s *UserService) newUser(ctx context.Context, orgID, email, password string) (*User, string, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := ValidatePassword(password); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
+		return nil, "", err
+	}
+	return &User{ID: NewID(), OrgID: orgID, Email: email, CreatedAt: s.now()}, hash, nil
+}
+
+// CreateUser adds a user to the organization.
+func (s *UserService) CreateUser(ctx context.Context, orgID, email, password, actor string) (*User, error) {
+	u, hash, err := s.newUser(ctx, orgID, email, password)
+	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: NewID(), OrgID: orgID, Email: email, CreatedAt: s.now()}
 	if err := s.store.CreateUser(ctx, u, hash); err != nil {
 		return nil, err
 	}
