@@ -75,10 +75,11 @@ func serve(h http.Handler) (base string, stop func(), err error) {
 // newServer builds the product's HTTP server on store as `linkd serve` does:
 // a real keyring, request logging at info level (text, as by default, into
 // io.Discard: formatting is measured, the terminal is not) and, as the
-// benchmark asks, no rate limit.
-func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
+// benchmark asks, no rate limit. px, when set, adds the proxy phase's app
+// and turns the proxy routes on (proxy.go); the other phases leave it nil.
+func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (*linkdhttp.Server, error) {
 	accounts := &linkd.AccountService{Store: store, Keys: bt.keys}
-	apps, err := catalog.Load(nil)
+	apps, err := catalog.Load(px.appsYAML())
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +95,7 @@ func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
 		Accounts:    accounts,
 		Imports:     imports,
 		Connections: conns,
+		Apps:        px.caller(conns, apps),
 		Dashboard:   dash,
 		Logger:      logger,
 		RateLimit:   0,
@@ -188,8 +190,8 @@ func (r *runner) openTenant(ctx context.Context, eng engine, label string) (*dat
 }
 
 // serveLinkd serves the product on db (newServer) on a loopback port.
-func serveLinkd(db *database, bt *benchTenant) (base string, stop func(), err error) {
-	srv, err := newServer(db.store, bt)
+func serveLinkd(db *database, bt *benchTenant, px *proxySetup) (base string, stop func(), err error) {
+	srv, err := newServer(db.store, bt, px)
 	if err != nil {
 		return "", nil, err
 	}
@@ -211,7 +213,7 @@ func (r *runner) creates(ctx context.Context, eng engine) error {
 		return err
 	}
 	defer db.Drop()
-	base, stop, err := serveLinkd(db, bt)
+	base, stop, err := serveLinkd(db, bt, nil)
 	if err != nil {
 		return err
 	}
@@ -392,7 +394,7 @@ func (r *runner) reads(ctx context.Context, eng engine) error {
 	r.rep.Seeds = append(r.rep.Seeds, seed)
 	logf("%s: seeded in %.1f s, %.0f MB", name, seed.Seconds, float64(seed.Bytes)/1e6)
 
-	base, stop, err := serveLinkd(db, bt)
+	base, stop, err := serveLinkd(db, bt, nil)
 	if err != nil {
 		return err
 	}
