@@ -195,6 +195,8 @@ type streamResult struct {
 	ProxyMBps     float64 `json:"proxy_mb_per_second"`
 	DirectRSS     rssUse  `json:"direct_rss"`
 	ProxyRSS      rssUse  `json:"proxy_rss"`
+	DirectCPU     cpuUse  `json:"direct_cpu"`
+	ProxyCPU      cpuUse  `json:"proxy_cpu"`
 	// AfterMiB is VmRSS right after the proxied transfer ended, before
 	// any collection the bench forces.
 	AfterMiB float64 `json:"after_mib"`
@@ -404,29 +406,31 @@ type streamCase struct {
 // is an upper bound of linkd's share).
 func (r *runner) stream(ctx context.Context, client *http.Client, c streamCase, n int64, auth map[string]string, engine string) (streamResult, error) {
 	res := streamResult{Direction: c.direction, Bytes: n}
-	run := func(url string, headers map[string]string) (float64, rssUse, error) {
+	run := func(url string, headers map[string]string) (float64, rssUse, cpuUse, error) {
 		r.meter.waitQuiet(ctx, r.cfg.QuietWait, r.logf)
 		m := startRSS()
+		cpu0 := r.meter.sample()
 		t0 := time.Now()
 		err := transfer(ctx, client, c, url, n, headers)
 		sec := time.Since(t0).Seconds()
-		return sec, m.end(), err
+		use := r.meter.sample().since(cpu0, 0, 0)
+		return sec, m.end(), use, err
 	}
 	mb := float64(n) / 1e6
 	r.logf("%s: proxy: %s of %d bytes, direct", engine, c.direction, n)
-	sec, rss, err := run(c.direct, map[string]string{"X-Key": proxyAuth})
+	sec, rss, use, err := run(c.direct, map[string]string{"X-Key": proxyAuth})
 	if err != nil {
 		return res, fmt.Errorf("direct: %w", err)
 	}
-	res.DirectSeconds, res.DirectMBps, res.DirectRSS = sec, mb/sec, rss
+	res.DirectSeconds, res.DirectMBps, res.DirectRSS, res.DirectCPU = sec, mb/sec, rss, use
 	r.logf("%s: proxy: %s direct %.0f MB/s, RSS %.0f → peak %.0f MiB", engine, c.direction, res.DirectMBps, rss.BaseMiB, rss.PeakMiB)
 	r.logf("%s: proxy: %s of %d bytes, through linkd", engine, c.direction, n)
-	sec, rss, err = run(c.proxied, auth)
+	sec, rss, use, err = run(c.proxied, auth)
 	res.AfterMiB = float64(readMem().rss) / (1 << 20)
 	if err != nil {
 		return res, fmt.Errorf("through linkd: %w", err)
 	}
-	res.ProxySeconds, res.ProxyMBps, res.ProxyRSS = sec, mb/sec, rss
+	res.ProxySeconds, res.ProxyMBps, res.ProxyRSS, res.ProxyCPU = sec, mb/sec, rss, use
 	res.Target = fmt.Sprintf("RSS growth < %d MiB (flat)", streamFlatMiB)
 	growth := rss.GrowthMiB
 	if rss.HWMMiB > 0 {
@@ -515,19 +519,26 @@ func proxyMarkdown(results []proxyResult) string {
 	}
 	if streams {
 		b.WriteString("\nStreams: one transfer each, direct then through linkd. RSS is the whole bench process's (linkd, the upstream and the client), in MiB: before, sampled peak (kernel's VmHWM) and right after the proxied transfer.\n\n")
-		b.WriteString("| Engine | Transfer | Direct MB/s | linkd MB/s | linkd ÷ direct | RSS direct: before → peak | RSS linkd: before → peak (HWM) → after | Target | Met |\n")
-		b.WriteString("|---|---|--:|--:|--:|---|---|---|---|\n")
+		b.WriteString("| Engine | Transfer | Direct MB/s | linkd MB/s | linkd ÷ direct | RSS direct: before → peak | RSS linkd: before → peak (HWM) → after | Target | Met | Cores (direct; linkd) |\n")
+		b.WriteString("|---|---|--:|--:|--:|---|---|---|---|---|\n")
 		for _, x := range results {
 			for _, s := range x.Streams {
 				met := "**no**"
 				if s.Met {
 					met = "yes"
 				}
-				fmt.Fprintf(&b, "| %s | %s %s | %.0f | %.0f | %.2f | %.0f → %.0f | %.0f → %.0f (%.0f) → %.0f | %s | %s |\n",
+				cores := s.DirectCPU.String() + "; " + s.ProxyCPU.String()
+				if s.DirectCPU.Other >= quietThreshold || s.ProxyCPU.Other >= quietThreshold {
+					cores += " †"
+				}
+				fmt.Fprintf(&b, "| %s | %s %s | %.0f | %.0f | %.2f | %.0f → %.0f | %.0f → %.0f (%.0f) → %.0f | %s | %s | %s |\n",
 					x.Engine, s.Direction, humanSize(s.Bytes), s.DirectMBps, s.ProxyMBps, s.ProxyMBps/s.DirectMBps,
-					s.DirectRSS.BaseMiB, s.DirectRSS.PeakMiB, s.ProxyRSS.BaseMiB, s.ProxyRSS.PeakMiB, s.ProxyRSS.HWMMiB, s.AfterMiB, s.Target, met)
+					s.DirectRSS.BaseMiB, s.DirectRSS.PeakMiB, s.ProxyRSS.BaseMiB, s.ProxyRSS.PeakMiB, s.ProxyRSS.HWMMiB, s.AfterMiB, s.Target, met, cores)
 			}
 		}
+	}
+	if strings.Contains(b.String(), " †") {
+		fmt.Fprintf(&b, "\n† Other processes kept %.2f cores or more busy during a window: that figure is pessimistic.\n", quietThreshold)
 	}
 	var errs []string
 	for _, x := range results {
