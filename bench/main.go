@@ -108,7 +108,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.Dir, "dir", "", "directory for the SQLite databases and the generated CSV files (default: the system temp dir)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", getenv("LINKD_BENCH_POSTGRES_URL"),
 		"PostgreSQL server to create the benchmark databases on, a postgres:// URL of a role that may CREATE DATABASE (LINKD_BENCH_POSTGRES_URL)")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create and read phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create, read and proxy phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
 
 	fs.IntVar(&c.Accounts, "accounts", 1_000_000, "read: accounts seeded")
 	fs.IntVar(&c.CreateClients, "clients", 64, "create: concurrent clients")
@@ -117,7 +117,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.ReadClients, "read-clients", 8, "read: concurrent clients")
 	fs.DurationVar(&c.ReadWarmup, "read-warmup", time.Second, "read: unmeasured warm-up of each run")
 	fs.DurationVar(&c.ReadDuration, "read-duration", 5*time.Second, "read: measured time of each run")
-	fs.IntVar(&c.Attempts, "attempts", 2, "create, read: runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
+	fs.IntVar(&c.Attempts, "attempts", 2, "create, read, proxy: runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
 
 	fs.Int64Var(&c.Rows, "rows", 1_000_000, "import: rows of the generated file")
 	fs.IntVar(&c.Runs, "runs", 2, "import: runs of each import, floor and export; the fastest is reported")
