@@ -12,6 +12,9 @@
 //     upload and job run, beside the engine's own bulk loader (the sqlite3
 //     CLI's .import, psql's \copy) on the same file, the memory it takes,
 //     and the CSV export of the imported accounts;
+//  4. proxy: a call to an app's API through linkd's proxy beside the same
+//     call straight to the app (a loopback upstream answering in 20 ms),
+//     and 1 GiB streamed down and up through it, with the memory it takes;
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
@@ -50,7 +53,7 @@ func main() {
 }
 
 // allPhases are the phases in the order they run.
-var allPhases = []string{"create", "read", "import"}
+var allPhases = []string{"create", "read", "import", "proxy"}
 
 // config is every setting of a run; the defaults are the published run.
 type config struct {
@@ -78,6 +81,11 @@ type config struct {
 	BatchSize  int    `json:"import_batch_size,omitempty"`
 	Exports    bool   `json:"import_exports"`
 	PGActivity bool   `json:"import_pg_activity"`
+	// The proxy phase's settings.
+	ProxyClients     int           `json:"proxy_clients"`
+	ProxyWarmup      time.Duration `json:"proxy_warmup_ns"`
+	ProxyDuration    time.Duration `json:"proxy_duration_ns"`
+	ProxyStreamBytes int64         `json:"proxy_stream_bytes"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -94,13 +102,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	engines := fs.String("engines", "sqlite,postgres", "engines to measure, comma-separated: sqlite, postgres")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "what to measure, comma-separated: create (creates vs floor), read (reads on a seeded tenant), import (CSV import vs the engine's loader, and export)")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "what to measure, comma-separated: create (creates vs floor), read (reads on a seeded tenant), import (CSV import vs the engine's loader, and export), proxy (calls through the proxy vs direct, and streaming)")
 	fs.DurationVar(&c.QuietWait, "quiet-wait", 20*time.Second, "before each measured window, wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
 	fs.StringVar(&c.Out, "out", "bench/results", "directory for results.json and results.md (empty: none)")
 	fs.StringVar(&c.Dir, "dir", "", "directory for the SQLite databases and the generated CSV files (default: the system temp dir)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", getenv("LINKD_BENCH_POSTGRES_URL"),
 		"PostgreSQL server to create the benchmark databases on, a postgres:// URL of a role that may CREATE DATABASE (LINKD_BENCH_POSTGRES_URL)")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create and read phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create, read and proxy phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
 
 	fs.IntVar(&c.Accounts, "accounts", 1_000_000, "read: accounts seeded")
 	fs.IntVar(&c.CreateClients, "clients", 64, "create: concurrent clients")
@@ -109,7 +117,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.ReadClients, "read-clients", 8, "read: concurrent clients")
 	fs.DurationVar(&c.ReadWarmup, "read-warmup", time.Second, "read: unmeasured warm-up of each run")
 	fs.DurationVar(&c.ReadDuration, "read-duration", 5*time.Second, "read: measured time of each run")
-	fs.IntVar(&c.Attempts, "attempts", 2, "create, read: runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
+	fs.IntVar(&c.Attempts, "attempts", 2, "create, read, proxy: runs of each measurement at most, repeated while other processes took CPU time during it; the least disturbed is kept")
 
 	fs.Int64Var(&c.Rows, "rows", 1_000_000, "import: rows of the generated file")
 	fs.IntVar(&c.Runs, "runs", 2, "import: runs of each import, floor and export; the fastest is reported")
@@ -124,6 +132,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.BoolVar(&c.PGActivity, "pg-activity", false, "import: sample pg_stat_activity every 20 ms during each PostgreSQL job run, to see where the server's time goes")
 	fs.StringVar(&c.SQLite3, "sqlite3", "sqlite3", "import: the sqlite3 command line shell, for the SQLite floor")
 	fs.StringVar(&c.Psql, "psql", "psql", "import: psql, for the PostgreSQL floor")
+	fs.IntVar(&c.ProxyClients, "proxy-clients", 32, "proxy: concurrent clients")
+	fs.DurationVar(&c.ProxyWarmup, "proxy-warmup", 2*time.Second, "proxy: unmeasured warm-up of each run")
+	fs.DurationVar(&c.ProxyDuration, "proxy-duration", 10*time.Second, "proxy: measured time of each run")
+	fs.Int64Var(&c.ProxyStreamBytes, "proxy-stream-bytes", 1<<30, "proxy: bytes streamed down and up, direct and through linkd (0: no streaming)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -151,11 +163,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if c.Accounts < 100 && c.has("read") {
 		return nil, errors.New("-accounts must be at least 100")
 	}
-	if c.CreateClients < 1 || c.ReadClients < 1 {
-		return nil, errors.New("-clients and -read-clients must be at least 1")
+	if c.CreateClients < 1 || c.ReadClients < 1 || c.ProxyClients < 1 {
+		return nil, errors.New("-clients, -read-clients and -proxy-clients must be at least 1")
 	}
 	if c.IDs != "random" && c.IDs != "sorted" {
 		return nil, fmt.Errorf("-ids must be random or sorted, not %q", c.IDs)
+	}
+	if c.ProxyStreamBytes < 0 {
+		return nil, errors.New("-proxy-stream-bytes must be 0 or more")
 	}
 	if c.Rows < 1 || c.Runs < 1 {
 		return nil, errors.New("-rows and -runs must be at least 1")
@@ -285,6 +300,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("import") {
 		if err := r.imports(ctx, eng); err != nil {
 			return fmt.Errorf("import: %w", err)
+		}
+	}
+	if r.cfg.has("proxy") {
+		if err := r.proxies(ctx, eng); err != nil {
+			return fmt.Errorf("proxy: %w", err)
 		}
 	}
 	return nil

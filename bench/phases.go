@@ -75,11 +75,12 @@ func serve(h http.Handler) (base string, stop func(), err error) {
 // newServer builds the product's HTTP server on store as `linkd serve` does:
 // a real keyring, request logging at info level (text, as by default, into
 // io.Discard: formatting is measured, the terminal is not) and, as the
-// benchmark asks, no rate limit.
-func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
+// benchmark asks, no rate limit. px, when set, adds the proxy phase's app
+// and turns the proxy routes on (proxy.go); the other phases leave it nil.
+func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (*linkdhttp.Server, error) {
 	svcs := linkd.NewServices(store, bt.keys, "http://127.0.0.1")
 	accounts := svcs.Accounts
-	apps, err := catalog.Load(nil)
+	apps, err := catalog.Load(px.appsYAML())
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,10 @@ func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return linkdhttp.NewServer(linkdhttp.Config{
+	// The proxy logs every call as serve does (in batches, off the
+	// request path), so its cost is in the figures.
+	caller := px.caller(conns, apps)
+	cfg := linkdhttp.Config{
 		Store:       store,
 		Services:    svcs,
 		Imports:     imports,
@@ -99,7 +103,15 @@ func newServer(store linkd.Store, bt *benchTenant) (*linkdhttp.Server, error) {
 		Logger:      logger,
 		RateLimit:   0,
 		Version:     "bench",
-	}), nil
+	}
+	if caller != nil {
+		cfg.Apps, cfg.CallLog = caller, linkd.NewCallRecorder(store, linkd.CallRecorderOptions{Logger: logger})
+	}
+	srv := linkdhttp.NewServer(cfg)
+	if caller != nil {
+		caller.Observe = srv.ObserveAppCall
+	}
+	return srv, nil
 }
 
 // dashboardCookie signs a dashboard user of the bench's organization in,
@@ -189,8 +201,8 @@ func (r *runner) openTenant(ctx context.Context, eng engine, label string) (*dat
 }
 
 // serveLinkd serves the product on db (newServer) on a loopback port.
-func serveLinkd(db *database, bt *benchTenant) (base string, stop func(), err error) {
-	srv, err := newServer(db.store, bt)
+func serveLinkd(db *database, bt *benchTenant, px *proxySetup) (base string, stop func(), err error) {
+	srv, err := newServer(db.store, bt, px)
 	if err != nil {
 		return "", nil, err
 	}
@@ -212,7 +224,7 @@ func (r *runner) creates(ctx context.Context, eng engine) error {
 		return err
 	}
 	defer db.Drop()
-	base, stop, err := serveLinkd(db, bt)
+	base, stop, err := serveLinkd(db, bt, nil)
 	if err != nil {
 		return err
 	}
@@ -393,7 +405,7 @@ func (r *runner) reads(ctx context.Context, eng engine) error {
 	r.rep.Seeds = append(r.rep.Seeds, seed)
 	logf("%s: seeded in %.1f s, %.0f MB", name, seed.Seconds, float64(seed.Bytes)/1e6)
 
-	base, stop, err := serveLinkd(db, bt)
+	base, stop, err := serveLinkd(db, bt, nil)
 	if err != nil {
 		return err
 	}

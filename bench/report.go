@@ -61,6 +61,7 @@ type report struct {
 	Results []result      `json:"results"`
 	Seeds   []seedInfo    `json:"seeds"`
 	Imports *importReport `json:"imports,omitempty"`
+	Proxies []proxyResult `json:"proxies,omitempty"`
 }
 
 func describeMachine() machine {
@@ -111,6 +112,9 @@ func (r *report) markdown() string {
 	}
 	if r.Imports != nil {
 		b.WriteString(r.Imports.markdown(r.Config))
+	}
+	if len(r.Proxies) > 0 {
+		b.WriteString(proxyMarkdown(r.Proxies))
 	}
 	return b.String()
 }
