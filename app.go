@@ -2,6 +2,7 @@ package linkd
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -68,6 +69,12 @@ type Workflow struct {
 	Name        string        `yaml:"name" json:"name"`
 	Description string        `yaml:"description" json:"description"`
 	Fields      []ConfigField `yaml:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// AppNotFound is the error of an app the tenant cannot use: unknown, or
+// not available to it (the two look the same to a caller).
+func AppNotFound(slug string) error {
+	return &Error{Code: ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
 }
 
 // Catalog is the set of apps this server knows, by slug.

@@ -91,6 +91,11 @@ type ConnectionStore interface {
 	// writes its audit entry, in one transaction. It returns what it removed
 	// (nothing is not an error: disconnecting is idempotent).
 	RemoveConnections(ctx context.Context, t Tenant, accountID, slug, authType string, fn RemoveFunc) ([]*Connection, error)
+	// AppConnection reads what a call to app slug as the account needs, in
+	// one round trip where the engine can: the account (ENOTFOUND when the
+	// tenant has none), its connections to slug (by auth type), and the
+	// tenant's settings of the app (nil when never set).
+	AppConnection(ctx context.Context, t Tenant, accountID, slug string) (*LinkedAccount, []*Connection, *AppSettings, error)
 }
 
 // OAuthStateTTL is how long a customer has to finish an OAuth consent.

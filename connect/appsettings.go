@@ -2,7 +2,6 @@ package connect
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -33,7 +32,7 @@ type SettingsInput struct {
 func (s *Service) PutSettings(ctx context.Context, t linkd.Tenant, actor, slug string, in SettingsInput) (*linkd.AppSettings, error) {
 	app, ok := s.Catalog.App(slug)
 	if !ok {
-		return nil, &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
+		return nil, linkd.AppNotFound(slug)
 	}
 	all, err := s.store.AppSettings(ctx, t)
 	if err != nil {

@@ -32,9 +32,9 @@ func (s *Service) Credentials(ctx context.Context, t linkd.Tenant, accountID, sl
 	if err := linkd.ValidateAccountID(accountID); err != nil {
 		return nil, err
 	}
-	app, _, err := s.app(ctx, t, slug)
-	if err != nil {
-		return nil, err
+	app, ok := s.Catalog.App(slug)
+	if !ok {
+		return nil, linkd.AppNotFound(slug)
 	}
 	acct, conn, err := s.connection(ctx, t, accountID, app)
 	if err != nil {
@@ -64,15 +64,20 @@ func (s *Service) Credentials(ctx context.Context, t linkd.Tenant, accountID, sl
 	return c, nil
 }
 
-// connection returns the account's usable connection to app: ENOTFOUND when
-// there is none, ECONFLICT naming the state when it expired.
+// connection returns the account's usable connection to app, in one read
+// (the proxy makes it on every call): ENOTFOUND when the app is not
+// available to the tenant or the account has no connection to it,
+// ECONFLICT naming the state when it expired.
 func (s *Service) connection(ctx context.Context, t linkd.Tenant, accountID string, app *linkd.App) (*linkd.LinkedAccount, *linkd.Connection, error) {
-	acct, conns, err := s.store.Connections(ctx, t, accountID)
+	acct, conns, set, err := s.store.AppConnection(ctx, t, accountID, app.Slug)
 	if err != nil {
 		return nil, nil, err
 	}
+	if !Available(t, app, set) {
+		return nil, nil, linkd.AppNotFound(app.Slug)
+	}
 	for _, c := range conns {
-		if c.Slug != app.Slug || c.AuthType != app.AuthType {
+		if c.AuthType != app.AuthType {
 			continue
 		}
 		if c.Status != linkd.ConnActive {

@@ -9,7 +9,6 @@ package connect
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -91,7 +90,7 @@ func (s *Service) AccountApps(ctx context.Context, t linkd.Tenant, accountID, sl
 		}
 	}
 	if slug != "" && len(out) == 0 {
-		return nil, &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
+		return nil, linkd.AppNotFound(slug)
 	}
 	return out, nil
 }
@@ -99,7 +98,7 @@ func (s *Service) AccountApps(ctx context.Context, t linkd.Tenant, accountID, sl
 // app returns an available app or ENOTFOUND naming the slug.
 func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.App, *linkd.AppSettings, error) {
 	app, ok := s.Catalog.App(slug)
-	notFound := &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
+	notFound := linkd.AppNotFound(slug)
 	if !ok {
 		return nil, nil, notFound
 	}

@@ -187,7 +187,7 @@ func (s *Server) renderSettings(t linkd.Tenant, app *linkd.App, set *linkd.AppSe
 func (s *Server) handleGetAppSettings(w http.ResponseWriter, r *http.Request) error {
 	app, ok := s.connections.Catalog.App(r.PathValue("slug"))
 	if !ok {
-		return &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: "Application with slug " + r.PathValue("slug") + " not found"}
+		return linkd.AppNotFound(r.PathValue("slug"))
 	}
 	t := tenant(r)
 	all, err := s.store.AppSettings(r.Context(), t)

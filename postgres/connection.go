@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -256,4 +257,53 @@ func insertRevocations(ctx context.Context, tx pgx.Tx, revs []*linkd.Revocation)
 		}
 	}
 	return nil
+}
+
+// AppConnection implements linkd.ConnectionStore: the three reads go in one
+// batch, one round trip to the server (the proxy makes it on every call).
+func (s *Store) AppConnection(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.Connection, *linkd.AppSettings, error) {
+	if !isID(t.OrgID) {
+		return nil, nil, nil, accountNotFound(t, accountID)
+	}
+	var b pgx.Batch
+	b.Queue(`SELECT `+accountColumns+` FROM linked_accounts WHERE org_id = $1 AND env = $2 AND account_id = $3`, t.OrgID, t.Env, accountID)
+	b.Queue(`SELECT `+prefixed("c.", connectionColumns)+` FROM connections c JOIN linked_accounts a ON a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
+		WHERE a.org_id = $1 AND a.env = $2 AND a.account_id = $3 AND c.slug = $4 ORDER BY c.auth_type`, t.OrgID, t.Env, accountID, slug)
+	b.Queue(`SELECT slug, enabled, client_id, client_secret, data_key, updated_at FROM app_settings
+		WHERE org_id = $1 AND env = $2 AND slug = $3`, t.OrgID, t.Env, slug)
+	res := s.pool.SendBatch(ctx, &b)
+	defer res.Close()
+	acct, err := scanAccount(res.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil, accountNotFound(t, accountID)
+	} else if err != nil {
+		return nil, nil, nil, fmt.Errorf("app connection: %w", err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("app connection: %w", err)
+	}
+	conns, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Connection, error) { return scanConnection(r) })
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("app connection: %w", err)
+	}
+	var set linkd.AppSettings
+	err = res.QueryRow().Scan(&set.Slug, &set.Enabled, &set.ClientID, &set.ClientSecret, &set.DataKey, &set.UpdatedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return acct, conns, nil, nil
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("app connection: %w", err)
+	}
+	set.UpdatedAt = set.UpdatedAt.UTC()
+	return acct, conns, &set, nil
+}
+
+// prefixed qualifies each column of a column list with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -97,7 +97,7 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 	}()
 	app, ok := c.Catalog.App(slug)
 	if !ok {
-		return nil, &linkd.Error{Code: linkd.ENOTFOUND, Field: "slug", Type: "INVALID_APP_ID", Message: fmt.Sprintf("Application with slug %s not found", slug)}
+		return nil, linkd.AppNotFound(slug)
 	}
 	if app.Proxy == nil {
 		return nil, linkd.FieldError("slug", "%s has no proxy block in the app catalog, so linkd does not know where its API is", app.Name)

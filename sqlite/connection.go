@@ -211,3 +211,34 @@ func insertRevocations(ctx context.Context, tx *wtx, revs []*linkd.Revocation) e
 	}
 	return nil
 }
+
+// AppConnection implements linkd.ConnectionStore. SQLite runs in the
+// process: three indexed reads cost less than a join's planning.
+func (s *Store) AppConnection(ctx context.Context, t linkd.Tenant, accountID, slug string) (*linkd.LinkedAccount, []*linkd.Connection, *linkd.AppSettings, error) {
+	acct, err := findAccount(ctx, s.r, t, accountID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	all, err := accountConnections(ctx, s.r, t, acct.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var conns []*linkd.Connection
+	for _, c := range all {
+		if c.Slug == slug {
+			conns = append(conns, c)
+		}
+	}
+	var set linkd.AppSettings
+	var updated int64
+	err = s.r.QueryRowContext(ctx, `SELECT slug, enabled, client_id, client_secret, data_key, updated_at FROM app_settings
+		WHERE org_id = ? AND env = ? AND slug = ?`, t.OrgID, t.Env, slug).Scan(&set.Slug, &set.Enabled, &set.ClientID, &set.ClientSecret, &set.DataKey, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return acct, conns, nil, nil
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("app settings: %w", err)
+	}
+	set.UpdatedAt = fromMicros(updated)
+	return acct, conns, &set, nil
+}

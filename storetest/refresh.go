@@ -108,3 +108,33 @@ func testAppendAudit(t *testing.T, e *env) {
 		t.Fatalf("another environment sees the entry: %d, %v", len(got), err)
 	}
 }
+
+// testAppConnection: one read gives the account, its connections to the
+// app and the tenant's settings of the app, for its tenant only.
+func testAppConnection(t *testing.T, e *env) {
+	e.create(t, e.t, "ac", "A", nil)
+	e.putConn(t, e.t, "ac", "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a"})
+	e.putConn(t, e.t, "ac", "stripe", linkd.AuthKeyBased, linkd.ConnectionSecrets{Fields: map[string]string{"k": "v"}})
+	acct, conns, set, err := e.store.AppConnection(e.ctx, e.t, "ac", "slack")
+	if err != nil || acct.AccountID != "ac" || len(acct.DataKey) == 0 || len(conns) != 1 || conns[0].Slug != "slack" || set != nil {
+		t.Fatalf("AppConnection = %+v, %d connections, %+v, %v", acct, len(conns), set, err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := e.store.PutAppSettings(e.ctx, e.t, &linkd.AppSettings{Slug: "slack", Enabled: true, ClientID: "cid", UpdatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, conns, set, err = e.store.AppConnection(e.ctx, e.t, "ac", "slack")
+	if err != nil || len(conns) != 1 || set == nil || !set.Enabled || set.ClientID != "cid" || !set.UpdatedAt.Equal(now) {
+		t.Fatalf("with settings: %d connections, %+v, %v", len(conns), set, err)
+	}
+	if _, conns, _, err := e.store.AppConnection(e.ctx, e.t, "ac", "github"); err != nil || len(conns) != 0 {
+		t.Fatalf("an app not connected: %d connections, %v", len(conns), err)
+	}
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if _, _, _, err := e.store.AppConnection(e.ctx, other, "ac", "slack"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("another environment reads the account: %v", err)
+	}
+	if _, _, _, err := e.store.AppConnection(e.ctx, e.t, "nobody", "slack"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("an unknown account: %v", err)
+	}
+}

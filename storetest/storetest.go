@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"LeaseRefresh", testLeaseRefresh},
 		{"AppendAudit", testAppendAudit},
+		{"AppConnection", testAppConnection},
 		{"CallLog", testCallLog},
 	}
 	for _, tt := range tests {
