@@ -1,5 +1,7 @@
 package linkd
 
+import "fmt"
+
 // The errors both stores answer with, in one place: their texts reach API
 // clients and dashboard users, so the two engines must not drift apart.
 
@@ -29,6 +31,11 @@ func BadCursor(cursor string) error {
 // UserNotFound is the error of a user id the organization does not have.
 func UserNotFound(id string) error {
 	return Errorf(ENOTFOUND, "There is no user %s in this organization.", id)
+}
+
+// UserEmailTaken is the error of adding a user whose email another has.
+func UserEmailTaken(email string) error {
+	return &Error{Code: EEXISTS, Field: "email", Message: fmt.Sprintf("A user with the email %s exists already.", email)}
 }
 
 // FirstUserExists is the error of a setup code used once a user exists.

@@ -133,7 +133,7 @@ var DummyPasswordHash = HashPassword("not the password of anyone")
 type UserStore interface {
 	// CreateUser inserts u with its password hash; EEXISTS when the email
 	// is taken.
-	CreateUser(ctx context.Context, u *User, passwordHash string) error
+	CreateUser(ctx context.Context, u *User, passwordHash string, ev *AuditEntry) error
 	// UserByEmail returns a user (disabled ones too) and its password
 	// hash; ENOTFOUND.
 	UserByEmail(ctx context.Context, email string) (*User, string, error)

@@ -120,7 +120,7 @@ func (s *UserService) CreateUser(ctx context.Context, orgID, email, password, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateUser(ctx, u, hash); err != nil {
+	if err := s.store.CreateUser(ctx, u, hash, s.audit(u, AuditUserCreate, actor)); err != nil {
 		return nil, err
 	}
 	return u, nil

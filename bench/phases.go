@@ -77,19 +77,21 @@ func serve(h http.Handler) (base string, stop func(), err error) {
 // io.Discard: formatting is measured, the terminal is not) and, as the
 // benchmark asks, no rate limit. px, when set, adds the proxy phase's app
 // and turns the proxy routes on (proxy.go); the other phases leave it nil.
-func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (*linkdhttp.Server, error) {
+// The returned stop closes the server and its call log, before the store
+// closes.
+func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (srv *linkdhttp.Server, stop func(), err error) {
 	svcs := linkd.NewServices(store, bt.keys, "http://127.0.0.1")
 	accounts := svcs.Accounts
 	apps, err := catalog.Load(px.appsYAML())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conns := connect.NewService(store, accounts, apps, "http://127.0.0.1")
 	imports := csvio.NewImporter(store, accounts, 0)
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: imports, Connections: conns, Logger: logger})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The proxy logs every call as serve does (in batches, off the
 	// request path), so its cost is in the figures.
@@ -107,11 +109,16 @@ func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (*linkdhttp.S
 	if caller != nil {
 		cfg.Apps, cfg.CallLog = caller, linkd.NewCallRecorder(store, linkd.CallRecorderOptions{Logger: logger})
 	}
-	srv := linkdhttp.NewServer(cfg)
+	srv = linkdhttp.NewServer(cfg)
 	if caller != nil {
 		caller.Observe = srv.ObserveAppCall
 	}
-	return srv, nil
+	return srv, func() {
+		srv.Close()
+		if cfg.CallLog != nil {
+			cfg.CallLog.Close()
+		}
+	}, nil
 }
 
 // dashboardCookie signs a dashboard user of the bench's organization in,
@@ -120,7 +127,7 @@ func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (*linkdhttp.S
 func dashboardCookie(ctx context.Context, store linkd.Store, bt *benchTenant) (*http.Cookie, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	u := &linkd.User{ID: linkd.NewID(), OrgID: bt.OrgID, Email: "bench@example.com", CreatedAt: now}
-	if err := store.CreateUser(ctx, u, linkd.HashPassword("bench-password-1")); err != nil {
+	if err := store.CreateUser(ctx, u, linkd.HashPassword("bench-password-1"), nil); err != nil {
 		return nil, err
 	}
 	secret, hash := linkd.NewSecret("ds_")
@@ -202,16 +209,16 @@ func (r *runner) openTenant(ctx context.Context, eng engine, label string) (*dat
 
 // serveLinkd serves the product on db (newServer) on a loopback port.
 func serveLinkd(db *database, bt *benchTenant, px *proxySetup) (base string, stop func(), err error) {
-	srv, err := newServer(db.store, bt, px)
+	srv, stopServer, err := newServer(db.store, bt, px)
 	if err != nil {
 		return "", nil, err
 	}
 	base, stopHTTP, err := serve(srv.Handler())
 	if err != nil {
-		srv.Close()
+		stopServer()
 		return "", nil, err
 	}
-	return base, func() { stopHTTP(); srv.Close() }, nil
+	return base, func() { stopHTTP(); stopServer() }, nil
 }
 
 // creates measures creates through linkd, then through the floor, each

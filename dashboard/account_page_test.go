@@ -369,7 +369,7 @@ func TestAccountPageHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		eve := &linkd.User{ID: linkd.NewID(), OrgID: other.ID, Email: "eve@example.com", CreatedAt: other.CreatedAt}
-		if err := s.CreateUser(ctx, eve, linkd.HashPassword("eve's long password")); err != nil {
+		if err := s.CreateUser(ctx, eve, linkd.HashPassword("eve's long password"), nil); err != nil {
 			t.Fatal(err)
 		}
 		outsider := e.client()

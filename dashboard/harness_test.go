@@ -150,7 +150,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 func (e *env) user(email, password string) *linkd.User {
 	e.t.Helper()
 	u := &linkd.User{ID: linkd.NewID(), OrgID: e.org.ID, Email: email, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := e.store.CreateUser(e.t.Context(), u, linkd.HashPassword(password)); err != nil {
+	if err := e.store.CreateUser(e.t.Context(), u, linkd.HashPassword(password), nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return u

@@ -21,23 +21,21 @@ func noUser(id string) error {
 	return linkd.UserNotFound(id)
 }
 
-func emailTaken(email string) error {
-	return &linkd.Error{Code: linkd.EEXISTS, Field: "email", Message: fmt.Sprintf("A user with the email %s exists already.", email)}
-}
-
 // CreateUser implements linkd.UserStore.
-func (s *Store) CreateUser(ctx context.Context, u *linkd.User, passwordHash string) error {
+func (s *Store) CreateUser(ctx context.Context, u *linkd.User, passwordHash string, ev *linkd.AuditEntry) error {
 	if !isID(u.OrgID) {
-		return linkd.Errorf(linkd.ENOTFOUND, "no organization %s", u.OrgID)
+		return linkd.OrgNotFound(u.OrgID)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.OrgID, u.Email, passwordHash, u.CreatedAt)
-	if isUnique(err) {
-		return emailTaken(u.Email)
-	} else if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			u.ID, u.OrgID, u.Email, passwordHash, u.CreatedAt)
+		if isUnique(err) {
+			return linkd.UserEmailTaken(u.Email)
+		} else if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		return insertAudit(ctx, tx, userTenant(u.OrgID), ev)
+	})
 }
 
 // UserByEmail implements linkd.UserStore.
@@ -104,7 +102,7 @@ func (s *Store) CreateFirstUser(ctx context.Context, codeHash []byte, now time.T
 		_, err = tx.Exec(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			u.ID, u.OrgID, u.Email, passwordHash, u.CreatedAt)
 		if isUnique(err) {
-			return emailTaken(u.Email)
+			return linkd.UserEmailTaken(u.Email)
 		} else if err != nil {
 			return fmt.Errorf("create first user: %w", err)
 		}

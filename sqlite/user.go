@@ -26,15 +26,17 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (*linkd.User, e
 }
 
 // CreateUser implements linkd.UserStore.
-func (s *Store) CreateUser(ctx context.Context, u *linkd.User, passwordHash string) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.OrgID, u.Email, passwordHash, micros(u.CreatedAt))
-	if isUnique(err) {
-		return &linkd.Error{Code: linkd.EEXISTS, Field: "email", Message: fmt.Sprintf("A user with the email %s exists already.", u.Email)}
-	} else if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	return nil
+func (s *Store) CreateUser(ctx context.Context, u *linkd.User, passwordHash string, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			u.ID, u.OrgID, u.Email, passwordHash, micros(u.CreatedAt))
+		if isUnique(err) {
+			return linkd.UserEmailTaken(u.Email)
+		} else if err != nil {
+			return fmt.Errorf("create user: %w", err)
+		}
+		return insertAudit(ctx, tx, userTenant(u.OrgID), ev)
+	})
 }
 
 // UserByEmail implements linkd.UserStore.
@@ -89,7 +91,7 @@ func (s *Store) CreateFirstUser(ctx context.Context, codeHash []byte, now time.T
 		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, org_id, email, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.ID, u.OrgID, u.Email, passwordHash, micros(u.CreatedAt))
 		if isUnique(err) {
-			return &linkd.Error{Code: linkd.EEXISTS, Field: "email", Message: fmt.Sprintf("A user with the email %s exists already.", u.Email)}
+			return linkd.UserEmailTaken(u.Email)
 		} else if err != nil {
 			return fmt.Errorf("create first user: %w", err)
 		}

@@ -20,7 +20,7 @@ func newUser(e *env, orgID, email string) *linkd.User {
 func testUsers(t *testing.T, e *env) {
 	email := "ada-" + linkd.NewID()[24:] + "@example.com"
 	u := newUser(e, e.org.ID, email)
-	if err := e.store.CreateUser(e.ctx, u, "$argon2id$hash"); err != nil {
+	if err := e.store.CreateUser(e.ctx, u, "$argon2id$hash", nil); err != nil {
 		t.Fatal(err)
 	}
 	got, hash, err := e.store.UserByEmail(e.ctx, email)
@@ -31,10 +31,28 @@ func testUsers(t *testing.T, e *env) {
 		t.Fatalf("UserByEmail = %+v, %q; want %+v", got, hash, u)
 	}
 	other := e.newOrg(t, "globex")
-	wantCode(t, e.store.CreateUser(e.ctx, newUser(e, other.ID, email), "x"), linkd.EEXISTS)
+	// The audit entry goes with the user, in the organization's log; a
+	// refused user leaves none.
+	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: u.CreatedAt, Actor: "cli", Action: linkd.AuditUserCreate}
+	grace := newUser(e, e.org.ID, "grace-"+linkd.NewID()[24:]+"@example.com")
+	if err := e.store.CreateUser(e.ctx, grace, "h", ev); err != nil {
+		t.Fatal(err)
+	}
+	dup := &linkd.AuditEntry{ID: linkd.NewID(), Time: u.CreatedAt, Actor: "cli", Action: linkd.AuditUserCreate}
+	wantCode(t, e.store.CreateUser(e.ctx, newUser(e, other.ID, email), "x", dup), linkd.EEXISTS)
+	for _, tn := range []linkd.Tenant{{OrgID: e.org.ID}, {OrgID: other.ID}} {
+		entries, _, err := e.store.ListAudit(e.ctx, tn, linkd.AuditFilter{Limit: 10})
+		want := 0
+		if tn.OrgID == e.org.ID {
+			want = 1
+		}
+		if err != nil || len(entries) != want || want == 1 && entries[0].ID != ev.ID {
+			t.Fatalf("audit of %s after CreateUser: %+v, %v", tn.OrgID, entries, err)
+		}
+	}
 	_, _, err = e.store.UserByEmail(e.ctx, "nobody-"+linkd.NewID()+"@example.com")
 	wantCode(t, err, linkd.ENOTFOUND)
-	for org, want := range map[string]int{e.org.ID: 1, other.ID: 0} {
+	for org, want := range map[string]int{e.org.ID: 2, other.ID: 0} {
 		if n, err := e.store.CountUsers(e.ctx, org); err != nil || n != want {
 			t.Fatalf("CountUsers(%s) = %d, %v; want %d", org, n, err, want)
 		}
@@ -104,7 +122,7 @@ func testSetupCodes(t *testing.T, e *env) {
 // email and environment, switch environment and go on logout.
 func testDashboardSessions(t *testing.T, e *env) {
 	u := newUser(e, e.org.ID, "s-"+linkd.NewID()[24:]+"@example.com")
-	if err := e.store.CreateUser(e.ctx, u, "h"); err != nil {
+	if err := e.store.CreateUser(e.ctx, u, "h", nil); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -247,7 +265,7 @@ func testUserOffboarding(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	mk := func(name string) *linkd.User {
 		u := newUser(e, org.ID, name+"-"+linkd.NewID()[24:]+"@example.com")
-		if err := e.store.CreateUser(e.ctx, u, "h-"+name); err != nil {
+		if err := e.store.CreateUser(e.ctx, u, "h-"+name, nil); err != nil {
 			t.Fatal(err)
 		}
 		return u
