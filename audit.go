@@ -25,6 +25,10 @@ type AuditEntry struct {
 	// Details holds facts about the change that are not account fields
 	// (an import's file name and counts). Never secrets.
 	Details map[string]any
+	// Events are what the change announces to the tenant's webhook
+	// endpoints: the store writes them, and a delivery to each endpoint
+	// that receives them (Webhook.Receives), in the change's transaction.
+	Events []*Event
 }
 
 // AuditFilter selects audit entries, newest first.

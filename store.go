@@ -28,6 +28,7 @@ type Store interface {
 	BulkJobStore
 	HostedStore
 	TickStore
+	WebhookStore
 	TenantSettingsStore
 	CallLogStore
 	// EnsureSetting stores value under name unless a value is already

@@ -75,3 +75,8 @@ func OAuthStateUnknown() error { return Errorf(ENOTFOUND, "unknown or already us
 func OAuthStateExpired() error {
 	return Errorf(ENOTFOUND, "the OAuth state has expired; start the connection again")
 }
+
+// WebhookNotFound is the error of a webhook id the tenant does not have.
+func WebhookNotFound(id string) error {
+	return &Error{Code: ENOTFOUND, Field: "id", Type: "RESOURCE_NOT_FOUND", Message: fmt.Sprintf("Webhook %s not found", id)}
+}

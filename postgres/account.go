@@ -126,6 +126,17 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 	if err != nil {
 		return err
 	}
+	if len(ev.Events) > 1 {
+		return s.createAccountTx(ctx, t, a, ev)
+	}
+	// The one event a create announces rides in the same statement: a
+	// delivery per endpoint that receives it, and the event when there is
+	// one (insertEvent's rule), so a tenant without endpoints pays one
+	// indexed read and no round trip.
+	e := &linkd.Event{}
+	if len(ev.Events) == 1 {
+		e = ev.Events[0]
+	}
 	var inserted int
 	err = s.pool.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
@@ -136,10 +147,20 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		), aud AS (
 			INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
 			SELECT $1, $2, $13, $14, $15, $16, $4, $17, $18 FROM ins
+		), dlv AS (
+			INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
+			SELECT w.org_id, w.env, w.id, $19, 'pending', 0, $14, $14, $14 FROM ins, webhooks w
+			WHERE $19 <> '' AND w.org_id = $1 AND w.env = $2 AND w.enabled AND w.events ? $20
+			AND (w.slug = '' OR w.slug = $22) AND ($23 = '' OR w.workflow_ids = '[]'::jsonb OR w.workflow_ids ? $23)
+			RETURNING 1
+		), evt AS (
+			INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
+			SELECT $1, $2, $19, $20, $4, $22, $23, $21, $14 WHERE EXISTS (SELECT 1 FROM dlv)
 		)
 		SELECT count(*) FROM ins`,
 		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
-		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details).Scan(&inserted)
+		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details,
+		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID).Scan(&inserted)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.AccountID, err)
 	}
@@ -147,6 +168,27 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		return linkd.AccountExists(t, a.AccountID)
 	}
 	return nil
+}
+
+// createAccountTx is CreateAccount for an audit entry with several events,
+// in a transaction of several statements.
+func (s *Store) createAccountTx(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name,
+			string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("create account %q: %w", a.AccountID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return linkd.AccountExists(t, a.AccountID)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO account_counts (org_id, env, slot, n) VALUES ($1, $2, $3, 1)
+			ON CONFLICT (org_id, env, slot) DO UPDATE SET n = account_counts.n + 1`, t.OrgID, t.Env, countSlot(a.AccountID)); err != nil {
+			return fmt.Errorf("create account %q: %w", a.AccountID, err)
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
 }
 
 func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {

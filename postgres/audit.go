@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/linkd-dev/linkd"
 )
 
@@ -27,7 +28,43 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
+	for _, e := range ev.Events {
+		if err := insertEvent(ctx, tx, t, e); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// insertEvent fans e out to the tenant's endpoints that receive it (the
+// rule of linkd.Webhook.Receives) and keeps it only when one does: one
+// statement, so a tenant without endpoints pays one indexed read per
+// change.
+func insertEvent(ctx context.Context, q interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, t linkd.Tenant, e *linkd.Event) error {
+	_, err := q.Exec(ctx, `WITH dlv AS (
+			INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
+			SELECT w.org_id, w.env, w.id, $3, 'pending', 0, $9, $9, $9 FROM webhooks w
+			WHERE w.org_id = $1 AND w.env = $2 AND w.enabled AND w.events ? $4
+			AND (w.slug = '' OR w.slug = $6)
+			AND ($7 = '' OR w.workflow_ids = '[]'::jsonb OR w.workflow_ids ? $7)
+			RETURNING 1)
+		INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM dlv)`,
+		t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), e.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	return nil
+}
+
+// eventPayload is e's payload as jsonb wants it (never SQL NULL).
+func eventPayload(e *linkd.Event) string {
+	if len(e.Payload) == 0 {
+		return "{}"
+	}
+	return string(e.Payload)
 }
 
 // ListAudit implements linkd.AuditStore.

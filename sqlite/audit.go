@@ -31,6 +31,37 @@ func insertAudit(ctx context.Context, tx *wtx, t linkd.Tenant, ev *linkd.AuditEn
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
+	for _, e := range ev.Events {
+		if err := insertEvent(ctx, tx, t, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertEvent fans e out to the tenant's endpoints that receive it (the
+// rule of linkd.Webhook.Receives) and keeps it only when one does, so a
+// tenant without endpoints pays one indexed read per change.
+func insertEvent(ctx context.Context, tx *wtx, t linkd.Tenant, e *linkd.Event) error {
+	at := micros(e.CreatedAt)
+	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
+		SELECT w.org_id, w.env, w.id, ?, 'pending', 0, ?, ?, ? FROM webhooks w
+		WHERE w.org_id = ? AND w.env = ? AND w.enabled = 1
+		AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = ?)
+		AND (w.slug = '' OR w.slug = ?)
+		AND (? = '' OR w.workflow_ids = '[]' OR EXISTS (SELECT 1 FROM json_each(w.workflow_ids) WHERE value = ?))`,
+		e.ID, at, at, at, t.OrgID, t.Env, e.Type, e.Slug, e.WorkflowID, e.WorkflowID)
+	if err != nil {
+		return fmt.Errorf("fan out event: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), at)
+	if err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
 	return nil
 }
 
@@ -91,4 +122,12 @@ func (s *Store) ListAudit(ctx context.Context, t linkd.Tenant, f linkd.AuditFilt
 // AppendAudit implements linkd.AuditStore.
 func (s *Store) AppendAudit(ctx context.Context, t linkd.Tenant, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *wtx) error { return insertAudit(ctx, tx, t, ev) })
+}
+
+// eventPayload is e's payload, "{}" when it has none.
+func eventPayload(e *linkd.Event) string {
+	if len(e.Payload) == 0 {
+		return "{}"
+	}
+	return string(e.Payload)
 }

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"LeaseRefresh", testLeaseRefresh},
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
+		{"Webhooks", testWebhooks},
+		{"WebhookOutbox", testWebhookOutbox},
 		{"CallLog", testCallLog},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,180 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd-dev/linkd"
+)
+
+const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
+	disabled_reason, created_at, updated_at`
+
+func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
+	var w linkd.Webhook
+	var events, headers, workflows []byte
+	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(json.Unmarshal(events, &w.Events), json.Unmarshal(headers, &w.Headers), json.Unmarshal(workflows, &w.WorkflowIDs)); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	}
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	return &w, nil
+}
+
+// webhookJSON is how the lists and maps of a webhook are stored.
+func webhookJSON(w *linkd.Webhook) (events, headers, workflows string) {
+	e, _ := json.Marshal(nonNil(w.Events))
+	h, _ := json.Marshal(w.Headers)
+	if w.Headers == nil {
+		h = []byte("{}")
+	}
+	f, _ := json.Marshal(nonNil(w.WorkflowIDs))
+	return string(e), string(h), string(f)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// CreateWebhook implements linkd.WebhookStore.
+func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webhook, ev *linkd.AuditEntry) error {
+	if !isID(t.OrgID) || !isID(w.ID) {
+		return fmt.Errorf("create webhook: bad ids %q, %q", t.OrgID, w.ID)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := putWebhook(ctx, tx, t, w); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
+func putWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook) error {
+	events, headers, workflows := webhookJSON(w)
+	_, err := tx.Exec(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
+			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
+			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
+			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at`,
+		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
+		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("put webhook: %w", err)
+	}
+	return nil
+}
+
+// Webhooks implements linkd.WebhookStore.
+func (s *Store) Webhooks(ctx context.Context, t linkd.Tenant) ([]*linkd.Webhook, error) {
+	if !isID(t.OrgID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE org_id = $1 AND env = $2 ORDER BY created_at, id`, t.OrgID, t.Env)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Webhook, error) { return scanWebhook(r) })
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	return out, nil
+}
+
+func findWebhook(ctx context.Context, q querier, t linkd.Tenant, id string, forUpdate bool) (*linkd.Webhook, error) {
+	if !isID(t.OrgID) || !isID(id) {
+		return nil, linkd.WebhookNotFound(id)
+	}
+	query := `SELECT ` + webhookColumns + ` FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	w, err := scanWebhook(q.QueryRow(ctx, query, t.OrgID, t.Env, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, linkd.WebhookNotFound(id)
+	} else if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	return w, nil
+}
+
+// Webhook implements linkd.WebhookStore.
+func (s *Store) Webhook(ctx context.Context, t linkd.Tenant, id string) (*linkd.Webhook, error) {
+	return findWebhook(ctx, s.pool, t, id, false)
+}
+
+// PutWebhook implements linkd.WebhookStore.
+func (s *Store) PutWebhook(ctx context.Context, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
+	var out *linkd.Webhook
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		cur, err := findWebhook(ctx, tx, t, id, true)
+		if err != nil {
+			return err
+		}
+		next, ev, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+		if err := putWebhook(ctx, tx, t, next); err != nil {
+			return err
+		}
+		out = next
+		return insertAudit(ctx, tx, t, ev)
+	})
+	return out, err
+}
+
+// DeleteWebhook implements linkd.WebhookStore.
+func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
+	if !isID(t.OrgID) || !isID(id) {
+		return linkd.WebhookNotFound(id)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id)
+		if err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return linkd.WebhookNotFound(id)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
+// Deliveries implements linkd.WebhookStore.
+func (s *Store) Deliveries(ctx context.Context, t linkd.Tenant, webhookID string, limit int) ([]*linkd.Delivery, error) {
+	if !isID(t.OrgID) || !isID(webhookID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT webhook_id, event_id, state, attempts, next_at, created_at, updated_at FROM webhook_deliveries
+		WHERE org_id = $1 AND env = $2 AND webhook_id = $3 ORDER BY event_id DESC LIMIT $4`, t.OrgID, t.Env, webhookID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Delivery, error) {
+		d := &linkd.Delivery{Tenant: t}
+		if err := r.Scan(&d.WebhookID, &d.EventID, &d.State, &d.Attempts, &d.NextAt, &d.CreatedAt, &d.UpdatedAt); err != nil {
+			return nil, err
+		}
+		d.NextAt, d.CreatedAt, d.UpdatedAt = d.NextAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+		return d, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deliveries: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/linkd-dev/linkd"
+)
+
+const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
+	disabled_reason, created_at, updated_at`
+
+func scanWebhook(row interface{ Scan(...any) error }) (*linkd.Webhook, error) {
+	var w linkd.Webhook
+	var events, headers, workflows string
+	var created, updated int64
+	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(json.Unmarshal([]byte(events), &w.Events), json.Unmarshal([]byte(headers), &w.Headers),
+		json.Unmarshal([]byte(workflows), &w.WorkflowIDs)); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	}
+	w.CreatedAt, w.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &w, nil
+}
+
+// webhookJSON is how the lists and maps of a webhook are stored.
+func webhookJSON(w *linkd.Webhook) (events, headers, workflows string) {
+	e, _ := json.Marshal(nonNil(w.Events))
+	h, _ := json.Marshal(w.Headers)
+	if w.Headers == nil {
+		h = []byte("{}")
+	}
+	f, _ := json.Marshal(nonNil(w.WorkflowIDs))
+	return string(e), string(h), string(f)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// CreateWebhook implements linkd.WebhookStore.
+func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webhook, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		if err := putWebhook(ctx, tx, t, w); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
+func putWebhook(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) error {
+	events, headers, workflows := webhookJSON(w)
+	_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
+			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
+			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
+			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at`,
+		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
+		w.Secret, w.DataKey, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("put webhook: %w", err)
+	}
+	return nil
+}
+
+// Webhooks implements linkd.WebhookStore.
+func (s *Store) Webhooks(ctx context.Context, t linkd.Tenant) ([]*linkd.Webhook, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE org_id = ? AND env = ? ORDER BY created_at, id`, t.OrgID, t.Env)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.Webhook
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func findWebhook(ctx context.Context, q querier, t linkd.Tenant, id string) (*linkd.Webhook, error) {
+	w, err := scanWebhook(q.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, linkd.WebhookNotFound(id)
+	} else if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	return w, nil
+}
+
+// Webhook implements linkd.WebhookStore.
+func (s *Store) Webhook(ctx context.Context, t linkd.Tenant, id string) (*linkd.Webhook, error) {
+	return findWebhook(ctx, s.r, t, id)
+}
+
+// PutWebhook implements linkd.WebhookStore.
+func (s *Store) PutWebhook(ctx context.Context, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
+	var out *linkd.Webhook
+	err := s.tx(ctx, func(tx *wtx) error {
+		cur, err := findWebhook(ctx, tx, t, id)
+		if err != nil {
+			return err
+		}
+		next, ev, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+		if err := putWebhook(ctx, tx, t, next); err != nil {
+			return err
+		}
+		out = next
+		return insertAudit(ctx, tx, t, ev)
+	})
+	return out, err
+}
+
+// DeleteWebhook implements linkd.WebhookStore.
+func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, id)
+		if err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return linkd.WebhookNotFound(id)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE org_id = ? AND env = ? AND webhook_id = ?`, t.OrgID, t.Env, id); err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		return insertAudit(ctx, tx, t, ev)
+	})
+}
+
+// Deliveries implements linkd.WebhookStore.
+func (s *Store) Deliveries(ctx context.Context, t linkd.Tenant, webhookID string, limit int) ([]*linkd.Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT webhook_id, event_id, state, attempts, next_at, created_at, updated_at FROM webhook_deliveries
+		WHERE org_id = ? AND env = ? AND webhook_id = ? ORDER BY event_id DESC LIMIT ?`, t.OrgID, t.Env, webhookID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.Delivery
+	for rows.Next() {
+		d := &linkd.Delivery{Tenant: t}
+		var next, created, updated int64
+		if err := rows.Scan(&d.WebhookID, &d.EventID, &d.State, &d.Attempts, &next, &created, &updated); err != nil {
+			return nil, err
+		}
+		d.NextAt, d.CreatedAt, d.UpdatedAt = fromMicros(next), fromMicros(created), fromMicros(updated)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,158 @@
+package linkd
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Webhook events: the compatible API's (Connection …, Workflow …) and the
+// ones users of a linked-accounts service need that it lacks (Linked
+// Account …, Import Completed).
+const (
+	EventConnectionCreated = "Connection Created"
+	EventConnectionDeleted = "Connection Deleted"
+	EventConnectionExpired = "Connection Expired"
+	EventWorkflowCompleted = "Workflow Completed"
+	EventWorkflowErrored   = "Workflow Errored"
+	EventWorkflowStopped   = "Workflow Stopped"
+	EventWorkflowTimedOut  = "Workflow Timed Out"
+	EventAccountCreated    = "Linked Account Created"
+	EventAccountUpdated    = "Linked Account Updated"
+	EventAccountDeleted    = "Linked Account Deleted"
+	EventImportCompleted   = "Import Completed"
+)
+
+// WebhookEvents are every event an endpoint may subscribe to.
+var WebhookEvents = []string{
+	EventConnectionCreated, EventConnectionDeleted, EventConnectionExpired,
+	EventWorkflowCompleted, EventWorkflowErrored, EventWorkflowStopped, EventWorkflowTimedOut,
+	EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventImportCompleted,
+}
+
+// EventKebab is an event's name as the deprecated subscribe routes write
+// it: "Connection Created" is "connection-created".
+func EventKebab(event string) string { return strings.ToLower(strings.ReplaceAll(event, " ", "-")) }
+
+// EventFromKebab is EventKebab's inverse; false for no known event.
+func EventFromKebab(kebab string) (string, bool) {
+	for _, e := range WebhookEvents {
+		if EventKebab(e) == kebab {
+			return e, true
+		}
+	}
+	return "", false
+}
+
+// KnownEvent reports whether name is one of WebhookEvents.
+func KnownEvent(name string) bool { return slices.Contains(WebhookEvents, name) }
+
+// Event is one thing that happened in a tenant, to be delivered to each of
+// its endpoints subscribed to the event's type. It rides on the audit entry
+// of the change that caused it (AuditEntry.Events), so the stores write it,
+// and one delivery per matching endpoint, in the same transaction as the
+// change: a committed change is always announced, a rolled-back one never.
+type Event struct {
+	// ID is the webhook-id receivers see ("msg_" and a time-ordered id),
+	// the same on every attempt.
+	ID   string
+	Type string
+	// AccountID, Slug and WorkflowID say what the event is about; an
+	// endpoint's slug and workflow_ids filters match them.
+	AccountID  string
+	Slug       string
+	WorkflowID string
+	// Payload is the JSON body of a default delivery. It holds ids, never
+	// names, UDFs or secrets.
+	Payload   json.RawMessage
+	CreatedAt time.Time
+}
+
+// NewEventID returns a new event id.
+func NewEventID() string { return "msg_" + strings.ReplaceAll(NewID(), "-", "") }
+
+// Webhook is an endpoint of a tenant that receives its events.
+type Webhook struct {
+	ID      string
+	Enabled bool
+	// Events are the event types it receives (WebhookEvents).
+	Events []string
+	URL    string
+	// Type is "default" (the event's payload as the body) or "custom"
+	// (Body, a template over the event).
+	Type    string
+	Method  string
+	Headers map[string]string
+	Body    string
+	// Slug and WorkflowIDs narrow the events it receives: only those of
+	// this app, of these workflows (empty: all).
+	Slug        string
+	WorkflowIDs []string
+	Description string
+	Group       string
+	// Secret is the endpoint's signing secret ("whsec_…"), sealed with
+	// DataKey (owner WebhookOwner); shown once, when made or rotated.
+	Secret  []byte
+	DataKey []byte
+	// DisabledReason says why linkd disabled the endpoint (410, failing
+	// for days); empty when the user did, or when it is enabled.
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// WebhookOwner names the owner of a webhook's data key.
+func WebhookOwner(t Tenant, id string) string { return "webhook/" + t.OrgID + "/" + string(t.Env) + "/" + id }
+
+// Receives reports whether the endpoint gets ev: enabled, subscribed to its
+// type, and matching its filters. The stores apply the same rule in SQL
+// when they fan an event out; this is its definition.
+func (w *Webhook) Receives(ev *Event) bool {
+	if !w.Enabled || !slices.Contains(w.Events, ev.Type) {
+		return false
+	}
+	if w.Slug != "" && w.Slug != ev.Slug {
+		return false
+	}
+	return len(w.WorkflowIDs) == 0 || ev.WorkflowID == "" || slices.Contains(w.WorkflowIDs, ev.WorkflowID)
+}
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed" // every attempt of the schedule failed
+)
+
+// Delivery is one event to one endpoint: made with the event, attempted
+// until it succeeds or the retry schedule runs out.
+type Delivery struct {
+	Tenant    Tenant
+	WebhookID string
+	EventID   string
+	State     string
+	Attempts  int
+	NextAt    time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// WebhookStore keeps endpoints, and the deliveries the stores make when an
+// audit entry carries events.
+type WebhookStore interface {
+	// CreateWebhook stores w with its audit entry.
+	CreateWebhook(ctx context.Context, t Tenant, w *Webhook, ev *AuditEntry) error
+	// Webhooks lists the tenant's endpoints, oldest first.
+	Webhooks(ctx context.Context, t Tenant) ([]*Webhook, error)
+	// Webhook returns one endpoint; ENOTFOUND when the tenant has none.
+	Webhook(ctx context.Context, t Tenant, id string) (*Webhook, error)
+	// PutWebhook replaces an endpoint with what fn makes of it, with fn's
+	// audit entry, in one transaction; ENOTFOUND when absent.
+	PutWebhook(ctx context.Context, t Tenant, id string, fn func(cur *Webhook) (*Webhook, *AuditEntry, error)) (*Webhook, error)
+	// DeleteWebhook deletes an endpoint and its deliveries, with ev.
+	DeleteWebhook(ctx context.Context, t Tenant, id string, ev *AuditEntry) error
+	// Deliveries lists an endpoint's deliveries, newest first.
+	Deliveries(ctx context.Context, t Tenant, webhookID string, limit int) ([]*Delivery, error)
+}
