@@ -104,7 +104,9 @@ type Webhook struct {
 }
 
 // WebhookOwner names the owner of a webhook's data key.
-func WebhookOwner(t Tenant, id string) string { return "webhook/" + t.OrgID + "/" + string(t.Env) + "/" + id }
+func WebhookOwner(t Tenant, id string) string {
+	return "webhook/" + t.OrgID + "/" + string(t.Env) + "/" + id
+}
 
 // Receives reports whether the endpoint gets ev: enabled, subscribed to its
 // type, and matching its filters. The stores apply the same rule in SQL
