@@ -2,6 +2,8 @@ package linkd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -157,4 +159,44 @@ type WebhookStore interface {
 	DeleteWebhook(ctx context.Context, t Tenant, id string, ev *AuditEntry) error
 	// Deliveries lists an endpoint's deliveries, newest first.
 	Deliveries(ctx context.Context, t Tenant, webhookID string, limit int) ([]*Delivery, error)
+	// WebhookEvent returns one kept event; ENOTFOUND when the tenant has
+	// none with that id (events no endpoint received are not kept).
+	WebhookEvent(ctx context.Context, t Tenant, id string) (*Event, error)
+}
+
+// WebhookSecretField names the signing secret among a webhook's sealed
+// values, binding the ciphertext to the endpoint.
+const WebhookSecretField = "secret"
+
+// NewWebhookSecret returns a fresh Standard Webhooks signing secret:
+// "whsec_" and 32 random bytes in base64.
+func NewWebhookSecret() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return "whsec_" + base64.StdEncoding.EncodeToString(b[:])
+}
+
+// SealWebhookSecret seals secret into w (making w's data key when it has
+// none), for tenant t.
+func SealWebhookSecret(keys Keyring, t Tenant, w *Webhook, secret string) error {
+	owner := WebhookOwner(t, w.ID)
+	if w.DataKey == nil {
+		k, err := keys.NewDataKey(owner)
+		if err != nil {
+			return err
+		}
+		w.DataKey = k
+	}
+	sealed, err := keys.Seal(w.DataKey, owner, WebhookSecretField, []byte(secret))
+	if err != nil {
+		return err
+	}
+	w.Secret = sealed
+	return nil
+}
+
+// OpenWebhookSecret returns w's signing secret in clear.
+func OpenWebhookSecret(keys Keyring, t Tenant, w *Webhook) (string, error) {
+	b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), WebhookSecretField, w.Secret)
+	return string(b), err
 }

@@ -178,3 +178,22 @@ func (s *Store) Deliveries(ctx context.Context, t linkd.Tenant, webhookID string
 	}
 	return out, nil
 }
+
+// WebhookEvent implements linkd.WebhookStore.
+func (s *Store) WebhookEvent(ctx context.Context, t linkd.Tenant, id string) (*linkd.Event, error) {
+	notFound := linkd.Errorf(linkd.ENOTFOUND, "Event %s not found", id)
+	if !isID(t.OrgID) {
+		return nil, notFound
+	}
+	e := &linkd.Event{ID: id}
+	var payload []byte
+	err := s.pool.QueryRow(ctx, `SELECT type, account_id, slug, workflow_id, payload, created_at FROM webhook_events
+		WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id).Scan(&e.Type, &e.AccountID, &e.Slug, &e.WorkflowID, &payload, &e.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, fmt.Errorf("webhook event: %w", err)
+	}
+	e.Payload, e.CreatedAt = json.RawMessage(payload), e.CreatedAt.UTC()
+	return e, nil
+}

@@ -165,3 +165,19 @@ func (s *Store) Deliveries(ctx context.Context, t linkd.Tenant, webhookID string
 	}
 	return out, rows.Err()
 }
+
+// WebhookEvent implements linkd.WebhookStore.
+func (s *Store) WebhookEvent(ctx context.Context, t linkd.Tenant, id string) (*linkd.Event, error) {
+	e := &linkd.Event{ID: id}
+	var payload string
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT type, account_id, slug, workflow_id, payload, created_at FROM webhook_events
+		WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, id).Scan(&e.Type, &e.AccountID, &e.Slug, &e.WorkflowID, &payload, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, linkd.Errorf(linkd.ENOTFOUND, "Event %s not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("webhook event: %w", err)
+	}
+	e.Payload, e.CreatedAt = json.RawMessage(payload), fromMicros(created)
+	return e, nil
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -129,9 +130,16 @@ func testWebhookOutbox(t *testing.T, e *env) {
 	if !seen[created.ID] {
 		t.Fatalf("the first create's event has no delivery: %+v", ds)
 	}
+	got, err := e.store.WebhookEvent(e.ctx, e.t, created.ID)
+	if err != nil || got.Type != created.Type || got.AccountID != "o1" || string(got.Payload) != string(created.Payload) && !jsonEqual(got.Payload, created.Payload) {
+		t.Fatalf("WebhookEvent = %+v, %v", got, err)
+	}
+	if _, err := e.store.WebhookEvent(e.ctx, prodT, created.ID); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("another environment reads the event: %v", err)
+	}
 	// A change rolled back by its own rules announces nothing.
 	boom := errors.New("boom")
-	_, _, err := e.store.PutAccount(e.ctx, e.t, "o3", func(*linkd.LinkedAccount) (*linkd.LinkedAccount, *linkd.AuditEntry, error) {
+	_, _, err = e.store.PutAccount(e.ctx, e.t, "o3", func(*linkd.LinkedAccount) (*linkd.LinkedAccount, *linkd.AuditEntry, error) {
 		return nil, nil, boom
 	})
 	if !errors.Is(err, boom) || count(all, e.t) != 3 {
@@ -151,4 +159,9 @@ func testWebhookOutbox(t *testing.T, e *env) {
 	if err := e.store.DeleteWebhook(e.ctx, e.t, all.ID, nil); err != nil || count(all, e.t) != 0 {
 		t.Fatalf("after deleting the endpoint: %v", err)
 	}
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
 }
