@@ -45,6 +45,12 @@ type CallRecorder struct {
 	once    sync.Once
 }
 
+// Purge deletes the calls that started before before (retention): the
+// hourly maintenance job runs it.
+func (r *CallRecorder) Purge(ctx context.Context, before time.Time) (int64, error) {
+	return r.store.PurgeCalls(ctx, before)
+}
+
 // NewCallRecorder starts a recorder writing to store; Close stops it.
 func NewCallRecorder(store CallLogStore, o CallRecorderOptions) *CallRecorder {
 	o.Buffer = cmp.Or(o.Buffer, DefaultCallBuffer)

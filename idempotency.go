@@ -75,6 +75,9 @@ type IdempotencyStore interface {
 	// ReleaseIdempotencyKey gives up a claim, so a retry can act again (used
 	// when the request failed in a way that changed nothing).
 	ReleaseIdempotencyKey(ctx context.Context, t Tenant, s IdempotencyScope) error
+	// PurgeIdempotencyKeys deletes the records of every tenant that expired
+	// before before, and reports how many.
+	PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 
 // IdempotencyService keeps stored responses sealed: an answer may hold
@@ -89,6 +92,12 @@ type IdempotencyService struct {
 // answers with keys.
 func NewIdempotencyService(store IdempotencyStore, keys Keyring) *IdempotencyService {
 	return &IdempotencyService{store: store, keys: keys}
+}
+
+// Purge deletes the records that expired before now: a stored answer is
+// sealed, but kept no longer than it can serve a retry.
+func (s *IdempotencyService) Purge(ctx context.Context, now time.Time) (int64, error) {
+	return s.store.PurgeIdempotencyKeys(ctx, now)
 }
 
 // RequestHash is what tells a retry from a new request under the same key:

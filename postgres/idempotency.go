@@ -105,3 +105,20 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, t linkd.Tenant, sc li
 	}
 	return nil
 }
+
+// PurgeIdempotencyKeys implements linkd.IdempotencyStore, in batches so no
+// one statement holds many row locks.
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE ctid IN
+			(SELECT ctid FROM idempotency_keys WHERE expires_at < $1 LIMIT 1000)`, before)
+		if err != nil {
+			return total, fmt.Errorf("purge idempotency keys: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 1000 {
+			return total, nil
+		}
+	}
+}

@@ -81,3 +81,29 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, t linkd.Tenant, sc li
 	}
 	return nil
 }
+
+// PurgeIdempotencyKeys implements linkd.IdempotencyStore. The table holds
+// a day of keys, so the hourly scan is short; deleting in batches keeps
+// the single writer free for requests in between.
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *wtx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE (org_id, env, caller, method, path, key) IN
+				(SELECT org_id, env, caller, method, path, key FROM idempotency_keys WHERE expires_at < ? LIMIT 1000)`, micros(before))
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge idempotency keys: %w", err)
+		}
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
+}

@@ -138,3 +138,37 @@ func testAppConnection(t *testing.T, e *env) {
 		t.Fatalf("an unknown account: %v", err)
 	}
 }
+
+// testIdempotencyPurge: expired records go, live ones stay, whatever the
+// tenant.
+func testIdempotencyPurge(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	old := now.Add(-2 * linkd.IdempotencyTTL)
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	claim := func(tn linkd.Tenant, key string, at time.Time) {
+		t.Helper()
+		sc := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: key}
+		if _, err := e.store.ClaimIdempotencyKey(e.ctx, tn, sc, "h", at); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CompleteIdempotencyKey(e.ctx, tn, sc, &linkd.IdempotentResponse{Status: 200, Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim(e.t, "old-1", old)
+	claim(other, "old-2", old)
+	claim(e.t, "live", now)
+	n, err := e.store.PurgeIdempotencyKeys(e.ctx, now)
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeIdempotencyKeys = %d, %v; want 2", n, err)
+	}
+	// The live record still answers its retry; the purged one is new again.
+	live := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: "live"}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, live, "h", now); err != nil || resp == nil {
+		t.Fatalf("the live record: %+v, %v", resp, err)
+	}
+	gone := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: "old-1"}
+	if resp, err := e.store.ClaimIdempotencyKey(e.ctx, e.t, gone, "other", now); err != nil || resp != nil {
+		t.Fatalf("a purged key: %+v, %v", resp, err)
+	}
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"LeaseRefresh", testLeaseRefresh},
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
+		{"IdempotencyPurge", testIdempotencyPurge},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"CallLog", testCallLog},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -9,15 +10,21 @@ import (
 	"github.com/linkd-dev/linkd/worker"
 )
 
-// callLogPurge is the hourly schedule that deletes calls older than the
-// retention (LINKD_LOG_RETENTION). Every instance runs it; the schedule's
-// tick lets one of them do the work each hour.
-func callLogPurge(store linkd.Store, retention time.Duration, o worker.Options, log *slog.Logger) *worker.Schedule {
-	return worker.NewSchedule(o, "purge-call-log", time.Hour, store, func(ctx context.Context, _ time.Time) error {
-		n, err := store.PurgeCalls(ctx, time.Now().Add(-retention))
+// purgeSchedule is the hourly maintenance job: it deletes the calls older
+// than the retention (LINKD_LOG_RETENTION) and the idempotency records that
+// expired, through the services that own them. Every instance runs it; the
+// schedule's tick lets one of them do the work each hour.
+func purgeSchedule(ticks linkd.TickStore, calls *linkd.CallRecorder, idem *linkd.IdempotencyService, retention time.Duration, o worker.Options, log *slog.Logger) *worker.Schedule {
+	return worker.NewSchedule(o, "purge-call-log", time.Hour, ticks, func(ctx context.Context, _ time.Time) error {
+		now := time.Now()
+		n, err := calls.Purge(ctx, now.Add(-retention))
 		if n > 0 {
 			log.Info("purged the call log", "calls", n, "retention", retention)
 		}
-		return err
+		m, ierr := idem.Purge(ctx, now)
+		if m > 0 {
+			log.Info("purged expired idempotency records", "records", m)
+		}
+		return errors.Join(err, ierr)
 	})
 }

@@ -77,7 +77,14 @@ func TestCallLogPurge(t *testing.T) {
 		if err := store.AppendCalls(ctx, calls); err != nil {
 			t.Fatal(err)
 		}
-		purge := callLogPurge(store, 48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
+		// An expired idempotency record goes in the same run.
+		sc := linkd.IdempotencyScope{Caller: "api_key:a", Method: "POST", Path: "/p", Key: "k"}
+		if _, err := store.ClaimIdempotencyKey(ctx, tn, sc, "h", time.Now().Add(-2*linkd.IdempotencyTTL)); err != nil {
+			t.Fatal(err)
+		}
+		recorder := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{})
+		defer recorder.Close()
+		purge := purgeSchedule(store, recorder, linkd.NewIdempotencyService(store, keys), 48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
 		if _, err := purge.Fire(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +94,9 @@ func TestCallLogPurge(t *testing.T) {
 		}
 		if len(left) != 2 {
 			t.Fatalf("%d calls left after purging those older than 48 h, want 2", len(left))
+		}
+		if resp, err := store.ClaimIdempotencyKey(ctx, tn, sc, "other", time.Now()); err != nil || resp != nil {
+			t.Fatalf("the expired idempotency record survived the purge: %+v, %v", resp, err)
 		}
 	})
 }

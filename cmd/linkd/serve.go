@@ -172,7 +172,9 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
-	bg.Go(func() { callLogPurge(store, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx) })
+	bg.Go(func() {
+		purgeSchedule(store, callLog, svcs.Idempotency, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
+	})
 	defer func() {
 		stopBackground()
 		bg.Wait()
