@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -199,4 +201,30 @@ func SealWebhookSecret(keys Keyring, t Tenant, w *Webhook, secret string) error 
 func OpenWebhookSecret(keys Keyring, t Tenant, w *Webhook) (string, error) {
 	b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), WebhookSecretField, w.Secret)
 	return string(b), err
+}
+
+// EncodeWebhookLists is how both stores keep a webhook's lists and headers:
+// JSON, never null (an empty list matches no event, and SQL compares it).
+func EncodeWebhookLists(w *Webhook) (events, headers, workflows string) {
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	e, _ := json.Marshal(orEmpty(w.Events))
+	h := []byte("{}")
+	if w.Headers != nil {
+		h, _ = json.Marshal(w.Headers)
+	}
+	f, _ := json.Marshal(orEmpty(w.WorkflowIDs))
+	return string(e), string(h), string(f)
+}
+
+// DecodeWebhookLists reads what EncodeWebhookLists wrote into w.
+func DecodeWebhookLists(w *Webhook, events, headers, workflows []byte) error {
+	if err := errors.Join(json.Unmarshal(events, &w.Events), json.Unmarshal(headers, &w.Headers), json.Unmarshal(workflows, &w.WorkflowIDs)); err != nil {
+		return fmt.Errorf("webhook %s: %w", w.ID, err)
+	}
+	return nil
 }

@@ -21,29 +21,11 @@ func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(json.Unmarshal(events, &w.Events), json.Unmarshal(headers, &w.Headers), json.Unmarshal(workflows, &w.WorkflowIDs)); err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	if err := linkd.DecodeWebhookLists(&w, events, headers, workflows); err != nil {
+		return nil, err
 	}
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	return &w, nil
-}
-
-// webhookJSON is how the lists and maps of a webhook are stored.
-func webhookJSON(w *linkd.Webhook) (events, headers, workflows string) {
-	e, _ := json.Marshal(nonNil(w.Events))
-	h, _ := json.Marshal(w.Headers)
-	if w.Headers == nil {
-		h = []byte("{}")
-	}
-	f, _ := json.Marshal(nonNil(w.WorkflowIDs))
-	return string(e), string(h), string(f)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // CreateWebhook implements linkd.WebhookStore.
@@ -60,7 +42,7 @@ func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webh
 }
 
 func putWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook) error {
-	events, headers, workflows := webhookJSON(w)
+	events, headers, workflows := linkd.EncodeWebhookLists(w)
 	_, err := tx.Exec(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,

@@ -21,30 +21,11 @@ func scanWebhook(row interface{ Scan(...any) error }) (*linkd.Webhook, error) {
 		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(json.Unmarshal([]byte(events), &w.Events), json.Unmarshal([]byte(headers), &w.Headers),
-		json.Unmarshal([]byte(workflows), &w.WorkflowIDs)); err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	if err := linkd.DecodeWebhookLists(&w, []byte(events), []byte(headers), []byte(workflows)); err != nil {
+		return nil, err
 	}
 	w.CreatedAt, w.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &w, nil
-}
-
-// webhookJSON is how the lists and maps of a webhook are stored.
-func webhookJSON(w *linkd.Webhook) (events, headers, workflows string) {
-	e, _ := json.Marshal(nonNil(w.Events))
-	h, _ := json.Marshal(w.Headers)
-	if w.Headers == nil {
-		h = []byte("{}")
-	}
-	f, _ := json.Marshal(nonNil(w.WorkflowIDs))
-	return string(e), string(h), string(f)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // CreateWebhook implements linkd.WebhookStore.
@@ -58,7 +39,7 @@ func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webh
 }
 
 func putWebhook(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) error {
-	events, headers, workflows := webhookJSON(w)
+	events, headers, workflows := linkd.EncodeWebhookLists(w)
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
