@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
 		{"CallLog", testCallLog},
+		{"ImportOptions", testImportOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

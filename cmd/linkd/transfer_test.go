@@ -151,9 +151,9 @@ func TestImportExport(t *testing.T) {
 			}
 
 			// A file the server refuses as a whole: its error, with the field.
-			bad := writeFile(t, dir, "bad.csv", "id,nme\n1,a\n")
+			bad := writeFile(t, dir, "bad.csv", "ident,nme\n1,a\n")
 			if _, _, err = cli(t, env, "import", bad, "--env", "test"); err == nil ||
-				!strings.Contains(err.Error(), `unknown column(s) "id", "nme"`) || !strings.HasSuffix(err.Error(), "(field header)") {
+				!strings.Contains(err.Error(), `unknown column(s) "ident", "nme"`) || !strings.HasSuffix(err.Error(), "(field header)") {
 				t.Fatalf("bad header: %v", err)
 			}
 			// A key the server does not know.
