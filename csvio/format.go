@@ -2,8 +2,12 @@
 // importer that runs import jobs (upload.go, runner.go) and the exporter
 // (export.go). The format is documented in docs/csv.md:
 //
-//   - UTF-8 (an optional BOM), RFC 4180, a header row, \n or \r\n;
-//   - columns linked_account_id (required), name, and udf.<key> per field;
+//   - UTF-8 (an optional BOM), UTF-16 with a BOM, or Windows-1252 when
+//     asked; RFC 4180 with , ; tab or | (detected from the header); a
+//     header row; \n or \r\n (dialect.go);
+//   - columns linked_account_id (required), name, and udf.<key> per field,
+//     matched ignoring case and spaces, with aliases, or placed by a
+//     mapping;
 //   - an empty UDF cell means "not set";
 //   - a UDF cell that is exactly true, false or a JSON number is that
 //     value, anything else a string;
