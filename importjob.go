@@ -47,6 +47,9 @@ type ImportJob struct {
 	SizeBytes int64
 	Columns   []string // the header, as validated at upload
 	RowsTotal int64
+	// Options say how the file was read at upload; a resumed job reads the
+	// stored file with them again.
+	Options ImportOptions
 
 	// Offset is the byte offset in the file just past the last row of the
 	// last committed batch: where a resumed job continues.
@@ -73,6 +76,43 @@ func (j *ImportJob) Finished() bool {
 		return true
 	}
 	return false
+}
+
+// Import delimiters: how ImportOptions names the character between fields.
+const (
+	DelimComma     = "comma"
+	DelimSemicolon = "semicolon"
+	DelimTab       = "tab"
+	DelimPipe      = "pipe"
+)
+
+// Import encodings: what an upload was decoded from. The stored file is
+// always UTF-8; the encoding is kept to say what the upload was.
+const (
+	EncodingUTF8        = "utf-8"
+	EncodingUTF16LE     = "utf-16le"
+	EncodingUTF16BE     = "utf-16be"
+	EncodingWindows1252 = "windows-1252"
+)
+
+// Import column targets besides udf.<key>: a mapping sends each column of the
+// header to one of them.
+const (
+	ColumnAccountID = "linked_account_id"
+	ColumnName      = "name"
+	ColumnIgnore    = "ignore"
+)
+
+// ImportOptions say how an import's file is read: the delimiter (detected
+// from the header unless asked for), the encoding the upload was in, and
+// what each column of the header holds (header -> linked_account_id, name,
+// udf.<key> or ignore). The mapping is complete once the upload is
+// accepted: every column, whether the user mapped it or linkd matched it, so
+// a job reads its file the same way whenever and wherever it runs.
+type ImportOptions struct {
+	Delimiter string
+	Encoding  string
+	Mapping   map[string]string
 }
 
 // ImportRowError explains why one row was not imported. Row is the CSV
@@ -111,9 +151,10 @@ type ImportStore interface {
 	CreateImportJob(ctx context.Context, j *ImportJob) error
 	// AppendImportChunk stores the seq-th piece of the job's file.
 	AppendImportChunk(ctx context.Context, t Tenant, jobID string, seq int, data []byte) error
-	// QueueImportJob ends the upload: it records the file's size, header and
-	// row count and makes the job claimable.
-	QueueImportJob(ctx context.Context, t Tenant, jobID string, size, rows int64, columns []string) error
+	// QueueImportJob ends the upload: it records the file's size, header,
+	// row count and the options it was read with, and makes the job
+	// claimable.
+	QueueImportJob(ctx context.Context, t Tenant, jobID string, size, rows int64, columns []string, opts ImportOptions) error
 	// DeleteImportJob removes a job and its file (an upload that was refused).
 	DeleteImportJob(ctx context.Context, t Tenant, jobID string) error
 	// ImportJob returns one job; ENOTFOUND when the tenant has no such job.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ func TestParseHeader(t *testing.T) {
 		{"name", "udf.plan", "linked_account_id", "udf.seats"},
 	}
 	for _, h := range ok {
-		if _, err := parseHeader(h); err != nil {
+		if _, err := parseHeader(h, nil); err != nil {
 			t.Errorf("parseHeader(%q): %v", h, err)
 		}
 	}
@@ -31,7 +32,7 @@ func TestParseHeader(t *testing.T) {
 		"misspelt id":          {"linked_acount_id"},
 	}
 	for name, h := range bad {
-		_, err := parseHeader(h)
+		_, err := parseHeader(h, nil)
 		var e *linkd.Error
 		if !errors.As(err, &e) || e.Code != linkd.EINVALID || e.Field != "header" {
 			t.Errorf("%s: %v, want EINVALID on header", name, err)
@@ -41,10 +42,10 @@ func TestParseHeader(t *testing.T) {
 	for i := range MaxUDFColumns + 1 {
 		many = append(many, "udf.k"+strings.Repeat("x", i%50)+string(rune('a'+i%26))+string(rune('a'+i/26)))
 	}
-	if _, err := parseHeader(many); err == nil {
+	if _, err := parseHeader(many, nil); err == nil {
 		t.Error("a header with too many udf columns was accepted")
 	}
-	if _, err := parseHeader([]string{"linked_account_id", "plan", "region"}); err == nil || !strings.Contains(err.Error(), `"plan"`) || !strings.Contains(err.Error(), `"region"`) {
+	if _, err := parseHeader([]string{"linked_account_id", "plan", "region"}, nil); err == nil || !strings.Contains(err.Error(), `"plan"`) || !strings.Contains(err.Error(), `"region"`) {
 		t.Errorf("unknown columns are not all named: %v", err)
 	}
 }
@@ -117,7 +118,7 @@ func FuzzReadFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rows, cols, err := scanFile(bytes.NewReader(data))
+		rows, scanned, delim, err := scanFile(bytes.NewReader(data), "", nil)
 		if err != nil {
 			var e *linkd.Error
 			if !errors.As(err, &e) || e.Code != linkd.EINVALID || e.Field == "" {
@@ -125,13 +126,21 @@ func FuzzReadFile(f *testing.F) {
 			}
 			return
 		}
-		l, err := parseHeader(cols)
+		// The runner reads the stored header with the stored mapping: it
+		// must read it as the scan did.
+		l, err := parseHeader(scanned.columns, scanned.mapping)
 		if err != nil {
-			t.Fatalf("scan accepted a header parseHeader refuses: %v", err)
+			t.Fatalf("scan accepted a header parseHeader refuses with its own mapping: %v", err)
+		}
+		if !reflect.DeepEqual(l, scanned) {
+			t.Fatalf("the stored mapping reads the header as %+v, the scan read %+v", l, scanned)
 		}
 		br := bufio.NewReader(bytes.NewReader(data))
 		skipBOM(br)
-		cr := newReader(br)
+		cr, err := newReader(br, delim)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cr.Read()
 		var n int64
 		for {
@@ -178,4 +187,43 @@ func TestCheckUTF8(t *testing.T) {
 	if _, bad := checkUTF8(carry, []byte("y")); bad < 0 {
 		t.Fatal("a broken character across pieces was accepted")
 	}
+}
+
+// FuzzDetectDelimiter builds a header from fuzzed fields joined by one
+// candidate delimiter, quoting every field that holds a delimiter, a quote
+// or a line break: detection must name that delimiter (the others occur
+// only inside quotes), and reading the header with it must give the fields
+// back, whatever follows the header line.
+func FuzzDetectDelimiter(f *testing.F) {
+	f.Add("linked_account_id\x00name\x00udf.plan", uint8(0), "a,b;c\n")
+	f.Add("Account ID\x00Name; full\x00udf.a|b", uint8(1), "")
+	f.Add("x\x00\"y\"\x00z\tw", uint8(2), "\"\n;;;;;")
+	f.Add("a\x00b,c,d,e", uint8(3), "")
+	f.Add("\x00", uint8(1), ",,,,")
+	f.Fuzz(func(t *testing.T, fields string, which uint8, rest string) {
+		d := delimiters[int(which)%len(delimiters)]
+		parts := strings.Split(strings.ReplaceAll(strings.ToValidUTF8(fields, ""), "\r", ""), "\x00")
+		if len(parts) < 2 {
+			return
+		}
+		quoted := make([]string, len(parts))
+		for i, p := range parts {
+			quoted[i] = p
+			if strings.ContainsAny(p, ",;\t|\"\n") {
+				quoted[i] = `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+			}
+		}
+		file := strings.Join(quoted, string(d.char)) + "\r\n" + rest
+		if got := detectDelimiter([]byte(file)); got != d.name {
+			t.Fatalf("detected %s in %q, want %s", got, file, d.name)
+		}
+		cr, err := newReader(strings.NewReader(file), d.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, err := cr.Read()
+		if err != nil || !reflect.DeepEqual(header, parts) {
+			t.Fatalf("read %q (%v) from %q, want %q", header, err, file, parts)
+		}
+	})
 }

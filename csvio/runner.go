@@ -125,7 +125,7 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 			}
 		}
 	}
-	l, err := parseHeader(append([]string(nil), job.Columns...))
+	l, err := parseHeader(append([]string(nil), job.Columns...), job.Options.Mapping)
 	if err != nil {
 		return fmt.Errorf("stored header: %w", err)
 	}
@@ -139,7 +139,10 @@ func (r *Runner) process(ctx context.Context, job *linkd.ImportJob, log *slog.Lo
 		}
 		base = int64(n)
 	}
-	cr := newReader(src)
+	cr, err := newReader(src, job.Options.Delimiter)
+	if err != nil {
+		return fmt.Errorf("stored options: %w", err)
+	}
 	if job.Offset == 0 {
 		if _, err := cr.Read(); err != nil {
 			return fmt.Errorf("read header: %w", err)

@@ -42,6 +42,16 @@ type UploadRequest struct {
 	FileName string
 	Mode     string
 	DryRun   bool
+	// Delimiter is comma, semicolon, tab or pipe; "" detects it from the
+	// header line.
+	Delimiter string
+	// Encoding is "" or utf-8, or windows-1252 (also latin-1); a byte order
+	// mark overrides it.
+	Encoding string
+	// Mapping sends columns of the header (exactly as written there) to
+	// linked_account_id, name, udf.<key> or ignore; other columns are matched
+	// by name.
+	Mapping map[string]string
 }
 
 // Upload streams body into the database as a new job's file, checking on the
@@ -56,6 +66,17 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 	case linkd.ImportCreate, linkd.ImportUpsert:
 	default:
 		return nil, linkd.FieldError("mode", "mode must be %q or %q", linkd.ImportCreate, linkd.ImportUpsert)
+	}
+	delim, err := ParseDelimiter(req.Delimiter)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := ParseEncoding(req.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckMapping(req.Mapping); err != nil {
+		return nil, err
 	}
 	if req.FileName == "" {
 		req.FileName = "upload.csv"
@@ -75,7 +96,7 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 	if err := im.store.CreateImportJob(ctx, job); err != nil {
 		return nil, err
 	}
-	size, rows, cols, err := im.receive(ctx, job, body, max)
+	size, rows, l, opts, err := im.receive(ctx, job, body, max, linkd.ImportOptions{Delimiter: delim, Encoding: enc, Mapping: req.Mapping})
 	if err != nil {
 		// Refused or broken off: remove what arrived. The request's context
 		// may be gone (client hung up), so use a fresh one.
@@ -86,47 +107,52 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 		}
 		return nil, err
 	}
-	if err := im.store.QueueImportJob(ctx, req.Tenant, job.ID, size, rows, cols); err != nil {
+	if err := im.store.QueueImportJob(ctx, req.Tenant, job.ID, size, rows, l.columns, opts); err != nil {
 		return nil, err
 	}
 	return im.store.ImportJob(ctx, req.Tenant, job.ID)
 }
 
-// receive stores body in chunks while a CSV reader on the other end of a pipe
-// checks the header and counts rows.
-func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.Reader, max int64) (size, rows int64, cols []string, err error) {
+// receive stores body, decoded to UTF-8, in chunks while a CSV reader on the
+// other end of a pipe checks the header and counts rows. It returns the
+// options the file was read with: the encoding found, the delimiter
+// detected and the complete mapping.
+func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.Reader, max int64, asked linkd.ImportOptions) (size, rows int64, l *layout, opts linkd.ImportOptions, err error) {
+	raw := &countingReader{r: body}
+	text, enc := decodeUpload(raw, asked.Encoding)
 	pr, pw := io.Pipe()
 	type result struct {
-		rows int64
-		cols []string
-		err  error
+		rows  int64
+		l     *layout
+		delim string
+		err   error
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, c, err := scanFile(pr)
+		n, l, delim, err := scanFile(pr, asked.Delimiter, asked.Mapping)
 		pr.CloseWithError(err) // unblocks the writer if the scan stopped early
 		if err == nil {
 			io.Copy(io.Discard, pr) // the scan read to EOF; nothing left
 		}
-		done <- result{n, c, err}
+		done <- result{n, l, delim, err}
 	}()
-	fail := func(err error) (int64, int64, []string, error) {
+	fail := func(err error) (int64, int64, *layout, linkd.ImportOptions, error) {
 		pw.CloseWithError(err)
 		<-done
-		return 0, 0, nil, err
+		return 0, 0, nil, opts, err
 	}
 	var carry []byte
 	buf := make([]byte, linkd.ImportChunkSize)
 	for seq := 0; ; seq++ {
-		n, rerr := fill(body, buf)
+		n, rerr := fill(text, buf)
+		if raw.n > max {
+			return fail(&linkd.Error{Code: linkd.ETOOLARGE, Field: "file", Message: fmt.Sprintf("the file is larger than the limit of %d bytes", max)})
+		}
 		if n > 0 {
 			size += int64(n)
-			if size > max {
-				return fail(&linkd.Error{Code: linkd.ETOOLARGE, Field: "file", Message: fmt.Sprintf("the file is larger than the limit of %d bytes", max)})
-			}
 			var bad int
 			if carry, bad = checkUTF8(carry, buf[:n]); bad >= 0 {
-				return fail(linkd.FieldError("file", "the file is not UTF-8: invalid byte at offset %d (save it as CSV UTF-8)", size-int64(n)+int64(bad)))
+				return fail(notUTF8(fmt.Sprintf("invalid byte at offset %d", size-int64(n)+int64(bad))))
 			}
 			if err := im.store.AppendImportChunk(ctx, job.Tenant(), job.ID, seq, buf[:n]); err != nil {
 				return fail(err)
@@ -135,20 +161,20 @@ func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.R
 				// The scanner stopped: the header is wrong. Its error says why.
 				r := <-done
 				if r.err != nil {
-					return 0, 0, nil, r.err
+					return 0, 0, nil, opts, r.err
 				}
-				return 0, 0, nil, err
+				return 0, 0, nil, opts, err
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return fail(linkd.FieldError("file", "the upload broke off after %d bytes: %v", size, rerr))
+			return fail(linkd.FieldError("file", "the upload broke off after %d bytes: %v", raw.n, rerr))
 		}
 	}
 	if len(carry) > 0 {
-		return fail(linkd.FieldError("file", "the file is not UTF-8: it ends in the middle of a character"))
+		return fail(notUTF8("it ends in the middle of a character"))
 	}
 	if size == 0 {
 		return fail(linkd.FieldError("file", "the file is empty; it needs a header row and at least one account"))
@@ -156,9 +182,17 @@ func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.R
 	pw.Close()
 	r := <-done
 	if r.err != nil {
-		return 0, 0, nil, r.err
+		return 0, 0, nil, opts, r.err
 	}
-	return size, r.rows, r.cols, nil
+	return size, r.rows, r.l, linkd.ImportOptions{Delimiter: r.delim, Encoding: enc, Mapping: r.l.mapping}, nil
+}
+
+// notUTF8 refuses a file that is neither UTF-8 nor marked as UTF-16, and
+// says how to send it again: such files are nearly always what older
+// spreadsheet programs save as plain "CSV" in Western locales.
+func notUTF8(where string) error {
+	return linkd.FieldError("file", "the file is not UTF-8: %s. If it was saved as Windows-1252 or Latin-1 "+
+		"(Excel's \"CSV (Comma delimited)\"), upload it again with encoding=windows-1252; or save it as CSV UTF-8", where)
 }
 
 // fill reads until buf is full or the body ends. Unlike io.ReadFull it keeps
@@ -213,22 +247,33 @@ func checkUTF8(carry, data []byte) ([]byte, int) {
 	return append([]byte(nil), data[end:]...), -1
 }
 
-// scanFile reads the header and counts the rows.
-func scanFile(r io.Reader) (rows int64, cols []string, err error) {
-	br := bufio.NewReader(r)
+// headPeek is how much of the file the delimiter is detected from: the
+// header line, unless it is longer than this.
+const headPeek = 64 << 10
+
+// scanFile reads the header, with delim ("" to detect it) and mapping, and
+// counts the rows.
+func scanFile(r io.Reader, delim string, mapping map[string]string) (rows int64, l *layout, usedDelim string, err error) {
+	br := bufio.NewReaderSize(r, headPeek)
 	if _, err := skipBOM(br); err != nil {
-		return 0, nil, err
+		return 0, nil, "", err
 	}
-	cr := newReader(br)
+	if delim == "" {
+		head, _ := br.Peek(headPeek) // shorter at the end of the file; errors show up when read
+		delim = detectDelimiter(head)
+	}
+	cr, err := newReader(br, delim)
+	if err != nil {
+		return 0, nil, "", err
+	}
 	header, err := cr.Read()
 	if err == io.EOF {
-		return 0, nil, linkd.FieldError("file", "the file has no header row")
+		return 0, nil, "", linkd.FieldError("file", "the file has no header row")
 	} else if err != nil {
-		return 0, nil, linkd.FieldError("file", "the header row is not valid CSV: %v", err)
+		return 0, nil, "", linkd.FieldError("file", "the header row is not valid CSV: %v", err)
 	}
-	l, err := parseHeader(header)
-	if err != nil {
-		return 0, nil, err
+	if l, err = parseHeader(header, mapping); err != nil {
+		return 0, nil, "", err
 	}
 	for {
 		_, err := cr.Read()
@@ -237,15 +282,15 @@ func scanFile(r io.Reader) (rows int64, cols []string, err error) {
 		}
 		var pe *csv.ParseError
 		if err != nil && !errors.As(err, &pe) {
-			return 0, nil, err
+			return 0, nil, "", err
 		}
 		// A malformed row counts: it becomes a row error when the job runs.
 		rows++
 	}
 	if rows == 0 {
-		return 0, nil, linkd.FieldError("file", "the file has a header but no rows")
+		return 0, nil, "", linkd.FieldError("file", "the file has a header but no rows")
 	}
-	return rows, l.columns, nil
+	return rows, l, delim, nil
 }
 
 // bom is the UTF-8 byte order mark some tools write at the start of a file.
@@ -266,10 +311,16 @@ func skipBOM(br *bufio.Reader) (int, error) {
 	return 0, nil
 }
 
-// newReader is how every part of the importer reads CSV.
-func newReader(r io.Reader) *csv.Reader {
+// newReader is how every part of the importer reads CSV, with the named
+// delimiter.
+func newReader(r io.Reader, delim string) (*csv.Reader, error) {
+	c, ok := delimiterChar(delim)
+	if !ok {
+		return nil, fmt.Errorf("unknown delimiter %q", delim)
+	}
 	cr := csv.NewReader(r)
+	cr.Comma = c
 	cr.FieldsPerRecord = -1 // a wrong field count is a row error, not the file's
 	cr.ReuseRecord = false
-	return cr
+	return cr, nil
 }

@@ -239,6 +239,7 @@ func TestAPI(t *testing.T) {
 		t.Run("Operations", func(t *testing.T) { testOperations(t, newFixture(t, store, 0)) })
 		t.Run("NothingHalfWritten", func(t *testing.T) { testNothingHalfWritten(t, newFixture(t, store, 0)) })
 		t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newFixture(t, store, 0)) })
+		t.Run("ImportOptions", func(t *testing.T) { testImportOptions(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokens", func(t *testing.T) { testSessionTokens(t, newFixture(t, store, 0)) })
 		t.Run("SessionTokenRename", func(t *testing.T) { testSessionTokenRename(t, newFixture(t, store, 0)) })
 		t.Run("Applications", func(t *testing.T) { testApplications(t, newFixture(t, store, 0)) })

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -24,26 +25,29 @@ type rowErrorJSON struct {
 }
 
 type importJobJSON struct {
-	ID              string         `json:"_id"`
-	State           string         `json:"state"`
-	Mode            string         `json:"mode"`
-	DryRun          bool           `json:"dry_run"`
-	FileName        string         `json:"file_name"`
-	SizeBytes       int64          `json:"size_bytes"`
-	RowsTotal       int64          `json:"rows_total"`
-	RowsProcessed   int64          `json:"rows_processed"`
-	Created         int64          `json:"created"`
-	Updated         int64          `json:"updated"`
-	Unchanged       int64          `json:"unchanged"`
-	Failed          int64          `json:"failed"`
-	Progress        float64        `json:"progress"`
-	Error           string         `json:"error,omitempty"`
-	Errors          []rowErrorJSON `json:"errors,omitempty"`
-	ErrorsTruncated bool           `json:"errors_truncated,omitempty"`
-	ErrorsURL       string         `json:"errors_url"`
-	CreatedAt       string         `json:"createdAt"`
-	StartedAt       *string        `json:"startedAt"`
-	FinishedAt      *string        `json:"finishedAt"`
+	ID              string            `json:"_id"`
+	State           string            `json:"state"`
+	Mode            string            `json:"mode"`
+	DryRun          bool              `json:"dry_run"`
+	FileName        string            `json:"file_name"`
+	SizeBytes       int64             `json:"size_bytes"`
+	RowsTotal       int64             `json:"rows_total"`
+	RowsProcessed   int64             `json:"rows_processed"`
+	Created         int64             `json:"created"`
+	Updated         int64             `json:"updated"`
+	Unchanged       int64             `json:"unchanged"`
+	Failed          int64             `json:"failed"`
+	Progress        float64           `json:"progress"`
+	Delimiter       string            `json:"delimiter"`
+	Encoding        string            `json:"encoding"`
+	Mapping         map[string]string `json:"mapping"`
+	Error           string            `json:"error,omitempty"`
+	Errors          []rowErrorJSON    `json:"errors,omitempty"`
+	ErrorsTruncated bool              `json:"errors_truncated,omitempty"`
+	ErrorsURL       string            `json:"errors_url"`
+	CreatedAt       string            `json:"createdAt"`
+	StartedAt       *string           `json:"startedAt"`
+	FinishedAt      *string           `json:"finishedAt"`
 }
 
 func optTime(t *time.Time) *string {
@@ -57,8 +61,12 @@ func optTime(t *time.Time) *string {
 func renderImportJob(j *linkd.ImportJob) *importJobJSON {
 	out := &importJobJSON{ID: j.ID, State: j.State, Mode: j.Mode, DryRun: j.DryRun, FileName: j.FileName, SizeBytes: j.SizeBytes,
 		RowsTotal: j.RowsTotal, RowsProcessed: j.RowsProcessed, Created: j.Created, Updated: j.Updated, Unchanged: j.Unchanged,
-		Failed: j.Failed, Error: j.Error, ErrorsURL: importPath + "/" + j.ID + "/errors.csv",
+		Failed: j.Failed, Delimiter: j.Options.Delimiter, Encoding: j.Options.Encoding, Mapping: j.Options.Mapping,
+		Error: j.Error, ErrorsURL: importPath + "/" + j.ID + "/errors.csv",
 		CreatedAt: j.CreatedAt.UTC().Format(timeFormat), StartedAt: optTime(j.StartedAt), FinishedAt: optTime(j.FinishedAt)}
+	if out.Mapping == nil {
+		out.Mapping = map[string]string{}
+	}
 	if j.RowsTotal > 0 {
 		out.Progress = float64(j.RowsProcessed) / float64(j.RowsTotal)
 	}
@@ -69,6 +77,9 @@ func renderImportJob(j *linkd.ImportJob) *importJobJSON {
 }
 
 const importPath = "/api/v2/public/linked-account/import"
+
+// maxMappingBytes bounds the mapping parameter: enough for a wide header.
+const maxMappingBytes = 64 << 10
 
 // handleImport takes a CSV file (a text/csv body, or the "file" part of a
 // multipart form whose "mode" and "dry_run" fields may come before it) and
@@ -81,8 +92,9 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 	// Large files take longer than the server's read timeout allows others.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	q := r.URL.Query()
-	req := csvio.UploadRequest{Tenant: tenant(r), Actor: actor(r), FileName: q.Get("filename"), Mode: q.Get("mode")}
-	dryRun := q.Get("dry_run")
+	req := csvio.UploadRequest{Tenant: tenant(r), Actor: actor(r), FileName: q.Get("filename"), Mode: q.Get("mode"),
+		Delimiter: q.Get("delimiter"), Encoding: q.Get("encoding")}
+	dryRun, mapping := q.Get("dry_run"), q.Get("mapping")
 	var body io.Reader
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
@@ -106,13 +118,21 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 				if req.FileName == "" {
 					req.FileName = part.FileName()
 				}
-			case "mode", "dry_run":
+			case "mode", "dry_run", "delimiter", "encoding":
 				v, _ := io.ReadAll(io.LimitReader(part, 64))
-				if part.FormName() == "mode" {
+				switch part.FormName() {
+				case "mode":
 					req.Mode = string(v)
-				} else {
+				case "dry_run":
 					dryRun = string(v)
+				case "delimiter":
+					req.Delimiter = string(v)
+				default:
+					req.Encoding = string(v)
 				}
+			case "mapping":
+				v, _ := io.ReadAll(io.LimitReader(part, maxMappingBytes+1))
+				mapping = string(v)
 			}
 		}
 	default:
@@ -125,6 +145,14 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		req.DryRun = true
 	default:
 		return linkd.FieldError("dry_run", "dry_run must be true or false")
+	}
+	if mapping != "" {
+		if len(mapping) > maxMappingBytes {
+			return linkd.FieldError("mapping", "mapping is larger than %d bytes", maxMappingBytes)
+		}
+		if err := json.Unmarshal([]byte(mapping), &req.Mapping); err != nil {
+			return linkd.FieldError("mapping", `mapping must be a JSON object of column header to target, like {"Plan":"udf.plan","Notes":"ignore"}`)
+		}
 	}
 	job, err := s.imports.Upload(r.Context(), req, body)
 	if err != nil {

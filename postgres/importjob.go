@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,13 +17,15 @@ import (
 var _ linkd.ImportStore = (*Store)(nil)
 
 const importJobColumns = `id, org_id, env, actor, file_name, mode, dry_run, state, error, size_bytes, columns, rows_total,
-	byte_offset, rows_processed, created, updated, unchanged, failed, created_at, updated_at, started_at, finished_at`
+	byte_offset, rows_processed, created, updated, unchanged, failed, created_at, updated_at, started_at, finished_at,
+	delimiter, encoding, mapping`
 
 func scanImportJob(row pgx.Row) (*linkd.ImportJob, error) {
 	var j linkd.ImportJob
-	var columns []byte
+	var columns, mapping []byte
 	err := row.Scan(&j.ID, &j.OrgID, &j.Env, &j.Actor, &j.FileName, &j.Mode, &j.DryRun, &j.State, &j.Error, &j.SizeBytes, &columns, &j.RowsTotal,
-		&j.Offset, &j.RowsProcessed, &j.Created, &j.Updated, &j.Unchanged, &j.Failed, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
+		&j.Offset, &j.RowsProcessed, &j.Created, &j.Updated, &j.Unchanged, &j.Failed, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt,
+		&j.Options.Delimiter, &j.Options.Encoding, &mapping)
 	if err != nil {
 		return nil, err
 	}
@@ -30,6 +33,9 @@ func scanImportJob(row pgx.Row) (*linkd.ImportJob, error) {
 	// empty header is an empty slice and a null one nil on both engines.
 	if err := json.Unmarshal(columns, &j.Columns); err != nil {
 		return nil, fmt.Errorf("import job %s columns: %w", j.ID, err)
+	}
+	if err := json.Unmarshal(mapping, &j.Options.Mapping); err != nil {
+		return nil, fmt.Errorf("import job %s mapping: %w", j.ID, err)
 	}
 	return &j, nil
 }
@@ -74,7 +80,7 @@ func (s *Store) AppendImportChunk(ctx context.Context, t linkd.Tenant, jobID str
 }
 
 // QueueImportJob implements linkd.ImportStore.
-func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string, size, rows int64, columns []string) error {
+func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string, size, rows int64, columns []string, opts linkd.ImportOptions) error {
 	if !isID(jobID) || !isID(t.OrgID) {
 		return importJobNotFound(jobID)
 	}
@@ -82,9 +88,13 @@ func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE import_jobs SET state = $1, size_bytes = $2, rows_total = $3, columns = $4, updated_at = $5
-		WHERE id = $6 AND org_id = $7 AND env = $8 AND state = $9`, linkd.ImportQueued, size, rows, string(cols), time.Now(),
-		jobID, t.OrgID, t.Env, linkd.ImportUploading)
+	mapping, err := marshalMapping(opts.Mapping)
+	if err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE import_jobs SET state = $1, size_bytes = $2, rows_total = $3, columns = $4, updated_at = $5,
+		delimiter = $10, encoding = $11, mapping = $12 WHERE id = $6 AND org_id = $7 AND env = $8 AND state = $9`, linkd.ImportQueued, size, rows, string(cols), time.Now(),
+		jobID, t.OrgID, t.Env, linkd.ImportUploading, cmp.Or(opts.Delimiter, linkd.DelimComma), cmp.Or(opts.Encoding, linkd.EncodingUTF8), mapping)
 	if err != nil {
 		return fmt.Errorf("queue import job: %w", err)
 	}
@@ -629,4 +639,14 @@ func (s *Store) PurgeStaleUploads(ctx context.Context, before time.Time) (int, e
 		return 0, fmt.Errorf("purge stale uploads: %w", err)
 	}
 	return int(n), nil
+}
+
+// marshalMapping writes a column mapping as its JSON object; no mapping is
+// the empty object, so both engines read back the same.
+func marshalMapping(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }

@@ -289,11 +289,12 @@ func importScenario(t *testing.T, s linkd.Store, ids func(string) string) []stri
 	rec("append j1 1", nil, s.AppendImportChunk(ctx, tn, j1.ID, 1, []byte("a1,A one\n")))
 	rec("append other env", nil, s.AppendImportChunk(ctx, other, j1.ID, 2, []byte("x")))
 	rec("append unknown", nil, s.AppendImportChunk(ctx, tn, ids("nope"), 0, []byte("x")))
-	rec("queue j1", nil, s.QueueImportJob(ctx, tn, j1.ID, 32, 4, []string{"linked_account_id", "name"}))
-	rec("queue j1 again", nil, s.QueueImportJob(ctx, tn, j1.ID, 32, 4, nil))
+	rec("queue j1", nil, s.QueueImportJob(ctx, tn, j1.ID, 32, 4, []string{"linked_account_id", "name"},
+		linkd.ImportOptions{Delimiter: linkd.DelimSemicolon, Encoding: linkd.EncodingWindows1252, Mapping: map[string]string{"Name": "name", "x": "udf.X"}}))
+	rec("queue j1 again", nil, s.QueueImportJob(ctx, tn, j1.ID, 32, 4, nil, linkd.ImportOptions{}))
 	rec("append j1 queued", nil, s.AppendImportChunk(ctx, tn, j1.ID, 2, []byte("x")))
 	rec("append j2 0", nil, s.AppendImportChunk(ctx, tn, j2.ID, 0, []byte("linked_account_id\n")))
-	rec("queue j2", nil, s.QueueImportJob(ctx, tn, j2.ID, 10, 1, []string{}))
+	rec("queue j2", nil, s.QueueImportJob(ctx, tn, j2.ID, 10, 1, []string{}, linkd.ImportOptions{}))
 	rec("delete j3", nil, s.DeleteImportJob(ctx, tn, ids("j3")))
 	rec("delete j3 again", nil, s.DeleteImportJob(ctx, tn, ids("j3")))
 	got, err = s.ImportJob(ctx, tn, j1.ID)
@@ -496,7 +497,7 @@ func queueJobs(t testing.TB, s *postgres.Store, tn linkd.Tenant, n int) []string
 		if err := s.CreateImportJob(t.Context(), j); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.QueueImportJob(t.Context(), tn, j.ID, 0, 0, []string{"linked_account_id"}); err != nil {
+		if err := s.QueueImportJob(t.Context(), tn, j.ID, 0, 0, []string{"linked_account_id"}, linkd.ImportOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,20 +14,25 @@ import (
 )
 
 const importJobColumns = `id, org_id, env, actor, file_name, mode, dry_run, state, error, size_bytes, columns, rows_total,
-	byte_offset, rows_processed, created, updated, unchanged, failed, created_at, updated_at, started_at, finished_at`
+	byte_offset, rows_processed, created, updated, unchanged, failed, created_at, updated_at, started_at, finished_at,
+	delimiter, encoding, mapping`
 
 func scanImportJob(row interface{ Scan(...any) error }) (*linkd.ImportJob, error) {
 	var j linkd.ImportJob
-	var columns string
+	var columns, mapping string
 	var created, updated int64
 	var started, finished sql.NullInt64
 	err := row.Scan(&j.ID, &j.OrgID, &j.Env, &j.Actor, &j.FileName, &j.Mode, &j.DryRun, &j.State, &j.Error, &j.SizeBytes, &columns, &j.RowsTotal,
-		&j.Offset, &j.RowsProcessed, &j.Created, &j.Updated, &j.Unchanged, &j.Failed, &created, &updated, &started, &finished)
+		&j.Offset, &j.RowsProcessed, &j.Created, &j.Updated, &j.Unchanged, &j.Failed, &created, &updated, &started, &finished,
+		&j.Options.Delimiter, &j.Options.Encoding, &mapping)
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(columns), &j.Columns); err != nil {
 		return nil, fmt.Errorf("import job %s columns: %w", j.ID, err)
+	}
+	if err := json.Unmarshal([]byte(mapping), &j.Options.Mapping); err != nil {
+		return nil, fmt.Errorf("import job %s mapping: %w", j.ID, err)
 	}
 	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
 	j.StartedAt, j.FinishedAt = fromNullMicros(started), fromNullMicros(finished)
@@ -69,14 +75,18 @@ func (s *Store) AppendImportChunk(ctx context.Context, t linkd.Tenant, jobID str
 }
 
 // QueueImportJob implements linkd.ImportStore.
-func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string, size, rows int64, columns []string) error {
+func (s *Store) QueueImportJob(ctx context.Context, t linkd.Tenant, jobID string, size, rows int64, columns []string, opts linkd.ImportOptions) error {
 	cols, err := json.Marshal(columns)
 	if err != nil {
 		return err
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE import_jobs SET state = ?, size_bytes = ?, rows_total = ?, columns = ?, updated_at = ?
-		WHERE id = ? AND org_id = ? AND env = ? AND state = ?`, linkd.ImportQueued, size, rows, string(cols), micros(time.Now()),
-		jobID, t.OrgID, t.Env, linkd.ImportUploading)
+	mapping, err := marshalMapping(opts.Mapping)
+	if err != nil {
+		return err
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE import_jobs SET state = ?, size_bytes = ?, rows_total = ?, columns = ?, updated_at = ?,
+		delimiter = ?, encoding = ?, mapping = ? WHERE id = ? AND org_id = ? AND env = ? AND state = ?`, linkd.ImportQueued, size, rows, string(cols), micros(time.Now()),
+		cmp.Or(opts.Delimiter, linkd.DelimComma), cmp.Or(opts.Encoding, linkd.EncodingUTF8), mapping, jobID, t.OrgID, t.Env, linkd.ImportUploading)
 	if err != nil {
 		return fmt.Errorf("queue import job: %w", err)
 	}
@@ -478,4 +488,14 @@ func (s *Store) PurgeStaleUploads(ctx context.Context, before time.Time) (int, e
 		return 0, fmt.Errorf("purge stale uploads: %w", err)
 	}
 	return int(n), nil
+}
+
+// marshalMapping writes a column mapping as its JSON object; no mapping is
+// the empty object, so both engines read back the same.
+func marshalMapping(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }

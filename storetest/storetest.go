@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"CallLog", testCallLog},
+		{"ImportOptions", testImportOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ const (
 	pollOutage = time.Minute
 )
 
-const importSynopsis = "linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--server URL] [--api-key KEY] [--errors-out PATH] [--no-wait]"
+const importSynopsis = "linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--delimiter comma|semicolon|tab|pipe] [--encoding utf-8|windows-1252] [--map HEADER=TARGET]… [--server URL] [--api-key KEY] [--errors-out PATH] [--no-wait]"
 
 // runImport uploads a CSV file to a running server as an import job, follows
 // the job to its end and fetches the errors of the rows that failed. It
@@ -47,6 +48,20 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	dryRun := f.Bool("dry-run", false, "check every row and count what would happen, writing nothing")
 	errorsOut := f.String("errors-out", "", "`path` to write the failed rows' errors to (default FILE.errors.csv, or ./import-ID-errors.csv for standard input)")
 	noWait := f.Bool("no-wait", false, "print the job id once the file is uploaded and exit, without waiting for the job")
+	delimiter := f.String("delimiter", "", "the `character` between fields: comma, semicolon, tab or pipe (default: detected from the header)")
+	encoding := f.String("encoding", "", "the file's `encoding` when it is not UTF-8: windows-1252 (Latin-1); UTF-16 with a BOM is recognised")
+	mapping := map[string]string{}
+	f.Func("map", "read the column `HEADER=TARGET`, TARGET being linked_account_id, name, udf.KEY or ignore; repeat for more columns", func(s string) error {
+		h, target, ok := strings.Cut(s, "=")
+		if !ok || h == "" || target == "" {
+			return errors.New("want HEADER=TARGET, e.g. --map 'Plan=udf.plan'")
+		}
+		if _, dup := mapping[h]; dup {
+			return fmt.Errorf("column %q is mapped twice", h)
+		}
+		mapping[h] = target
+		return nil
+	})
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -100,6 +115,19 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if *dryRun {
 		q.Set("dry_run", "true")
+	}
+	if *delimiter != "" {
+		q.Set("delimiter", *delimiter)
+	}
+	if *encoding != "" {
+		q.Set("encoding", *encoding)
+	}
+	if len(mapping) > 0 {
+		m, err := json.Marshal(mapping)
+		if err != nil {
+			return err
+		}
+		q.Set("mapping", string(m))
 	}
 	start := time.Now()
 	p := newProgress(stderr)

@@ -119,6 +119,25 @@ func TestImportExport(t *testing.T) {
 				t.Fatalf("imported account: %d %v", status, acc)
 			}
 
+			// A Windows-1252, ";"-separated file with columns to map: the
+			// flags go through as the API's parameters.
+			latin := writeFile(t, dir, "latin.csv", "Code;Company;Plan;Notes\nu30;Caf\xe9 M\xfcller;pro;x\n")
+			stdout, stderr, err = cli(t, env, "import", latin, "--env", "test", "--delimiter", "semicolon", "--encoding", "windows-1252",
+				"--map", "Code=linked_account_id", "--map", "Company=name", "--map", "Plan=udf.plan", "--map", "Notes=ignore")
+			if err != nil {
+				t.Fatalf("mapped import: %v\n%s", err, stderr)
+			}
+			if _, job := call(t, "GET", la+"/import/"+strings.TrimSpace(stdout), key, nil); job["delimiter"] != "semicolon" ||
+				job["encoding"] != "windows-1252" || job["mapping"].(map[string]any)["Plan"] != "udf.plan" {
+				t.Fatalf("mapped job: %v", job)
+			}
+			if _, acc := call(t, "GET", la+"/u30", key, nil); acc["name"] != "Café Müller" || udf(acc)["plan"] != "pro" {
+				t.Fatalf("mapped account: %v", acc)
+			}
+			if _, _, err := cli(t, env, "import", latin, "--env", "test", "--map", "Plan"); err == nil || !strings.Contains(err.Error(), "HEADER=TARGET") {
+				t.Fatalf("--map without a target: %v", err)
+			}
+
 			// Upsert with a dry run counts what would change and writes nothing.
 			change := writeFile(t, dir, "change.csv", "linked_account_id,name\nu10,Renamed\nu11,Eleven\nu20,New\n")
 			_, stderr, err = cli(t, env, "import", change, "--env", "test", "--mode", "upsert", "--dry-run")
@@ -151,9 +170,9 @@ func TestImportExport(t *testing.T) {
 			}
 
 			// A file the server refuses as a whole: its error, with the field.
-			bad := writeFile(t, dir, "bad.csv", "id,nme\n1,a\n")
+			bad := writeFile(t, dir, "bad.csv", "ident,nme\n1,a\n")
 			if _, _, err = cli(t, env, "import", bad, "--env", "test"); err == nil ||
-				!strings.Contains(err.Error(), `unknown column(s) "id", "nme"`) || !strings.HasSuffix(err.Error(), "(field header)") {
+				!strings.Contains(err.Error(), `unknown column(s) "ident", "nme"`) || !strings.HasSuffix(err.Error(), "(field header)") {
 				t.Fatalf("bad header: %v", err)
 			}
 			// A key the server does not know.
