@@ -122,15 +122,21 @@ func (c *AppCall) Normalize() {
 	}
 }
 
-// callID is a UUIDv7 of t's millisecond with random bits after it. Unlike
-// NewIDAt it never runs ahead of t: calls are logged when they end, not in
-// the order they started, and the log's reads by time go by the id.
+// callID is a UUIDv7 of t: its millisecond, then its fraction of a
+// millisecond in the 12 bits UUIDv7 leaves to the generator (256 ns
+// steps), then random bits. Unlike NewIDAt it never runs ahead of t: calls
+// are logged when they end, not in the order they started, and the log's
+// reads by time go by the id, so calls that start within one millisecond
+// still list in the order they started.
 func callID(t time.Time) string {
 	id := uuid.Must(uuid.NewRandom())
-	ms := uint64(t.UnixMilli())
+	nano := t.UnixNano()
+	ms := nano / 1e6
+	frac := uint16((nano - ms*1e6) >> 8) // < 3907
 	for i := range 6 {
-		id[i] = byte(ms >> (40 - 8*i))
+		id[i] = byte(uint64(ms) >> (40 - 8*i))
 	}
-	id[6] = 0x70 | id[6]&0x0f
+	id[6] = 0x70 | byte(frac>>8)&0x0f
+	id[7] = byte(frac)
 	return id.String()
 }
