@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AppConnection", testAppConnection},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
+		{"ClaimDeliveries", testClaimDeliveries},
+		{"DisableEndpoint", testDisableEndpoint},
 		{"CallLog", testCallLog},
 	}
 	for _, tt := range tests {
