@@ -29,6 +29,7 @@ type Store interface {
 	HostedStore
 	TickStore
 	WebhookStore
+	DeliveryStore
 	TenantSettingsStore
 	CallLogStore
 	// EnsureSetting stores value under name unless a value is already

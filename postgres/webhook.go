@@ -130,8 +130,10 @@ func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev
 		if tag.RowsAffected() == 0 {
 			return linkd.WebhookNotFound(id)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
-			return fmt.Errorf("delete webhook: %w", err)
+		for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
+				return fmt.Errorf("delete webhook: %w", err)
+			}
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})

@@ -119,8 +119,10 @@ func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev
 		if n, _ := res.RowsAffected(); n == 0 {
 			return linkd.WebhookNotFound(id)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE org_id = ? AND env = ? AND webhook_id = ?`, t.OrgID, t.Env, id); err != nil {
-			return fmt.Errorf("delete webhook: %w", err)
+		for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ? AND env = ? AND webhook_id = ?`, t.OrgID, t.Env, id); err != nil {
+				return fmt.Errorf("delete webhook: %w", err)
+			}
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})

@@ -65,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"IdempotencyPurge", testIdempotencyPurge},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
+		{"ClaimDeliveries", testClaimDeliveries},
+		{"DisableEndpoint", testDisableEndpoint},
 		{"CallLog", testCallLog},
 		{"ImportOptions", testImportOptions},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/outbound"
+	"github.com/linkd-dev/linkd/webhooks"
 )
 
 // Config is every setting of linkd, filled from defaults, then LINKD_*
@@ -46,6 +47,9 @@ type Config struct {
 	ProxyTimeout time.Duration
 	// LogRetention is how long the call log keeps a call to an app's API.
 	LogRetention time.Duration
+	// WebhookRetrySchedule is the wait before each webhook delivery
+	// attempt (webhooks.ParseSchedule).
+	WebhookRetrySchedule []time.Duration
 	// TrustedProxies lists the reverse proxies (CIDR ranges) whose
 	// X-Forwarded-For and X-Forwarded-Proto the dashboard believes (sign-in
 	// limits by client address, Secure cookies, HSTS).
@@ -166,6 +170,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		logRetention = s
 		return nil
 	})
+	retrySchedule := env("LINKD_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultSchedule)
+	fs.Func("webhook-retry-schedule", "waits before each webhook delivery attempt, e.g. 5s,5m,30m (the first attempt is immediate) (LINKD_WEBHOOK_RETRY_SCHEDULE, default "+webhooks.DefaultSchedule+")", func(s string) error {
+		retrySchedule = s
+		return nil
+	})
 	refreshAhead := env("LINKD_REFRESH_AHEAD", "5m")
 	fs.Func("refresh-ahead", "refresh OAuth tokens this long before they expire; the credentials route never hands out one that expires sooner (LINKD_REFRESH_AHEAD, default 5m)", func(s string) error {
 		refreshAhead = s
@@ -205,6 +214,9 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.LogRetention, err = parseRetention(logRetention); err != nil || c.LogRetention < time.Hour || c.LogRetention > 365*24*time.Hour {
 			return fmt.Errorf("log retention %q: must be a duration from 1h to 365d, like 30d or 72h", logRetention)
+		}
+		if c.WebhookRetrySchedule, err = webhooks.ParseSchedule(retrySchedule); err != nil {
+			return err
 		}
 		if c.RefreshAhead, err = time.ParseDuration(refreshAhead); err != nil || c.RefreshAhead < 30*time.Second || c.RefreshAhead > 12*time.Hour {
 			return fmt.Errorf("refresh ahead %q: must be a duration from 30s to 12h", refreshAhead)
@@ -362,6 +374,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Int64("proxy_max_body", c.ProxyMaxBody),
 		slog.Duration("proxy_timeout", c.ProxyTimeout),
 		slog.Duration("log_retention", c.LogRetention),
+		slog.Any("webhook_retry_schedule", c.WebhookRetrySchedule),
 		slog.String("apps", c.AppsFile),
 		slog.String("trusted_proxies", c.TrustedProxies.String()),
 		slog.String("metrics_addr", c.MetricsAddr),

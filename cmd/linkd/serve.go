@@ -27,6 +27,7 @@ import (
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/ratelimit"
+	"github.com/linkd-dev/linkd/webhooks"
 	"github.com/linkd-dev/linkd/worker"
 )
 
@@ -126,6 +127,10 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
+	// Webhook deliveries leave through the guarded client too; each
+	// attempt is bounded by webhooks.Timeout.
+	sender := webhooks.NewSender(store, keys, webhooks.Options{Client: outbound.NewClient(outbound.Options{AllowPrivate: c.AllowPrivate,
+		Timeout: webhooks.Timeout}), Schedule: c.WebhookRetrySchedule}, worker.Options{Owner: owner, Logger: log})
 	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
@@ -171,6 +176,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
+	bg.Go(func() { sender.Run(bgctx) })
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
 	bg.Go(func() {
 		purgeSchedule(store, callLog, svcs.Idempotency, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
