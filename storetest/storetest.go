@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AppConnection", testAppConnection},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
+		{"AccountEvents", testAccountEvents},
 		{"CallLog", testCallLog},
 	}
 	for _, tt := range tests {
