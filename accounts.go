@@ -36,6 +36,7 @@ func (s *AccountService) Create(ctx context.Context, t Tenant, actor string, in 
 	if err != nil {
 		return nil, err
 	}
+	announce(t, nil, ev)
 	if err := s.store.CreateAccount(ctx, t, acct, ev); err != nil {
 		return nil, err
 	}
@@ -55,7 +56,9 @@ func (s *AccountService) Upsert(ctx context.Context, t Tenant, actor string, in 
 		return nil, false, err
 	}
 	return s.store.PutAccount(ctx, t, in.AccountID, func(cur *LinkedAccount) (*LinkedAccount, *AuditEntry, error) {
-		return s.Apply(t, actor, cur, in)
+		next, ev, err := s.Apply(t, actor, cur, in)
+		announce(t, cur, ev)
+		return next, ev, err
 	})
 }
 
@@ -72,6 +75,7 @@ func (s *AccountService) Update(ctx context.Context, t Tenant, actor string, in 
 			return nil, nil, AccountNotFound(in.AccountID)
 		}
 		next, ev, err := s.Apply(t, actor, cur, in)
+		announce(t, cur, ev)
 		changed = nil
 		if ev != nil {
 			changed = ev.Fields
@@ -115,12 +119,30 @@ func (s *AccountService) Delete(ctx context.Context, t Tenant, actor, accountID 
 		if err != nil {
 			return nil, nil, err
 		}
-		ev := &AuditEntry{ID: NewID(), Time: s.now(), Actor: actor, Action: AuditAccountDelete, AccountID: accountID}
+		now := s.now()
+		ev := &AuditEntry{ID: NewID(), Time: now, Actor: actor, Action: AuditAccountDelete, AccountID: accountID,
+			Events: append(ConnectionEvents(t, EventConnectionDeleted, accountID, removed, now), NewAccountEvent(t, EventAccountDeleted, accountID, now))}
 		if len(removed) > 0 {
 			ev.Details = map[string]any{"connections_removed": len(removed), "revocations_queued": len(revs)}
 		}
 		return revs, ev, nil
 	})
+}
+
+// announce attaches to ev, the audit entry of a create (cur nil) or an
+// update of cur, the Linked Account event it makes. Apply does not: the
+// CSV importer applies rows with it and announces a whole import once
+// (Import Completed), not each row. A nil ev (nothing changed) announces
+// nothing.
+func announce(t Tenant, cur *LinkedAccount, ev *AuditEntry) {
+	if ev == nil {
+		return
+	}
+	typ := EventAccountUpdated
+	if cur == nil {
+		typ = EventAccountCreated
+	}
+	ev.Events = append(ev.Events, NewAccountEvent(t, typ, ev.AccountID, ev.Time))
 }
 
 // Revocations turns the removed connections of acct that hold OAuth tokens

@@ -112,7 +112,9 @@ func (s *AccountService) UpdateOwn(ctx context.Context, t Tenant, actor string, 
 		if cur == nil {
 			return nil, nil, AccountNotFound(in.AccountID)
 		}
-		return s.Apply(t, actor, cur, AccountInput{AccountID: in.AccountID, Name: in.Name})
+		next, ev, err := s.Apply(t, actor, cur, AccountInput{AccountID: in.AccountID, Name: in.Name})
+		announce(t, cur, ev)
+		return next, ev, err
 	})
 	return acct, err
 }

@@ -310,7 +310,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, cookies []*http.Co
 	if err != nil {
 		return res, err
 	}
-	_, err = s.put(ctx, t, "oauth:"+st.AccountID, st.AccountID, st.Slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
+	_, err = s.put(ctx, t, "oauth:"+st.AccountID, st.AccountID, st.Slug, linkd.AuthOAuth2, linkd.EventConnectionCreated, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
 		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 		c.TokenExpiresAt = nil
@@ -411,7 +411,7 @@ func (s *Service) Migrate(ctx context.Context, t linkd.Tenant, actor, accountID,
 	if err != nil {
 		return nil, err
 	}
-	return s.put(ctx, t, actor, accountID, slug, linkd.AuthOAuth2, true, func(c *linkd.Connection) {
+	return s.put(ctx, t, actor, accountID, slug, linkd.AuthOAuth2, linkd.EventConnectionCreated, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
 		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 		c.TokenExpiresAt = in.ExpiresAt

@@ -29,15 +29,12 @@ func (s *Service) SaveKeys(ctx context.Context, t linkd.Tenant, actor, accountID
 	if err != nil {
 		return nil, err
 	}
-	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, true, func(c *linkd.Connection) {
+	return s.put(ctx, t, actor, accountID, slug, linkd.AuthKeyBased, linkd.EventConnectionCreated, func(c *linkd.Connection) {
 		c.Status = linkd.ConnActive
 		c.RefreshFailures, c.LastRefreshError, c.LastRefreshAt = 0, "", nil // a new grant, never refreshed
 	}, secret)
 }
 
-// put creates or replaces a connection with sealed secret, making the
-// account's data key if it has none; audit says whether the change is worth
-// an audit entry (a routine token refresh is not).
 // checkFields validates key-based input against the app's fields.
 func checkFields(app *linkd.App, values map[string]json.RawMessage) (map[string]string, error) {
 	known := map[string]linkd.InputField{}

@@ -115,17 +115,19 @@ func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID
 		tok, refreshErr = cfg.TokenSource(hctx, &oauth2.Token{RefreshToken: sec.RefreshToken, Expiry: now.Add(-time.Second)}).Token()
 	}
 	secret, _ := json.Marshal(sec)
-	status, audit := linkd.ConnActive, false
+	// Only an expiry is worth an audit entry and a webhook (Connection
+	// Expired); a routine refresh is neither.
+	status, event := linkd.ConnActive, ""
 	if refreshErr == nil {
 		secret, _ = json.Marshal(secretsOf(tok, app, sec))
 	} else {
 		var re *oauth2.RetrieveError
 		invalid := errors.As(refreshErr, &re) && re.ErrorCode == "invalid_grant"
 		if invalid || sec.RefreshToken == "" || conn.RefreshFailures+1 >= MaxRefreshFailures {
-			status, audit = linkd.ConnExpired, true
+			status, event = linkd.ConnExpired, linkd.EventConnectionExpired
 		}
 	}
-	_, err = s.put(ctx, t, actor, accountID, conn.Slug, linkd.AuthOAuth2, audit, func(c *linkd.Connection) {
+	_, err = s.put(ctx, t, actor, accountID, conn.Slug, linkd.AuthOAuth2, event, func(c *linkd.Connection) {
 		c.LastRefreshAt = &now
 		c.Status = status
 		if refreshErr == nil {

@@ -112,7 +112,12 @@ func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.
 	return app, settings[slug], nil
 }
 
-func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType string, audit bool, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
+// put creates or replaces a connection with sealed secret, making the
+// account's data key if it has none. event is what the change announces
+// to webhooks (Connection Created for a new grant or keys, Connection
+// Expired from the refresher), with an audit entry; "" for a change worth
+// neither (a routine token refresh).
+func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType, event string, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
 	return s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		now := s.now()
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, CreatedAt: now}
@@ -137,9 +142,10 @@ func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slu
 		}
 		next.Credentials = sealed
 		var ev *linkd.AuditEntry
-		if audit {
+		if event != "" {
 			ev = &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: action, AccountID: accountID,
-				Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "auth_type": authType, "status": next.Status}}
+				Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "auth_type": authType, "status": next.Status},
+				Events: []*linkd.Event{linkd.NewConnectionEvent(t, event, accountID, slug, now)}}
 		}
 		return next, made, ev, nil
 	})
@@ -157,7 +163,9 @@ func (s *Service) Disconnect(ctx context.Context, t linkd.Tenant, actor, account
 		if err != nil {
 			return nil, nil, err
 		}
-		return revs, &linkd.AuditEntry{ID: linkd.NewID(), Time: s.now(), Actor: actor, Action: "connection.delete", AccountID: accountID,
-			Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "removed": len(removed), "revocations_queued": len(revs)}}, nil
+		now := s.now()
+		return revs, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: "connection.delete", AccountID: accountID,
+			Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "removed": len(removed), "revocations_queued": len(revs)},
+			Events: linkd.ConnectionEvents(t, linkd.EventConnectionDeleted, accountID, removed, now)}, nil
 	})
 }

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"WebhookOutbox", testWebhookOutbox},
 		{"ClaimDeliveries", testClaimDeliveries},
 		{"DisableEndpoint", testDisableEndpoint},
+		{"AccountEvents", testAccountEvents},
 		{"CallLog", testCallLog},
 		{"ImportOptions", testImportOptions},
 	}
