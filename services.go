@@ -13,6 +13,9 @@ type Services struct {
 	Users       *UserService
 	Orgs        *OrgService
 	Bulk        *BulkService
+	// Webhooks are the tenants' webhook endpoints; set its Catalog so
+	// that a slug filter must name a known app.
+	Webhooks *WebhookService
 }
 
 // NewServices builds every service over store, sealing secrets with keys;
@@ -29,5 +32,6 @@ func NewServices(store Store, keys Keyring, publicURL string) *Services {
 		Users:       NewUserService(store),
 		Orgs:        NewOrgService(store),
 		Bulk:        NewBulkService(store, accounts),
+		Webhooks:    NewWebhookService(store, keys),
 	}
 }

@@ -96,6 +96,7 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	if err != nil {
 		t.Fatal(err)
 	}
+	svcs.Webhooks.Catalog = cat
 	loopback := outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	svcs.Hosted.PublicURL = public
 	conns := connect.NewService(store, svc, cat, public)

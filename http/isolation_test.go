@@ -38,12 +38,21 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 	if victimPK == "" || jobID == "" {
 		t.Fatalf("setup: victim _id %q, job id %q", victimPK, jobID)
 	}
+	// The tenant's webhook: its description carries the marker, so an
+	// answer showing it to an attacker is caught like the account's data.
+	hook := f.do("POST", "/api/v2/public/webhook", "a", map[string]any{"webhook_url": "https://hooks.example.com/victim",
+		"webhook_events": []string{"Connection Created"}, "description": marker})
+	hookID, _ := hook.json["_id"].(string)
+	if hookID == "" {
+		t.Fatalf("create webhook: %d %s", hook.status, hook.raw)
+	}
 
 	// The victim's state, read with its own key.
 	snapshot := func() string {
 		var b strings.Builder
 		for _, p := range []string{la + "/victim", "/api/v2/public/application/stripe?linked_account_id=victim",
-			"/api/v2/public/slug/stripe/config?linked_account_id=victim", la + "/import/" + jobID, "/api/v2/public/audit?linked_account_id=victim&limit=1000"} {
+			"/api/v2/public/slug/stripe/config?linked_account_id=victim", la + "/import/" + jobID, "/api/v2/public/audit?linked_account_id=victim&limit=1000",
+			"/api/v2/public/webhook/" + hookID, "/api/v2/public/webhook"} {
 			res := f.do("GET", p, "a", nil)
 			fmt.Fprintf(&b, "%s %d %s\n", p, res.status, res.raw)
 		}
@@ -75,7 +84,7 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 	}
 
 	fill := strings.NewReplacer("{linked_account_id}", "victim", "{slug}", "stripe", "{config_id}", "victim",
-		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "",
+		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "", "{id}", hookID,
 		"{path...}", "v1/customers")
 	body := map[string]any{"linked_account_id": "victim", "name": "hijacked", "slug": "stripe", "config_id": "victim",
 		"enabled": false, "secret_key": "sk_attacker", "workflows": []any{map[string]any{"id": "sync-customers", "enabled": false}},

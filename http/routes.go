@@ -107,6 +107,22 @@ func (s *Server) routes() {
 	s.handle("GET /api/v2/public/org/settings", s.withAPIKey(s.handleGetOrgSettings))
 	s.handle("PUT /api/v2/public/org/settings", s.withAPIKey(s.withIdempotency(s.handlePutOrgSettings)))
 
+	// Webhook endpoints (webhook.go). The deprecated subscribe routes
+	// and the SDK's DELETE without an id edit the environment's endpoints
+	// as a whole.
+	const wh = "/api/v2/public/webhook"
+	s.handle("GET "+wh, s.withAPIKey(s.handleListWebhooks))
+	s.handle("POST "+wh, s.withAPIKey(s.withIdempotency(s.handleCreateWebhook)))
+	s.handle("DELETE "+wh, s.withAPIKey(s.handleDeleteAllWebhooks))
+	s.handle("GET "+wh+"/{id}", s.withAPIKey(s.handleGetWebhook))
+	s.handle("PUT "+wh+"/{id}", s.withAPIKey(s.withIdempotency(s.handleUpdateWebhook)))
+	s.handle("DELETE "+wh+"/{id}", s.withAPIKey(s.handleDeleteWebhook))
+	s.handle("POST "+wh+"/subscribe", s.withAPIKey(s.withIdempotency(s.handleSubscribeWebhook)))
+	s.handle("POST "+wh+"/unsubscribe", s.withAPIKey(s.withIdempotency(s.handleUnsubscribeWebhook)))
+	s.handle("POST "+wh+"/{id}/rotate-secret", s.withAPIKey(s.handleRotateWebhookSecret))
+	s.handle("GET "+wh+"/{id}/deliveries", s.withAPIKey(s.handleListDeliveries))
+	s.handle("PUT /api/v2/public/webhooks/group/edit", s.withAPIKey(s.withIdempotency(s.handleEditWebhookGroup)))
+
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))
 	s.handle("GET "+la+"/import/sample.csv", s.handleSampleCSV)

@@ -74,6 +74,8 @@ type Server struct {
 	idem *linkd.IdempotencyService
 	// settings are the tenants' settings (org/settings, org.go).
 	settings *linkd.SettingsService
+	// webhooks are the tenants' webhook endpoints (webhook.go).
+	webhooks *linkd.WebhookService
 	imports  *csvio.Importer
 	// connections is Config.Connections.
 	connections *connect.Service
@@ -133,7 +135,7 @@ func NewServer(cfg Config) *Server {
 	}
 	if sv := cfg.Services; sv != nil {
 		s.accounts, s.apiKeys, s.links, s.sessions = sv.Accounts, sv.APIKeys, sv.Hosted, sv.Sessions
-		s.settings, s.idem = sv.Settings, sv.Idempotency
+		s.settings, s.idem, s.webhooks = sv.Settings, sv.Idempotency, sv.Webhooks
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -112,6 +112,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("apps: %w", err)
 	}
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
+	svcs.Webhooks.Catalog = apps
 	// Every call to the outside leaves through the SSRF-guarded client:
 	// token endpoints with a whole-call timeout, the proxy with its own
 	// (which bounds the wait for an answer, not a long download), and
