@@ -136,3 +136,98 @@ func mustInt(t *testing.T, s string) int64 {
 	}
 	return n
 }
+
+// TestWebhooksEndToEnd: an endpoint made through the API receives the
+// events of changes made through the API, once each, signed with the
+// secret the create answered, and only the events it subscribed to.
+func TestWebhooksEndToEnd(t *testing.T) {
+	for name, env := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			type hit struct {
+				h    http.Header
+				body []byte
+			}
+			var mu sync.Mutex
+			var hits []hit
+			recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				hits = append(hits, hit{r.Header.Clone(), b})
+				mu.Unlock()
+			}))
+			defer recv.Close()
+			env["LINKD_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.0/8"
+			key, _, err := cli(t, env, "apikey", "create", "--env", "test", "--name", "hooks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key = strings.TrimSpace(key)
+			base, _ := serve(t, env)
+			call := func(method, path, body string) map[string]any {
+				t.Helper()
+				req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+				req.Header.Set("x-api-key", key)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var out map[string]any
+				raw, _ := io.ReadAll(res.Body)
+				if res.StatusCode != 200 {
+					t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+				}
+				json.Unmarshal(raw, &out)
+				return out
+			}
+			made := call("POST", "/api/v2/public/webhook", `{"webhook_url":"`+recv.URL+`/hook","webhook_events":["Linked Account Created","Connection Created"]}`)
+			secret, _ := made["secret"].(string)
+			if !strings.HasPrefix(secret, "whsec_") {
+				t.Fatalf("create answered no secret: %v", made)
+			}
+			call("POST", "/api/v2/public/linked-account", `{"linked_account_id":"cust-1","name":"Acme"}`)
+			call("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/stripe?linked_account_id=cust-1", `{"secret_key":"rk_test_1"}`)
+			call("DELETE", "/api/v2/public/linked-account/cust-1", "")
+			// The outbox was written with each change: the endpoint has
+			// exactly its two deliveries (not the deletes it did not
+			// subscribe to), and both succeed.
+			id, _ := made["_id"].(string)
+			waitFor(t, "the deliveries to succeed", func() bool {
+				docs, _ := call("GET", "/api/v2/public/webhook/"+id+"/deliveries", "")["docs"].([]any)
+				done := 0
+				for _, d := range docs {
+					if d.(map[string]any)["state"] == linkd.DeliverySucceeded {
+						done++
+					}
+				}
+				if len(docs) != 2 {
+					t.Fatalf("%d deliveries, want 2: %v", len(docs), docs)
+				}
+				return done == 2
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			events := map[string]map[string]any{}
+			for _, h := range hits {
+				id := h.h.Get("webhook-id")
+				sig, err := webhooks.Sign(secret, id, time.Unix(mustInt(t, h.h.Get("webhook-timestamp")), 0), h.body)
+				if err != nil || h.h.Get("webhook-signature") != sig {
+					t.Fatalf("a delivery not signed with the create's secret: %q", h.h.Get("webhook-signature"))
+				}
+				var p map[string]any
+				if err := json.Unmarshal(h.body, &p); err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(h.body), "Acme") || strings.Contains(string(h.body), "rk_test_1") {
+					t.Fatalf("a payload carries the account's name or a secret: %s", h.body)
+				}
+				events[p["event"].(string)] = p
+			}
+			if len(hits) != 2 || events["Linked Account Created"]["linked_account_id"] != "cust-1" ||
+				events["Connection Created"]["slug"] != "stripe" {
+				t.Fatalf("deliveries: %d, %v", len(hits), events)
+			}
+		})
+	}
+}
