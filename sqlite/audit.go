@@ -43,6 +43,9 @@ func insertAudit(ctx context.Context, tx *wtx, t linkd.Tenant, ev *linkd.AuditEn
 // rule of linkd.Webhook.Receives) and keeps it only when one does, so a
 // tenant without endpoints pays one indexed read per change.
 func insertEvent(ctx context.Context, tx *wtx, t linkd.Tenant, e *linkd.Event) error {
+	if has, err := tx.hooks.has(ctx, tx, t); err != nil || !has {
+		return err
+	}
 	at := micros(e.CreatedAt)
 	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
 		SELECT w.org_id, w.env, w.id, ?, 'pending', 0, ?, ?, ? FROM webhooks w

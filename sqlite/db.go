@@ -39,6 +39,8 @@ type Store struct {
 	stopped chan struct{}
 	// ckpt truncates the WAL after deletions (checkpoint.go).
 	ckpt *checkpointer
+	// hooks knows which tenants have webhook endpoints (hookcache.go).
+	hooks *hookCache
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -76,7 +78,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{write: w}
+	s := &Store{write: w, hooks: newHookCache()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -124,7 +126,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*wtx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := newWtx(stx)
+	tx := newWtx(stx, s.hooks)
 	if err := call(fn, tx); err != nil {
 		tx.Rollback()
 		return err

@@ -81,7 +81,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		}
 		return
 	}
-	tx := newWtx(stx)
+	tx := newWtx(stx, s.hooks)
 	results := make([]error, len(group))
 	ok := 0
 	for i, r := range group {

@@ -39,6 +39,7 @@ func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webh
 }
 
 func putWebhook(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) error {
+	tx.hooks.forget(t)
 	events, headers, workflows := linkd.EncodeWebhookLists(w)
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -112,6 +113,7 @@ func (s *Store) PutWebhook(ctx context.Context, t linkd.Tenant, id string, fn fu
 // DeleteWebhook implements linkd.WebhookStore.
 func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *wtx) error {
+		tx.hooks.forget(t)
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE org_id = ? AND env = ? AND id = ?`, t.OrgID, t.Env, id)
 		if err != nil {
 			return fmt.Errorf("delete webhook: %w", err)

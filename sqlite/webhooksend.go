@@ -137,6 +137,7 @@ func (s *Store) FinishDelivery(ctx context.Context, d *linkd.Delivery, a *linkd.
 		if disable == "" {
 			return nil
 		}
+		tx.hooks.forget(t)
 		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?
 			WHERE org_id = ? AND env = ? AND id = ?`, disable, now, t.OrgID, t.Env, d.WebhookID); err != nil {
 			return fmt.Errorf("disable endpoint: %w", err)

@@ -15,9 +15,12 @@ import (
 type wtx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
+	hooks *hookCache
 }
 
-func newWtx(tx *sql.Tx) *wtx { return &wtx{Tx: tx, stmts: map[string]*sql.Stmt{}} }
+func newWtx(tx *sql.Tx, hooks *hookCache) *wtx {
+	return &wtx{Tx: tx, stmts: map[string]*sql.Stmt{}, hooks: hooks}
+}
 
 func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st, ok := t.stmts[query]; ok {

@@ -82,6 +82,12 @@ func testWebhooks(t *testing.T, e *env) {
 // receives it (subscribed, enabled, matching filters, same tenant), in the
 // change's transaction; a change that does not commit makes none.
 func testWebhookOutbox(t *testing.T, e *env) {
+	// A change before the tenant has any endpoint announces to nobody;
+	// the endpoint made next gets the changes after it (an engine that
+	// remembers "no endpoints" must forget it when one is made).
+	if err := e.createWithEvent(t, e.t, "pre", newEvent(linkd.EventAccountCreated, "pre", "")); err != nil {
+		t.Fatal(err)
+	}
 	all := e.webhook(t, e.t, []string{linkd.EventAccountCreated, linkd.EventConnectionCreated}, nil)
 	slack := e.webhook(t, e.t, []string{linkd.EventConnectionCreated}, func(w *linkd.Webhook) { w.Slug = "slack" })
 	off := e.webhook(t, e.t, []string{linkd.EventAccountCreated}, func(w *linkd.Webhook) { w.Enabled = false })
