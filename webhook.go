@@ -103,8 +103,24 @@ type Webhook struct {
 	// DisabledReason says why linkd disabled the endpoint (410, failing
 	// for days); empty when the user did, or when it is enabled.
 	DisabledReason string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// SigningKeyID is the API key whose raw secret signs the compatible
+	// x-cobalt-signature (compat_signing_key_id): the key that last saved
+	// the endpoint. SigningKey is that secret, sealed with DataKey under
+	// CompatKeyField(SigningKeyID), since linkd otherwise keeps only hashes
+	// of keys. Revoking the key deletes SigningKey and sets
+	// SigningKeyRevoked to why; the endpoint is then not signed that way
+	// until a save with a live key binds one again.
+	SigningKeyID      string
+	SigningKey        []byte
+	SigningKeyRevoked string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// CompatSigns reports whether deliveries to w carry x-cobalt-signature:
+// it has a sealed key, and that key was not revoked.
+func (w *Webhook) CompatSigns() bool {
+	return w.SigningKeyID != "" && len(w.SigningKey) > 0 && w.SigningKeyRevoked == ""
 }
 
 // WebhookOwner names the owner of a webhook's data key.
@@ -201,6 +217,41 @@ func SealWebhookSecret(keys Keyring, t Tenant, w *Webhook, secret string) error 
 func OpenWebhookSecret(keys Keyring, t Tenant, w *Webhook) (string, error) {
 	b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), WebhookSecretField, w.Secret)
 	return string(b), err
+}
+
+// CompatKeyField names the sealed API key among a webhook's sealed values,
+// binding the ciphertext to the key id as well as to the endpoint (the
+// owner): a copy cannot be passed off as another key's, nor another
+// endpoint's.
+func CompatKeyField(keyID string) string { return "compat-key/" + keyID }
+
+// SealCompatKey seals the raw API key secret (of key keyID) into w as the
+// key signing x-cobalt-signature, and clears a revoked mark. w must have
+// a data key (every stored endpoint has: its secret is sealed with it).
+func SealCompatKey(keys Keyring, t Tenant, w *Webhook, keyID, secret string) error {
+	if w.DataKey == nil {
+		return fmt.Errorf("webhook %s has no data key", w.ID)
+	}
+	sealed, err := keys.Seal(w.DataKey, WebhookOwner(t, w.ID), CompatKeyField(keyID), []byte(secret))
+	if err != nil {
+		return err
+	}
+	w.SigningKeyID, w.SigningKey, w.SigningKeyRevoked = keyID, sealed, ""
+	return nil
+}
+
+// OpenCompatKey returns the raw API key that signs w's x-cobalt-signature;
+// callers check w.CompatSigns first.
+func OpenCompatKey(keys Keyring, t Tenant, w *Webhook) (string, error) {
+	b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), CompatKeyField(w.SigningKeyID), w.SigningKey)
+	return string(b), err
+}
+
+// CompatKeyRevoked is the signing_key_revoked reason of an endpoint whose
+// signing API key was revoked.
+func CompatKeyRevoked(keyID string, at time.Time) string {
+	return fmt.Sprintf("API key %s, which signed x-cobalt-signature, was revoked at %s; save the webhook with a live API key to sign again",
+		keyID, at.UTC().Format(time.RFC3339))
 }
 
 // EncodeWebhookLists is how both stores keep a webhook's lists and headers:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
@@ -20,9 +21,11 @@ import (
 // Audit actions of webhook endpoints. A rotated secret is an update whose
 // Fields say "secret"; the secret itself is never in an entry.
 const (
-	AuditWebhookCreate = "webhook.create"
-	AuditWebhookUpdate = "webhook.update"
-	AuditWebhookDelete = "webhook.delete"
+	// auditFieldSigningKey is the audit field of a new key binding.
+	auditFieldSigningKey = "compat_signing_key_id"
+	AuditWebhookCreate   = "webhook.create"
+	AuditWebhookUpdate   = "webhook.update"
+	AuditWebhookDelete   = "webhook.delete"
 )
 
 // Webhook types and methods.
@@ -64,6 +67,30 @@ type WebhookInput struct {
 	WorkflowIDs *[]string
 	Description *string
 	Group       *string
+	// SigningKey is the API key of the request that saves the endpoint:
+	// it becomes the key that signs its x-cobalt-signature (the
+	// reference's scheme, an HMAC under the raw key). Nil leaves the
+	// binding alone.
+	SigningKey *SigningKey
+}
+
+// SigningKey is a caller's API key in clear, as its x-api-key carried it,
+// and the id of the key it authenticated as. It prints as the id only, so
+// that no log or error shows the secret.
+type SigningKey struct {
+	KeyID  string
+	Secret string
+}
+
+func (k SigningKey) String() string             { return "SigningKey{" + k.KeyID + "}" }
+func (k SigningKey) GoString() string           { return k.String() }
+func (k SigningKey) LogValue() slog.Value       { return slog.StringValue(k.String()) }
+func (k SigningKey) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
+
+// apiKeyFinder is how the service checks a signing key: the store's
+// lookup by hash.
+type apiKeyFinder interface {
+	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
 }
 
 // WebhookService creates, changes and deletes a tenant's webhook endpoints,
@@ -71,8 +98,9 @@ type WebhookInput struct {
 // is audited; the signing secret is sealed and shown only by Create and
 // RotateSecret.
 type WebhookService struct {
-	store WebhookStore
-	keys  Keyring
+	store   WebhookStore
+	keys    Keyring
+	apiKeys apiKeyFinder // nil: the store keeps no API keys
 	// Catalog, when set, is the apps an endpoint's slug filter may name;
 	// without it a slug is only checked for its form.
 	Catalog Catalog
@@ -82,7 +110,42 @@ type WebhookService struct {
 
 // NewWebhookService returns the service over store, sealing secrets with keys.
 func NewWebhookService(store WebhookStore, keys Keyring) *WebhookService {
-	return &WebhookService{store: store, keys: keys}
+	s := &WebhookService{store: store, keys: keys}
+	s.apiKeys, _ = store.(apiKeyFinder)
+	return s
+}
+
+// checkSigningKey checks that k's secret is the live API key k.KeyID of
+// tenant t (what the API's authentication found), so that only a key that
+// could call the API for t signs t's deliveries.
+func (s *WebhookService) checkSigningKey(ctx context.Context, t Tenant, k *SigningKey) error {
+	bad := &Error{Code: EINVALID, Field: "x-api-key", Message: "the x-api-key that saves a webhook signs its x-cobalt-signature, and must be a live API key of this environment"}
+	if s.apiKeys == nil || !LooksLikeAPIKey(k.Secret) {
+		return bad
+	}
+	key, err := s.apiKeys.APIKeyByHash(ctx, HashAPIKey(k.Secret))
+	if ErrorCode(err) == ENOTFOUND {
+		return bad
+	} else if err != nil {
+		return err
+	}
+	if key.ID != k.KeyID || key.Tenant() != t || key.RevokedAt != nil {
+		return bad
+	}
+	return nil
+}
+
+// bindSigningKey seals k into w as the key of its x-cobalt-signature and
+// reports whether that changed anything: saving again with the key that
+// already signs, live, rewrites nothing.
+func (s *WebhookService) bindSigningKey(t Tenant, w *Webhook, k *SigningKey) (bool, error) {
+	if k == nil || w.SigningKeyID == k.KeyID && w.CompatSigns() {
+		return false, nil
+	}
+	if err := SealCompatKey(s.keys, t, w, k.KeyID, k.Secret); err != nil {
+		return false, fmt.Errorf("seal signing key: %w", err)
+	}
+	return true, nil
 }
 
 func (s *WebhookService) now() time.Time { return StoreTime(NowOf(s.Now)) }
@@ -130,6 +193,11 @@ func (s *WebhookService) Create(ctx context.Context, t Tenant, actor string, in 
 		return nil, "", &Error{Code: EINVALID, Field: webhookEventsFieldName, Type: "INVALID_EVENT",
 			Message: "webhook_events is required: a list of at least one of " + strings.Join(WebhookEvents, ", ")}
 	}
+	if in.SigningKey != nil {
+		if err := s.checkSigningKey(ctx, t, in.SigningKey); err != nil {
+			return nil, "", err
+		}
+	}
 	existing, err := s.store.Webhooks(ctx, t)
 	if err != nil {
 		return nil, "", err
@@ -148,7 +216,13 @@ func (s *WebhookService) Create(ctx context.Context, t Tenant, actor string, in 
 	if err := SealWebhookSecret(s.keys, t, w, secret); err != nil {
 		return nil, "", fmt.Errorf("seal webhook secret: %w", err)
 	}
-	ev := webhookAudit(w, AuditWebhookCreate, actor, now, append(fields, "secret"))
+	fields = append(fields, "secret")
+	if bound, err := s.bindSigningKey(t, w, in.SigningKey); err != nil {
+		return nil, "", err
+	} else if bound {
+		fields = append(fields, auditFieldSigningKey)
+	}
+	ev := webhookAudit(w, AuditWebhookCreate, actor, now, fields)
 	if err := s.store.CreateWebhook(ctx, t, w, ev); err != nil {
 		return nil, "", err
 	}
@@ -162,11 +236,21 @@ func (s *WebhookService) Update(ctx context.Context, t Tenant, actor, id string,
 	if err := checkWebhookID(id); err != nil {
 		return nil, err
 	}
+	if in.SigningKey != nil {
+		if err := s.checkSigningKey(ctx, t, in.SigningKey); err != nil {
+			return nil, err
+		}
+	}
 	return s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
 		next := cloneWebhook(cur)
 		fields, err := s.apply(next, in)
 		if err != nil {
 			return nil, nil, err
+		}
+		if bound, err := s.bindSigningKey(t, next, in.SigningKey); err != nil {
+			return nil, nil, err
+		} else if bound {
+			fields = append(fields, auditFieldSigningKey)
 		}
 		if len(fields) == 0 {
 			return cur, nil, nil
@@ -252,7 +336,7 @@ func (s *WebhookService) DeleteAll(ctx context.Context, t Tenant, actor string) 
 // EditGroup sets the group of each endpoint of ids ("" removes it) and
 // returns them as stored. Every id is checked before anything is written,
 // so an unknown id changes nothing.
-func (s *WebhookService) EditGroup(ctx context.Context, t Tenant, actor string, ids []string, group string) ([]*Webhook, error) {
+func (s *WebhookService) EditGroup(ctx context.Context, t Tenant, actor string, ids []string, group string, key *SigningKey) ([]*Webhook, error) {
 	if len(ids) == 0 {
 		return nil, FieldError("webhookIds", "webhookIds is required")
 	}
@@ -273,7 +357,7 @@ func (s *WebhookService) EditGroup(ctx context.Context, t Tenant, actor string, 
 	}
 	out := make([]*Webhook, 0, len(ids))
 	for _, id := range ids {
-		w, err := s.Update(ctx, t, actor, id, WebhookInput{Group: &group})
+		w, err := s.Update(ctx, t, actor, id, WebhookInput{Group: &group, SigningKey: key})
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +370,7 @@ func (s *WebhookService) EditGroup(ctx context.Context, t Tenant, actor string, 
 // single-endpoint API of the compatible service). With no endpoint it makes
 // one, which needs url; the secret it returns is then the new endpoint's,
 // shown this once, and "" otherwise.
-func (s *WebhookService) Subscribe(ctx context.Context, t Tenant, actor string, events []string, url string) (*Webhook, string, error) {
+func (s *WebhookService) Subscribe(ctx context.Context, t Tenant, actor string, events []string, url string, key *SigningKey) (*Webhook, string, error) {
 	all, err := s.store.Webhooks(ctx, t)
 	if err != nil {
 		return nil, "", err
@@ -295,9 +379,9 @@ func (s *WebhookService) Subscribe(ctx context.Context, t Tenant, actor string, 
 		if url == "" {
 			return nil, "", FieldError("webhook_url", "webhook_url is required: this environment has no webhook yet, and subscribing makes one")
 		}
-		return s.Create(ctx, t, actor, WebhookInput{URL: &url, Events: &events})
+		return s.Create(ctx, t, actor, WebhookInput{URL: &url, Events: &events, SigningKey: key})
 	}
-	in := WebhookInput{}
+	in := WebhookInput{SigningKey: key}
 	if url != "" {
 		in.URL = &url
 	}

@@ -27,6 +27,10 @@ type webhookJSON struct {
 	Group       string            `json:"group"`
 	CreatedAt   string            `json:"createdAt"`
 	UpdatedAt   string            `json:"updatedAt"`
+	// SigningKeyRevoked is linkd's one extension of the reference's shape:
+	// present (true) when the API key that signed x-cobalt-signature was
+	// revoked, so deliveries go without it until a save with a live key.
+	SigningKeyRevoked bool `json:"signing_key_revoked,omitempty"`
 }
 
 // webhookCreatedJSON is the answer to a create: the endpoint and its
@@ -39,7 +43,7 @@ type webhookCreatedJSON struct {
 func renderWebhook(t linkd.Tenant, w *linkd.Webhook) webhookJSON {
 	out := webhookJSON{ID: w.ID, OrgID: t.OrgID, Environment: string(t.Env), Enabled: w.Enabled, Events: w.Events, URL: w.URL,
 		Type: w.Type, Method: w.Method, Headers: w.Headers, Body: w.Body, Slug: w.Slug, WorkflowIDs: w.WorkflowIDs,
-		Description: w.Description, Group: w.Group,
+		Description: w.Description, Group: w.Group, SigningKeyRevoked: w.SigningKeyRevoked != "",
 		CreatedAt: w.CreatedAt.UTC().Format(timeFormat), UpdatedAt: w.UpdatedAt.UTC().Format(timeFormat)}
 	if out.Events == nil {
 		out.Events = []string{}
@@ -82,6 +86,19 @@ func (q *webhookRequest) input() linkd.WebhookInput {
 		Body: q.Body, Slug: q.Slug, WorkflowIDs: q.WorkflowIDs, Description: q.Description, Group: q.Group}
 }
 
+// signingKey is the caller's API key in clear, which becomes the key of
+// the saved endpoint's x-cobalt-signature (the reference signs with the
+// environment's API key; linkd keeps only its hash otherwise). The
+// service checks it is the key the request authenticated as, and seals
+// it; it is never logged nor answered.
+func signingKey(r *http.Request) *linkd.SigningKey {
+	c := callerFrom(r.Context())
+	if c == nil || c.key == nil {
+		return nil
+	}
+	return &linkd.SigningKey{KeyID: c.key.ID, Secret: r.Header.Get("x-api-key")}
+}
+
 func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) error {
 	t := tenant(r)
 	ws, err := s.webhooks.List(r.Context(), t)
@@ -110,7 +127,9 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request, bod
 		return err
 	}
 	t := tenant(r)
-	wh, secret, err := s.webhooks.Create(r.Context(), t, actor(r), req.input())
+	in := req.input()
+	in.SigningKey = signingKey(r)
+	wh, secret, err := s.webhooks.Create(r.Context(), t, actor(r), in)
 	if err != nil {
 		return err
 	}
@@ -125,7 +144,9 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request, bod
 		return err
 	}
 	t := tenant(r)
-	wh, err := s.webhooks.Update(r.Context(), t, actor(r), r.PathValue("id"), req.input())
+	in := req.input()
+	in.SigningKey = signingKey(r)
+	wh, err := s.webhooks.Update(r.Context(), t, actor(r), r.PathValue("id"), in)
 	if err != nil {
 		return err
 	}
@@ -170,7 +191,7 @@ func (s *Server) handleEditWebhookGroup(w http.ResponseWriter, r *http.Request, 
 		group = *req.Group
 	}
 	t := tenant(r)
-	ws, err := s.webhooks.EditGroup(r.Context(), t, actor(r), req.IDs, group)
+	ws, err := s.webhooks.EditGroup(r.Context(), t, actor(r), req.IDs, group, signingKey(r))
 	if err != nil {
 		return err
 	}
@@ -219,7 +240,7 @@ func (s *Server) handleSubscribeWebhook(w http.ResponseWriter, r *http.Request, 
 		}
 		events = append(events, e)
 	}
-	wh, secret, err := s.webhooks.Subscribe(r.Context(), tenant(r), actor(r), events, req.URL)
+	wh, secret, err := s.webhooks.Subscribe(r.Context(), tenant(r), actor(r), events, req.URL, signingKey(r))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,13 @@ func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time
 		return linkd.APIKeyNotFound(id)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		// Lock the endpoints the key signs before the key: a webhook save
+		// locks its endpoint and then reads the key FOR SHARE
+		// (checkCompatKey), so taking them in the same order cannot
+		// deadlock.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM webhooks WHERE org_id = $1 AND compat_signing_key_id = $2 FOR UPDATE`, orgID, id); err != nil {
+			return fmt.Errorf("revoke api key: webhooks: %w", err)
+		}
 		var env string
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3 RETURNING env`,
 			at, orgID, id).Scan(&env)
@@ -73,6 +80,13 @@ func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time
 			return linkd.APIKeyNotFound(id)
 		} else if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
+		}
+		// The key's sealed copies go with it: no endpoint signs with a
+		// revoked key, and none keeps it (compat signatures, webhook.go).
+		if _, err := tx.Exec(ctx, `UPDATE webhooks SET compat_signing_key = NULL, signing_key_revoked = $1
+			WHERE org_id = $2 AND compat_signing_key_id = $3 AND compat_signing_key IS NOT NULL`,
+			linkd.CompatKeyRevoked(id, at), orgID, id); err != nil {
+			return fmt.Errorf("revoke api key: webhooks: %w", err)
 		}
 		return insertAudit(ctx, tx, linkd.Tenant{OrgID: orgID, Env: linkd.Environment(env)}, ev)
 	})

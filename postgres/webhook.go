@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,14 +13,18 @@ import (
 )
 
 const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
-	disabled_reason, created_at, updated_at`
+	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked`
 
 func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 	var w linkd.Webhook
 	var events, headers, workflows []byte
+	var keyID *string
 	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
-		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt); err != nil {
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &keyID, &w.SigningKey, &w.SigningKeyRevoked); err != nil {
 		return nil, err
+	}
+	if keyID != nil {
+		w.SigningKeyID = *keyID
 	}
 	if err := linkd.DecodeWebhookLists(&w, events, headers, workflows); err != nil {
 		return nil, err
@@ -42,17 +47,51 @@ func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webh
 }
 
 func putWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook) error {
+	if err := checkCompatKey(ctx, tx, t, w); err != nil {
+		return err
+	}
 	events, headers, workflows := linkd.EncodeWebhookLists(w)
+	var keyID *string
+	if w.SigningKeyID != "" {
+		keyID = &w.SigningKeyID
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
 			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
 			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
-			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at`,
+			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at,
+			compat_signing_key_id = excluded.compat_signing_key_id, compat_signing_key = excluded.compat_signing_key,
+			signing_key_revoked = excluded.signing_key_revoked`,
 		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
-		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt)
+		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt, keyID, w.SigningKey, w.SigningKeyRevoked)
 	if err != nil {
 		return fmt.Errorf("put webhook: %w", err)
+	}
+	return nil
+}
+
+// checkCompatKey drops w's sealed API key when that key is revoked (or is
+// not the tenant's), in the transaction that writes w. The key's row is
+// read FOR SHARE: a revocation in flight is waited for and then seen, and
+// one that comes after waits for this write and then clears what it wrote.
+func checkCompatKey(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook) error {
+	if w.SigningKeyID == "" || len(w.SigningKey) == 0 {
+		return nil
+	}
+	if !isID(w.SigningKeyID) {
+		return fmt.Errorf("put webhook: bad signing key id %q", w.SigningKeyID)
+	}
+	var revoked *time.Time
+	err := tx.QueryRow(ctx, `SELECT revoked_at FROM api_keys WHERE org_id = $1 AND env = $2 AND id = $3 FOR SHARE`,
+		t.OrgID, t.Env, w.SigningKeyID).Scan(&revoked)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		w.SigningKey, w.SigningKeyRevoked = nil, linkd.CompatKeyRevoked(w.SigningKeyID, w.UpdatedAt)
+	case err != nil:
+		return fmt.Errorf("check signing key: %w", err)
+	case revoked != nil:
+		w.SigningKey, w.SigningKeyRevoked = nil, linkd.CompatKeyRevoked(w.SigningKeyID, *revoked)
 	}
 	return nil
 }

@@ -77,6 +77,13 @@ func (s *Store) RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time
 		} else if err != nil {
 			return fmt.Errorf("revoke api key: %w", err)
 		}
+		// The key's sealed copies go with it: no endpoint signs with a
+		// revoked key, and none keeps it (compat signatures, webhook.go).
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET compat_signing_key = NULL, signing_key_revoked = ?
+			WHERE org_id = ? AND compat_signing_key_id = ? AND compat_signing_key IS NOT NULL`,
+			linkd.CompatKeyRevoked(id, at), orgID, id); err != nil {
+			return fmt.Errorf("revoke api key: webhooks: %w", err)
+		}
 		return insertAudit(ctx, tx, linkd.Tenant{OrgID: orgID, Env: linkd.Environment(env)}, ev)
 	})
 }

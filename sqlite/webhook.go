@@ -11,16 +11,18 @@ import (
 )
 
 const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
-	disabled_reason, created_at, updated_at`
+	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked`
 
 func scanWebhook(row interface{ Scan(...any) error }) (*linkd.Webhook, error) {
 	var w linkd.Webhook
 	var events, headers, workflows string
 	var created, updated int64
+	var keyID sql.NullString
 	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
-		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated); err != nil {
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated, &keyID, &w.SigningKey, &w.SigningKeyRevoked); err != nil {
 		return nil, err
 	}
+	w.SigningKeyID = keyID.String
 	if err := linkd.DecodeWebhookLists(&w, []byte(events), []byte(headers), []byte(workflows)); err != nil {
 		return nil, err
 	}
@@ -40,17 +42,45 @@ func (s *Store) CreateWebhook(ctx context.Context, t linkd.Tenant, w *linkd.Webh
 
 func putWebhook(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) error {
 	tx.hooks.forget(t)
+	if err := checkCompatKey(ctx, tx, t, w); err != nil {
+		return err
+	}
 	events, headers, workflows := linkd.EncodeWebhookLists(w)
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
 			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
 			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
-			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at`,
+			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at,
+			compat_signing_key_id = excluded.compat_signing_key_id, compat_signing_key = excluded.compat_signing_key,
+			signing_key_revoked = excluded.signing_key_revoked`,
 		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
-		w.Secret, w.DataKey, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt))
+		w.Secret, w.DataKey, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
+		sql.NullString{String: w.SigningKeyID, Valid: w.SigningKeyID != ""}, w.SigningKey, w.SigningKeyRevoked)
 	if err != nil {
 		return fmt.Errorf("put webhook: %w", err)
+	}
+	return nil
+}
+
+// checkCompatKey drops w's sealed API key when that key is revoked (or is
+// not the tenant's), in the transaction that writes w: a save that read the
+// endpoint, or checked the key, before a revocation committed must not put
+// the revoked key's copy back.
+func checkCompatKey(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) error {
+	if w.SigningKeyID == "" || len(w.SigningKey) == 0 {
+		return nil
+	}
+	var revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM api_keys WHERE org_id = ? AND env = ? AND id = ?`,
+		t.OrgID, t.Env, w.SigningKeyID).Scan(&revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		w.SigningKey, w.SigningKeyRevoked = nil, linkd.CompatKeyRevoked(w.SigningKeyID, w.UpdatedAt)
+	case err != nil:
+		return fmt.Errorf("check signing key: %w", err)
+	case revoked.Valid:
+		w.SigningKey, w.SigningKeyRevoked = nil, linkd.CompatKeyRevoked(w.SigningKeyID, fromMicros(revoked.Int64))
 	}
 	return nil
 }

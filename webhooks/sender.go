@@ -160,7 +160,8 @@ type response struct {
 	retryAfter time.Duration
 }
 
-// send makes one attempt: the body, the Standard Webhooks headers, the
+// send makes one attempt: the body, the Standard Webhooks headers (and
+// x-cobalt-signature when the endpoint has a live signing key), the
 // endpoint's own headers, and the call.
 func (s *Sender) send(ctx context.Context, j *linkd.DeliveryJob, at time.Time) (*response, error) {
 	w := j.Webhook
@@ -175,6 +176,17 @@ func (s *Sender) send(ctx context.Context, j *linkd.DeliveryJob, at time.Time) (
 	sig, err := Sign(secret, j.EventID, at, body)
 	if err != nil {
 		return nil, err
+	}
+	// The reference's signature, only while the key that signs it is
+	// live: a revoked key's copy is gone (the store deleted it with the
+	// revocation), and the header is left out rather than signed by it.
+	compat := ""
+	if w.CompatSigns() {
+		apiKey, err := linkd.OpenCompatKey(s.keys, j.Tenant, w)
+		if err != nil {
+			return nil, fmt.Errorf("open the x-cobalt-signature key: %w", err)
+		}
+		compat = CompatSign(apiKey, body)
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
@@ -192,6 +204,9 @@ func (s *Sender) send(ctx context.Context, j *linkd.DeliveryJob, at time.Time) (
 	req.Header.Set(HeaderID, j.EventID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
 	req.Header.Set(HeaderSignature, sig)
+	if compat != "" {
+		req.Header.Set(HeaderCompatSignature, compat)
+	}
 	res, err := s.client.Do(req)
 	if err != nil {
 		return nil, err

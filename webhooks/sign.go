@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,7 +21,18 @@ const (
 	HeaderID        = "webhook-id"
 	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
+	// HeaderCompatSignature is the reference's signature: hex
+	// HMAC-SHA256 of the raw body under the environment's API key.
+	HeaderCompatSignature = "x-cobalt-signature"
 )
+
+// CompatSign returns the x-cobalt-signature of body under the raw API key,
+// as the reference computes it, so that its receivers verify unchanged.
+func CompatSign(apiKey string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(apiKey))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
 
 // secretPrefix starts every signing secret linkd makes (linkd.NewWebhookSecret).
 const secretPrefix = "whsec_"
