@@ -71,7 +71,7 @@ type WebhookInput struct {
 // is audited; the signing secret is sealed and shown only by Create and
 // RotateSecret.
 type WebhookService struct {
-	store WebhookStore
+	store webhookLogStore
 	keys  Keyring
 	// Catalog, when set, is the apps an endpoint's slug filter may name;
 	// without it a slug is only checked for its form.
@@ -81,7 +81,7 @@ type WebhookService struct {
 }
 
 // NewWebhookService returns the service over store, sealing secrets with keys.
-func NewWebhookService(store WebhookStore, keys Keyring) *WebhookService {
+func NewWebhookService(store webhookLogStore, keys Keyring) *WebhookService {
 	return &WebhookService{store: store, keys: keys}
 }
 
