@@ -30,6 +30,7 @@ type Store interface {
 	TickStore
 	WebhookStore
 	DeliveryStore
+	DeliveryLogStore
 	TenantSettingsStore
 	CallLogStore
 	// EnsureSetting stores value under name unless a value is already

@@ -154,6 +154,9 @@ type Delivery struct {
 	Tenant    Tenant
 	WebhookID string
 	EventID   string
+	// EventType is the event's type, where the store read it (the
+	// delivery log); empty elsewhere.
+	EventType string
 	State     string
 	Attempts  int
 	NextAt    time.Time

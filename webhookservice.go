@@ -98,7 +98,7 @@ type apiKeyFinder interface {
 // is audited; the signing secret is sealed and shown only by Create and
 // RotateSecret.
 type WebhookService struct {
-	store   WebhookStore
+	store   webhookLogStore
 	keys    Keyring
 	apiKeys apiKeyFinder // nil: the store keeps no API keys
 	// Catalog, when set, is the apps an endpoint's slug filter may name;
@@ -109,7 +109,7 @@ type WebhookService struct {
 }
 
 // NewWebhookService returns the service over store, sealing secrets with keys.
-func NewWebhookService(store WebhookStore, keys Keyring) *WebhookService {
+func NewWebhookService(store webhookLogStore, keys Keyring) *WebhookService {
 	s := &WebhookService{store: store, keys: keys}
 	s.apiKeys, _ = store.(apiKeyFinder)
 	return s

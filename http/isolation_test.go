@@ -46,13 +46,20 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 	if hookID == "" {
 		t.Fatalf("create webhook: %d %s", hook.status, hook.raw)
 	}
+	// A delivery of it (a test event), for the delivery log's routes.
+	sent := f.do("POST", "/api/v2/public/webhook/"+hookID+"/test", "a", nil)
+	deliveryID, _ := sent.json["event_id"].(string)
+	if deliveryID == "" {
+		t.Fatalf("test webhook: %d %s", sent.status, sent.raw)
+	}
 
 	// The victim's state, read with its own key.
 	snapshot := func() string {
 		var b strings.Builder
 		for _, p := range []string{la + "/victim", "/api/v2/public/application/stripe?linked_account_id=victim",
 			"/api/v2/public/slug/stripe/config?linked_account_id=victim", la + "/import/" + jobID, "/api/v2/public/audit?linked_account_id=victim&limit=1000",
-			"/api/v2/public/webhook/" + hookID, "/api/v2/public/webhook"} {
+			"/api/v2/public/webhook/" + hookID, "/api/v2/public/webhook",
+			"/api/v2/public/webhook/" + hookID + "/deliveries/" + deliveryID, "/api/v2/public/webhook/" + hookID + "/deliveries"} {
 			res := f.do("GET", p, "a", nil)
 			fmt.Fprintf(&b, "%s %d %s\n", p, res.status, res.raw)
 		}
@@ -85,7 +92,7 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 
 	fill := strings.NewReplacer("{linked_account_id}", "victim", "{slug}", "stripe", "{config_id}", "victim",
 		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "", "{id}", hookID,
-		"{path...}", "v1/customers")
+		"{path...}", "v1/customers", "{delivery_id}", deliveryID)
 	body := map[string]any{"linked_account_id": "victim", "name": "hijacked", "slug": "stripe", "config_id": "victim",
 		"enabled": false, "secret_key": "sk_attacker", "workflows": []any{map[string]any{"id": "sync-customers", "enabled": false}},
 		"udf": map[string]any{"marker": "overwritten"}}

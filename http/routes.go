@@ -121,6 +121,10 @@ func (s *Server) routes() {
 	s.handle("POST "+wh+"/unsubscribe", s.withAPIKey(s.withIdempotency(s.handleUnsubscribeWebhook)))
 	s.handle("POST "+wh+"/{id}/rotate-secret", s.withAPIKey(s.handleRotateWebhookSecret))
 	s.handle("GET "+wh+"/{id}/deliveries", s.withAPIKey(s.handleListDeliveries))
+	s.handle("GET "+wh+"/{id}/deliveries/{delivery_id}", s.withAPIKey(s.handleGetDelivery))
+	s.handle("POST "+wh+"/{id}/deliveries/{delivery_id}/redeliver", s.withAPIKey(s.handleRedeliver))
+	s.handle("POST "+wh+"/{id}/test", s.withAPIKey(s.handleTestWebhook))
+	s.handle("POST "+wh+"/{id}/replay", s.withAPIKey(s.withIdempotency(s.handleReplay)))
 	s.handle("PUT /api/v2/public/webhooks/group/edit", s.withAPIKey(s.withIdempotency(s.handleEditWebhookGroup)))
 
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))

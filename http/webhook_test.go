@@ -28,6 +28,7 @@ func TestWebhooks(t *testing.T) {
 		t.Run("Secret", func(t *testing.T) { testWebhookSecret(t, newFixture(t, store, 0)) })
 		t.Run("Isolation", func(t *testing.T) { testWebhookIsolation(t, newFixture(t, store, 0)) })
 		t.Run("Deliveries", func(t *testing.T) { testWebhookDeliveries(t, newFixture(t, store, 0)) })
+		t.Run("DeliveryLog", func(t *testing.T) { testWebhookDeliveryLog(t, newFixture(t, store, 0)) })
 	})
 }
 
@@ -411,5 +412,150 @@ func testWebhookDeliveries(t *testing.T, f *fixture) {
 		"next_attempt_at": now.Format("2006-01-02T15:04:05.000Z")})
 	if res := f.do("GET", wh+"/"+id+"/deliveries?limit=0", "a", nil); res.status != 400 || res.json["field"] != "limit" {
 		t.Errorf("limit 0: %d %s", res.status, res.raw)
+	}
+}
+
+// testWebhookDeliveryLog: the delivery log API over the store: list with
+// filters and paging, one delivery with its attempts, redeliver, test and
+// replay, each checked in the store.
+func testWebhookDeliveryLog(t *testing.T, f *fixture) {
+	created := f.createWebhook("a", map[string]any{"webhook_url": "https://hooks.example.com/", "webhook_events": []string{"Import Completed", "Linked Account Deleted"}})
+	id := created["_id"].(string)
+	tn := linkd.Tenant{OrgID: created["org_id"].(string), Env: linkd.EnvTest}
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	var evs []*linkd.Event
+	for i, typ := range []string{linkd.EventImportCompleted, linkd.EventAccountDeleted, linkd.EventImportCompleted} {
+		at := base.Add(time.Duration(i) * time.Minute)
+		ev := &linkd.Event{ID: linkd.NewEventID(), Type: typ, Payload: json.RawMessage(`{"event":"` + typ + `"}`), CreatedAt: at}
+		if err := f.store.AppendAudit(t.Context(), tn, &linkd.AuditEntry{ID: linkd.NewID(), Time: at, Actor: "test", Action: "x", Events: []*linkd.Event{ev}}); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	// The first fails for good, with a response the log keeps.
+	d, err := f.store.Delivery(t.Context(), tn, id, evs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failAt := base.Add(10 * time.Minute)
+	if err := f.store.FinishDelivery(t.Context(), d, &linkd.DeliveryAttempt{At: failAt, Status: 500, Duration: 1500 * time.Microsecond,
+		Headers: map[string]string{"Content-Type": "text/plain", "Set-Cookie": "[redacted]"}, Body: []byte("boom"), Error: "the endpoint answered 500"},
+		linkd.DeliveryFailed, failAt, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	res := f.do("GET", wh+"/"+id+"/deliveries?limit=2", "a", nil)
+	if res.status != 200 {
+		t.Fatalf("list: %d %s", res.status, res.raw)
+	}
+	match(t, "page 1", res.json, map[string]any{"totalDocs": 3, "limit": 2, "totalPages": 2, "page": 1, "pagingCounter": 1,
+		"hasPrevPage": false, "hasNextPage": true, "nextPage": 2, "prevPage": nil})
+	if docs := res.json["docs"].([]any); len(docs) != 2 || docs[0].(map[string]any)["event_id"] != evs[2].ID {
+		t.Fatalf("page 1 docs: %s", res.raw)
+	}
+	res = f.do("GET", wh+"/"+id+"/deliveries?limit=2&page=2", "a", nil)
+	match(t, "page 2", res.json, map[string]any{"totalDocs": 3, "page": 2, "hasPrevPage": true, "hasNextPage": false, "prevPage": 1, "nextPage": nil})
+	if docs := res.json["docs"].([]any); len(docs) != 1 || docs[0].(map[string]any)["event_id"] != evs[0].ID {
+		t.Fatalf("page 2 docs: %s", res.raw)
+	}
+	for q, want := range map[string][]string{
+		"state=failed": {evs[0].ID}, "state=pending": {evs[2].ID, evs[1].ID}, "event=linked-account-deleted": {evs[1].ID},
+		"event=Import%20Completed&state=pending": {evs[2].ID}, "event=Test": nil,
+	} {
+		res := f.do("GET", wh+"/"+id+"/deliveries?"+q, "a", nil)
+		var got []string
+		for _, d := range res.json["docs"].([]any) {
+			got = append(got, d.(map[string]any)["event_id"].(string))
+		}
+		if res.status != 200 || !slices.Equal(got, want) || res.json["totalDocs"] != float64(len(want)) {
+			t.Errorf("?%s: %v, want %v (%s)", q, got, want, res.raw)
+		}
+	}
+	for q, field := range map[string]string{"state=done": "state", "event=nope": "event", "page=0": "page", "limit=1001": "limit"} {
+		if res := f.do("GET", wh+"/"+id+"/deliveries?"+q, "a", nil); res.status != 400 || res.json["field"] != field {
+			t.Errorf("?%s: %d %s, want 400 on %s", q, res.status, res.raw, field)
+		}
+	}
+
+	// One delivery: its event and attempts.
+	res = f.do("GET", wh+"/"+id+"/deliveries/"+evs[0].ID, "a", nil)
+	if res.status != 200 {
+		t.Fatalf("get delivery: %d %s", res.status, res.raw)
+	}
+	match(t, "delivery", res.json, map[string]any{"event_id": evs[0].ID, "event_type": "Import Completed", "state": "failed", "attempts": 1,
+		"next_attempt_at": nil, "webhook_id": id,
+		"event": map[string]any{"id": evs[0].ID, "type": "Import Completed", "payload": map[string]any{"event": "Import Completed"}},
+		"attempts_log": []any{map[string]any{"attempt": 1, "status": 500, "duration_ms": 1.5, "response_body": "boom", "error": "the endpoint answered 500",
+			"response_headers": map[string]any{"Content-Type": "text/plain", "Set-Cookie": "[redacted]"}, "at": failAt.Format("2006-01-02T15:04:05.000Z")}}})
+	for _, p := range []string{"/deliveries/msg_0123", "/deliveries/nope", "/deliveries/" + evs[0].ID + "x"} {
+		if res := f.do("GET", wh+"/"+id+p, "a", nil); res.status != 404 {
+			t.Errorf("GET %s: %d %s", p, res.status, res.raw)
+		}
+	}
+	// Another tenant sees none of it.
+	if res := f.do("GET", wh+"/"+id+"/deliveries/"+evs[0].ID, "b", nil); res.status != 404 {
+		t.Errorf("another tenant read a delivery: %d %s", res.status, res.raw)
+	}
+
+	// Redeliver: pending, due now, attempts kept.
+	res = f.do("POST", wh+"/"+id+"/deliveries/"+evs[0].ID+"/redeliver", "a", nil)
+	if res.status != 200 || res.json["state"] != "pending" || res.json["attempts"] != float64(1) || res.json["next_attempt_at"] == nil {
+		t.Fatalf("redeliver: %d %s", res.status, res.raw)
+	}
+	if d, err := f.store.Delivery(t.Context(), tn, id, evs[0].ID); err != nil || d.State != linkd.DeliveryPending || time.Since(d.NextAt) > time.Minute {
+		t.Fatalf("after redeliver: %+v, %v", d, err)
+	}
+	if res := f.do("POST", wh+"/"+id+"/deliveries/"+evs[0].ID+"/redeliver", "b", nil); res.status != 404 {
+		t.Errorf("another tenant redelivered: %d %s", res.status, res.raw)
+	}
+
+	// Test: a Test event for this endpoint only.
+	res = f.do("POST", wh+"/"+id+"/test", "a", nil)
+	if res.status != 200 || res.json["event_type"] != "Test" || res.json["state"] != "pending" {
+		t.Fatalf("test: %d %s", res.status, res.raw)
+	}
+	testID := res.json["event_id"].(string)
+	ev, err := f.store.WebhookEvent(t.Context(), tn, testID)
+	if err != nil || ev.Type != linkd.EventTest {
+		t.Fatalf("the test event: %+v, %v", ev, err)
+	}
+	var payload map[string]any
+	json.Unmarshal(ev.Payload, &payload)
+	if payload["event"] != "Test" || payload["webhook_id"] != id || payload["createdAt"] == nil {
+		t.Fatalf("test payload: %s", ev.Payload)
+	}
+
+	// Replay: the failed deliveries of a window.
+	for _, e := range evs[1:] {
+		d, _ := f.store.Delivery(t.Context(), tn, id, e.ID)
+		if err := f.store.FinishDelivery(t.Context(), d, &linkd.DeliveryAttempt{At: failAt, Status: 503}, linkd.DeliveryFailed, failAt, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res = f.do("POST", wh+"/"+id+"/replay", "a", map[string]any{"since": base.Add(30 * time.Second).Format(time.RFC3339Nano)})
+	if res.status != 200 || res.json["replayed"] != float64(2) {
+		t.Fatalf("replay: %d %s", res.status, res.raw)
+	}
+	if res := f.do("GET", wh+"/"+id+"/deliveries?state=failed", "a", nil); res.json["totalDocs"] != float64(0) {
+		t.Errorf("failed after the replay: %s", res.raw)
+	}
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{{map[string]any{}, "since"}, {map[string]any{"since": "yesterday"}, "since"}, {map[string]any{"since": base.Format(time.RFC3339), "state": "pending"}, "state"},
+		{map[string]any{"since": base.Format(time.RFC3339), "until": base.Add(-time.Hour).Format(time.RFC3339)}, "until"}} {
+		if res := f.do("POST", wh+"/"+id+"/replay", "a", c.body); res.status != 400 || res.json["field"] != c.field {
+			t.Errorf("replay %v: %d %s, want 400 on %s", c.body, res.status, res.raw, c.field)
+		}
+	}
+
+	// A disabled endpoint is sent nothing: enable it first.
+	if res := f.do("PUT", wh+"/"+id, "a", map[string]any{"is_enabled": false}); res.status != 200 {
+		t.Fatal(res.status)
+	}
+	for _, p := range []string{"/test", "/deliveries/" + evs[0].ID + "/redeliver"} {
+		if res := f.do("POST", wh+"/"+id+p, "a", nil); res.status != 409 || res.json["field"] != "is_enabled" {
+			t.Errorf("POST %s on a disabled endpoint: %d %s", p, res.status, res.raw)
+		}
 	}
 }
