@@ -4,11 +4,14 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/dbtest"
@@ -273,6 +276,76 @@ func TestSettingsWebhooksHTTP(t *testing.T) {
 		}
 		if _, page := get("/settings/webhooks"); !strings.Contains(page, "deleted") || !strings.Contains(page, "No endpoints in test yet") {
 			t.Fatalf("after deleting:\n%s", page)
+		}
+	})
+}
+
+// TestSettingsWebhooksBrowser creates an endpoint in Chromium on each
+// engine: the signing secret is shown once, on the create response, and
+// is the one linkd signs with; no later page holds it.
+func TestSettingsWebhooksBrowser(t *testing.T) {
+	first := true
+	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
+		e := newEnv(t, s)
+		b := newBrowser(t, e, 1280, 860, first && os.Getenv("LINKD_SCREENSHOTS") != "")
+		first = false
+		const email, password = "grace@example.com", "correct horse battery"
+		e.user(email, password)
+		b.signIn(email, password)
+
+		b.run("webhooks", chromedp.Navigate(e.url+"/settings"), chromedp.WaitVisible(".subnav", q),
+			chromedp.Click(`.subnav a[href="/settings/webhooks"]`, q), chromedp.WaitVisible(".webhook-form", q))
+		if got := b.text(`.subnav a[aria-current="page"]`); got != "Webhooks" {
+			t.Fatalf("current settings item = %q", got)
+		}
+		// A URL that is not https is refused next to the field.
+		b.run("bad url", chromedp.SendKeys("#url", "http://hooks.example/linkd", q), chromedp.Click(`.webhook-form button[type="submit"]`, q),
+			chromedp.WaitVisible("#url_err", q))
+		b.run("create", chromedp.SetValue("#url", "https://hooks.example/linkd", q), chromedp.SendKeys("#description", "Billing service", q),
+			chromedp.Click(`input[name="event"][value="`+linkd.EventAccountCreated+`"]`, q),
+			chromedp.Click(`.webhook-form button[type="submit"]`, q), chromedp.WaitVisible("#secret", q))
+		secret := b.value("#secret")
+		all, err := s.Webhooks(t.Context(), e.test)
+		if err != nil || len(all) != 1 {
+			t.Fatalf("endpoints: %v, %v", all, err)
+		}
+		hook := all[0]
+		if !strings.HasPrefix(secret, "whsec_") || secret != e.storedSecret(e.test, hook.ID) {
+			t.Fatalf("shown secret %q is not the stored one", secret)
+		}
+		if hook.Slug != "" || hook.Description != "Billing service" || !slices.Contains(hook.Events, linkd.EventAccountCreated) ||
+			!slices.Contains(hook.Events, linkd.EventConnectionCreated) {
+			t.Fatalf("stored endpoint %+v", hook)
+		}
+		if p := b.path(); p != "/settings/webhooks" {
+			t.Fatalf("the secret page is at %s: it must be the POST's response", p)
+		}
+		b.screenshot("settings-webhook-created")
+
+		// Once copied, the endpoint's page and the list never show it.
+		b.run("copied", chromedp.Click(`.secret-card .btn-primary`, q), chromedp.WaitVisible(".deliveries-table, .empty-log", q))
+		if strings.Contains(b.html(), secret) {
+			t.Fatal("the endpoint's page holds the secret")
+		}
+		e.account(e.test, "acct-1", "One", nil)
+		b.run("log", chromedp.Reload(), chromedp.WaitVisible(".deliveries-table", q))
+		if got := b.text(".deliveries-table tbody td"); !strings.HasPrefix(got, linkd.EventAccountCreated) {
+			t.Fatalf("delivery log's first cell %q", got)
+		}
+		b.run("list", chromedp.Click(`.crumbs a[href="/settings/webhooks"]`, q), chromedp.WaitVisible(".webhooks-table", q))
+		if strings.Contains(b.html(), secret) {
+			t.Fatal("the list holds the secret")
+		}
+		if got := b.text("#webhook-" + hook.ID + " .webhook-health .status"); got != "Enabled" {
+			t.Fatalf("health %q", got)
+		}
+		b.screenshot("settings-webhooks")
+
+		// A phone-sized screen: nothing scrolls sideways.
+		b.run("narrow", chromedp.EmulateViewport(375, 800))
+		for _, p := range []string{"/settings/webhooks", "/settings/webhooks/" + hook.ID, "/settings/webhooks/" + hook.ID + "?edit"} {
+			b.run("narrow "+p, chromedp.Navigate(e.url+p), chromedp.WaitVisible(".subnav", q))
+			b.noOverflow(p)
 		}
 	})
 }
