@@ -146,7 +146,7 @@ func TestSettingsWebhooksHTTP(t *testing.T) {
 				t.Fatalf("%s (%d) holds a secret or misses the endpoint:\n%s", p, st, page)
 			}
 		}
-		st, page = get("/settings/webhooks")
+		_, page = get("/settings/webhooks")
 		if !strings.Contains(page, "Billing service") || !strings.Contains(page, "2 events") || !strings.Contains(page, "status-succeeded") {
 			t.Fatalf("list:\n%s", page)
 		}
