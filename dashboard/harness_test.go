@@ -44,6 +44,8 @@ type env struct {
 	// conns is the server's connection service; its catalog has keyapp,
 	// whose API is on loopback, for calls through the proxy.
 	conns *connect.Service
+	// keys is the server's keyring, to open what it sealed.
+	keys linkd.Keyring
 }
 
 func newEnv(t *testing.T, store linkd.Store) *env {
@@ -136,7 +138,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		t.Fatal(err)
 	}
 	return &env{t: t, store: store, accounts: accounts, org: org, test: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest},
-		url: ts.URL, setupCode: code, conns: conns}
+		url: ts.URL, setupCode: code, conns: conns, keys: keys}
 }
 
 type tWriter struct{ t *testing.T }

@@ -6,9 +6,9 @@ import (
 
 // settingsRoutes registers the Settings pages: the tenant's API keys, its
 // applications (enabled, OAuth client credentials), the allowed origins of
-// the browser SDK and hosted page, the import jobs, and the organization's
-// dashboard users. Everything is scoped
-// by the session's tenant: the organization in the environment the header
+// the browser SDK and hosted page, the import jobs, the webhook endpoints,
+// and the organization's dashboard users. Everything is scoped by the
+// session's tenant: the organization in the environment the header
 // switch selects.
 //
 // Destructive actions (revoking a key, disabling an app, removing allowed
@@ -37,6 +37,17 @@ func (h *Handler) settingsRoutes() {
 	h.page("POST /settings/origins", h.handleOrigins)
 
 	h.page("GET /settings/imports", h.handleImportJobs)
+
+	h.page("GET /settings/webhooks", h.handleWebhooks)
+	h.page("POST /settings/webhooks", h.handleCreateWebhook)
+	h.page("GET /settings/webhooks/{id}", h.handleWebhook)
+	h.page("POST /settings/webhooks/{id}", h.handleEditWebhook)
+	h.page("POST /settings/webhooks/{id}/enable", h.handleWebhookEnabled(true))
+	h.page("POST /settings/webhooks/{id}/disable", h.handleWebhookEnabled(false))
+	h.page("GET /settings/webhooks/{id}/rotate-secret", h.handleRotateWebhookSecret)
+	h.page("POST /settings/webhooks/{id}/rotate-secret", h.handleRotateWebhookSecret)
+	h.page("GET /settings/webhooks/{id}/delete", h.handleDeleteWebhook)
+	h.page("POST /settings/webhooks/{id}/delete", h.handleDeleteWebhook)
 
 	h.page("GET /settings/users", h.handleUsers)
 	h.page("POST /settings/users/{id}/{action}", h.handleUserAction)
