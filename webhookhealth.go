@@ -65,34 +65,3 @@ func (s *WebhookService) Health(ctx context.Context, t Tenant, id string) (Webho
 	}
 	return HealthOf(ds), nil
 }
-
-// DeliveryEntry is a delivery with the type of its event, for a delivery
-// log.
-type DeliveryEntry struct {
-	*Delivery
-	// EventType is the event's type; empty when the event is no longer
-	// kept (its account was deleted since).
-	EventType string
-}
-
-// DeliveryLog returns an endpoint's latest deliveries, newest first, each
-// with its event's type.
-func (s *WebhookService) DeliveryLog(ctx context.Context, t Tenant, id string, limit int) ([]DeliveryEntry, error) {
-	ds, err := s.Deliveries(ctx, t, id, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DeliveryEntry, 0, len(ds))
-	for _, d := range ds {
-		e := DeliveryEntry{Delivery: d}
-		ev, err := s.store.WebhookEvent(ctx, t, d.EventID)
-		switch {
-		case err == nil:
-			e.EventType = ev.Type
-		case ErrorCode(err) != ENOTFOUND:
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}

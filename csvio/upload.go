@@ -60,12 +60,14 @@ type UploadRequest struct {
 // kept) with an EINVALID or ETOOLARGE error; otherwise the job is queued.
 // Memory use is one chunk, whatever the file's size.
 func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reader) (*linkd.ImportJob, error) {
-	switch req.Mode {
-	case "":
-		req.Mode = linkd.ImportCreate
-	case linkd.ImportCreate, linkd.ImportUpsert:
-	default:
-		return nil, linkd.FieldError("mode", "mode must be %q or %q", linkd.ImportCreate, linkd.ImportUpsert)
+	return im.upload(ctx, req, body, nil)
+}
+
+// upload is Upload with a last step before the job is queued: when
+// beforeQueue fails, the upload is refused with its error.
+func (im *Importer) upload(ctx context.Context, req UploadRequest, body io.Reader, beforeQueue func(context.Context) error) (*linkd.ImportJob, error) {
+	if err := normaliseRequest(&req); err != nil {
+		return nil, err
 	}
 	delim, err := ParseDelimiter(req.Delimiter)
 	if err != nil {
@@ -78,25 +80,16 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 	if err := CheckMapping(req.Mapping); err != nil {
 		return nil, err
 	}
-	if req.FileName == "" {
-		req.FileName = "upload.csv"
-	}
-	if len(req.FileName) > 255 {
-		req.FileName = req.FileName[:255]
-	}
-	if !utf8.ValidString(req.FileName) {
-		req.FileName = "upload.csv"
-	}
-	max := im.MaxBytes
-	if max <= 0 {
-		max = DefaultMaxBytes
-	}
+	max := cmpOr(im.MaxBytes, DefaultMaxBytes)
 	job := &linkd.ImportJob{ID: linkd.NewID(), OrgID: req.Tenant.OrgID, Env: req.Tenant.Env, Actor: req.Actor, FileName: req.FileName,
 		Mode: req.Mode, DryRun: req.DryRun, State: linkd.ImportUploading, CreatedAt: im.now()}
 	if err := im.store.CreateImportJob(ctx, job); err != nil {
 		return nil, err
 	}
 	size, rows, l, opts, err := im.receive(ctx, job, body, max, linkd.ImportOptions{Delimiter: delim, Encoding: enc, Mapping: req.Mapping})
+	if err == nil && beforeQueue != nil {
+		err = beforeQueue(ctx)
+	}
 	if err != nil {
 		// Refused or broken off: remove what arrived. The request's context
 		// may be gone (client hung up), so use a fresh one.
@@ -111,6 +104,28 @@ func (im *Importer) Upload(ctx context.Context, req UploadRequest, body io.Reade
 		return nil, err
 	}
 	return im.store.ImportJob(ctx, req.Tenant, job.ID)
+}
+
+// normaliseRequest checks req's mode (create when empty) and makes its file
+// name one worth storing.
+func normaliseRequest(req *UploadRequest) error {
+	switch req.Mode {
+	case "":
+		req.Mode = linkd.ImportCreate
+	case linkd.ImportCreate, linkd.ImportUpsert:
+	default:
+		return linkd.FieldError("mode", "mode must be %q or %q", linkd.ImportCreate, linkd.ImportUpsert)
+	}
+	if req.FileName == "" {
+		req.FileName = "upload.csv"
+	}
+	if len(req.FileName) > 255 {
+		req.FileName = req.FileName[:255]
+	}
+	if !utf8.ValidString(req.FileName) {
+		req.FileName = "upload.csv"
+	}
+	return nil
 }
 
 // receive stores body, decoded to UTF-8, in chunks while a CSV reader on the
@@ -191,8 +206,23 @@ func (im *Importer) receive(ctx context.Context, job *linkd.ImportJob, body io.R
 // says how to send it again: such files are nearly always what older
 // spreadsheet programs save as plain "CSV" in Western locales.
 func notUTF8(where string) error {
-	return linkd.FieldError("file", "the file is not UTF-8: %s. If it was saved as Windows-1252 or Latin-1 "+
-		"(Excel's \"CSV (Comma delimited)\"), upload it again with encoding=windows-1252; or save it as CSV UTF-8", where)
+	return &notUTF8Error{linkd.FieldError("file", "the file is not UTF-8: %s. If it was saved as Windows-1252 or Latin-1 "+
+		"(Excel's \"CSV (Comma delimited)\"), upload it again with encoding=windows-1252; or save it as CSV UTF-8", where)}
+}
+
+// notUTF8Error marks the refusal of a file for its encoding, which the
+// dashboard answers by offering Windows-1252; it is a *linkd.Error to
+// everyone else.
+type notUTF8Error struct{ err *linkd.Error }
+
+func (e *notUTF8Error) Error() string { return e.err.Error() }
+func (e *notUTF8Error) Unwrap() error { return e.err }
+
+// IsNotUTF8 reports whether an upload was refused because the file is not
+// UTF-8 (and was not asked for as Windows-1252).
+func IsNotUTF8(err error) bool {
+	var e *notUTF8Error
+	return errors.As(err, &e)
 }
 
 // fill reads until buf is full or the body ends. Unlike io.ReadFull it keeps

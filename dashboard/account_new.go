@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type newAccountData struct {
 	// Import form.
 	Mode        string
 	DryRun      bool
+	Delimiter   string
+	Encoding    string
 	ImportError string
 }
 
@@ -90,10 +93,11 @@ func (h *Handler) renderNew(w http.ResponseWriter, r *http.Request, status int, 
 	return h.render(w, r, status, "account_new", Page{Title: "Add linked accounts", Nav: "accounts", Data: data})
 }
 
-// handleImportUpload takes the Multiple tab's form (mode, dry run, then the
-// file, in that order) and hands the file to the same Importer as the API's
-// import endpoint, streaming it into the database. The job runs in the
-// background on any instance; the browser goes to its progress page.
+// handleImportUpload takes the Multiple tab's form (mode, dry run, the
+// delimiter and encoding choices, then the file, in that order) and stages
+// the file with the Importer: it streams into the database as uploaded, and
+// the browser goes on to the mapping step (import_mapping.go), which any
+// instance can serve. Nothing is imported until the columns are confirmed.
 func (h *Handler) handleImportUpload(w http.ResponseWriter, r *http.Request) error {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	c := current(r)
@@ -122,6 +126,18 @@ func (h *Handler) handleImportUpload(w http.ResponseWriter, r *http.Request) err
 			v, _ := io.ReadAll(io.LimitReader(part, 64))
 			req.DryRun = string(v) != "" && string(v) != "false"
 			data.DryRun = req.DryRun
+		case "delimiter":
+			v, _ := io.ReadAll(io.LimitReader(part, 64))
+			if req.Delimiter, err = csvio.ParseDelimiter(string(v)); err != nil {
+				return fail(linkd.ErrorMessage(err))
+			}
+			data.Delimiter = req.Delimiter
+		case "encoding":
+			v, _ := io.ReadAll(io.LimitReader(part, 64))
+			if _, err = csvio.ParseEncoding(string(v)); err != nil {
+				return fail(linkd.ErrorMessage(err))
+			}
+			req.Encoding, data.Encoding = string(v), string(v)
 		case "file":
 			req.FileName = part.FileName()
 			if req.FileName == "" {
@@ -130,17 +146,25 @@ func (h *Handler) handleImportUpload(w http.ResponseWriter, r *http.Request) err
 			body = part
 		}
 	}
-	job, err := h.cfg.Imports.Upload(r.Context(), req, body)
+	job, err := h.cfg.Imports.Stage(r.Context(), req, body)
 	if err != nil {
 		if linkd.ErrorCode(err) == linkd.EINTERNAL {
 			return err
 		}
 		return fail(linkd.ErrorMessage(err))
 	}
-	if h.cfg.WakeImports != nil {
-		h.cfg.WakeImports()
+	q := url.Values{}
+	if req.Delimiter != "" {
+		q.Set("delimiter", req.Delimiter)
 	}
-	http.Redirect(w, r, "/imports/"+job.ID, http.StatusSeeOther)
+	if req.Encoding != "" {
+		q.Set("encoding", req.Encoding)
+	}
+	to := mappingPath(job.ID)
+	if len(q) > 0 {
+		to += "?" + q.Encode()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 

@@ -233,7 +233,8 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.run("upload", chromedp.SetUploadFiles("#file", []string{csvPath}, q), chromedp.Click(`#panel-multiple button[type="submit"]`, q),
-			chromedp.WaitVisible("progress", q))
+			chromedp.WaitVisible("#confirm-import", q))
+		b.run("confirm columns", chromedp.Click("#confirm-import", q), chromedp.WaitVisible("progress", q))
 		if p := b.path(); !strings.HasPrefix(p, "/imports/") {
 			t.Fatalf("after upload at %s", p)
 		}

@@ -161,6 +161,8 @@ func (h *Handler) routes() {
 	h.page("POST /account/{id}/connect-link/revoke", h.handleRevokeConnectLinks)
 
 	h.page("GET /imports/{id}", h.handleImport)
+	h.page("GET /imports/{id}/mapping", h.handleImportMapping)
+	h.page("POST /imports/{id}/mapping", h.handleImportMapping)
 	h.page("GET /imports/{id}/status", h.handleImportStatus)
 	h.page("GET /imports/{id}/errors.csv", h.handleImportErrors)
 

@@ -17,7 +17,12 @@ type importData struct {
 	Percent   int64
 	Errors    []linkd.ImportRowError
 	Truncated bool
+	// Mapping is what each column of the file was read as, in the
+	// header's order.
+	Mapping []columnTarget
 }
+
+type columnTarget struct{ Column, Target string }
 
 func (h *Handler) importData(r *http.Request) (*importData, error) {
 	t := current(r).Tenant()
@@ -31,6 +36,11 @@ func (h *Handler) importData(r *http.Request) (*importData, error) {
 		return nil, err
 	}
 	d := &importData{Job: job, Errors: errs}
+	for _, c := range job.Columns {
+		if t, ok := job.Options.Mapping[c]; ok {
+			d.Mapping = append(d.Mapping, columnTarget{c, t})
+		}
+	}
 	if len(errs) > maxErrorsShown {
 		d.Errors, d.Truncated = errs[:maxErrorsShown], true
 	}

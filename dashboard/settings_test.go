@@ -549,6 +549,11 @@ func TestSettingsHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantStatus(t, resp, http.StatusSeeOther)
+		// The upload goes to the mapping step; importing as matched
+		// starts the job.
+		mapPath := resp.Header.Get("Location")
+		resp = e.post(c, mapPath, url.Values{"action": {"import"}}, e.url)
+		wantStatus(t, resp, http.StatusSeeOther)
 		jobPath := resp.Header.Get("Location")
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -143,7 +143,7 @@ func (h *Handler) handleCreateWebhook(w http.ResponseWriter, r *http.Request) er
 type settingsWebhookData struct {
 	Webhook    *linkd.Webhook
 	Health     linkd.WebhookHealth
-	Deliveries []linkd.DeliveryEntry
+	Deliveries []*linkd.Delivery
 	Form       webhookForm
 	Events     []string
 	Apps       []*linkd.App
@@ -168,7 +168,7 @@ func (h *Handler) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) renderWebhook(w http.ResponseWriter, r *http.Request, status int, wh *linkd.Webhook, form webhookForm, editing bool) error {
 	t := current(r).Tenant()
 	svc := h.cfg.Services.Webhooks
-	log, err := svc.DeliveryLog(r.Context(), t, wh.ID, webhookLogSize)
+	log, err := svc.DeliveryLog(r.Context(), t, wh.ID, linkd.DeliveryFilter{Limit: webhookLogSize})
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (h *Handler) renderWebhook(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	data := settingsWebhookData{Webhook: wh, Health: health, Deliveries: log, Form: form, Events: linkd.WebhookEvents,
+	data := settingsWebhookData{Webhook: wh, Health: health, Deliveries: log.Deliveries, Form: form, Events: linkd.WebhookEvents,
 		Apps: h.webhookApps(), Editing: editing}
 	return h.render(w, r, status, "settings_webhook", settingsPage("Webhook "+wh.URL, data))
 }

@@ -87,6 +87,23 @@ var funcs = template.FuncMap{
 		return string(out)
 	},
 	"sub": func(a int64, b int) int64 { return a - int64(b) },
+	// delimiters and delimName are the import's delimiter choices.
+	"delimiters": func() []string {
+		return []string{linkd.DelimComma, linkd.DelimSemicolon, linkd.DelimTab, linkd.DelimPipe}
+	},
+	"delimName": func(d string) string {
+		switch d {
+		case linkd.DelimComma, "":
+			return "comma ( , )"
+		case linkd.DelimSemicolon:
+			return "semicolon ( ; )"
+		case linkd.DelimTab:
+			return "tab"
+		case linkd.DelimPipe:
+			return "pipe ( | )"
+		}
+		return d
+	},
 	"envName": func(e linkd.Environment) string {
 		if e == linkd.EnvProduction {
 			return "Production"
