@@ -48,6 +48,9 @@ func (h *Handler) settingsRoutes() {
 	h.page("POST /settings/webhooks/{id}/rotate-secret", h.handleRotateWebhookSecret)
 	h.page("GET /settings/webhooks/{id}/delete", h.handleDeleteWebhook)
 	h.page("POST /settings/webhooks/{id}/delete", h.handleDeleteWebhook)
+	h.page("POST /settings/webhooks/{id}/test", h.handleSendTestWebhook)                          // settings_webhook_log.go
+	h.page("GET /settings/webhooks/{id}/deliveries/{event}", h.handleWebhookDelivery)             // settings_webhook_log.go
+	h.page("POST /settings/webhooks/{id}/deliveries/{event}/redeliver", h.handleRedeliverWebhook) // settings_webhook_log.go
 
 	h.page("GET /settings/users", h.handleUsers)
 	h.page("POST /settings/users/{id}/{action}", h.handleUserAction)

@@ -149,7 +149,24 @@ type settingsWebhookData struct {
 	Apps       []*linkd.App
 	// Editing: the edit form is open (after ?edit or a refused save).
 	Editing bool
+	// Filter is the delivery log's filter (state, event) as asked, Total
+	// how many deliveries it selects.
+	Filter webhookLogFilter
+	Total  int64
+	// Alert is a refused action's message (sending to a disabled endpoint).
+	Alert string
 }
+
+// webhookLogFilter is the delivery log's GET form.
+type webhookLogFilter struct {
+	State  string
+	Event  string
+	States []string
+	Events []string
+}
+
+// Active reports whether the filter selects fewer than every delivery.
+func (f webhookLogFilter) Active() bool { return f.State != "" || f.Event != "" }
 
 // webhookLogSize is how many deliveries the endpoint's page lists.
 const webhookLogSize = 50
@@ -162,13 +179,20 @@ func (h *Handler) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	form := webhookForm{URL: wh.URL, Events: wh.Events, Slug: wh.Slug, Description: wh.Description}
-	return h.renderWebhook(w, r, http.StatusOK, wh, form, r.URL.Query().Has("edit"))
+	return h.renderWebhook(w, r, http.StatusOK, wh, form, r.URL.Query().Has("edit"), "")
 }
 
-func (h *Handler) renderWebhook(w http.ResponseWriter, r *http.Request, status int, wh *linkd.Webhook, form webhookForm, editing bool) error {
+// renderWebhook shows the endpoint's page; its delivery log is filtered
+// by the query's state and event (a filter the service refuses is a 400
+// naming the field, like the API's).
+func (h *Handler) renderWebhook(w http.ResponseWriter, r *http.Request, status int, wh *linkd.Webhook, form webhookForm, editing bool, alert string) error {
 	t := current(r).Tenant()
 	svc := h.cfg.Services.Webhooks
-	log, err := svc.DeliveryLog(r.Context(), t, wh.ID, linkd.DeliveryFilter{Limit: webhookLogSize})
+	q := r.URL.Query()
+	filter := webhookLogFilter{State: q.Get("state"), Event: q.Get("event"),
+		States: []string{linkd.DeliveryPending, linkd.DeliverySucceeded, linkd.DeliveryFailed},
+		Events: append(slices.Clone(linkd.WebhookEvents), linkd.EventTest)}
+	log, err := svc.DeliveryLog(r.Context(), t, wh.ID, linkd.DeliveryFilter{State: filter.State, Event: filter.Event, Limit: webhookLogSize})
 	if err != nil {
 		return err
 	}
@@ -177,7 +201,7 @@ func (h *Handler) renderWebhook(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	data := settingsWebhookData{Webhook: wh, Health: health, Deliveries: log.Deliveries, Form: form, Events: linkd.WebhookEvents,
-		Apps: h.webhookApps(), Editing: editing}
+		Apps: h.webhookApps(), Editing: editing, Filter: filter, Total: log.Total, Alert: alert}
 	return h.render(w, r, status, "settings_webhook", settingsPage("Webhook "+wh.URL, data))
 }
 
@@ -197,7 +221,7 @@ func (h *Handler) handleEditWebhook(w http.ResponseWriter, r *http.Request) erro
 			return gerr
 		}
 		form.formError(err)
-		return h.renderWebhook(w, r, http.StatusBadRequest, cur, form, true)
+		return h.renderWebhook(w, r, http.StatusBadRequest, cur, form, true, "")
 	} else if err != nil {
 		return err
 	}
