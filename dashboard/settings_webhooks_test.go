@@ -282,7 +282,8 @@ func TestSettingsWebhooksHTTP(t *testing.T) {
 
 // TestSettingsWebhooksBrowser creates an endpoint in Chromium on each
 // engine: the signing secret is shown once, on the create response, and
-// is the one linkd signs with; no later page holds it.
+// is the one linkd signs with; no later page holds it. It then sends a
+// test event, opens its delivery's attempt detail and redelivers it.
 func TestSettingsWebhooksBrowser(t *testing.T) {
 	first := true
 	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
@@ -332,6 +333,70 @@ func TestSettingsWebhooksBrowser(t *testing.T) {
 		if got := b.text(".deliveries-table tbody td"); !strings.HasPrefix(got, linkd.EventAccountCreated) {
 			t.Fatalf("delivery log's first cell %q", got)
 		}
+
+		// Send test event: the page comes back with a pending Test delivery.
+		b.run("send test", chromedp.Click(`.send-test button`, q), chromedp.WaitVisible(".notice", q))
+		if got := b.text(".notice"); !strings.Contains(got, "Test event queued") {
+			t.Fatalf("notice %q", got)
+		}
+		log, err := s.DeliveryLog(t.Context(), e.test, hook.ID, linkd.DeliveryFilter{Event: linkd.EventTest, Limit: 10})
+		if err != nil || len(log.Deliveries) != 1 || log.Deliveries[0].State != linkd.DeliveryPending {
+			t.Fatalf("test deliveries: %+v, %v", log, err)
+		}
+		testID := log.Deliveries[0].EventID
+		if got := b.text("#delivery-" + testID + " .delivery-link"); got != linkd.EventTest {
+			t.Fatalf("the test delivery's row says %q", got)
+		}
+		// The endpoint takes the account's event and answers the test 500,
+		// as the sender would record them.
+		now := linkd.StoreTime(time.Now()).Add(time.Second)
+		jobs, err := s.ClaimDeliveries(t.Context(), linkd.Claim{Owner: "test", Now: now, Lease: time.Minute, Limit: 10})
+		if err != nil || len(jobs) != 2 {
+			t.Fatalf("claimed %d, %v", len(jobs), err)
+		}
+		for _, j := range jobs {
+			a, state := &linkd.DeliveryAttempt{At: now, Status: 204, Duration: 40 * time.Millisecond, Headers: map[string]string{}}, linkd.DeliverySucceeded
+			if j.EventID == testID {
+				a, state = &linkd.DeliveryAttempt{At: now, Status: 500, Duration: 230 * time.Millisecond, Headers: map[string]string{"Content-Type": "application/json"},
+					Body: []byte(`{"error":"database unavailable"}`), Error: "the endpoint answered 500"}, linkd.DeliveryFailed
+			}
+			if err := s.FinishDelivery(t.Context(), &j.Delivery, a, state, now, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.run("delivery", chromedp.Click("#delivery-"+testID+" .delivery-link", q), chromedp.WaitVisible("#attempt-1", q))
+		if got := b.text("#attempt-1 .attempt-status"); got != "500" {
+			t.Fatalf("attempt status %q", got)
+		}
+		if got := b.text("#attempt-1 .attempt-body"); !strings.Contains(got, "database unavailable") {
+			t.Fatalf("attempt body %q", got)
+		}
+		if got := b.text(".payload"); !strings.Contains(got, `"webhook_id": "`+hook.ID+`"`) {
+			t.Fatalf("payload %q", got)
+		}
+		b.screenshot("settings-webhook-delivery")
+		b.run("redeliver", chromedp.Click(".redeliver button", q), chromedp.WaitVisible(".notice", q))
+		if got := b.text(".delivery-state"); !strings.EqualFold(got, linkd.DeliveryPending) {
+			t.Fatalf("state after Redeliver %q", got)
+		}
+		if d, err := s.Delivery(t.Context(), e.test, hook.ID, testID); err != nil || d.State != linkd.DeliveryPending {
+			t.Fatalf("after Redeliver: %+v, %v", d, err)
+		}
+		// The redelivery succeeds: the detail lists both attempts.
+		later := linkd.StoreTime(time.Now()).Add(2 * time.Second)
+		jobs, err = s.ClaimDeliveries(t.Context(), linkd.Claim{Owner: "test", Now: later, Lease: time.Minute, Limit: 10})
+		if err != nil || len(jobs) != 1 || jobs[0].EventID != testID {
+			t.Fatalf("claimed %+v, %v", jobs, err)
+		}
+		if err := s.FinishDelivery(t.Context(), &jobs[0].Delivery, &linkd.DeliveryAttempt{At: later, Status: 200, Duration: 80 * time.Millisecond,
+			Headers: map[string]string{"Content-Type": "text/plain"}, Body: []byte("ok")}, linkd.DeliverySucceeded, later, ""); err != nil {
+			t.Fatal(err)
+		}
+		b.run("redelivered", chromedp.Reload(), chromedp.WaitVisible("#attempt-2", q))
+		if got := b.text("#attempt-2 .attempt-status"); got != "200" {
+			t.Fatalf("second attempt's status %q", got)
+		}
+
 		b.run("list", chromedp.Click(`.crumbs a[href="/settings/webhooks"]`, q), chromedp.WaitVisible(".webhooks-table", q))
 		if strings.Contains(b.html(), secret) {
 			t.Fatal("the list holds the secret")
@@ -343,7 +408,8 @@ func TestSettingsWebhooksBrowser(t *testing.T) {
 
 		// A phone-sized screen: nothing scrolls sideways.
 		b.run("narrow", chromedp.EmulateViewport(375, 800))
-		for _, p := range []string{"/settings/webhooks", "/settings/webhooks/" + hook.ID, "/settings/webhooks/" + hook.ID + "?edit"} {
+		for _, p := range []string{"/settings/webhooks", "/settings/webhooks/" + hook.ID, "/settings/webhooks/" + hook.ID + "?edit",
+			"/settings/webhooks/" + hook.ID + "/deliveries/" + testID} {
 			b.run("narrow "+p, chromedp.Navigate(e.url+p), chromedp.WaitVisible(".subnav", q))
 			b.noOverflow(p)
 		}
