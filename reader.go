@@ -41,6 +41,8 @@ type Reader interface {
 
 	CallStats(ctx context.Context, t Tenant, accountID string, now time.Time) (*CallStats, error)
 	RecentCalls(ctx context.Context, t Tenant, accountID string, f CallFilter) ([]AppCall, error)
+
+	AccountDeliveryReader
 }
 
 // Every store is a Reader.

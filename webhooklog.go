@@ -75,6 +75,7 @@ type DeliveryLogStore interface {
 	// ReplayDeliveries makes the deliveries r selects pending and due at
 	// now, and writes audit(n) for the n it changed, in one transaction.
 	ReplayDeliveries(ctx context.Context, t Tenant, webhookID string, r DeliveryReplay, now time.Time, audit func(n int) *AuditEntry) (int, error)
+	AccountDeliveryReader
 }
 
 // webhookLogStore is what WebhookService needs: the endpoints, their log

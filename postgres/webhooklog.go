@@ -145,3 +145,31 @@ func (s *Store) ReplayDeliveries(ctx context.Context, t linkd.Tenant, webhookID 
 	})
 	return int(n), err
 }
+
+// AccountDeliveries implements linkd.AccountDeliveryReader. The events
+// are found among the tenant's newest on the primary key, and each one's
+// deliveries by the primary key of each endpoint (a tenant has few).
+func (s *Store) AccountDeliveries(ctx context.Context, t linkd.Tenant, accountID string, since time.Time, limit int) ([]*linkd.Delivery, error) {
+	if !isID(t.OrgID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `WITH recent AS (
+			SELECT id, type, account_id, created_at FROM webhook_events WHERE org_id = $1 AND env = $2 AND id >= $3 ORDER BY id DESC LIMIT $4
+		), mine AS (
+			SELECT id, type FROM recent WHERE account_id = $5 AND created_at >= $7 ORDER BY id DESC LIMIT $6
+		)
+		SELECT d.webhook_id, d.event_id, e.type, d.state, d.attempts, d.next_at, d.created_at, d.updated_at
+		FROM mine e CROSS JOIN webhooks w
+		JOIN webhook_deliveries d ON d.org_id = w.org_id AND d.env = w.env AND d.webhook_id = w.id AND d.event_id = e.id
+		WHERE w.org_id = $1 AND w.env = $2
+		ORDER BY d.event_id DESC, d.webhook_id`,
+		t.OrgID, t.Env, linkd.EventIDSince(since), linkd.AccountEventScan, accountID, limit, since.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("account deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*linkd.Delivery, error) { return scanLogDelivery(t, r) })
+	if err != nil {
+		return nil, fmt.Errorf("account deliveries: %w", err)
+	}
+	return out, nil
+}

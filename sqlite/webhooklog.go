@@ -132,3 +132,33 @@ func (s *Store) ReplayDeliveries(ctx context.Context, t linkd.Tenant, webhookID 
 	})
 	return int(n), err
 }
+
+// AccountDeliveries implements linkd.AccountDeliveryReader. The events
+// are found among the tenant's newest on the primary key, and each one's
+// deliveries by the primary key of each endpoint (a tenant has few).
+func (s *Store) AccountDeliveries(ctx context.Context, t linkd.Tenant, accountID string, since time.Time, limit int) ([]*linkd.Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, `WITH recent AS (
+			SELECT id, type, account_id, created_at FROM webhook_events WHERE org_id = ? AND env = ? AND id >= ? ORDER BY id DESC LIMIT ?
+		), mine AS (
+			SELECT id, type FROM recent WHERE account_id = ? AND created_at >= ? ORDER BY id DESC LIMIT ?
+		)
+		SELECT d.webhook_id, d.event_id, e.type, d.state, d.attempts, d.next_at, d.created_at, d.updated_at
+		FROM mine e CROSS JOIN webhooks w
+		JOIN webhook_deliveries d ON d.org_id = w.org_id AND d.env = w.env AND d.webhook_id = w.id AND d.event_id = e.id
+		WHERE w.org_id = ? AND w.env = ?
+		ORDER BY d.event_id DESC, d.webhook_id`,
+		t.OrgID, t.Env, linkd.EventIDSince(since), linkd.AccountEventScan, accountID, micros(since), limit, t.OrgID, t.Env)
+	if err != nil {
+		return nil, fmt.Errorf("account deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.Delivery
+	for rows.Next() {
+		d, err := scanLogDelivery(t, rows)
+		if err != nil {
+			return nil, fmt.Errorf("account deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"TestDelivery", testTestDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},
 		{"AccountEvents", testAccountEvents},
+		{"AccountDeliveries", testAccountDeliveries},
 		{"CallLog", testCallLog},
 		{"ImportOptions", testImportOptions},
 	}
