@@ -33,7 +33,10 @@ type accountView struct {
 	LastChange *activity
 	Workflows  []*workflowGroup
 	Activity   []*activity
-	Delete     *deletionPlan
+	// Webhooks are the deliveries of the account's newest events, each a
+	// link to its attempts.
+	Webhooks []*linkd.Delivery
+	Delete   *deletionPlan
 	// Alert is a workflow switch's error, carried across the redirect back
 	// here; it shows in the Workflows card.
 	Alert string

@@ -19,6 +19,10 @@ type activity struct {
 	Ago     string // "5 minutes ago"
 }
 
+// accountWebhookEvents is how many of the account's newest events the
+// activity card lists the deliveries of.
+const accountWebhookEvents = 10
+
 // lastChangePages bounds how far back the page looks for the account's
 // last connection change when the recent entries hold none.
 const lastChangePages = 5
@@ -64,6 +68,10 @@ func (h *Handler) loadActivity(ctx context.Context, c *Current, acct *linkd.Link
 				break
 			}
 		}
+	}
+	// The webhooks sent about this account (not an earlier one of its id).
+	if v.Webhooks, err = h.store.AccountDeliveries(ctx, t, acct.AccountID, acct.CreatedAt, accountWebhookEvents); err != nil {
+		return err
 	}
 	names, err := h.actorNames(ctx, c, append(mine, last))
 	if err != nil {

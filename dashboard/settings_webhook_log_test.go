@@ -15,7 +15,8 @@ import (
 // actions without a browser: Send test event queues a pending Test
 // delivery (refused on a disabled endpoint with the service's reason),
 // the log's filters, a delivery's attempt detail, Redeliver making it
-// pending again, other tenants' deliveries and cross-site forms refused.
+// pending again, other tenants' deliveries and cross-site forms refused,
+// and the account page's list of the webhooks sent about the account.
 func TestSettingsWebhookLogHTTP(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
 		e := newEnv(t, s)
@@ -179,6 +180,19 @@ func TestSettingsWebhookLogHTTP(t *testing.T) {
 		}
 		if after, _ := svc.DeliveryLog(ctx, e.test, hook.ID, linkd.DeliveryFilter{Limit: 10}); after.Total != before.Total {
 			t.Fatalf("a disabled endpoint got a test delivery: %d, then %d", before.Total, after.Total)
+		}
+
+		// The account page lists the webhooks sent about the account, each
+		// a link to its attempts; the production account of the same id
+		// shows none of them.
+		acctLog, err := svc.DeliveryLog(ctx, e.test, hook.ID, linkd.DeliveryFilter{Event: linkd.EventAccountCreated, Limit: 10})
+		if err != nil || len(acctLog.Deliveries) != 1 {
+			t.Fatalf("acct-1's deliveries: %+v, %v", acctLog, err)
+		}
+		st, page = get("/account/acct-1")
+		if st != http.StatusOK || !strings.Contains(page, "Webhooks sent") ||
+			!strings.Contains(page, `href="/settings/webhooks/`+hook.ID+`/deliveries/`+acctLog.Deliveries[0].EventID+`"`) || strings.Contains(page, testID) {
+			t.Fatalf("account page (%d):\n%s", st, page)
 		}
 	})
 }
