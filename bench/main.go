@@ -95,6 +95,7 @@ type config struct {
 	WebhooksLagDuration time.Duration `json:"webhooks_lag_duration_ns"`
 	WebhooksDrain       time.Duration `json:"webhooks_drain_ns"`
 	WebhooksImport      bool          `json:"webhooks_import"`
+	WebhooksTenantCap   int           `json:"webhooks_tenant_cap,omitempty"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -153,6 +154,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.WebhooksLagDuration, "webhooks-lag-duration", 5*time.Second, "webhooks: how long each lag run creates accounts")
 	fs.DurationVar(&c.WebhooksDrain, "webhooks-drain", time.Minute, "webhooks: how long a lag run waits, after its last create, for the deliveries still due")
 	fs.BoolVar(&c.WebhooksImport, "webhooks-import", false, "webhooks: also import the import phase's file (-rows) without and with an endpoint subscribed to Linked Account Created")
+	fs.IntVar(&c.WebhooksTenantCap, "webhooks-tenant-cap", 0, "webhooks: an experiment: the sender's deliveries at once per tenant (and in all), instead of serve's 4 (of 16)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

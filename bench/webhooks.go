@@ -122,9 +122,12 @@ func (rc *receiver) count() int {
 
 // startSender runs a webhook sender on store as serve does, until the
 // returned stop is called.
-func startSender(store linkd.Store, keys linkd.Keyring) (stop func()) {
+// tenantCap, when not 0, replaces the sender's per-tenant cap: an
+// experiment (-webhooks-tenant-cap), not what serve runs.
+func startSender(store linkd.Store, keys linkd.Keyring, tenantCap int) (stop func()) {
 	client := outbound.NewClient(outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Timeout: webhooks.Timeout})
-	s := webhooks.NewSender(store, keys, webhooks.Options{Client: client}, worker.Options{Owner: "bench", Logger: slog.New(slog.DiscardHandler)})
+	s := webhooks.NewSender(store, keys, webhooks.Options{Client: client}, worker.Options{Owner: "bench", TenantCap: tenantCap, Concurrency: max(tenantCap, 0),
+		Logger: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -132,12 +135,12 @@ func startSender(store linkd.Store, keys linkd.Keyring) (stop func()) {
 }
 
 // serveWebhooks serves the product on db with a sender running beside it.
-func serveWebhooks(db *database, bt *benchTenant) (base string, stop func(), err error) {
+func serveWebhooks(db *database, bt *benchTenant, tenantCap int) (base string, stop func(), err error) {
 	base, stopHTTP, err := serveLinkd(db, bt, nil)
 	if err != nil {
 		return "", nil, err
 	}
-	stopSender := startSender(db.store, bt.keys)
+	stopSender := startSender(db.store, bt.keys, tenantCap)
 	return base, func() { stopHTTP(); stopSender() }, nil
 }
 
@@ -207,12 +210,12 @@ func (r *runner) webhooksPhase(ctx context.Context, eng engine) error {
 		return err
 	}
 	defer dbB.Drop()
-	baseA, stopA, err := serveWebhooks(dbA, btA)
+	baseA, stopA, err := serveWebhooks(dbA, btA, cfg.WebhooksTenantCap)
 	if err != nil {
 		return err
 	}
 	defer stopA()
-	baseB, stopB, err := serveWebhooks(dbB, btB)
+	baseB, stopB, err := serveWebhooks(dbB, btB, cfg.WebhooksTenantCap)
 	if err != nil {
 		return err
 	}
@@ -281,7 +284,7 @@ func (r *runner) webhooksPhase(ctx context.Context, eng engine) error {
 			if _, _, err := svcs.Webhooks.Create(ctx, bt.Tenant, "bench", linkd.WebhookInput{URL: &recv, Events: &events}); err != nil {
 				return err
 			}
-			stopSend = startSender(db.store, bt.keys)
+			stopSend = startSender(db.store, bt.keys, cfg.WebhooksTenantCap)
 			return nil
 		})
 		if stopSend != nil {
@@ -315,7 +318,7 @@ func (r *runner) lagRun(ctx context.Context, eng engine, rc *receiver, recv stri
 	if err := addEndpointsStore(ctx, db.store, bt, recv, endpoints); err != nil {
 		return lagResult{}, err
 	}
-	base, stop, err := serveWebhooks(db, bt)
+	base, stop, err := serveWebhooks(db, bt, cfg.WebhooksTenantCap)
 	if err != nil {
 		return lagResult{}, err
 	}
@@ -357,6 +360,10 @@ func (r *runner) lagRun(ctx context.Context, eng engine, rc *receiver, recv stri
 				answered[i] = time.Now()
 			}
 		})
+	}
+	stopProfile, err := startProfile(profilePath(cfg, name, label))
+	if err != nil {
+		return lagResult{}, err
 	}
 	s0 := r.meter.sample()
 	start := time.Now()
@@ -401,6 +408,9 @@ func (r *runner) lagRun(ctx context.Context, eng engine, rc *receiver, recv stri
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.CPU = r.meter.sample().since(s0, 0, 0)
+	if err := stopProfile(); err != nil {
+		return lagResult{}, err
+	}
 	rc.mu.Lock()
 	var lags []time.Duration
 	last := start
