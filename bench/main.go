@@ -1,5 +1,5 @@
 // Command bench measures linkd against floors, on SQLite and on PostgreSQL,
-// in one run, in three phases:
+// in one run, in five phases:
 //
 //  1. create: creates per second over HTTP from 64 keep-alive clients,
 //     beside the floor: a bare handler that decodes the same body and does
@@ -15,6 +15,9 @@
 //  4. proxy: a call to an app's API through linkd's proxy beside the same
 //     call straight to the app (a loopback upstream answering in 20 ms),
 //     and 1 GiB streamed down and up through it, with the memory it takes;
+//  5. webhooks: creates with no endpoint and with one subscribed endpoint,
+//     delivery lag to one endpoint and to many, and (-webhooks-import) the
+//     import with an endpoint (bench/webhooks.go);
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
