@@ -41,7 +41,9 @@ func (r *runner) importFile() (*csvFile, error) {
 		return nil, err
 	}
 	r.csv = &csvFile{path: path, info: fileInfo{Rows: rows, Bytes: size, Columns: strings.TrimSpace(csvHeader)}}
-	r.rep.Imports.File = r.csv.info
+	if r.rep.Imports != nil {
+		r.rep.Imports.File = r.csv.info
+	}
 	r.logf("generated %s: %d rows, %.1f MiB in %.1fs", path, rows, float64(size)/(1<<20), time.Since(t0).Seconds())
 	return r.csv, nil
 }
@@ -67,7 +69,7 @@ func (r *runner) imports(ctx context.Context, e engine) error {
 			}
 			last = nil
 		}
-		im, err := r.importOnce(ctx, e, file, fmt.Sprintf("import_run%d", i), r.lastRunProfile(i, "import-"+e.Name()))
+		im, err := r.importOnce(ctx, e, file, fmt.Sprintf("import_run%d", i), r.lastRunProfile(i, "import-"+e.Name()), nil)
 		if err != nil {
 			return err
 		}
@@ -133,7 +135,7 @@ func (r *runner) importBig(ctx context.Context) error {
 	if r.cfg.CPUProfile != "" {
 		profile = filepath.Join(r.cfg.CPUProfile, "import-sqlite-big.prof")
 	}
-	im, err := r.importOnce(ctx, e, file, "import_big", profile)
+	im, err := r.importOnce(ctx, e, file, "import_big", profile, nil)
 	if err != nil {
 		return err
 	}
@@ -151,7 +153,9 @@ type imported struct {
 
 // importOnce uploads file into a fresh database and runs the job to its
 // end, measuring each half.
-func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label, profile string) (_ *imported, err error) {
+// prep, when set, readies the tenant before the upload (the webhooks
+// phase adds an endpoint and starts a sender).
+func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label, profile string, prep func(context.Context, *database, *benchTenant) error) (_ *imported, err error) {
 	db, err := e.Open(ctx, label)
 	if err != nil {
 		return nil, err
@@ -164,6 +168,11 @@ func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label,
 	bt, err := setupTenant(ctx, db.store)
 	if err != nil {
 		return nil, err
+	}
+	if prep != nil {
+		if err := prep(ctx, db, bt); err != nil {
+			return nil, err
+		}
 	}
 	store := &timedStore{Store: db.store}
 	im := csvio.NewImporter(store, linkd.NewAccountService(store, bt.keys), 0)

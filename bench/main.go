@@ -1,5 +1,5 @@
 // Command bench measures linkd against floors, on SQLite and on PostgreSQL,
-// in one run, in three phases:
+// in one run, in five phases:
 //
 //  1. create: creates per second over HTTP from 64 keep-alive clients,
 //     beside the floor: a bare handler that decodes the same body and does
@@ -15,6 +15,9 @@
 //  4. proxy: a call to an app's API through linkd's proxy beside the same
 //     call straight to the app (a loopback upstream answering in 20 ms),
 //     and 1 GiB streamed down and up through it, with the memory it takes;
+//  5. webhooks: creates with no endpoint and with one subscribed endpoint,
+//     delivery lag to one endpoint and to many, and (-webhooks-import) the
+//     import with an endpoint (bench/webhooks.go);
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
@@ -53,7 +56,7 @@ func main() {
 }
 
 // allPhases are the phases in the order they run.
-var allPhases = []string{"create", "read", "import", "proxy"}
+var allPhases = []string{"create", "read", "import", "proxy", "webhooks"}
 
 // config is every setting of a run; the defaults are the published run.
 type config struct {
@@ -86,6 +89,16 @@ type config struct {
 	ProxyWarmup      time.Duration `json:"proxy_warmup_ns"`
 	ProxyDuration    time.Duration `json:"proxy_duration_ns"`
 	ProxyStreamBytes int64         `json:"proxy_stream_bytes"`
+	// The webhooks phase's settings.
+	WebhooksWarmup      time.Duration `json:"webhooks_warmup_ns"`
+	WebhooksDuration    time.Duration `json:"webhooks_duration_ns"`
+	WebhooksRate        float64       `json:"webhooks_rate"`
+	WebhooksFanout      int           `json:"webhooks_fanout"`
+	WebhooksFanoutRate  float64       `json:"webhooks_fanout_rate"`
+	WebhooksLagDuration time.Duration `json:"webhooks_lag_duration_ns"`
+	WebhooksDrain       time.Duration `json:"webhooks_drain_ns"`
+	WebhooksImport      bool          `json:"webhooks_import"`
+	WebhooksTenantCap   int           `json:"webhooks_tenant_cap,omitempty"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -136,6 +149,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.ProxyWarmup, "proxy-warmup", 2*time.Second, "proxy: unmeasured warm-up of each run")
 	fs.DurationVar(&c.ProxyDuration, "proxy-duration", 10*time.Second, "proxy: measured time of each run")
 	fs.Int64Var(&c.ProxyStreamBytes, "proxy-stream-bytes", 1<<30, "proxy: bytes streamed down and up, direct and through linkd (0: no streaming)")
+	fs.DurationVar(&c.WebhooksWarmup, "webhooks-warmup", time.Second, "webhooks: unmeasured warm-up of each create run")
+	fs.DurationVar(&c.WebhooksDuration, "webhooks-duration", 5*time.Second, "webhooks: measured time of each create run (no endpoint, one endpoint; -clients clients)")
+	fs.Float64Var(&c.WebhooksRate, "webhooks-rate", 500, "webhooks: creates per second, paced, for the delivery lag to one endpoint (0: skip)")
+	fs.IntVar(&c.WebhooksFanout, "webhooks-fanout", 1000, "webhooks: endpoints, each subscribed to every event, for the fan-out lag run (0: skip)")
+	fs.Float64Var(&c.WebhooksFanoutRate, "webhooks-fanout-rate", 2, "webhooks: creates per second, paced, for the fan-out lag run")
+	fs.DurationVar(&c.WebhooksLagDuration, "webhooks-lag-duration", 5*time.Second, "webhooks: how long each lag run creates accounts")
+	fs.DurationVar(&c.WebhooksDrain, "webhooks-drain", time.Minute, "webhooks: how long a lag run waits, after its last create, for the deliveries still due")
+	fs.BoolVar(&c.WebhooksImport, "webhooks-import", false, "webhooks: also import the import phase's file (-rows) without and with an endpoint subscribed to Linked Account Created")
+	fs.IntVar(&c.WebhooksTenantCap, "webhooks-tenant-cap", 0, "webhooks: an experiment: the sender's deliveries at once per tenant (and in all), instead of serve's 4 (of 16)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -305,6 +327,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("proxy") {
 		if err := r.proxies(ctx, eng); err != nil {
 			return fmt.Errorf("proxy: %w", err)
+		}
+	}
+	if r.cfg.has("webhooks") {
+		if err := r.webhooksPhase(ctx, eng); err != nil {
+			return fmt.Errorf("webhooks: %w", err)
 		}
 	}
 	return nil
