@@ -82,6 +82,7 @@ type DeliveryLogStore interface {
 type webhookLogStore interface {
 	WebhookStore
 	DeliveryLogStore
+	DeliveryRetentionStore
 	DeliveryAttempts(ctx context.Context, t Tenant, webhookID, eventID string) ([]*DeliveryAttempt, error)
 }
 
