@@ -31,6 +31,7 @@ type Store interface {
 	WebhookStore
 	DeliveryStore
 	DeliveryLogStore
+	DeliveryRetentionStore
 	TenantSettingsStore
 	CallLogStore
 	// EnsureSetting stores value under name unless a value is already

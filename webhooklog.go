@@ -83,6 +83,7 @@ type DeliveryLogStore interface {
 type webhookLogStore interface {
 	WebhookStore
 	DeliveryLogStore
+	DeliveryRetentionStore
 	DeliveryAttempts(ctx context.Context, t Tenant, webhookID, eventID string) ([]*DeliveryAttempt, error)
 }
 

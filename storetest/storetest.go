@@ -72,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Redeliver", testRedeliver},
 		{"TestDelivery", testTestDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},
+		{"PurgeDeliveries", testPurgeDeliveries},
+		{"AccountDeleteEvents", testAccountDeleteEvents},
 		{"AccountEvents", testAccountEvents},
 		{"AccountDeliveries", testAccountDeliveries},
 		{"CallLog", testCallLog},

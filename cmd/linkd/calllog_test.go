@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -51,8 +53,8 @@ func TestLogRetentionConfig(t *testing.T) {
 	}
 }
 
-// TestCallLogPurge: the hourly schedule deletes the calls older than the
-// retention and keeps the rest.
+// TestCallLogPurge: the hourly schedule deletes the calls and the webhook
+// deliveries finished before the retention and keeps the rest.
 func TestCallLogPurge(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
 		ctx := t.Context()
@@ -82,9 +84,37 @@ func TestCallLogPurge(t *testing.T) {
 		if _, err := store.ClaimIdempotencyKey(ctx, tn, sc, "h", time.Now().Add(-2*linkd.IdempotencyTTL)); err != nil {
 			t.Fatal(err)
 		}
+		// Two delivered webhook events: one finished 49 h ago, one 47 h ago.
+		now := linkd.StoreTime(time.Now())
+		w := &linkd.Webhook{ID: linkd.NewID(), Enabled: true, Events: []string{linkd.EventAccountCreated}, URL: "https://hooks.example.com/x",
+			Type: "default", Method: "POST", CreatedAt: now, UpdatedAt: now}
+		if err := store.CreateWebhook(ctx, tn, w, nil); err != nil {
+			t.Fatal(err)
+		}
+		var evs []*linkd.Event
+		for i, age := range []time.Duration{49 * time.Hour, 47 * time.Hour} {
+			at := now.Add(-age)
+			id := fmt.Sprintf("hooked-%d", i)
+			ev := &linkd.Event{ID: linkd.NewEventID(), Type: linkd.EventAccountCreated, AccountID: id,
+				Payload: json.RawMessage(`{"linked_account_id":"` + id + `"}`), CreatedAt: at}
+			a := &linkd.LinkedAccount{ID: linkd.NewID(), AccountID: id, Name: id, CreatedAt: at, UpdatedAt: at}
+			if err := store.CreateAccount(ctx, tn, a, &linkd.AuditEntry{ID: linkd.NewID(), Time: at, Actor: "t",
+				Action: linkd.AuditAccountCreate, AccountID: id, Events: []*linkd.Event{ev}}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := store.Delivery(ctx, tn, w.ID, ev.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.FinishDelivery(ctx, d, &linkd.DeliveryAttempt{At: at, Status: 200}, linkd.DeliverySucceeded, at, ""); err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+		}
 		recorder := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{})
 		defer recorder.Close()
-		purge := purgeSchedule(store, recorder, linkd.NewIdempotencyService(store, keys), 48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
+		purge := purgeSchedule(store, recorder, linkd.NewIdempotencyService(store, keys), linkd.NewWebhookService(store, keys),
+			48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
 		if _, err := purge.Fire(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +127,15 @@ func TestCallLogPurge(t *testing.T) {
 		}
 		if resp, err := store.ClaimIdempotencyKey(ctx, tn, sc, "other", time.Now()); err != nil || resp != nil {
 			t.Fatalf("the expired idempotency record survived the purge: %+v, %v", resp, err)
+		}
+		if _, err := store.WebhookEvent(ctx, tn, evs[0].ID); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("the webhook event delivered 49 h ago survived the purge: %v", err)
+		}
+		if _, err := store.Delivery(ctx, tn, w.ID, evs[0].ID); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+			t.Fatalf("the delivery finished 49 h ago survived the purge: %v", err)
+		}
+		if _, err := store.Delivery(ctx, tn, w.ID, evs[1].ID); err != nil {
+			t.Fatalf("the delivery finished 47 h ago: %v", err)
 		}
 	})
 }
