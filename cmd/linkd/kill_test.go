@@ -23,10 +23,7 @@ func TestImportSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "linkd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for name, env := range engines(t) {
 		t.Run(name, func(t *testing.T) { testKill9(t, bin, env) })
 	}
@@ -197,4 +194,15 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 			t.Fatalf("%s = %v", id, a)
 		}
 	}
+}
+
+// buildBinary builds linkd into a temporary directory and returns its path:
+// the tests that run the real binary (kill -9, the README's commands).
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "linkd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }

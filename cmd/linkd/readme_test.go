@@ -57,10 +57,7 @@ func TestREADMECommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "linkd"), ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	dir := filepath.Dir(buildBinary(t))
 	data := t.TempDir()
 	sh := func(script string) (string, string, error) {
 		cmd := exec.Command("sh", "-c", script)
