@@ -82,6 +82,17 @@ func (s *UserService) SwitchEnv(ctx context.Context, sessionID string, env Envir
 	return s.store.SetDashboardSessionEnv(ctx, sessionID, env)
 }
 
+// IssueSetupCode makes a one-time setup code for the organization (valid
+// SetupCodeTTL), with which its first user is created at /setup; the code
+// is returned, only its hash is stored.
+func (s *UserService) IssueSetupCode(ctx context.Context, orgID string) (string, error) {
+	code, hash := NewSecret("setup-")
+	if err := s.store.AddSetupCode(ctx, orgID, hash, s.now().Add(SetupCodeTTL)); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
 // Setup creates the first user of the organization whose setup code this
 // is, and signs it in.
 func (s *UserService) Setup(ctx context.Context, code, email, password string) (*User, error) {

@@ -198,8 +198,8 @@ func logSetupCodes(ctx context.Context, store linkd.Store, log *slog.Logger, pub
 		if n > 0 {
 			continue
 		}
-		code, hash := linkd.NewSecret("setup-")
-		if err := store.AddSetupCode(ctx, o.ID, hash, time.Now().UTC().Add(linkd.SetupCodeTTL)); err != nil {
+		code, err := linkd.NewUserService(store).IssueSetupCode(ctx, o.ID)
+		if err != nil {
 			return err
 		}
 		log.Warn("no dashboard user yet: open the setup page and enter this one-time code (valid 24h), or run: linkd user create --email EMAIL",
