@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/linkd-dev/linkd"
@@ -149,18 +150,18 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 			SELECT $1, $2, $13, $14, $15, $16, $4, $17, $18 FROM ins
 		), dlv AS (
 			INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
-			SELECT w.org_id, w.env, w.id, $19, 'pending', 0, $14, $14, $14 FROM ins, webhooks w
+			SELECT w.org_id, w.env, w.id, $19, 'pending', 0, $24, $24, $24 FROM ins, webhooks w
 			WHERE $19 <> '' AND w.org_id = $1 AND w.env = $2 AND w.enabled AND w.events ? $20
 			AND (w.slug = '' OR w.slug = $22) AND ($23 = '' OR w.workflow_ids = '[]'::jsonb OR w.workflow_ids ? $23)
 			RETURNING 1
 		), evt AS (
 			INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
-			SELECT $1, $2, $19, $20, $4, $22, $23, $21, $14 WHERE EXISTS (SELECT 1 FROM dlv)
+			SELECT $1, $2, $19, $20, $4, $22, $23, $21, $24 WHERE EXISTS (SELECT 1 FROM dlv)
 		)
 		SELECT count(*) FROM ins`,
 		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
 		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details,
-		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID).Scan(&inserted)
+		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev)).Scan(&inserted)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.AccountID, err)
 	}
@@ -168,6 +169,15 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		return linkd.AccountExists(t, a.AccountID)
 	}
 	return nil
+}
+
+// eventTime is when e happened, as insertEvent stamps its rows on the other
+// paths (the entry's time for an entry without an event).
+func eventTime(e *linkd.Event, ev *linkd.AuditEntry) time.Time {
+	if e.CreatedAt.IsZero() {
+		return ev.Time
+	}
+	return e.CreatedAt
 }
 
 // createAccountTx is CreateAccount for an audit entry with several events,
