@@ -127,38 +127,50 @@ func signal(c chan struct{}) {
 func (l *Loop[T]) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// dry: a claim that skipped the tenants at their cap found less than
+	// it asked for, so nothing else was due. Until a wake or a poll says
+	// there may be new work, claiming around those tenants again would
+	// only repeat that search, which walks their whole backlog of due
+	// items; the loop claims again when a slot of theirs frees instead.
+	dry := false
 	for ctx.Err() == nil {
-		asked, got, capped, err := l.claimAndStart(ctx, &wg)
+		asked, got, skipped, err := l.claimAndStart(ctx, &wg, dry)
 		if err != nil && ctx.Err() == nil {
 			l.opts.Logger.Error("claim work", "err", err)
+		}
+		if err == nil && skipped && got < asked {
+			dry = true
 		}
 		if err == nil && got > 0 && got == asked {
 			continue // more may be due: claim again (or wait for a slot)
 		}
 		var free chan struct{} // wait for a slot only when one is wanted
-		if asked == 0 || capped {
+		if asked == 0 || skipped {
 			free = l.free
 		}
 		select {
 		case <-ctx.Done():
 		case <-l.wake:
+			dry = false
 		case <-free:
 		case <-time.After(l.opts.Poll):
+			dry = false
 		}
 	}
 }
 
 // claimAndStart claims what the free slots allow and starts each item; it
-// returns how many it asked for and got, and whether a tenant was skipped
-// for being at its cap.
-func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup) (asked, got int, capped bool, err error) {
+// returns how many it asked for and got, and whether tenants at their cap
+// were skipped. When dry, it claims nothing while any tenant is at its cap
+// (asked is then 0).
+func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup, dry bool) (asked, got int, skipped bool, err error) {
 	l.mu.Lock()
 	asked = l.opts.Concurrency - l.running
 	skip, room := l.busyTenants()
 	l.mu.Unlock()
 	asked = min(asked, room)
-	if asked <= 0 {
-		return 0, 0, false, nil
+	if asked <= 0 || (dry && len(skip) > 0) {
+		return 0, 0, len(skip) > 0, nil
 	}
 	items, err := l.src.Claim(ctx, l.claim(asked, skip))
 	if err != nil {
