@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"IdempotencyPurge", testIdempotencyPurge},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
+		{"WorkSignals", testWorkSignals},
 		{"WebhookSigningKey", testWebhookSigningKey},
 		{"ClaimDeliveries", testClaimDeliveries},
 		{"DisableEndpoint", testDisableEndpoint},

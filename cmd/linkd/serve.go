@@ -132,6 +132,9 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	// attempt is bounded by webhooks.Timeout.
 	sender := webhooks.NewSender(store, keys, webhooks.Options{Client: outbound.NewClient(outbound.Options{AllowPrivate: c.AllowPrivate,
 		Timeout: webhooks.Timeout}), Schedule: c.WebhookRetrySchedule}, worker.Options{Owner: owner, Logger: log})
+	// A delivery is sent right after the commit that made it (on
+	// PostgreSQL, by whichever instance hears first), not at the next poll.
+	store.OnWork(linkd.WorkWebhooks, sender.Wake)
 	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
