@@ -282,24 +282,42 @@ func (s *WebhookService) put(ctx context.Context, t Tenant, id string, fn func(c
 var errUnchanged = &Error{Code: EINTERNAL, Message: "unchanged"}
 
 // RotateSecret gives the endpoint a new signing secret and returns it,
-// shown this once. The old secret stops signing at once.
-func (s *WebhookService) RotateSecret(ctx context.Context, t Tenant, actor, id string) (string, error) {
+// shown this once. The old secret keeps signing each delivery beside the
+// new one for overlap (0 to MaxSecretOverlap; 0 stops it at once), the
+// time a receiver needs to switch; it replaces a previous secret still
+// in its overlap. It returns when the old secret stops signing.
+func (s *WebhookService) RotateSecret(ctx context.Context, t Tenant, actor, id string, overlap time.Duration) (secret string, oldUntil time.Time, err error) {
 	if err := checkWebhookID(id); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	secret := NewWebhookSecret()
-	_, err := s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return "", time.Time{}, FieldError("overlap_seconds", "overlap_seconds must be between 0 and %d", int(MaxSecretOverlap/time.Second))
+	}
+	secret = NewWebhookSecret()
+	_, err = s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
 		next := cloneWebhook(cur)
+		next.UpdatedAt = s.now()
+		next.PreviousSecret, next.PreviousUntil, oldUntil = nil, time.Time{}, next.UpdatedAt
+		if overlap > 0 {
+			old, err := OpenWebhookSecret(s.keys, t, cur)
+			if err != nil {
+				return nil, nil, fmt.Errorf("open webhook secret: %w", err)
+			}
+			sealed, err := s.keys.Seal(cur.DataKey, WebhookOwner(t, cur.ID), WebhookPreviousSecretField, []byte(old))
+			if err != nil {
+				return nil, nil, fmt.Errorf("seal webhook secret: %w", err)
+			}
+			next.PreviousSecret, next.PreviousUntil, oldUntil = sealed, next.UpdatedAt.Add(overlap), next.UpdatedAt.Add(overlap)
+		}
 		if err := SealWebhookSecret(s.keys, t, next, secret); err != nil {
 			return nil, nil, fmt.Errorf("seal webhook secret: %w", err)
 		}
-		next.UpdatedAt = s.now()
 		return next, webhookAudit(next, AuditWebhookUpdate, actor, next.UpdatedAt, []string{"secret"}), nil
 	})
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return secret, nil
+	return secret, oldUntil, nil
 }
 
 // Delete deletes the endpoint id and its deliveries.

@@ -13,14 +13,15 @@ import (
 )
 
 const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
-	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked`
+	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked, previous_secret, previous_until`
 
 func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 	var w linkd.Webhook
 	var events, headers, workflows []byte
 	var keyID *string
+	var prevUntil *time.Time
 	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
-		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &keyID, &w.SigningKey, &w.SigningKeyRevoked); err != nil {
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &keyID, &w.SigningKey, &w.SigningKeyRevoked, &w.PreviousSecret, &prevUntil); err != nil {
 		return nil, err
 	}
 	if keyID != nil {
@@ -30,6 +31,9 @@ func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 		return nil, err
 	}
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	if prevUntil != nil {
+		w.PreviousUntil = prevUntil.UTC()
+	}
 	return &w, nil
 }
 
@@ -56,15 +60,17 @@ func putWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook
 		keyID = &w.SigningKeyID
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
 			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
 			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
 			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at,
 			compat_signing_key_id = excluded.compat_signing_key_id, compat_signing_key = excluded.compat_signing_key,
-			signing_key_revoked = excluded.signing_key_revoked`,
+			signing_key_revoked = excluded.signing_key_revoked, previous_secret = excluded.previous_secret,
+			previous_until = excluded.previous_until`,
 		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
-		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt, keyID, w.SigningKey, w.SigningKeyRevoked)
+		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt, keyID, w.SigningKey, w.SigningKeyRevoked,
+		w.PreviousSecret, nullTime(w.PreviousUntil))
 	if err != nil {
 		return fmt.Errorf("put webhook: %w", err)
 	}
@@ -219,4 +225,12 @@ func (s *Store) WebhookEvent(ctx context.Context, t linkd.Tenant, id string) (*l
 	}
 	e.Payload, e.CreatedAt = json.RawMessage(payload), e.CreatedAt.UTC()
 	return e, nil
+}
+
+// nullTime is an optional time as a nullable column keeps it.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

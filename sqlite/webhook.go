@@ -6,20 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/linkd-dev/linkd"
 )
 
 const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
-	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked`
+	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked, previous_secret, previous_until`
 
 func scanWebhook(row interface{ Scan(...any) error }) (*linkd.Webhook, error) {
 	var w linkd.Webhook
 	var events, headers, workflows string
 	var created, updated int64
 	var keyID sql.NullString
+	var prevUntil int64
 	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
-		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated, &keyID, &w.SigningKey, &w.SigningKeyRevoked); err != nil {
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &created, &updated, &keyID, &w.SigningKey, &w.SigningKeyRevoked, &w.PreviousSecret, &prevUntil); err != nil {
 		return nil, err
 	}
 	w.SigningKeyID = keyID.String
@@ -27,6 +29,9 @@ func scanWebhook(row interface{ Scan(...any) error }) (*linkd.Webhook, error) {
 		return nil, err
 	}
 	w.CreatedAt, w.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if prevUntil != 0 {
+		w.PreviousUntil = fromMicros(prevUntil)
+	}
 	return &w, nil
 }
 
@@ -47,16 +52,18 @@ func putWebhook(ctx context.Context, tx *wtx, t linkd.Tenant, w *linkd.Webhook) 
 	}
 	events, headers, workflows := linkd.EncodeWebhookLists(w)
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
 			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
 			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
 			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at,
 			compat_signing_key_id = excluded.compat_signing_key_id, compat_signing_key = excluded.compat_signing_key,
-			signing_key_revoked = excluded.signing_key_revoked`,
+			signing_key_revoked = excluded.signing_key_revoked, previous_secret = excluded.previous_secret,
+			previous_until = excluded.previous_until`,
 		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
 		w.Secret, w.DataKey, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
-		sql.NullString{String: w.SigningKeyID, Valid: w.SigningKeyID != ""}, w.SigningKey, w.SigningKeyRevoked)
+		sql.NullString{String: w.SigningKeyID, Valid: w.SigningKeyID != ""}, w.SigningKey, w.SigningKeyRevoked,
+		w.PreviousSecret, untilMicros(w.PreviousUntil))
 	if err != nil {
 		return fmt.Errorf("put webhook: %w", err)
 	}
@@ -195,4 +202,13 @@ func (s *Store) WebhookEvent(ctx context.Context, t linkd.Tenant, id string) (*l
 	}
 	e.Payload, e.CreatedAt = json.RawMessage(payload), fromMicros(created)
 	return e, nil
+}
+
+// untilMicros is an optional time as a NOT NULL column keeps it: 0 for
+// none.
+func untilMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
 }

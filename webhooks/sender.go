@@ -169,14 +169,20 @@ func (s *Sender) send(ctx context.Context, j *linkd.DeliveryJob, at time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	secret, err := linkd.OpenWebhookSecret(s.keys, j.Tenant, w)
+	// During a rotation's overlap the old secret signs too: the header
+	// lists both signatures, space-separated, and a receiver accepts the
+	// delivery when one verifies with the secret it has.
+	secrets, err := linkd.SigningSecrets(s.keys, j.Tenant, w, at)
 	if err != nil {
 		return nil, fmt.Errorf("open the signing secret: %w", err)
 	}
-	sig, err := Sign(secret, j.EventID, at, body)
-	if err != nil {
-		return nil, err
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		if sigs[i], err = Sign(secret, j.EventID, at, body); err != nil {
+			return nil, err
+		}
 	}
+	sig := strings.Join(sigs, " ")
 	// The reference's signature, only while the key that signs it is
 	// live: a revoked key's copy is gone (the store deleted it with the
 	// revocation), and the header is left out rather than signed by it.
