@@ -182,8 +182,17 @@ type WebhookStore interface {
 	// PutWebhook replaces an endpoint with what fn makes of it, with fn's
 	// audit entry, in one transaction; ENOTFOUND when absent.
 	PutWebhook(ctx context.Context, t Tenant, id string, fn func(cur *Webhook) (*Webhook, *AuditEntry, error)) (*Webhook, error)
+	// PutWebhooks is PutWebhook for each endpoint of ids, all in one
+	// transaction: when fn or a write fails, or an id is absent
+	// (ENOTFOUND), none changes. fn answering a nil endpoint leaves that
+	// one as it is. It returns the endpoints as stored, in ids' order.
+	PutWebhooks(ctx context.Context, t Tenant, ids []string, fn func(cur *Webhook) (*Webhook, *AuditEntry, error)) ([]*Webhook, error)
 	// DeleteWebhook deletes an endpoint and its deliveries, with ev.
 	DeleteWebhook(ctx context.Context, t Tenant, id string, ev *AuditEntry) error
+	// DeleteWebhooks deletes the endpoints of ids and their deliveries,
+	// each with its entry of evs (same order), in one transaction: none
+	// is deleted when one is absent (ENOTFOUND).
+	DeleteWebhooks(ctx context.Context, t Tenant, ids []string, evs []*AuditEntry) error
 	// Deliveries lists an endpoint's deliveries, newest first.
 	Deliveries(ctx context.Context, t Tenant, webhookID string, limit int) ([]*Delivery, error)
 	// WebhookEvent returns one kept event; ENOTFOUND when the tenant has

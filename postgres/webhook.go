@@ -144,44 +144,99 @@ func (s *Store) Webhook(ctx context.Context, t linkd.Tenant, id string) (*linkd.
 func (s *Store) PutWebhook(ctx context.Context, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
 	var out *linkd.Webhook
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		cur, err := findWebhook(ctx, tx, t, id, true)
-		if err != nil {
-			return err
-		}
-		next, ev, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-		if err := putWebhook(ctx, tx, t, next); err != nil {
-			return err
-		}
-		out = next
-		return insertAudit(ctx, tx, t, ev)
+		var err error
+		out, err = putOneWebhook(ctx, tx, t, id, fn)
+		return err
 	})
 	return out, err
 }
 
+// PutWebhooks implements linkd.WebhookStore.
+func (s *Store) PutWebhooks(ctx context.Context, t linkd.Tenant, ids []string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) ([]*linkd.Webhook, error) {
+	var out []*linkd.Webhook
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		for _, id := range ids {
+			w, err := putOneWebhook(ctx, tx, t, id, func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+				next, ev, err := fn(cur)
+				if next == nil && err == nil {
+					return cur, nil, errKeep
+				}
+				return next, ev, err
+			})
+			if err != nil {
+				return err
+			}
+			out = append(out, w)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// errKeep tells putOneWebhook to leave the endpoint it read as it is.
+var errKeep = errors.New("keep the endpoint")
+
+// putOneWebhook replaces endpoint id with what fn makes of it, in tx, and
+// returns it as stored (the current one when fn answers errKeep).
+func putOneWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
+	cur, err := findWebhook(ctx, tx, t, id, true)
+	if err != nil {
+		return nil, err
+	}
+	next, ev, err := fn(cur)
+	if errors.Is(err, errKeep) {
+		return cur, nil
+	} else if err != nil {
+		return nil, err
+	} else if next == nil {
+		return nil, fmt.Errorf("put webhook %s: no endpoint to write", id)
+	}
+	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+	if err := putWebhook(ctx, tx, t, next); err != nil {
+		return nil, err
+	}
+	return next, insertAudit(ctx, tx, t, ev)
+}
+
 // DeleteWebhook implements linkd.WebhookStore.
 func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return deleteWebhook(ctx, tx, t, id, ev) })
+}
+
+// DeleteWebhooks implements linkd.WebhookStore.
+func (s *Store) DeleteWebhooks(ctx context.Context, t linkd.Tenant, ids []string, evs []*linkd.AuditEntry) error {
+	if len(evs) != len(ids) {
+		return fmt.Errorf("delete webhooks: %d ids, %d audit entries", len(ids), len(evs))
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		for i, id := range ids {
+			if err := deleteWebhook(ctx, tx, t, id, evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deleteWebhook deletes endpoint id and its deliveries in tx, with ev.
+func deleteWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
 	if !isID(t.OrgID) || !isID(id) {
 		return linkd.WebhookNotFound(id)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id)
-		if err != nil {
+	tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return linkd.WebhookNotFound(id)
+	}
+	for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
 			return fmt.Errorf("delete webhook: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return linkd.WebhookNotFound(id)
-		}
-		for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
-				return fmt.Errorf("delete webhook: %w", err)
-			}
-		}
-		return insertAudit(ctx, tx, t, ev)
-	})
+	}
+	return insertAudit(ctx, tx, t, ev)
 }
 
 // Deliveries implements linkd.WebhookStore.

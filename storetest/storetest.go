@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AppConnection", testAppConnection},
 		{"IdempotencyPurge", testIdempotencyPurge},
 		{"Webhooks", testWebhooks},
+		{"WebhooksAtomic", testWebhooksAtomic},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"WorkSignals", testWorkSignals},
 		{"WebhookSigningKey", testWebhookSigningKey},
