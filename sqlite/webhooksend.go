@@ -130,8 +130,10 @@ func (s *Store) FinishDelivery(ctx context.Context, d *linkd.Delivery, a *linkd.
 			return fmt.Errorf("record attempt: %w", err)
 		}
 		ok := state == linkd.DeliverySucceeded
-		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = CASE WHEN ? THEN NULL ELSE coalesce(failing_since, ?) END
-			WHERE org_id = ? AND env = ? AND id = ?`, ok, now, t.OrgID, t.Env, d.WebhookID); err != nil {
+		// Written only when it changes: a page write per delivery saved.
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END
+			WHERE org_id = ?3 AND env = ?4 AND id = ?5 AND failing_since IS NOT (CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END)`,
+			ok, now, t.OrgID, t.Env, d.WebhookID); err != nil {
 			return fmt.Errorf("endpoint health: %w", err)
 		}
 		if disable == "" {

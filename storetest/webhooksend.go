@@ -102,6 +102,40 @@ func testClaimDeliveries(t *testing.T, e *env) {
 	if as, err := e.store.DeliveryAttempts(e.ctx, other, w.ID, ev.ID); err != nil || len(as) != 0 {
 		t.Fatalf("another environment reads the attempts: %v, %v", as, err)
 	}
+	// The success cleared the failure streak; the next failures start a
+	// new one at the first of them, and keep it.
+	streak := func(id string, at time.Time, status int) time.Time {
+		t.Helper()
+		if err := e.createWithEvent(t, e.t, id, newEvent(linkd.EventAccountCreated, id, "")); err != nil {
+			t.Fatal(err)
+		}
+		jobs := claim("a", at)
+		if len(jobs) != 1 {
+			t.Fatalf("claimed %d deliveries, want 1", len(jobs))
+		}
+		a := &linkd.DeliveryAttempt{At: at, Status: status, Headers: map[string]string{}}
+		state := linkd.DeliveryFailed
+		if status/100 == 2 {
+			state = linkd.DeliverySucceeded
+		}
+		if err := e.store.FinishDelivery(e.ctx, &jobs[0].Delivery, a, state, at, ""); err != nil {
+			t.Fatal(err)
+		}
+		return jobs[0].FailingSince
+	}
+	t1, t2, t3 := next.Add(time.Hour), next.Add(2*time.Hour), next.Add(3*time.Hour)
+	if since := streak("o2", t1, 500); !since.IsZero() {
+		t.Fatalf("after a success the endpoint is still failing since %v", since)
+	}
+	if since := streak("o3", t2, 500); !since.Equal(t1) {
+		t.Fatalf("failing since %v, want the first failure's %v", since, t1)
+	}
+	if since := streak("o4", t3, 200); !since.Equal(t1) {
+		t.Fatalf("a second failure moved the streak's start to %v, want %v", since, t1)
+	}
+	if since := streak("o5", t3.Add(time.Hour), 200); !since.IsZero() {
+		t.Fatalf("a success did not end the streak: failing since %v", since)
+	}
 }
 
 // testDisableEndpoint: a delivery's outcome may disable its endpoint, which
