@@ -166,3 +166,16 @@ func (s *Store) DeliveryAttempts(ctx context.Context, t linkd.Tenant, webhookID,
 	}
 	return out, nil
 }
+
+// OldestDueDelivery implements linkd.DeliveryStore: the first entry of the
+// partial index of pending deliveries.
+func (s *Store) OldestDueDelivery(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(next_at) FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1`, now).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest due delivery: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return at.UTC(), true, nil
+}

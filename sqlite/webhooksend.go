@@ -176,3 +176,17 @@ func (s *Store) DeliveryAttempts(ctx context.Context, t linkd.Tenant, webhookID,
 	}
 	return out, rows.Err()
 }
+
+// OldestDueDelivery implements linkd.DeliveryStore: the first entry of the
+// partial index of pending deliveries.
+func (s *Store) OldestDueDelivery(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM webhook_deliveries WHERE state = 'pending' AND next_at <= ?`,
+		micros(now)).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest due delivery: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(at.Int64), true, nil
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"WorkSignals", testWorkSignals},
 		{"WebhookSigningKey", testWebhookSigningKey},
 		{"ClaimDeliveries", testClaimDeliveries},
+		{"OldestDueDelivery", testOldestDueDelivery},
 		{"DisableEndpoint", testDisableEndpoint},
 		{"DeliveryLog", testDeliveryLog},
 		{"Redeliver", testRedeliver},

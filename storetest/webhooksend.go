@@ -176,3 +176,40 @@ func testDisableEndpoint(t *testing.T, e *env) {
 		t.Fatalf("attempts of a deleted endpoint: %v, %v", as, err)
 	}
 }
+
+// testOldestDueDelivery: the age of the senders' backlog is when its
+// oldest due delivery became due; deliveries not yet due, or finished,
+// do not count.
+func testOldestDueDelivery(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, ok, err := e.store.OldestDueDelivery(e.ctx, now); err != nil || ok {
+		t.Fatalf("an empty store: due %v, %v", ok, err)
+	}
+	e.webhook(t, e.t, []string{linkd.EventAccountCreated}, nil)
+	first := newEvent(linkd.EventAccountCreated, "o1", "")
+	first.CreatedAt = now.Add(-time.Minute)
+	second := newEvent(linkd.EventAccountCreated, "o2", "")
+	for id, ev := range map[string]*linkd.Event{"o1": first, "o2": second} {
+		if err := e.createWithEvent(t, e.t, id, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(-2*time.Minute)); err != nil || ok {
+		t.Fatalf("before anything was due: due %v, %v", ok, err)
+	}
+	at, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(time.Second))
+	if err != nil || !ok || !at.Equal(first.CreatedAt) {
+		t.Fatalf("OldestDueDelivery = %v, %v, %v; want %v", at, ok, err, first.CreatedAt)
+	}
+	jobs, err := e.store.ClaimDeliveries(e.ctx, linkd.Claim{Owner: "a", Now: now.Add(time.Second), Lease: time.Minute, Limit: 1})
+	if err != nil || len(jobs) != 1 || jobs[0].EventID != first.ID {
+		t.Fatalf("claim: %v, %v", jobs, err)
+	}
+	ok200 := &linkd.DeliveryAttempt{At: now, Status: 200, Headers: map[string]string{}}
+	if err := e.store.FinishDelivery(e.ctx, &jobs[0].Delivery, ok200, linkd.DeliverySucceeded, now, ""); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(time.Second)); err != nil || !ok || !at.Equal(second.CreatedAt) {
+		t.Fatalf("after the oldest was delivered: %v, %v, %v; want %v", at, ok, err, second.CreatedAt)
+	}
+}

@@ -50,6 +50,21 @@ type Options struct {
 	// time.Now); tests move it instead of sleeping.
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Observer, when set, is told about every item the loop runs (for
+	// metrics).
+	Observer Observer
+}
+
+// Observer is told about the items loops run: serve exports it as
+// Prometheus metrics (items by loop and outcome, how long they ran, how
+// many run now), so that a stuck or failing kind of work shows.
+type Observer interface {
+	// Started reports that loop started an item.
+	Started(loop string)
+	// Finished reports that an item of loop ended after d; err is what
+	// Run returned (nil when the item's own failure was recorded as its
+	// outcome).
+	Finished(loop string, d time.Duration, err error)
 }
 
 func (o *Options) defaults() {
@@ -234,8 +249,21 @@ func (l *Loop[T]) release(it T) {
 	signal(l.free)
 }
 
-// work runs one item with its heartbeat.
+// work runs one item with its heartbeat, telling the observer.
 func (l *Loop[T]) work(ctx context.Context, it T) error {
+	obs := l.opts.Observer
+	if obs == nil {
+		return l.run(ctx, it)
+	}
+	obs.Started(l.opts.Name)
+	start := time.Now()
+	err := l.run(ctx, it)
+	obs.Finished(l.opts.Name, time.Since(start), err)
+	return err
+}
+
+// run runs one item with its heartbeat.
+func (l *Loop[T]) run(ctx context.Context, it T) error {
 	if l.src.Heartbeat == nil {
 		return l.src.Run(ctx, it)
 	}

@@ -208,6 +208,20 @@ func TestWebhooksEndToEnd(t *testing.T) {
 				}
 				return done == 2
 			})
+			// The metrics count both attempts and the items the webhooks
+			// loop ran, and no delivery is waiting.
+			res, err := http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			scraped, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, want := range []string{"\nlinkd_webhook_attempts_total{outcome=\"succeeded\"} 2\n", "\nlinkd_webhook_backlog_age_seconds 0\n",
+				"\nlinkd_worker_items_total{loop=\"webhooks\",outcome=\"ok\"} 2\n", "\nlinkd_webhook_delivery_lag_seconds_count 2\n"} {
+				if !strings.Contains(string(scraped), want) {
+					t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+				}
+			}
 			// Deleting the account takes its delivered events with it, and
 			// announces the delete to no one (the endpoint did not
 			// subscribe to it).
