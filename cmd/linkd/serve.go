@@ -179,8 +179,12 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { runner.Run(bgctx) })
-	bg.Go(func() { connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx) })
-	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx) })
+	bg.Go(func() {
+		connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx)
+	})
+	bg.Go(func() {
+		connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx)
+	})
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
