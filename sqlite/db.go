@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ type Store struct {
 	ckpt *checkpointer
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
+	// lock is a shared lock on the file held while the store is open, so
+	// that a restore does not replace the file under it (backup.go).
+	lock *os.File
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -71,6 +75,22 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating if needed) the database at path and applies pending
 // migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
+	lock, err := useLock(path, lockShared)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("%s is being restored from a backup; try again once that is done", path)
+	} else if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -107,7 +127,7 @@ func (s *Store) Close() error {
 	s.stopCheckpointer()
 	s.stopGroupCommit()
 	s.r.close()
-	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close(), s.lock.Close())
 }
 
 // Ping implements linkd.Store.
