@@ -22,13 +22,13 @@ import (
 // Config is every setting of linkd, filled from defaults, then LINKD_*
 // variables, then flags (the last one set wins).
 type Config struct {
-	Addr            string
-	DataDir         string
-	DatabaseURL     string
-	EncryptionKey   string
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	EncryptionKey string
 	// DecryptionKeys are older master keys, comma-separated, that only
 	// open the data keys they wrapped: set during a key rotation.
-	DecryptionKeys string
+	DecryptionKeys  string
 	PublicURL       string
 	RateLimit       float64
 	LogLevel        string
