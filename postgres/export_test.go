@@ -3,6 +3,10 @@ package postgres
 import (
 	"context"
 	"slices"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/linkd-dev/linkd"
 )
 
 // DataKeyTableNames are the tables key rotation visits, sorted.
@@ -31,4 +35,25 @@ func (s *Store) TablesWithColumn(ctx context.Context, column string) ([]string, 
 		out = append(out, name)
 	}
 	return out, rows.Err()
+}
+
+// MigrateTo applies the migrations up to version to the database at url:
+// the schema an older linkd left.
+func MigrateTo(ctx context.Context, url string, version int) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return (&Store{pool: pool}).migrateTo(ctx, version)
+}
+
+// MigrationSQL returns the SQL of every embedded migration, by version.
+func MigrationSQL() map[int]string {
+	out := map[int]string{}
+	linkd.Migrate(context.Background(), migrations, "migrations", func(_ context.Context, m linkd.Migration) error {
+		out[m.Version] = m.SQL
+		return nil
+	})
+	return out
 }

@@ -9,9 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkd-dev/linkd"
 )
 
 // errLocked is what useLock returns when another process holds a lock that
@@ -216,19 +217,12 @@ func checkpoint(ctx context.Context, path string) error {
 
 // LatestMigration is the version of the newest migration this build has.
 func LatestMigration() (int, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return 0, err
-	}
 	latest := 0
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(filepath.Base(n), "_", 2)[0])
-		if err != nil {
-			return 0, fmt.Errorf("migration %s: %w", n, err)
-		}
-		latest = max(latest, v)
-	}
-	return latest, nil
+	err := linkd.Migrate(context.Background(), migrations, "migrations", func(_ context.Context, m linkd.Migration) error {
+		latest = m.Version
+		return nil
+	})
+	return latest, err
 }
 
 func copyFile(src, dst string) error {

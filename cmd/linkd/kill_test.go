@@ -46,6 +46,14 @@ type proc struct {
 
 func startLinkd(t *testing.T, bin string, env []string, base string) *proc {
 	t.Helper()
+	p := spawnLinkd(t, bin, env)
+	waitReady(t, p, base)
+	return p
+}
+
+// spawnLinkd starts linkd serve without waiting for it.
+func spawnLinkd(t *testing.T, bin string, env []string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	logs := &bytes.Buffer{}
@@ -54,18 +62,23 @@ func startLinkd(t *testing.T, bin string, env []string, base string) *proc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &proc{cmd: cmd, logs: logs}
+}
+
+// waitReady polls base's /readyz until it answers 200.
+func waitReady(t *testing.T, p *proc, base string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if res, err := http.Get(base + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return &proc{cmd: cmd, logs: logs}
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("linkd did not become ready:\n%s", logs.String())
-	return nil
+	t.Fatalf("linkd did not become ready:\n%s", p.logs.String())
 }
 
 func getJSON(t *testing.T, url, key string) map[string]any {
