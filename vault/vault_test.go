@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/linkd-dev/linkd/vault"
 )
 
-func newKeyring(t *testing.T) *vault.Keyring {
+func newKeyring(t testing.TB) *vault.Keyring {
 	t.Helper()
 	k := make([]byte, 32)
 	rand.Read(k)
@@ -164,4 +165,36 @@ func TestRewrap(t *testing.T) {
 	if _, err := vault.New(newMaster, oldMaster[:8]); err == nil {
 		t.Fatal("a short older key was accepted")
 	}
+}
+
+// FuzzParseKey: a master key given in configuration is 32 bytes or an
+// error.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{strings.Repeat("ab", 32), "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=", "", "zz", strings.Repeat("a", 44)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := vault.ParseKey(s); err == nil && len(k) != 32 {
+			t.Fatalf("ParseKey(%q) = %d bytes", s, len(k))
+		}
+	})
+}
+
+// FuzzOpen: stored data keys and ciphertexts read back from a database (or
+// a backup someone tampered with) open to what was sealed or fail; nothing
+// else opens, and nothing panics.
+func FuzzOpen(f *testing.F) {
+	kr := newKeyring(f)
+	wrapped, _ := kr.NewDataKey("o")
+	sealed, _ := kr.Seal(wrapped, "o", "f", []byte("secret"))
+	f.Add(wrapped, sealed)
+	f.Add([]byte{}, []byte{})
+	f.Add(wrapped[:5], sealed[:1])
+	f.Fuzz(func(t *testing.T, w, s []byte) {
+		got, err := kr.Open(w, "o", "f", s)
+		if err == nil && string(got) != "secret" {
+			t.Fatalf("opened %q", got)
+		}
+		kr.Rewrap(w, "o")
+	})
 }
