@@ -37,6 +37,25 @@ type WrappedDataKey struct {
 	Key   []byte
 }
 
+// Ref is the values that name the row within its tenant, in its kind's
+// order (the ID, or the idempotency scope's caller, method, path and key):
+// what stores page by and update on. ScanRef is where a store reads them
+// and then the key.
+func (k *WrappedDataKey) Ref() []any {
+	if k.Kind == DataKeyIdempotency {
+		return []any{k.Scope.Caller, k.Scope.Method, k.Scope.Path, k.Scope.Key}
+	}
+	return []any{k.ID}
+}
+
+// ScanRef returns pointers to Ref's fields and then to Key.
+func (k *WrappedDataKey) ScanRef() []any {
+	if k.Kind == DataKeyIdempotency {
+		return []any{&k.Scope.Caller, &k.Scope.Method, &k.Scope.Path, &k.Scope.Key, &k.Key}
+	}
+	return []any{&k.ID, &k.Key}
+}
+
 // Owner is the owner the data key was wrapped for (Keyring.NewDataKey):
 // the keyring needs it to open the key again.
 func (k WrappedDataKey) Owner(t Tenant) string {

@@ -24,22 +24,6 @@ var dataKeyTables = map[linkd.DataKeyKind]struct {
 	linkd.DataKeyIdempotency: {"idempotency_keys", []string{"caller", "method", "path", "key"}},
 }
 
-// dataKeyRef is the values of a row's naming columns, in dataKeyTables'
-// order, and dataKeyDest where a scan puts them.
-func dataKeyRef(k *linkd.WrappedDataKey) []any {
-	if k.Kind == linkd.DataKeyIdempotency {
-		return []any{k.Scope.Caller, k.Scope.Method, k.Scope.Path, k.Scope.Key}
-	}
-	return []any{k.ID}
-}
-
-func dataKeyDest(k *linkd.WrappedDataKey) []any {
-	if k.Kind == linkd.DataKeyIdempotency {
-		return []any{&k.Scope.Caller, &k.Scope.Method, &k.Scope.Path, &k.Scope.Key, &k.Key}
-	}
-	return []any{&k.ID, &k.Key}
-}
-
 // dataKeyTable returns kind's table, its naming columns (cast to text, so
 // that ids scan into strings) and placeholders for them from $first on.
 func dataKeyTable(kind linkd.DataKeyKind, first int) (table, cols, textCols, params string, err error) {
@@ -67,7 +51,7 @@ func (s *Store) DataKeys(ctx context.Context, t linkd.Tenant, kind linkd.DataKey
 	args := []any{t.OrgID, string(t.Env), limit}
 	if after != nil {
 		q += ` AND (` + cols + `) > (` + castParams(kind, params) + `)`
-		args = append(args, dataKeyRef(after)...)
+		args = append(args, after.Ref()...)
 	}
 	q += ` ORDER BY ` + cols + ` LIMIT $3`
 	rows, err := s.pool.Query(ctx, q, args...)
@@ -78,7 +62,7 @@ func (s *Store) DataKeys(ctx context.Context, t linkd.Tenant, kind linkd.DataKey
 	var out []linkd.WrappedDataKey
 	for rows.Next() {
 		k := linkd.WrappedDataKey{Kind: kind}
-		if err := rows.Scan(dataKeyDest(&k)...); err != nil {
+		if err := rows.Scan(k.ScanRef()...); err != nil {
 			return nil, err
 		}
 		out = append(out, k)
@@ -105,7 +89,7 @@ func (s *Store) ReplaceDataKeys(ctx context.Context, t linkd.Tenant, changes []l
 			if err != nil {
 				return err
 			}
-			args := append([]any{c.New, t.OrgID, string(t.Env), c.Key}, dataKeyRef(&c.WrappedDataKey)...)
+			args := append([]any{c.New, t.OrgID, string(t.Env), c.Key}, c.Ref()...)
 			tag, err := tx.Exec(ctx, `UPDATE `+table+` SET data_key = $1 WHERE org_id = $2 AND env = $3 AND data_key = $4 AND (`+cols+`) = (`+castParams(c.Kind, params)+`)`, args...)
 			if err != nil {
 				return fmt.Errorf("replace %s data key: %w", c.Kind, err)

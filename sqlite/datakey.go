@@ -23,22 +23,6 @@ var dataKeyTables = map[linkd.DataKeyKind]struct {
 	linkd.DataKeyIdempotency: {"idempotency_keys", []string{"caller", "method", "path", "key"}},
 }
 
-// dataKeyRef is the values of a row's naming columns, in dataKeyTables'
-// order, and dataKeyFrom its inverse.
-func dataKeyRef(k *linkd.WrappedDataKey) []any {
-	if k.Kind == linkd.DataKeyIdempotency {
-		return []any{k.Scope.Caller, k.Scope.Method, k.Scope.Path, k.Scope.Key}
-	}
-	return []any{k.ID}
-}
-
-func dataKeyDest(k *linkd.WrappedDataKey) []any {
-	if k.Kind == linkd.DataKeyIdempotency {
-		return []any{&k.Scope.Caller, &k.Scope.Method, &k.Scope.Path, &k.Scope.Key, &k.Key}
-	}
-	return []any{&k.ID, &k.Key}
-}
-
 func dataKeyTable(kind linkd.DataKeyKind) (table, cols, params string, err error) {
 	d, ok := dataKeyTables[kind]
 	if !ok {
@@ -57,7 +41,7 @@ func (s *Store) DataKeys(ctx context.Context, t linkd.Tenant, kind linkd.DataKey
 	args := []any{t.OrgID, string(t.Env)}
 	if after != nil {
 		q += ` AND (` + cols + `) > (` + params + `)`
-		args = append(args, dataKeyRef(after)...)
+		args = append(args, after.Ref()...)
 	}
 	q += ` ORDER BY ` + cols + ` LIMIT ?`
 	rows, err := s.read.QueryContext(ctx, q, append(args, limit)...)
@@ -68,7 +52,7 @@ func (s *Store) DataKeys(ctx context.Context, t linkd.Tenant, kind linkd.DataKey
 	var out []linkd.WrappedDataKey
 	for rows.Next() {
 		k := linkd.WrappedDataKey{Kind: kind}
-		if err := rows.Scan(dataKeyDest(&k)...); err != nil {
+		if err := rows.Scan(k.ScanRef()...); err != nil {
 			return nil, err
 		}
 		out = append(out, k)
@@ -86,7 +70,7 @@ func (s *Store) ReplaceDataKeys(ctx context.Context, t linkd.Tenant, changes []l
 			if err != nil {
 				return err
 			}
-			args := append([]any{c.New, t.OrgID, string(t.Env)}, dataKeyRef(&c.WrappedDataKey)...)
+			args := append([]any{c.New, t.OrgID, string(t.Env)}, c.Ref()...)
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET data_key = ? WHERE org_id = ? AND env = ? AND (`+cols+`) = (`+params+`) AND data_key = ?`, append(args, c.Key)...)
 			if err != nil {
 				return fmt.Errorf("replace %s data key: %w", c.Kind, err)
