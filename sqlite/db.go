@@ -43,6 +43,9 @@ type Store struct {
 	ckpt *checkpointer
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
+	// work is called after commits that made background work
+	// (worksignal.go).
+	work linkd.WorkListeners
 	// lock is a shared lock on the file held while the store is open, so
 	// that a restore does not replace the file under it (backup.go).
 	lock *os.File
