@@ -13,7 +13,8 @@ import (
 // (deploy/prometheus/alerts.yml) name is one linkd exports, on SQLite or on
 // PostgreSQL: a rule over a misspelt or removed metric never fires, and
 // promtool cannot tell. Vector metrics appear on /metrics only once they
-// have a sample, so those are looked up where the code defines them.
+// have a sample, so those are looked up where the code defines them (http/
+// and cmd/linkd).
 func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	rules, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
 	if err != nil {
@@ -36,6 +37,8 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	}
 	var source strings.Builder
 	files, _ := filepath.Glob("../../http/*.go")
+	more, _ := filepath.Glob("*.go")
+	files = append(files, more...)
 	for _, f := range files {
 		if !strings.HasSuffix(f, "_test.go") {
 			b, _ := os.ReadFile(f)
