@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/linkd-dev/linkd/sqlite"
+	"github.com/linkd-dev/linkd/vault"
 )
 
 // pgBackupHelp is what backup and restore say on PostgreSQL, whose own tools
@@ -76,6 +79,25 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if info.MasterKeyID != "" {
 		fmt.Fprintf(stdout, "start linkd with the master key the backup was made with (key id %s)\n", info.MasterKeyID)
+		if id := configuredKeyID(f.cfg); id != "" && id != info.MasterKeyID {
+			fmt.Fprintf(stdout, "warning: the master key configured here has id %s, not %s: linkd will refuse to start until LINKD_ENCRYPTION_KEY is the backup's\n", id, info.MasterKeyID)
+		}
 	}
 	return nil
+}
+
+// configuredKeyID is the id of the master key c names (LINKD_ENCRYPTION_KEY,
+// or an existing key file in the data dir), or "" when it names none yet.
+func configuredKeyID(c *Config) string {
+	var raw []byte
+	if c.EncryptionKey != "" {
+		raw, _ = vault.ParseKey(c.EncryptionKey)
+	} else if b, err := os.ReadFile(filepath.Join(c.DataDir, "master.key")); err == nil {
+		raw, _ = vault.ParseKey(string(b))
+	}
+	k, err := vault.New(raw)
+	if err != nil {
+		return ""
+	}
+	return k.KeyID()
 }

@@ -255,3 +255,24 @@ func TestBackupOnPostgresSaysHow(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreNamesTheKey: restore says which master key the backup needs,
+// and warns when the one configured for the target is another.
+func TestRestoreNamesTheKey(t *testing.T) {
+	src := testEnv{"LINKD_DATA_DIR": t.TempDir(), "LINKD_ENCRYPTION_KEY": strings.Repeat("11", 32), "LINKD_LOG_LEVEL": "warn"}
+	_, stop := serve(t, src) // pins the master key's id in the database
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "b.db")
+	if _, _, err := cli(t, src, "backup", file); err != nil {
+		t.Fatal(err)
+	}
+	for key, warn := range map[string]bool{strings.Repeat("11", 32): false, strings.Repeat("22", 32): true} {
+		dst := testEnv{"LINKD_DATA_DIR": t.TempDir(), "LINKD_ENCRYPTION_KEY": key}
+		got, _, err := cli(t, dst, "restore", file)
+		if err != nil || !strings.Contains(got, "key id") || strings.Contains(got, "warning:") != warn {
+			t.Errorf("restore with key %s…: %v\n%q", key[:4], err, got)
+		}
+	}
+}
