@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -140,32 +142,47 @@ func testKeyRotate(t *testing.T, bin string, tenv testEnv) {
 		}()
 	}
 
-	// The first rotation is killed after its first batch.
-	debug := append(append([]string{}, env...), "LINKD_LOG_LEVEL=debug")
-	cmd := exec.Command(bin, "key", "rotate", "--batch", "1")
-	cmd.Env = debug
-	pipe, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// Rotations killed with SIGKILL after a few batches each: one, or 20
+	// at random moments in the long run (LINKD_TEST_LONG).
+	kills := 1
+	if os.Getenv("LINKD_TEST_LONG") != "" {
+		kills = 20
 	}
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "re-wrapped a batch") {
-			cmd.Process.Signal(syscall.SIGKILL)
-			break
+	debug := append(append([]string{}, env...), "LINKD_LOG_LEVEL=debug")
+	for k := range kills {
+		after := 1
+		if k > 0 {
+			after = 1 + rand.IntN(8)
+		}
+		cmd := exec.Command(bin, "key", "rotate", "--batch", "1")
+		cmd.Env = debug
+		pipe, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(pipe)
+		for batches := 0; sc.Scan(); {
+			if strings.Contains(sc.Text(), "re-wrapped a batch") {
+				if batches++; batches == after {
+					cmd.Process.Signal(syscall.SIGKILL)
+					break
+				}
+			}
+		}
+		if err := cmd.Wait(); err == nil {
+			t.Fatalf("rotation %d finished before its kill: the test has too few keys for %d kills", k+1, kills)
 		}
 	}
-	cmd.Wait()
 
 	out, stderr, err := runBin(t, bin, env, "key", "rotate")
 	if err != nil {
 		t.Fatalf("key rotate: %v\n%s%s", err, out, stderr)
 	}
-	t.Logf("after the kill: %s", out)
+	t.Logf("after %d kills: %s", kills, out)
 	var n, of int
 	fmt.Sscanf(out, "re-wrapped %d of %d", &n, &of)
 	if n == 0 || n >= 300 {
-		t.Fatalf("the resumed rotation re-wrapped %d data keys: the kill did not land mid-way\n%s", n, out)
+		t.Fatalf("the resumed rotation re-wrapped %d data keys: the kills did not land mid-way\n%s", n, out)
 	}
 	if !strings.Contains(out, "is retired") {
 		t.Fatalf("key rotate output: %s", out)
