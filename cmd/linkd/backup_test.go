@@ -162,7 +162,7 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 	out, stderr, err := runBin(t, bin, env, "backup", file)
 	took := time.Since(start)
 	if err != nil {
-		t.Fatalf("backup: %v\n%s%s\n%s", err, out, stderr, p.logs)
+		t.Fatalf("backup: %v\n%s%s\n%s", err, out, stderr, p.logText())
 	}
 	_, sent := load.snapshot()
 	waitFor(t, "writes after the backup", func() bool { return load.count() >= len(sent)+100 })

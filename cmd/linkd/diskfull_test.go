@@ -49,7 +49,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatalf("create %s: %v\n%s", id, err, p.logs)
+			t.Fatalf("create %s: %v\n%s", id, err, p.logText())
 		}
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
@@ -79,7 +79,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 	}
 	t.Logf("first failed write on a full disk: %d %s", status, body)
 	if status != 503 && status != 507 {
-		t.Fatalf("a write on a full disk answered %d, want 503 or 507: %s\n%s", status, body, p.logs)
+		t.Fatalf("a write on a full disk answered %d, want 503 or 507: %s\n%s", status, body, p.logText())
 	}
 	if !strings.Contains(body, "disk") {
 		t.Errorf("the error does not say the disk is full: %s", body)
@@ -90,7 +90,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		}
 	}
 	if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("the server died on a full disk: %v\n%s", err, p.logs)
+		t.Fatalf("the server died on a full disk: %v\n%s", err, p.logText())
 	}
 
 	// Space returns: writes work again, without a restart.

@@ -106,8 +106,8 @@ func testKeyRotate(t *testing.T, bin string, tenv testEnv) {
 	settings["LINKD_ENCRYPTION_KEY"], settings["LINKD_DECRYPTION_KEYS"] = newKey, oldKey
 	env = binEnv(settings)
 	p = startLinkd(t, bin, env, base)
-	if !strings.Contains(p.logs.String(), "run linkd key rotate") {
-		t.Errorf("the server does not say a rotation is pending:\n%s", p.logs)
+	if !strings.Contains(p.logText(), "run linkd key rotate") {
+		t.Errorf("the server does not say a rotation is pending:\n%s", p.logText())
 	}
 
 	// Load: each client writes new secrets and reads old ones back.
@@ -211,7 +211,7 @@ func testKeyRotate(t *testing.T, bin string, tenv testEnv) {
 	}
 	for id, secret := range want {
 		if got, err := readKey(base, apiKey, id); err != nil || got != secret {
-			t.Fatalf("%s after the rotation: %q, %v\n%s", id, got, err, p.logs)
+			t.Fatalf("%s after the rotation: %q, %v\n%s", id, got, err, p.logText())
 		}
 	}
 	t.Logf("%d secrets read back with the new key alone (%d written during the rotation)", len(want), len(written))

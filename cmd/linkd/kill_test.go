@@ -42,6 +42,16 @@ func freeAddr(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
+	// out is what writes logs; logText reads them under its lock while
+	// the process runs.
+	out *syncWriter
+}
+
+// logText is what the process has logged so far.
+func (p *proc) logText() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.logs.String()
 }
 
 func startLinkd(t *testing.T, bin string, env []string, base string) *proc {
@@ -57,12 +67,13 @@ func spawnLinkd(t *testing.T, bin string, env []string) *proc {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	logs := &bytes.Buffer{}
-	cmd.Stderr = &syncWriter{w: logs}
+	out := &syncWriter{w: logs}
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &proc{cmd: cmd, logs: logs}
+	return &proc{cmd: cmd, logs: logs, out: out}
 }
 
 // waitReady polls base's /readyz until it answers 200.
@@ -78,7 +89,7 @@ func waitReady(t *testing.T, p *proc, base string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("linkd did not become ready:\n%s", p.logs.String())
+	t.Fatalf("linkd did not become ready:\n%s", p.logText())
 }
 
 func getJSON(t *testing.T, url, key string) map[string]any {

@@ -236,7 +236,7 @@ func testMisbehavingReceivers(t *testing.T, bin string, tenv testEnv) {
 				var h map[string]any
 				json.Unmarshal([]byte(goodHook), &h)
 				dl := getJSON(t, fmt.Sprintf("%s/api/v2/public/webhook/%v/deliveries", base, h["_id"]), keys["production"])
-				t.Fatalf("%d of %d healthy deliveries after 60 s (hook %s)\n%v\n%s", n, round*goodAccounts, goodHook, dl, p.logs)
+				t.Fatalf("%d of %d healthy deliveries after 60 s (hook %s)\n%v\n%s", n, round*goodAccounts, goodHook, dl, p.logText())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -259,7 +259,7 @@ func testMisbehavingReceivers(t *testing.T, bin string, tenv testEnv) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("bad attempts still open after 60 s\n%s", p.logs)
+				t.Fatalf("bad attempts still open after 60 s\n%s", p.logText())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
