@@ -35,6 +35,9 @@ func TestReliabilityMisbehavingReceivers(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	for name, tenv := range engines(t) {
+		if name != "sqlite" && os.Getenv("LINKD_TEST_LONG") == "" {
+			continue // the sender is the same code on both; the long run covers PostgreSQL
+		}
 		t.Run(name, func(t *testing.T) { testMisbehavingReceivers(t, bin, tenv) })
 	}
 }
