@@ -3,7 +3,7 @@
 PG ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 STATICCHECK = go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test test-short test-pg lint bench ci
+.PHONY: run test test-short test-pg lint bench ci reliability fuzz
 
 run:  ## the server on http://127.0.0.1:8080 with SQLite in ./linkd-data
 	go run ./cmd/linkd serve
@@ -28,3 +28,10 @@ bench:  ## every benchmark; figures go to docs/BENCHMARKS.md
 
 ci:
 	.ci/run
+
+reliability:  ## the reliability suite at full length (docs/RELIABILITY.md), SQLite and PostgreSQL
+	LINKD_TEST_LONG=1 LINKD_TEST_POSTGRES_URL='$(PG)' go test -count=1 -timeout 60m \
+		-run 'Kill9|Survive|Backup|KeyRotate|Upgrade|InstancesStart|Reliability' ./cmd/linkd ./sqlite ./postgres
+
+fuzz:  ## every fuzz target for FUZZTIME each (default 5s)
+	.ci/fuzz

@@ -39,6 +39,13 @@ type Store interface {
 	// there, and returns the stored one. The server uses it to pin the
 	// master-key id: starting with another key must fail loudly.
 	EnsureSetting(ctx context.Context, name, value string) (stored string, err error)
+	// ReplaceSetting stores value under name where the stored value is
+	// still old ("" for none), and returns the value stored afterwards:
+	// value, or what another process stored meanwhile.
+	ReplaceSetting(ctx context.Context, name, old, value string) (stored string, err error)
+	// DataKeyStore is not scoped by one tenant in its interface's reason
+	// (key rotation visits every tenant), but each call still is.
+	DataKeyStore
 	// Ping checks that the database answers; /readyz uses it.
 	Ping(ctx context.Context) error
 	Close() error

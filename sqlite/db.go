@@ -13,7 +13,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -44,6 +46,9 @@ type Store struct {
 	// work is called after commits that made background work
 	// (worksignal.go).
 	work linkd.WorkListeners
+	// lock is a shared lock on the file held while the store is open, so
+	// that a restore does not replace the file under it (backup.go).
+	lock *os.File
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -74,6 +79,22 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating if needed) the database at path and applies pending
 // migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
+	lock, err := useLock(path, lockShared)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("%s is being restored from a backup; try again once that is done", path)
+	} else if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -110,7 +131,7 @@ func (s *Store) Close() error {
 	s.stopCheckpointer()
 	s.stopGroupCommit()
 	s.r.close()
-	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close(), s.lock.Close())
 }
 
 // Ping implements linkd.Store.
@@ -139,11 +160,18 @@ func (s *Store) tx1(ctx context.Context, fn func(*wtx) error) (err error) {
 
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction together with its record.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, math.MaxInt) }
+
+// migrateTo applies the migrations up to version last: the schema of an
+// older linkd, which upgrade tests fill and then migrate.
+func (s *Store) migrateTo(ctx context.Context, last int) error {
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return err
 	}
 	return linkd.Migrate(ctx, migrations, "migrations", func(ctx context.Context, m linkd.Migration) error {
+		if m.Version > last {
+			return nil
+		}
 		return s.tx1(ctx, func(tx *wtx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil || n > 0 {

@@ -66,7 +66,7 @@ func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
 	// Once queued, the transaction runs even if ctx ends meanwhile, like a
 	// write whose client hung up during the commit: the caller learns the
 	// outcome either way.
-	return <-r.done
+	return diskFull(<-r.done)
 }
 
 // runGroup runs a group of transactions as one.

@@ -81,6 +81,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AccountDeliveries", testAccountDeliveries},
 		{"CallLog", testCallLog},
 		{"ImportOptions", testImportOptions},
+		{"DataKeys", testDataKeys},
+		{"KeyRotation", testKeyRotation},
+		{"ReplaceSetting", testReplaceSetting},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +100,8 @@ type env struct {
 	org   *linkd.Org
 	t     linkd.Tenant
 	ctx   context.Context
+	// master is the master key of svc's keyring (key rotation tests).
+	master []byte
 }
 
 func newEnv(t *testing.T, s linkd.Store) *env {
@@ -107,7 +112,7 @@ func newEnv(t *testing.T, s linkd.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: s, svc: linkd.NewAccountService(s, keys), ctx: t.Context()}
+	e := &env{store: s, svc: linkd.NewAccountService(s, keys), ctx: t.Context(), master: master}
 	e.org = e.newOrg(t, "acme")
 	e.t = linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvTest}
 	return e

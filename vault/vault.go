@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/linkd-dev/linkd"
@@ -36,38 +37,86 @@ type Keyring struct {
 	id     [keyIDLen]byte
 	wrap   cipher.AEAD
 	master []byte
+	// older are the wrapping keys of the other master keys given, by id:
+	// they open data keys they wrapped, and wrap nothing new (rotation).
+	older map[[keyIDLen]byte]cipher.AEAD
 }
 
 var _ linkd.Keyring = (*Keyring)(nil)
 
-// New returns a keyring for a 32-byte master key.
-func New(master []byte) (*Keyring, error) {
+// New returns a keyring for a 32-byte master key, which wraps every new
+// data key. The older master keys, if any, only open the data keys they
+// wrapped: they are how a keyring reads a database while its data keys are
+// re-wrapped under a new master key (Rewrap).
+func New(master []byte, older ...[]byte) (*Keyring, error) {
+	id, aead, err := wrapper(master)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{id: id, wrap: aead, master: append([]byte(nil), master...), older: map[[keyIDLen]byte]cipher.AEAD{}}
+	for i, o := range older {
+		oid, oaead, err := wrapper(o)
+		if err != nil {
+			return nil, fmt.Errorf("older key %d: %w", i+1, err)
+		}
+		if oid != id {
+			k.older[oid] = oaead
+		}
+	}
+	return k, nil
+}
+
+// wrapper derives a master key's id and data-key wrapping AEAD.
+func wrapper(master []byte) (id [keyIDLen]byte, aead cipher.AEAD, err error) {
 	if len(master) != 32 {
-		return nil, fmt.Errorf("master key is %d bytes; it must be 32", len(master))
+		return id, nil, fmt.Errorf("master key is %d bytes; it must be 32", len(master))
 	}
 	// Derive the wrapping key rather than using the master key directly, so
 	// that the same master key can later serve other purposes independently.
 	wk, err := hkdf.Key(sha256.New, master, nil, "linkd data-key wrapping v1", 32)
 	if err != nil {
-		return nil, err
+		return id, nil, err
 	}
-	aead, err := newAEAD(wk)
-	if err != nil {
-		return nil, err
+	if aead, err = newAEAD(wk); err != nil {
+		return id, nil, err
 	}
-	k := &Keyring{wrap: aead, master: append([]byte(nil), master...)}
 	fp, err := hkdf.Key(sha256.New, master, nil, "linkd master-key id v1", keyIDLen)
 	if err != nil {
-		return nil, err
+		return id, nil, err
 	}
-	copy(k.id[:], fp)
-	return k, nil
+	copy(id[:], fp)
+	return id, aead, nil
 }
 
 // KeyID identifies the master key without revealing it. The server stores it
 // in the database at first start and refuses to run with another key, which
 // would otherwise fail only when a secret is first read.
 func (k *Keyring) KeyID() string { return hex.EncodeToString(k.id[:]) }
+
+// OlderKeyIDs are the ids of the older master keys the keyring holds.
+func (k *Keyring) OlderKeyIDs() []string {
+	out := make([]string, 0, len(k.older))
+	for id := range k.older {
+		out = append(out, hex.EncodeToString(id[:]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Rewrap implements linkd.Rewrapper: it returns the data key wrapped by
+// the keyring's master key, opening it with whichever master key wrapped it;
+// changed is false (and out is wrapped) when that is the current key already.
+// The data key itself does not change, so what it sealed stays as it is.
+func (k *Keyring) Rewrap(wrapped []byte, owner string) (out []byte, changed bool, err error) {
+	if len(wrapped) >= 1+keyIDLen && wrapped[0] == version && string(wrapped[1:1+keyIDLen]) == string(k.id[:]) {
+		return wrapped, false, nil
+	}
+	dk, err := k.openDataKey(wrapped, owner)
+	if err != nil {
+		return nil, false, err
+	}
+	return k.wrapDataKey(dk, owner), true, nil
+}
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
@@ -83,22 +132,40 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 func (k *Keyring) NewDataKey(owner string) ([]byte, error) {
 	dk := make([]byte, 32)
 	rand.Read(dk)
+	return k.wrapDataKey(dk, owner), nil
+}
+
+func (k *Keyring) wrapDataKey(dk []byte, owner string) []byte {
 	out := make([]byte, 0, 1+keyIDLen+k.wrap.Overhead()+len(dk))
 	out = append(out, version)
 	out = append(out, k.id[:]...)
-	return k.wrap.Seal(out, nil, dk, []byte(owner)), nil
+	return k.wrap.Seal(out, nil, dk, []byte(owner))
 }
 
-func (k *Keyring) unwrap(wrapped []byte, owner string) (cipher.AEAD, error) {
+// openDataKey returns the raw data key in wrapped, opened with the master
+// key whose id it carries.
+func (k *Keyring) openDataKey(wrapped []byte, owner string) ([]byte, error) {
 	if len(wrapped) < 1+keyIDLen || wrapped[0] != version {
 		return nil, errors.New("vault: malformed data key")
 	}
-	if string(wrapped[1:1+keyIDLen]) != string(k.id[:]) {
-		return nil, fmt.Errorf("vault: data key was wrapped by master key %x, not %s", wrapped[1:1+keyIDLen], k.KeyID())
+	id := [keyIDLen]byte(wrapped[1 : 1+keyIDLen])
+	aead := k.wrap
+	if id != k.id {
+		if aead = k.older[id]; aead == nil {
+			return nil, fmt.Errorf("vault: data key was wrapped by master key %x, not %s", id, k.KeyID())
+		}
 	}
-	dk, err := k.wrap.Open(nil, nil, wrapped[1+keyIDLen:], []byte(owner))
+	dk, err := aead.Open(nil, nil, wrapped[1+keyIDLen:], []byte(owner))
 	if err != nil {
 		return nil, fmt.Errorf("vault: unwrap data key: %w", err)
+	}
+	return dk, nil
+}
+
+func (k *Keyring) unwrap(wrapped []byte, owner string) (cipher.AEAD, error) {
+	dk, err := k.openDataKey(wrapped, owner)
+	if err != nil {
+		return nil, err
 	}
 	return newAEAD(dk)
 }

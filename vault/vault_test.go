@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/linkd-dev/linkd/vault"
 )
 
-func newKeyring(t *testing.T) *vault.Keyring {
+func newKeyring(t testing.TB) *vault.Keyring {
 	t.Helper()
 	k := make([]byte, 32)
 	rand.Read(k)
@@ -121,4 +122,79 @@ func TestKeyFile(t *testing.T) {
 	if err != nil || created || !bytes.Equal(k1, k2) {
 		t.Fatalf("reload: created %v, equal %v, %v", created, bytes.Equal(k1, k2), err)
 	}
+}
+
+// TestRewrap: a keyring with an older master key opens data keys that key
+// wrapped, wraps new ones with its own, and re-wraps old ones so that a
+// keyring with the new key alone opens what the old data key sealed.
+func TestRewrap(t *testing.T) {
+	oldMaster, newMaster := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	old, _ := vault.New(oldMaster)
+	both, err := vault.New(newMaster, oldMaster, newMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newOnly, _ := vault.New(newMaster)
+	if got := both.OlderKeyIDs(); len(got) != 1 || got[0] != old.KeyID() {
+		t.Fatalf("older key ids: %v (the current key is not an older one)", got)
+	}
+	wrapped, _ := old.NewDataKey("acct-1")
+	sealed, _ := old.Seal(wrapped, "acct-1", "f", []byte("secret"))
+	if got, err := both.Open(wrapped, "acct-1", "f", sealed); err != nil || string(got) != "secret" {
+		t.Fatalf("open with the older key: %q, %v", got, err)
+	}
+	if _, err := newOnly.Open(wrapped, "acct-1", "f", sealed); err == nil {
+		t.Fatal("the new key alone opened a data key the old one wrapped")
+	}
+	if _, _, err := both.Rewrap(wrapped, "acct-2"); err == nil {
+		t.Fatal("re-wrapped a data key for another owner")
+	}
+	re, changed, err := both.Rewrap(wrapped, "acct-1")
+	if err != nil || !changed {
+		t.Fatalf("rewrap: %v %v", changed, err)
+	}
+	if got, err := newOnly.Open(re, "acct-1", "f", sealed); err != nil || string(got) != "secret" {
+		t.Fatalf("open re-wrapped with the new key alone: %q, %v", got, err)
+	}
+	if again, changed, err := both.Rewrap(re, "acct-1"); err != nil || changed || !bytes.Equal(again, re) {
+		t.Fatalf("rewrap of a current data key: %v %v", changed, err)
+	}
+	if _, _, err := newOnly.Rewrap(wrapped, "acct-1"); err == nil {
+		t.Fatal("re-wrapped a data key of a master key the keyring lacks")
+	}
+	if _, err := vault.New(newMaster, oldMaster[:8]); err == nil {
+		t.Fatal("a short older key was accepted")
+	}
+}
+
+// FuzzParseKey: a master key given in configuration is 32 bytes or an
+// error.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{strings.Repeat("ab", 32), "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=", "", "zz", strings.Repeat("a", 44)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := vault.ParseKey(s); err == nil && len(k) != 32 {
+			t.Fatalf("ParseKey(%q) = %d bytes", s, len(k))
+		}
+	})
+}
+
+// FuzzOpen: stored data keys and ciphertexts read back from a database (or
+// a backup someone tampered with) open to what was sealed or fail; nothing
+// else opens, and nothing panics.
+func FuzzOpen(f *testing.F) {
+	kr := newKeyring(f)
+	wrapped, _ := kr.NewDataKey("o")
+	sealed, _ := kr.Seal(wrapped, "o", "f", []byte("secret"))
+	f.Add(wrapped, sealed)
+	f.Add([]byte{}, []byte{})
+	f.Add(wrapped[:5], sealed[:1])
+	f.Fuzz(func(t *testing.T, w, s []byte) {
+		got, err := kr.Open(w, "o", "f", s)
+		if err == nil && string(got) != "secret" {
+			t.Fatalf("opened %q", got)
+		}
+		kr.Rewrap(w, "o")
+	})
 }

@@ -139,3 +139,18 @@ func TestCallLogPurge(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseRetention: LINKD_LOG_RETENTION reads as a non-negative duration
+// or fails; a number of days too large for a duration fails rather than
+// wrapping around.
+func FuzzParseRetention(f *testing.F) {
+	for _, s := range []string{"30d", "72h", "1h", "0d", "-1d", "100000d", "99999999999d", "d", "1.5d", "1e3h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseRetention(s)
+		if err == nil && strings.HasSuffix(s, "d") && d < 0 {
+			t.Fatalf("parseRetention(%q) = %v", s, d)
+		}
+	})
+}

@@ -22,10 +22,13 @@ import (
 // Config is every setting of linkd, filled from defaults, then LINKD_*
 // variables, then flags (the last one set wins).
 type Config struct {
-	Addr            string
-	DataDir         string
-	DatabaseURL     string
-	EncryptionKey   string
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	EncryptionKey string
+	// DecryptionKeys are older master keys, comma-separated, that only
+	// open the data keys they wrapped: set during a key rotation.
+	DecryptionKeys  string
 	PublicURL       string
 	RateLimit       float64
 	LogLevel        string
@@ -105,6 +108,7 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 	fs.StringVar(&c.DataDir, "data-dir", env("LINKD_DATA_DIR", "./linkd-data"), "directory for the SQLite database and generated key (LINKD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database", env("LINKD_DATABASE_URL", ""), "postgres://… to use PostgreSQL; empty for SQLite in the data dir (LINKD_DATABASE_URL)")
 	fs.StringVar(&c.EncryptionKey, "encryption-key", env("LINKD_ENCRYPTION_KEY", ""), "master key, 32 bytes as hex or base64; generated into the data dir when empty (LINKD_ENCRYPTION_KEY)")
+	fs.StringVar(&c.DecryptionKeys, "decryption-keys", env("LINKD_DECRYPTION_KEYS", ""), "older master keys, comma-separated, that only open what they sealed: set while rotating to a new --encryption-key (LINKD_DECRYPTION_KEYS; see linkd key rotate)")
 	fs.StringVar(&c.PublicURL, "public-url", env("LINKD_PUBLIC_URL", ""), "base URL users reach linkd at; default http://ADDR (LINKD_PUBLIC_URL)")
 	trustedProxies := env("LINKD_TRUSTED_PROXIES", "")
 	fs.Func("trusted-proxies", "CIDR ranges of the reverse proxies in front of linkd, comma-separated; their X-Forwarded-For (right-most untrusted address) and X-Forwarded-Proto are believed (LINKD_TRUSTED_PROXIES)", func(s string) error {
@@ -356,11 +360,16 @@ func (c *Config) logValue() slog.Value {
 	if c.EncryptionKey != "" {
 		key = "(set, masked)"
 	}
+	older := ""
+	if c.DecryptionKeys != "" {
+		older = "(set, masked)"
+	}
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
 		slog.String("data_dir", c.DataDir),
 		slog.String("database", db),
 		slog.String("encryption_key", key),
+		slog.String("decryption_keys", older),
 		slog.String("public_url", c.PublicURL),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.String("log_level", c.LogLevel),

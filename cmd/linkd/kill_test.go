@@ -42,30 +42,54 @@ func freeAddr(t *testing.T) string {
 type proc struct {
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
+	// out is what writes logs; logText reads them under its lock while
+	// the process runs.
+	out *syncWriter
+}
+
+// logText is what the process has logged so far.
+func (p *proc) logText() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.logs.String()
 }
 
 func startLinkd(t *testing.T, bin string, env []string, base string) *proc {
 	t.Helper()
+	p := spawnLinkd(t, bin, env)
+	waitReady(t, p, base)
+	return p
+}
+
+// spawnLinkd starts linkd serve without waiting for it.
+func spawnLinkd(t *testing.T, bin string, env []string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	logs := &bytes.Buffer{}
-	cmd.Stderr = &syncWriter{w: logs}
+	out := &syncWriter{w: logs}
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &proc{cmd: cmd, logs: logs, out: out}
+}
+
+// waitReady polls base's /readyz until it answers 200.
+func waitReady(t *testing.T, p *proc, base string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if res, err := http.Get(base + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return &proc{cmd: cmd, logs: logs}
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("linkd did not become ready:\n%s", logs.String())
-	return nil
+	t.Fatalf("linkd did not become ready:\n%s", p.logText())
 }
 
 func getJSON(t *testing.T, url, key string) map[string]any {

@@ -57,6 +57,9 @@ Usage:
   linkd user disable|enable|reset-password|sign-out|delete EMAIL
   linkd import FILE|- --env test|production [--mode create|upsert] [--dry-run] [--no-wait]
   linkd export --env test|production [--q TEXT] [--udf KEY=VALUE]… [-o FILE]
+  linkd backup FILE                   copy the SQLite database, online
+  linkd restore FILE [--force]        put a backup in place (SQLite; linkd stopped)
+  linkd key generate|rotate            master encryption key (rotate: online, resumable)
   linkd version
 
 Every command reads the same settings from flags or LINKD_* variables;
@@ -86,6 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runImport(ctx, rest, getenv, os.Stdin, stdout, stderr)
 	case "export":
 		return runExport(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, getenv, stdout, stderr)
+	case "key":
+		return runKey(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "linkd", version)
 		return nil

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/postgres"
@@ -33,13 +35,14 @@ func openStore(ctx context.Context, c *Config) (linkd.Store, error) {
 	return s, nil
 }
 
-// masterKeyID is the settings row that pins the master key to the database.
-const masterKeyID = "master_key_id"
-
 // openKeyring loads the master key (from the setting, or the key file in the
-// data dir, created on first use) and checks that it is the one the database
-// was set up with: a wrong key would otherwise surface only when a secret is
-// first read, long after the mistake.
+// data dir, created on first use) and any older keys of a rotation
+// (--decryption-keys), and checks that they fit the database: its data keys
+// must be wrapped by the master key, or, while a rotation to it is pending,
+// by one of the older keys. A wrong key would otherwise surface only when a
+// secret is first read, long after the mistake; a key rotated away from is
+// refused, so an instance started with yesterday's settings cannot wrap new
+// data keys with it.
 func openKeyring(ctx context.Context, c *Config, store linkd.Store, log *slog.Logger) (*vault.Keyring, error) {
 	var master []byte
 	if c.EncryptionKey != "" {
@@ -62,16 +65,43 @@ func openKeyring(ctx context.Context, c *Config, store linkd.Store, log *slog.Lo
 		}
 		master = k
 	}
-	keys, err := vault.New(master)
+	var older [][]byte
+	for i, s := range strings.Split(c.DecryptionKeys, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		k, err := vault.ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("LINKD_DECRYPTION_KEYS, key %d: %w", i+1, err)
+		}
+		older = append(older, k)
+	}
+	keys, err := vault.New(master, older...)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := store.EnsureSetting(ctx, masterKeyID, keys.KeyID())
+	stored, err := store.EnsureSetting(ctx, linkd.MasterKeyIDSetting, keys.KeyID())
 	if err != nil {
 		return nil, fmt.Errorf("check master key: %w", err)
 	}
-	if stored != keys.KeyID() {
+	retiredSetting, err := store.EnsureSetting(ctx, linkd.RetiredKeysSetting, "")
+	if err != nil {
+		return nil, fmt.Errorf("check master key: %w", err)
+	}
+	retired := linkd.RetiredKeyIDs(retiredSetting)
+	switch {
+	case slices.Contains(retired, keys.KeyID()):
+		return nil, fmt.Errorf("the master encryption key (id %s) was rotated away from; this database's key is now id %s: set LINKD_ENCRYPTION_KEY to that key", keys.KeyID(), stored)
+	case stored == keys.KeyID():
+	case slices.Contains(keys.OlderKeyIDs(), stored):
+		log.Warn("this database's data keys are wrapped by an older key of LINKD_DECRYPTION_KEYS: once every instance has the new LINKD_ENCRYPTION_KEY, run linkd key rotate", "database_key_id", stored, "key_id", keys.KeyID())
+	default:
 		return nil, fmt.Errorf("the master encryption key (id %s) is not the one this database was set up with (id %s): set LINKD_ENCRYPTION_KEY to that key", keys.KeyID(), stored)
+	}
+	for _, id := range keys.OlderKeyIDs() {
+		if slices.Contains(retired, id) {
+			log.Info("a key of LINKD_DECRYPTION_KEYS is retired (linkd key rotate finished): remove it", "key_id", id)
+		}
 	}
 	return keys, nil
 }
