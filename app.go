@@ -69,6 +69,13 @@ type Workflow struct {
 	Name        string        `yaml:"name" json:"name"`
 	Description string        `yaml:"description" json:"description"`
 	Fields      []ConfigField `yaml:"fields,omitempty" json:"fields,omitempty"`
+	// Trigger says what starts a run and Steps what a run does
+	// (workflowspec.go); Timeout bounds a whole run ("15m" when empty).
+	Trigger *WorkflowTrigger `yaml:"trigger,omitempty" json:"-"`
+	Steps   []*WorkflowStep  `yaml:"steps,omitempty" json:"-"`
+	Timeout string           `yaml:"timeout,omitempty" json:"-"`
+	// RunTimeout is Timeout parsed when the catalog loads.
+	RunTimeout time.Duration `yaml:"-" json:"-"`
 }
 
 // AppNotFound is the error of an app the tenant cannot use: unknown, or
