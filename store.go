@@ -34,6 +34,8 @@ type Store interface {
 	DeliveryRetentionStore
 	TenantSettingsStore
 	CallLogStore
+	ExecutionStore
+	EventDefStore
 	// EnsureSetting stores value under name unless a value is already
 	// there, and returns the stored one. The server uses it to pin the
 	// master-key id: starting with another key must fail loudly.
