@@ -29,6 +29,7 @@ import (
 	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/webhooks"
 	"github.com/linkd-dev/linkd/worker"
+	"github.com/linkd-dev/linkd/workflow"
 )
 
 // instanceID names this process in leases of shared work: host, pid and a
@@ -126,6 +127,17 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	connections := connect.NewService(store, accounts, apps, c.PublicURL)
 	connections.RefreshAhead, connections.Owner, connections.HTTPClient = c.RefreshAhead, owner, tokenClient
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
+	// Workflow runs call the apps through the same caller as the proxy.
+	svcs.Executions.Catalog = apps
+	flows := workflow.NewRunner(store, workflow.Options{Catalog: apps, Caller: caller, Logger: log,
+		Metadata: func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error) {
+			cr, err := connections.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return cr.Metadata, nil
+		}}, worker.Options{Owner: owner, Logger: log})
+	svcs.Executions.Wake = flows.Wake
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
 	// Webhook deliveries leave through the guarded client too; each
@@ -178,6 +190,10 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
+	bg.Go(func() { flows.Run(bgctx) })
+	for _, sch := range workflow.Schedules(svcs.Executions, apps, store, worker.Options{Owner: owner, Logger: log}) {
+		bg.Go(func() { sch.Run(bgctx) })
+	}
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
 	bg.Go(func() {
 		purgeSchedule(store, callLog, svcs.Idempotency, svcs.Webhooks, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
