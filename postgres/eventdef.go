@@ -17,8 +17,7 @@ const eventDefColumns = `id, name, response, json_schema, created_at, updated_at
 
 func scanEventDef(r pgx.Row) (*linkd.EventDef, error) {
 	d := &linkd.EventDef{}
-	var resp []byte
-	var schema string
+	var resp, schema string
 	if err := r.Scan(&d.ID, &d.Name, &resp, &schema, &d.CreatedAt, &d.UpdatedAt); err != nil {
 		return nil, err
 	}

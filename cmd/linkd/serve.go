@@ -175,6 +175,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		Registry:    reg,
 		Version:     version,
 		Dashboard:   dash,
+		Workflows:   flows,
 
 		MetricsToken:     c.MetricsToken,
 		MetricsElsewhere: c.MetricsAddr != "",

@@ -7,7 +7,7 @@ CREATE TABLE event_defs (
 	env         text        NOT NULL,
 	id          uuid        NOT NULL,
 	name        text        COLLATE "C" NOT NULL,
-	response    jsonb       NOT NULL,
+	response    text        NOT NULL, -- the sample as given (raw_response)
 	json_schema text        NOT NULL,
 	created_at  timestamptz NOT NULL,
 	updated_at  timestamptz NOT NULL,
