@@ -368,3 +368,62 @@ func (s *ExecutionService) DeleteEventDef(ctx context.Context, t Tenant, actor, 
 	ev := &AuditEntry{ID: NewID(), Time: s.now(), Actor: actor, Action: AuditEventDefDel, Details: map[string]any{"event_id": id}}
 	return s.store.DeleteEventDef(ctx, t, id, ev)
 }
+
+// Lifecycle names the connection trigger an event is: created for
+// Connection Created, expired for Connection Expired, "" for others.
+func Lifecycle(event string) string {
+	switch event {
+	case EventConnectionCreated:
+		return TriggerConnectionCreated
+	case EventConnectionExpired:
+		return TriggerConnectionExpired
+	}
+	return ""
+}
+
+// LifecycleRuns returns the runs a change of acct's connection to slug
+// starts (event is Connection Created or Expired): one per workflow of the
+// app whose trigger is that lifecycle change, switched on in one of the
+// account's configs of the app. The caller puts them on the change's audit
+// entry (AuditEntry.Executions), so they are queued in its transaction, and
+// calls WakeRuns after the commit.
+func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *LinkedAccount, slug, event string) ([]*Execution, error) {
+	lc := Lifecycle(event)
+	if lc == "" || s.Catalog == nil {
+		return nil, nil
+	}
+	app, ok := s.Catalog.App(slug)
+	if !ok {
+		return nil, nil
+	}
+	var wfs []*Workflow
+	for i := range app.Workflows {
+		if w := &app.Workflows[i]; w.Trigger != nil && w.Trigger.Connection == lc {
+			wfs = append(wfs, w)
+		}
+	}
+	if len(wfs) == 0 {
+		return nil, nil // the usual case: no read
+	}
+	_, configs, err := s.store.Configs(ctx, t, acct.AccountID, slug)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	payload, _ := json.Marshal(map[string]string{"event": event, "slug": slug, "linked_account_id": acct.AccountID})
+	var out []*Execution
+	for _, c := range configs {
+		for _, w := range wfs {
+			if st := c.Workflow(w.ID); st == nil || !st.Enabled {
+				continue
+			}
+			e := s.newExecution(t, acct.AccountID, app, w, c.ConfigID, payload, now)
+			e.AccountPK, e.Source, e.EventName = acct.ID, SourceConnection, event
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// WakeRuns tells the runner that a commit queued runs.
+func (s *ExecutionService) WakeRuns() { s.wake() }

@@ -77,22 +77,33 @@ func (s *Store) QueueExecutions(ctx context.Context, t linkd.Tenant, accountID s
 		if err != nil {
 			return err
 		}
-		if len(execs) > 0 {
-			b := &pgx.Batch{}
-			for _, e := range execs {
-				e.AccountPK = acct.ID
-				b.Queue(`INSERT INTO executions (`+execColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-					$16, $17, $18, $19, $20, $21, $22, $23, NULL, $24, $25, NULL, NULL)`,
-					t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
-					e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
-					e.NextAt, e.Deadline, e.RerunOf, e.CreatedAt, e.UpdatedAt)
-			}
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return fmt.Errorf("queue executions: %w", err)
-			}
+		for _, e := range execs {
+			e.AccountPK = acct.ID
+		}
+		if err := insertExecutions(ctx, tx, t, execs); err != nil {
+			return err
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})
+}
+
+// insertExecutions queues runs whose AccountPK is set, in one batch.
+func insertExecutions(ctx context.Context, tx pgx.Tx, t linkd.Tenant, execs []*linkd.Execution) error {
+	if len(execs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, e := range execs {
+		b.Queue(`INSERT INTO executions (`+execColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+			$16, $17, $18, $19, $20, $21, $22, $23, NULL, $24, $25, NULL, NULL)`,
+			t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
+			e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
+			e.NextAt, e.Deadline, e.RerunOf, e.CreatedAt, e.UpdatedAt)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("queue executions: %w", err)
+	}
+	return nil
 }
 
 // ClaimExecutions implements linkd.ExecutionStore: one statement leases

@@ -58,16 +58,26 @@ func (s *Store) QueueExecutions(ctx context.Context, t linkd.Tenant, accountID s
 		}
 		for _, e := range execs {
 			e.AccountPK = acct.ID
-			_, err := tx.ExecContext(ctx, `INSERT INTO executions (`+execColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL)`,
-				t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
-				e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
-				micros(e.NextAt), micros(e.Deadline), e.RerunOf, micros(e.CreatedAt), micros(e.UpdatedAt))
-			if err != nil {
-				return fmt.Errorf("queue execution: %w", err)
-			}
+		}
+		if err := insertExecutions(ctx, tx, t, execs); err != nil {
+			return err
 		}
 		return insertAudit(ctx, tx, t, ev)
 	})
+}
+
+// insertExecutions queues runs whose AccountPK is set.
+func insertExecutions(ctx context.Context, tx *wtx, t linkd.Tenant, execs []*linkd.Execution) error {
+	for _, e := range execs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO executions (`+execColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL)`,
+			t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
+			e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
+			micros(e.NextAt), micros(e.Deadline), e.RerunOf, micros(e.CreatedAt), micros(e.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("queue execution: %w", err)
+		}
+	}
+	return nil
 }
 
 // ClaimExecutions implements linkd.ExecutionStore. A read first checks

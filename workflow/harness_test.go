@@ -159,6 +159,24 @@ func loopbackCatalog(t *testing.T, server string) *catalog.Catalog {
 		}
 		out = append(out, line)
 	}
+	// An app of the tests' own, whose workflow a new connection starts.
+	out = append(out, `  - slug: lcapp
+    name: Lifecycle App
+    auth_type: keybased
+    enabled_by_default: true
+    auth_inputs: [{name: key, label: Key, type: password, required: true}]
+    proxy:
+      base_url: `+server+`/lcapp
+      allowed_hosts: [127.0.0.1]
+      auth: {header: X-Key, value: "{{fields.key}}"}
+    workflows:
+      - id: welcome
+        name: Welcome
+        trigger: {connection: created}
+        steps:
+          - id: hello
+            http: {method: POST, path: /hello, body: {account: "{{linked_account.id}}", event: "{{event.event}}"}}
+`)
 	c, err := catalog.Load(strings.NewReader(strings.Join(out, "\n")))
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +240,7 @@ func newFixture(t *testing.T, store linkd.Store) *fixture {
 			return c.Metadata, nil
 		}}, worker.Options{Owner: "test", Lease: time.Minute})
 	f.svcs.Executions.Wake = f.runner.Wake
+	f.conns.Runs = f.svcs.Executions
 	org := &linkd.Org{ID: linkd.NewID(), Name: "o-" + linkd.NewID(), CreatedAt: f.now}
 	if err := store.CreateOrg(t.Context(), org); err != nil {
 		t.Fatal(err)

@@ -318,3 +318,28 @@ func jsonEq(got []byte, want string) bool {
 	var a, b any
 	return json.Unmarshal(got, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && reflect.DeepEqual(a, b)
 }
+
+// TestConnectionLifecycle: a workflow whose trigger is a new connection is
+// queued in the connection's transaction, for the configs that have it on.
+func TestConnectionLifecycle(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
+		page, _ := store.ListExecutions(t.Context(), f.tn, linkd.ExecutionFilter{})
+		if page.Total != 0 {
+			t.Fatalf("%d runs before the workflow was on", page.Total)
+		}
+		f.enable(f.tn, "cust", "lcapp", "welcome", nil, nil)
+		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k2"}) // connected again, new keys
+		page, err := store.ListExecutions(t.Context(), f.tn, linkd.ExecutionFilter{})
+		if err != nil || page.Total != 1 || page.Executions[0].Source != linkd.SourceConnection || page.Executions[0].EventName != linkd.EventConnectionCreated {
+			t.Fatalf("runs after reconnecting: %+v, %v", page, err)
+		}
+		f.drain()
+		got := f.apps.requests()
+		if e := f.get(f.tn, page.Executions[0].ID); e.Status != linkd.ExecCompleted || len(got) != 1 || got[0].Path != "/lcapp/hello" ||
+			got[0].Body["account"] != "cust" || got[0].Body["event"] != linkd.EventConnectionCreated || got[0].Header.Get("X-Key") != "k2" {
+			t.Fatalf("%s; %+v", e.Status, got)
+		}
+	})
+}

@@ -246,6 +246,9 @@ func TestShippedWorkflows(t *testing.T) {
 			})
 		}
 		for _, a := range f.cat.Apps() {
+			if a.Slug == "lcapp" {
+				continue // the tests' own
+			}
 			for _, w := range a.Workflows {
 				if !covered[a.Slug+"/"+w.ID] {
 					t.Errorf("shipped workflow %s/%s is not run end to end", a.Slug, w.ID)

@@ -138,6 +138,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 			return cr.Metadata, nil
 		}}, worker.Options{Owner: owner, Logger: log})
 	svcs.Executions.Wake = flows.Wake
+	connections.Runs = svcs.Executions
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
 	// Webhook deliveries leave through the guarded client too; each
