@@ -60,6 +60,10 @@ type ConfigField struct {
 	Required  bool          `yaml:"required" json:"required"`
 	Options   []FieldOption `yaml:"options,omitempty" json:"options,omitempty"`
 	HelpText  string        `yaml:"help_text,omitempty" json:"help_text,omitempty"`
+	// Template marks a text field whose value is a template a workflow
+	// fills from the event ({{event.order.id}}): plain path lookups under
+	// event only, checked when the value is saved.
+	Template bool `yaml:"template,omitempty" json:"-"`
 }
 
 // Workflow is an automation an app offers; a linked account switches it on

@@ -499,6 +499,9 @@ func validateConfigFields(at string, fields []linkd.ConfigField, fail failFunc) 
 		if err := checkType(path, "field_type", f.FieldType, configTypes, f.Options, fail); err != nil {
 			return err
 		}
+		if f.Template && f.FieldType != "text" && f.FieldType != "textarea" {
+			return fail(path+".template", "only a text or textarea field holds a template")
+		}
 	}
 	return nil
 }

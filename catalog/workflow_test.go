@@ -141,3 +141,24 @@ func TestShippedWorkflowsHaveSteps(t *testing.T) {
 		t.Fatalf("only %d shipped workflows", n)
 	}
 }
+
+// FuzzExpression: any expression compiles or fails without panicking, and
+// one past the length cap never reaches the compiler.
+func FuzzExpression(f *testing.F) {
+	f.Add(`event.amount > 10 && config.x != nil`)
+	f.Add(`map(filter(steps.a.body, {#.deleted != true}), {#.id})`)
+	f.Add(`render("{{event.a}}", {"event": event})`)
+	f.Add(strings.Repeat("(", 600))
+	f.Fuzz(func(t *testing.T, src string) {
+		fn, err := compileExpr(src, nil)
+		if len(src) > linkd.MaxExprLen {
+			if err == nil {
+				t.Fatalf("an expression of %d bytes compiled", len(src))
+			}
+			return
+		}
+		if err == nil {
+			fn(map[string]any{"event": map[string]any{"amount": 12.0}})
+		}
+	})
+}
