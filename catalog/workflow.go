@@ -290,19 +290,15 @@ func normalizeTree(v any) (any, error) {
 		}
 		return out, nil
 	case map[any]any:
-		out := make(map[string]any, len(x))
+		m := make(map[string]any, len(x))
 		for k, e := range x {
 			ks, ok := k.(string)
 			if !ok {
 				return nil, fmt.Errorf("map key %v is not a string", k)
 			}
-			n, err := normalizeTree(e)
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = n
+			m[ks] = e
 		}
-		return out, nil
+		return normalizeTree(m)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

@@ -62,27 +62,11 @@ func (x *execution) render(st *linkd.WorkflowStep) (*request, error) {
 	if q.path, err = pt.RenderEscaped(x.data, url.PathEscape); err != nil {
 		return nil, fmt.Errorf("path: %w", err)
 	}
-	for k, v := range h.Query {
-		t, err := tmpl.Parse(v)
-		if err != nil {
-			return nil, err
-		}
-		s, err := t.Render(x.data)
-		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", k, err)
-		}
-		q.query.Set(k, s)
+	if err := x.renderEach("query", h.Query, q.query.Set); err != nil {
+		return nil, err
 	}
-	for k, v := range h.Headers {
-		t, err := tmpl.Parse(v)
-		if err != nil {
-			return nil, err
-		}
-		s, err := t.Render(x.data)
-		if err != nil {
-			return nil, fmt.Errorf("header %s: %w", k, err)
-		}
-		q.header.Set(k, s)
+	if err := x.renderEach("header", h.Headers, q.header.Set); err != nil {
+		return nil, err
 	}
 	if h.Body != nil {
 		tree, err := tmpl.RenderTree(h.Body, x.data)
@@ -109,6 +93,22 @@ func (x *execution) render(st *linkd.WorkflowStep) (*request, error) {
 		setDefault(q.header, "Idempotency-Key", IdempotencyKey(x.e.ID, st.ID))
 	}
 	return q, nil
+}
+
+// renderEach renders every template of m and sets the results.
+func (x *execution) renderEach(what string, m map[string]string, set func(k, v string)) error {
+	for k, v := range m {
+		t, err := tmpl.Parse(v)
+		if err != nil {
+			return err
+		}
+		s, err := t.Render(x.data)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", what, k, err)
+		}
+		set(k, s)
+	}
+	return nil
 }
 
 func setDefault(h http.Header, k, v string) {
