@@ -181,8 +181,9 @@ type ExecutionStore interface {
 	// (Status, Step, Attempt, NextAt, ReturnValue, Error, StartedAt,
 	// FinishedAt) and ev. The lease is kept when hold is set, released
 	// otherwise. A stop asked meanwhile wins over RUNNING: the status
-	// stored (and returned) stays STOPPING. ECONFLICT when owner no longer
-	// holds the lease.
+	// stored (and returned) stays STOPPING, and the run is due at once
+	// (UpdatedAt) rather than at a retry's NextAt, so that it stops now.
+	// ECONFLICT when owner no longer holds the lease.
 	AdvanceExecution(ctx context.Context, owner string, e *Execution, node *ExecutionNode, hold bool, ev *AuditEntry) (status string, err error)
 	// Execution returns a run with its nodes (by index); ENOTFOUND.
 	Execution(ctx context.Context, t Tenant, id string) (*Execution, error)

@@ -164,7 +164,8 @@ func (s *Store) AdvanceExecution(ctx context.Context, owner string, e *linkd.Exe
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE executions SET
 			status = CASE WHEN status = 'STOPPING' AND $1 = 'RUNNING' THEN 'STOPPING' ELSE $1 END,
-			step = $2, attempt = $3, next_at = $4, return_value = $5, error = $6, started_at = $7, finished_at = $8, updated_at = $9,
+			next_at = CASE WHEN status = 'STOPPING' AND $1 = 'RUNNING' THEN $9::timestamptz ELSE $4::timestamptz END,
+			step = $2, attempt = $3, return_value = $5, error = $6, started_at = $7, finished_at = $8, updated_at = $9,
 			lease_owner = CASE WHEN $10 THEN lease_owner END, lease_until = CASE WHEN $10 THEN lease_until END
 			WHERE org_id = $11 AND env = $12 AND id = $13 AND lease_owner = $14 RETURNING status`,
 			e.Status, e.Step, e.Attempt, e.NextAt, nullJSON(e.ReturnValue), e.Error, e.StartedAt, e.FinishedAt, e.UpdatedAt,

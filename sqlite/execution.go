@@ -158,10 +158,11 @@ func (s *Store) AdvanceExecution(ctx context.Context, owner string, e *linkd.Exe
 	err := s.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE executions SET
 			status = CASE WHEN status = 'STOPPING' AND ? = 'RUNNING' THEN 'STOPPING' ELSE ? END,
-			step = ?, attempt = ?, next_at = ?, return_value = ?, error = ?, started_at = ?, finished_at = ?, updated_at = ?,
+			next_at = CASE WHEN status = 'STOPPING' AND ? = 'RUNNING' THEN ? ELSE ? END,
+			step = ?, attempt = ?, return_value = ?, error = ?, started_at = ?, finished_at = ?, updated_at = ?,
 			lease_owner = CASE WHEN ? THEN lease_owner END, lease_until = CASE WHEN ? THEN lease_until END
 			WHERE org_id = ? AND env = ? AND id = ? AND lease_owner = ? RETURNING status`,
-			e.Status, e.Status, e.Step, e.Attempt, micros(e.NextAt), nullJSON(e.ReturnValue), e.Error, nullMicros(e.StartedAt),
+			e.Status, e.Status, e.Status, micros(e.UpdatedAt), micros(e.NextAt), e.Step, e.Attempt, nullJSON(e.ReturnValue), e.Error, nullMicros(e.StartedAt),
 			nullMicros(e.FinishedAt), micros(e.UpdatedAt), hold, hold, t.OrgID, t.Env, e.ID, owner).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return linkd.Errorf(linkd.ECONFLICT, "execution %s: lease lost", e.ID)

@@ -343,3 +343,22 @@ func TestConnectionLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// TestStopWhileWaiting: a run stopped during an attempt that fails and
+// would wait for a retry stops at once instead.
+func TestStopWhileWaiting(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		f.stripe("s1")
+		f.apps.on("GET", "/stripe/v1/customers", reply{503, map[string]string{"Retry-After": "3000"}, `{}`})
+		execs := f.trigger(f.tn, "s1", "Customer Lookup", map[string]any{"email": "a@x.example"})
+		f.apps.mu.Lock()
+		f.apps.onRequest = func(seen) { f.svcs.Executions.Stop(context.Background(), f.tn, "test", execs[0].ID) }
+		f.apps.mu.Unlock()
+		f.drain() // the attempt fails, the stop is found, the run ends
+		e := f.get(f.tn, execs[0].ID)
+		if e.Status != linkd.ExecStopped || len(f.apps.requests()) != 1 {
+			t.Fatalf("%s after %d requests; %s", e.Status, len(f.apps.requests()), nodesOf(e))
+		}
+	})
+}
