@@ -197,6 +197,17 @@ type ExecutionStore interface {
 	// ScheduledConfigs lists, across tenants, the configs of slug with
 	// workflow workflowID switched on.
 	ScheduledConfigs(ctx context.Context, slug, workflowID string) ([]ScheduledConfig, error)
+	// ExecutionQueue counts, across tenants, the runs not ended: due at
+	// now and not leased (waiting for a worker), leased (running), and
+	// due later (waiting for a retry), with the due time of the oldest
+	// waiting for a worker (zero when none); for metrics.
+	ExecutionQueue(ctx context.Context, now time.Time) (ExecutionQueueStats, error)
+}
+
+// ExecutionQueueStats is the state of the runs not ended.
+type ExecutionQueueStats struct {
+	Due, Running, Retrying int
+	OldestDue              time.Time
 }
 
 // ExecutionNotFound is the error of an unknown run.

@@ -366,3 +366,22 @@ func deleteAccountExecutions(ctx context.Context, tx pgx.Tx, t linkd.Tenant, acc
 	}
 	return nil
 }
+
+// ExecutionQueue implements linkd.ExecutionStore.
+func (s *Store) ExecutionQueue(ctx context.Context, now time.Time) (linkd.ExecutionQueueStats, error) {
+	var q linkd.ExecutionQueueStats
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < $1)),
+		count(*) FILTER (WHERE lease_until >= $1),
+		count(*) FILTER (WHERE next_at > $1 AND (lease_until IS NULL OR lease_until < $1)),
+		min(next_at) FILTER (WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < $1))
+		FROM executions WHERE status IN ('RUNNING', 'STOPPING')`, now).Scan(&q.Due, &q.Running, &q.Retrying, &oldest)
+	if err != nil {
+		return q, fmt.Errorf("execution queue: %w", err)
+	}
+	if oldest != nil {
+		q.OldestDue = oldest.UTC()
+	}
+	return q, nil
+}

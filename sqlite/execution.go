@@ -364,3 +364,24 @@ func deleteAccountExecutions(ctx context.Context, tx *wtx, t linkd.Tenant, accou
 	}
 	return nil
 }
+
+// ExecutionQueue implements linkd.ExecutionStore.
+func (s *Store) ExecutionQueue(ctx context.Context, now time.Time) (linkd.ExecutionQueueStats, error) {
+	var q linkd.ExecutionQueueStats
+	var oldest sql.NullInt64
+	n := micros(now)
+	err := s.r.QueryRowContext(ctx, `SELECT
+		count(*) FILTER (WHERE next_at <= ? AND (lease_until IS NULL OR lease_until < ?)),
+		count(*) FILTER (WHERE lease_until >= ?),
+		count(*) FILTER (WHERE next_at > ? AND (lease_until IS NULL OR lease_until < ?)),
+		min(next_at) FILTER (WHERE next_at <= ? AND (lease_until IS NULL OR lease_until < ?))
+		FROM executions INDEXED BY executions_due WHERE status IN ('RUNNING', 'STOPPING')`, n, n, n, n, n, n, n).
+		Scan(&q.Due, &q.Running, &q.Retrying, &oldest)
+	if err != nil {
+		return q, fmt.Errorf("execution queue: %w", err)
+	}
+	if oldest.Valid {
+		q.OldestDue = fromMicros(oldest.Int64)
+	}
+	return q, nil
+}

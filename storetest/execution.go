@@ -45,6 +45,9 @@ func testExecutions(t *testing.T, e *env) {
 	if got, err := e.store.ClaimExecutions(e.ctx, skip); err != nil || len(got) != 0 {
 		t.Fatalf("claim skipping the tenant: %d, %v", len(got), err)
 	}
+	if q, err := e.store.ExecutionQueue(e.ctx, c.Now); err != nil || q.Due < 2 || q.OldestDue.After(now) {
+		t.Fatalf("queue before the claim: %+v, %v", q, err)
+	}
 	got, err := e.store.ClaimExecutions(e.ctx, c)
 	if err != nil || len(got) != 2 || got[0].ID != x1.ID || got[0].LeaseOwner != "i1" || string(got[0].Payload) == "" {
 		t.Fatalf("claim: %+v, %v", got, err)
@@ -53,6 +56,9 @@ func testExecutions(t *testing.T, e *env) {
 	c2.Owner = "i2"
 	if again, err := e.store.ClaimExecutions(e.ctx, c2); err != nil || len(again) != 0 {
 		t.Fatalf("leased runs claimed again: %d, %v", len(again), err)
+	}
+	if q, err := e.store.ExecutionQueue(e.ctx, c.Now); err != nil || q.Running < 2 {
+		t.Fatalf("queue after the claim: %+v, %v", q, err)
 	}
 	wantCode(t, e.store.HeartbeatExecution(e.ctx, got[0], "i2", now.Add(time.Hour)), linkd.ECONFLICT)
 	if err := e.store.HeartbeatExecution(e.ctx, got[0], "i1", now.Add(2*time.Minute)); err != nil {

@@ -198,6 +198,9 @@ type fixture struct {
 	tn     linkd.Tenant
 	mu     sync.Mutex
 	now    time.Time
+	// observed lists what the runner reported: "step status", "end status".
+	obsMu    sync.Mutex
+	observed []string
 }
 
 func (f *fixture) clock() time.Time {
@@ -232,6 +235,16 @@ func newFixture(t *testing.T, store linkd.Store) *fixture {
 	caller := &proxy.Caller{Connections: f.conns, Catalog: f.cat, Client: outbound.NewClient(loopback), Timeout: 5 * time.Second, BackoffBase: time.Millisecond}
 	f.caller = caller
 	f.runner = workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: caller, Now: f.clock,
+		Observe: func(o workflow.StepObservation) {
+			f.obsMu.Lock()
+			defer f.obsMu.Unlock()
+			f.observed = append(f.observed, o.StepID+" "+o.Status)
+		},
+		Ended: func(e *linkd.Execution) {
+			f.obsMu.Lock()
+			defer f.obsMu.Unlock()
+			f.observed = append(f.observed, "end "+e.Status)
+		},
 		Metadata: func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error) {
 			c, err := f.conns.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
 			if err != nil {

@@ -50,9 +50,24 @@ type Options struct {
 	// templates), e.g. from connect.Service.Credentials; nil for none.
 	Metadata func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error)
 	MaxBody  int64
+	// Observe, when set, is told about every step attempt once its
+	// outcome is committed, and Ended about every run that ended: for
+	// metrics (executions by workflow and status, step latency).
+	Observe func(StepObservation)
+	Ended   func(e *linkd.Execution)
 	// Now is the clock (time.Now by default); tests move it.
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// StepObservation is one step attempt as metrics see it.
+type StepObservation struct {
+	Tenant                         linkd.Tenant
+	Slug, WorkflowID, StepID, Kind string
+	// Status is the node's status after the attempt (Success, Waiting,
+	// Errored, Rejected, Timed_Out).
+	Status   string
+	Duration time.Duration
 }
 
 // Runner runs executions.
@@ -359,10 +374,20 @@ func (x *execution) advance(ctx context.Context, node *linkd.ExecutionNode) (str
 	if err != nil {
 		return "", err
 	}
+	x.observe(node)
 	if status == linkd.ExecStopping {
 		return status, nil
 	}
 	return "", nil
+}
+
+// observe reports a committed step attempt.
+func (x *execution) observe(node *linkd.ExecutionNode) {
+	if node == nil || x.r.opts.Observe == nil {
+		return
+	}
+	x.r.opts.Observe(StepObservation{Tenant: x.e.Tenant, Slug: x.e.Slug, WorkflowID: x.e.WorkflowID, StepID: node.StepID, Kind: node.Type,
+		Status: node.Status, Duration: node.UpdatedAt.Sub(node.StartedAt)})
 }
 
 // finish ends the run in status with its webhook event, committing node
@@ -381,8 +406,14 @@ func (x *execution) finish(ctx context.Context, status string, node *linkd.Execu
 		linkd.ExecCompleted: "complete", linkd.ExecErrored: "error", linkd.ExecStopped: "stop", linkd.ExecTimedOut: "time_out"}[status],
 		AccountID: e.AccountID, Details: map[string]any{"execution_id": e.ID, "workflow_id": e.WorkflowID, "slug": e.Slug},
 		Events: []*linkd.Event{linkd.NewWorkflowEvent(e, node, now)}}
-	_, err := x.r.store.AdvanceExecution(ctx, x.r.owner, e, node, false, ev)
-	return err
+	if _, err := x.r.store.AdvanceExecution(ctx, x.r.owner, e, node, false, ev); err != nil {
+		return err
+	}
+	x.observe(node)
+	if x.r.opts.Ended != nil {
+		x.r.opts.Ended(e)
+	}
+	return nil
 }
 
 // wait records a failed attempt that is tried again at next.
@@ -395,6 +426,7 @@ func (x *execution) wait(ctx context.Context, node *linkd.ExecutionNode, next ti
 	if err != nil {
 		return "", err
 	}
+	x.observe(node)
 	return cmp.Or(status, linkd.ExecRunning), nil
 }
 

@@ -86,6 +86,11 @@ func TestRetries(t *testing.T) {
 		if got := f.announced(f.tn, hook); !slices.Equal(got, []string{linkd.EventWorkflowCompleted}) {
 			t.Fatalf("events %v", got)
 		}
+		f.obsMu.Lock()
+		if !slices.Equal(f.observed, []string{"find Waiting", "find Waiting", "find Success", "match Success", "result Success", "end COMPLETED"}) {
+			t.Errorf("observed %v", f.observed)
+		}
+		f.obsMu.Unlock()
 
 		// Attempts run out: ERRORED, announced once.
 		f.apps.reset()
