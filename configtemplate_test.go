@@ -47,3 +47,12 @@ func TestWorkflowEventPayload(t *testing.T) {
 		t.Fatalf("errored: %s", ev.Payload)
 	}
 }
+
+func TestCheckPayload(t *testing.T) {
+	for p, ok := range map[string]bool{``: true, `null`: true, `{"a":1}`: true, `[1]`: false, `{"a":"\u0000"}`: false, `{"a":`: false} {
+		_, err := checkPayload(json.RawMessage(p))
+		if (err == nil) != ok {
+			t.Errorf("checkPayload(%s) = %v, want ok=%v", p, err, ok)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package linkd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,9 @@ const (
 	AuditEventDefDel   = "event.delete"
 	AuditScheduleFired = "workflow.schedule"
 )
+
+// errNoCatalog is a wiring mistake: the service was given no catalog.
+var errNoCatalog = Errorf(EINTERNAL, "executions: no app catalog configured")
 
 // MaxPayloadBytes bounds an event's payload.
 const MaxPayloadBytes = 256 << 10
@@ -81,6 +85,10 @@ func checkPayload(p json.RawMessage) (json.RawMessage, error) {
 	if jsonKind(p) != '{' {
 		return nil, FieldError("payload", "payload must be a JSON object")
 	}
+	// PostgreSQL cannot keep a NUL character in jsonb.
+	if bytes.Contains(bytes.ToLower(p), []byte(`\u0000`)) {
+		return nil, FieldError("payload", "payload must not contain the NUL character")
+	}
 	return p, nil
 }
 
@@ -95,6 +103,9 @@ func (s *ExecutionService) Trigger(ctx context.Context, t Tenant, actor string, 
 	}
 	if err := ValidateEventName(in.Event); err != nil {
 		return "", nil, err
+	}
+	if s.Catalog == nil {
+		return "", nil, errNoCatalog
 	}
 	payload, err := checkPayload(in.Payload)
 	if err != nil {
@@ -236,6 +247,9 @@ func (s *ExecutionService) SyncLimitOf() time.Duration { return s.syncLimit() }
 // findWorkflow finds a workflow by id, in the app slug or, when slug is
 // empty, in the one app that has it.
 func (s *ExecutionService) findWorkflow(slug, id string) (*App, *Workflow, error) {
+	if s.Catalog == nil {
+		return nil, nil, errNoCatalog
+	}
 	notFound := &Error{Code: ENOTFOUND, Field: "workflow_id", Message: fmt.Sprintf("Workflow with id %s not found", id)}
 	var apps []*App
 	if slug != "" {
