@@ -62,6 +62,10 @@ func newApps(t *testing.T) *apps {
 	a := &apps{routes: map[string][]reply{}}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/lcapp/hang" {
+			<-r.Context().Done() // until the caller gives up
+			return
+		}
 		a.mu.Lock()
 		hook := a.onRequest
 		a.mu.Unlock()
@@ -176,6 +180,14 @@ func loopbackCatalog(t *testing.T, server string) *catalog.Catalog {
         steps:
           - id: hello
             http: {method: POST, path: /hello, body: {account: "{{linked_account.id}}", event: "{{event.event}}"}}
+      - id: slow
+        name: Slow
+        trigger: {event: Slow}
+        steps:
+          - id: wait
+            timeout: 50ms
+            retry: {attempts: 1}
+            http: {method: GET, path: /hang}
 `)
 	c, err := catalog.Load(strings.NewReader(strings.Join(out, "\n")))
 	if err != nil {

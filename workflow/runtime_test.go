@@ -367,3 +367,23 @@ func TestStopWhileWaiting(t *testing.T) {
 		}
 	})
 }
+
+// TestStepTimeout: a step whose app does not answer in the step's time
+// ends the run TIMED_OUT when no retry is left.
+func TestStepTimeout(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		hook := f.endpoint(f.tn)
+		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
+		f.enable(f.tn, "cust", "lcapp", "slow", nil, nil)
+		execs := f.trigger(f.tn, "cust", "Slow", map[string]any{})
+		f.drain()
+		e := f.get(f.tn, execs[0].ID)
+		if e.Status != linkd.ExecTimedOut || e.Nodes[0].Status != linkd.NodeTimedOut || e.Nodes[0].Attempts != 1 {
+			t.Fatalf("%s; %s", e.Status, nodesOf(e))
+		}
+		if got := f.announced(f.tn, hook); !slices.Equal(got, []string{linkd.EventWorkflowTimedOut}) {
+			t.Fatalf("events %v", got)
+		}
+	})
+}
