@@ -150,6 +150,8 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	// A delivery is sent right after the commit that made it (on
 	// PostgreSQL, by whichever instance hears first), not at the next poll.
 	store.OnWork(linkd.WorkWebhooks, sender.Wake)
+	// Runs queued on any instance start here without waiting for a poll.
+	store.OnWork(linkd.WorkExecutions, flows.Wake)
 	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log, Observer: work})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
