@@ -137,7 +137,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 				return nil, err
 			}
 			return cr.Metadata, nil
-		}}, worker.Options{Owner: owner, Logger: log})
+		}}, worker.Options{Owner: owner, Logger: log, Observer: work})
 	svcs.Executions.Wake = flows.Wake
 	connections.Runs = svcs.Executions
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
