@@ -60,6 +60,10 @@ type ConfigField struct {
 	Required  bool          `yaml:"required" json:"required"`
 	Options   []FieldOption `yaml:"options,omitempty" json:"options,omitempty"`
 	HelpText  string        `yaml:"help_text,omitempty" json:"help_text,omitempty"`
+	// Template marks a text field whose value is a template a workflow
+	// fills from the event ({{event.order.id}}): plain path lookups under
+	// event only, checked when the value is saved.
+	Template bool `yaml:"template,omitempty" json:"-"`
 }
 
 // Workflow is an automation an app offers; a linked account switches it on
@@ -69,6 +73,13 @@ type Workflow struct {
 	Name        string        `yaml:"name" json:"name"`
 	Description string        `yaml:"description" json:"description"`
 	Fields      []ConfigField `yaml:"fields,omitempty" json:"fields,omitempty"`
+	// Trigger says what starts a run and Steps what a run does
+	// (workflowspec.go); Timeout bounds a whole run ("15m" when empty).
+	Trigger *WorkflowTrigger `yaml:"trigger,omitempty" json:"-"`
+	Steps   []*WorkflowStep  `yaml:"steps,omitempty" json:"-"`
+	Timeout string           `yaml:"timeout,omitempty" json:"-"`
+	// RunTimeout is Timeout parsed when the catalog loads.
+	RunTimeout time.Duration `yaml:"-" json:"-"`
 }
 
 // AppNotFound is the error of an app the tenant cannot use: unknown, or

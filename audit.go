@@ -29,6 +29,10 @@ type AuditEntry struct {
 	// endpoints: the store writes them, and a delivery to each endpoint
 	// that receives them (Webhook.Receives), in the change's transaction.
 	Events []*Event
+	// Executions are workflow runs the change starts (a connection's
+	// lifecycle triggers): the store queues them in the change's
+	// transaction, for the account they name (AccountPK set).
+	Executions []*Execution
 }
 
 // AuditFilter selects audit entries, newest first.

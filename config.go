@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/linkd-dev/linkd/tmpl"
 )
 
 // AppConfig is a linked account's installation of one app: the values of the
@@ -173,6 +176,11 @@ func ValidateConfigValue(field string, f *ConfigField, v json.RawMessage) error 
 		if verr := validateText(field, s, MaxUDFValueBytes, false); verr != nil {
 			return verr
 		}
+		if f.Template {
+			if err := checkUserTemplate(field, s); err != nil {
+				return err
+			}
+		}
 		switch f.FieldType {
 		case "url":
 			if u, err := url.Parse(s); s != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
@@ -201,4 +209,19 @@ func OptionAllowed(opts []FieldOption, v string) bool {
 		}
 	}
 	return false
+}
+
+// checkUserTemplate checks a template a user typed (a message template):
+// it may read the event's values by path, nothing else.
+func checkUserTemplate(field, s string) error {
+	t, err := tmpl.Parse(s)
+	if err != nil {
+		return FieldError(field, "%s is not a valid template: %v", field, err)
+	}
+	for _, p := range t.Paths() {
+		if !strings.HasPrefix(p, "event.") {
+			return FieldError(field, "%s: {{%s}} reads nothing a run has; use {{event.<key>}}", field, p)
+		}
+	}
+	return nil
 }

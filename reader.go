@@ -43,6 +43,11 @@ type Reader interface {
 	RecentCalls(ctx context.Context, t Tenant, accountID string, f CallFilter) ([]AppCall, error)
 
 	AccountDeliveryReader
+
+	Execution(ctx context.Context, t Tenant, id string) (*Execution, error)
+	ListExecutions(ctx context.Context, t Tenant, f ExecutionFilter) (*ExecutionPage, error)
+	EventDefs(ctx context.Context, t Tenant) ([]*EventDef, error)
+	EventDef(ctx context.Context, t Tenant, key string, byName bool) (*EventDef, error)
 }
 
 // Every store is a Reader.

@@ -16,6 +16,9 @@ type Services struct {
 	// Webhooks are the tenants' webhook endpoints; set its Catalog so
 	// that a slug filter must name a known app.
 	Webhooks *WebhookService
+	// Executions are workflow runs and event definitions; set its
+	// Catalog (and Wake, to the runner's).
+	Executions *ExecutionService
 }
 
 // NewServices builds every service over store, sealing secrets with keys;
@@ -33,5 +36,6 @@ func NewServices(store Store, keys Keyring, publicURL string) *Services {
 		Orgs:        NewOrgService(store),
 		Bulk:        NewBulkService(store, accounts),
 		Webhooks:    NewWebhookService(store, keys),
+		Executions:  NewExecutionService(store),
 	}
 }

@@ -35,6 +35,8 @@ type Store interface {
 	TenantSettingsStore
 	CallLogStore
 	WorkSignals
+	ExecutionStore
+	EventDefStore
 	// EnsureSetting stores value under name unless a value is already
 	// there, and returns the stored one. The server uses it to pin the
 	// master-key id: starting with another key must fail loudly.

@@ -193,6 +193,11 @@ func parse(src string, data []byte) ([]*linkd.App, error) {
 		if err := validateProxy(a, src == ShippedName, fail); err != nil {
 			return nil, err
 		}
+		for i := range a.Workflows {
+			if err := validateWorkflow(a, &a.Workflows[i], fmt.Sprintf("workflows[%s]", a.Workflows[i].ID), fail); err != nil {
+				return nil, err
+			}
+		}
 		if j, dup := seen[a.Slug]; dup {
 			return nil, fail("slug", "duplicate slug; apps[%d] (line %d) has it already", j, entryAt(entries, j).line)
 		}
@@ -276,6 +281,9 @@ var (
 	// idRE is for the names of inputs, config fields and workflows, which
 	// end up as JSON keys and in URLs.
 	idRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+	// stepIDRE names steps and set values, which templates and
+	// expressions read as steps.<id>: an identifier.
+	stepIDRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 )
 
 // Field types, as the compatible API documents them.
@@ -291,6 +299,9 @@ type failFunc func(field, format string, args ...any) error
 func validate(a *linkd.App, fail failFunc) error {
 	if !slugRE.MatchString(a.Slug) {
 		return fail("slug", "%q is not a valid slug: use 1-63 lower-case letters, digits and hyphens, starting with a letter or digit", a.Slug)
+	}
+	if slices.Contains(reservedSlugs, a.Slug) {
+		return fail("slug", "%q names an API route (/api/v2/public/application/%s); choose another slug", a.Slug, a.Slug)
 	}
 	if strings.TrimSpace(a.Name) == "" {
 		return fail("name", "required")
@@ -487,6 +498,9 @@ func validateConfigFields(at string, fields []linkd.ConfigField, fail failFunc) 
 		}
 		if err := checkType(path, "field_type", f.FieldType, configTypes, f.Options, fail); err != nil {
 			return err
+		}
+		if f.Template && f.FieldType != "text" && f.FieldType != "textarea" {
+			return fail(path+".template", "only a text or textarea field holds a template")
 		}
 	}
 	return nil

@@ -36,6 +36,9 @@ type Service struct {
 	// Owner names this process in refresh leases.
 	Owner string
 	Now   func() time.Time
+	// Runs, when set, starts the workflows a connection's lifecycle
+	// triggers (created, expired), queued with the change.
+	Runs *linkd.ExecutionService
 
 	flight singleflight.Group // one refresh per connection per process
 }
@@ -118,7 +121,9 @@ func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.
 // Expired from the refresher), with an audit entry; "" for a change worth
 // neither (a routine token refresh).
 func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType, event string, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
-	return s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	queued := false
+	conn, err := s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+		queued = false
 		now := s.now()
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, CreatedAt: now}
 		action := "connection.create"
@@ -146,9 +151,20 @@ func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slu
 			ev = &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: actor, Action: action, AccountID: accountID,
 				Fields: []string{"connections." + slug}, Details: map[string]any{"slug": slug, "auth_type": authType, "status": next.Status},
 				Events: []*linkd.Event{linkd.NewConnectionEvent(t, event, accountID, slug, now)}}
+			if s.Runs != nil {
+				// Workflows triggered by the change are queued with it.
+				if ev.Executions, err = s.Runs.LifecycleRuns(ctx, t, acct, slug, event); err != nil {
+					return nil, nil, nil, err
+				}
+				queued = len(ev.Executions) > 0
+			}
 		}
 		return next, made, ev, nil
 	})
+	if err == nil && queued {
+		s.Runs.WakeRuns()
+	}
+	return conn, err
 }
 
 // Disconnect removes the account's connections with slug (one auth type, or

@@ -28,6 +28,7 @@ import (
 	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
+	"github.com/linkd-dev/linkd/workflow"
 )
 
 // fixture is a running server on a real store with keys for three tenants.
@@ -49,6 +50,8 @@ type fixture struct {
 	caller      *proxy.Caller
 	// callLog records the proxy's calls, as serve wires it.
 	callLog *linkd.CallRecorder
+	// flows runs workflow executions (Drain them in tests).
+	flows *workflow.Runner
 }
 
 func newFixture(t *testing.T, store linkd.Store, rateLimit float64) *fixture {
@@ -107,14 +110,17 @@ func startFixture(t *testing.T, store linkd.Store, rateLimit float64, withProvid
 	callLog := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{FlushEvery: 10 * time.Millisecond})
 	t.Cleanup(func() { callLog.Close() })
 	pages := hosted.New(hosted.Config{Store: store, Connections: conns, Limiter: ratelimit.New(rateLimit, nil), RequestID: linkdhttp.RequestID})
-	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Pages: pages, Connections: conns, Apps: caller, CallLog: callLog, RateLimit: rateLimit})
+	svcs.Executions.Catalog = cat
+	flows := workflow.NewRunner(store, workflow.Options{Catalog: cat, Caller: caller}, worker.Options{Owner: "test"})
+	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: imp, Pages: pages, Connections: conns, Apps: caller, CallLog: callLog,
+		RateLimit: rateLimit, Workflows: flows})
 	t.Cleanup(srv.Close)
 	caller.Observe = srv.ObserveAppCall
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	ts.Start()
 	t.Cleanup(ts.Close)
 	f := &fixture{t: t, store: store, url: ts.URL, keys: map[string]string{}, client: ts.Client(), provider: prov, accounts: svc, connections: conns, caller: caller, callLog: callLog,
-		runner: csvio.NewRunner(imp, worker.Options{Owner: "test"}, 2), patterns: srv.Patterns()}
+		runner: csvio.NewRunner(imp, worker.Options{Owner: "test"}, 2), patterns: srv.Patterns(), flows: flows}
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	orgA := &linkd.Org{ID: linkd.NewID(), Name: "a-" + linkd.NewID(), CreatedAt: now}

@@ -53,13 +53,29 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 		t.Fatalf("test webhook: %d %s", sent.status, sent.raw)
 	}
 
+	// A run of the victim's workflow, started by an event of the tenant.
+	evDefs := f.do("POST", "/api/v2/public/application/event", "a", map[string]any{"name": "Customer Lookup", "response": map[string]any{"email": marker}})
+	var eventDefID string
+	var defs []map[string]any
+	mustJSON(t, evDefs.raw, &defs)
+	if len(defs) == 1 {
+		eventDefID, _ = defs[0]["_id"].(string)
+	}
+	fired := f.do("POST", "/api/v2/public/event/trigger", "a", map[string]any{"event": "Customer Lookup", "payload": map[string]any{"email": marker}}, hdr...)
+	execIDs, _ := fired.json["execution_ids"].([]any)
+	if eventDefID == "" || len(execIDs) != 1 {
+		t.Fatalf("setup: event %d %s; trigger %d %s", evDefs.status, evDefs.raw, fired.status, fired.raw)
+	}
+	executionID := execIDs[0].(string)
+
 	// The victim's state, read with its own key.
 	snapshot := func() string {
 		var b strings.Builder
 		for _, p := range []string{la + "/victim", "/api/v2/public/application/stripe?linked_account_id=victim",
 			"/api/v2/public/slug/stripe/config?linked_account_id=victim", la + "/import/" + jobID, "/api/v2/public/audit?linked_account_id=victim&limit=1000",
 			"/api/v2/public/webhook/" + hookID, "/api/v2/public/webhook",
-			"/api/v2/public/webhook/" + hookID + "/deliveries/" + deliveryID, "/api/v2/public/webhook/" + hookID + "/deliveries"} {
+			"/api/v2/public/webhook/" + hookID + "/deliveries/" + deliveryID, "/api/v2/public/webhook/" + hookID + "/deliveries",
+			"/api/v2/public/event", "/api/v2/public/execution?linked_account_id=victim", "/api/v2/public/execution/" + executionID + "?linked_account_id=victim"} {
 			res := f.do("GET", p, "a", nil)
 			fmt.Fprintf(&b, "%s %d %s\n", p, res.status, res.raw)
 		}
@@ -92,7 +108,7 @@ func testIsolationEveryRoute(t *testing.T, f *fixture) {
 
 	fill := strings.NewReplacer("{linked_account_id}", "victim", "{slug}", "stripe", "{config_id}", "victim",
 		"{workflow_id}", "sync-customers", "{job_id}", jobID, "{$}", "", "{id}", hookID,
-		"{path...}", "v1/customers", "{delivery_id}", deliveryID)
+		"{path...}", "v1/customers", "{delivery_id}", deliveryID, "{sub}", "settings", "{event_id}", eventDefID, "{execution_id}", executionID)
 	body := map[string]any{"linked_account_id": "victim", "name": "hijacked", "slug": "stripe", "config_id": "victim",
 		"enabled": false, "secret_key": "sk_attacker", "workflows": []any{map[string]any{"id": "sync-customers", "enabled": false}},
 		"udf": map[string]any{"marker": "overwritten"}}

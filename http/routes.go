@@ -40,8 +40,7 @@ func (s *Server) routes() {
 		const app = "/api/v2/public/application"
 		s.handle("GET "+app, s.withKeyOrSession(s.handleListApps))
 		s.handle("GET "+app+"/{slug}", s.withKeyOrSession(s.handleGetApp))
-		s.handle("GET "+app+"/{slug}/settings", s.withAPIKey(s.handleGetAppSettings))
-		s.handle("PUT "+app+"/{slug}/settings", s.withAPIKey(s.withIdempotency(s.handlePutAppSettings)))
+		// {slug}/settings goes through workflowRoutes' dispatcher.
 		s.handle("PUT "+la+"/integration/save-key-credentials/{slug}", s.withKeyOrSession(s.withIdempotency(s.handleSaveKeys)))
 		s.handle("DELETE "+la+"/integration/{slug}", s.withKeyOrSession(s.handleDisconnect))
 		s.handle("GET "+la+"/integration/oauth-url/{slug}", s.withKeyOrSession(s.handleOAuthURL))
@@ -126,6 +125,10 @@ func (s *Server) routes() {
 	s.handle("POST "+wh+"/{id}/test", s.withAPIKey(s.handleTestWebhook))
 	s.handle("POST "+wh+"/{id}/replay", s.withAPIKey(s.withIdempotency(s.handleReplay)))
 	s.handle("PUT /api/v2/public/webhooks/group/edit", s.withAPIKey(s.withIdempotency(s.handleEditWebhookGroup)))
+
+	// Events, workflow runs and executions (workflows.go), and the
+	// application/{slug}/{sub} dispatcher.
+	s.workflowRoutes()
 
 	s.handle("POST "+la+"/import", s.withAPIKey(s.handleImport))
 	s.handle("GET "+la+"/import", s.withAPIKey(s.handleListImports))

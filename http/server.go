@@ -56,6 +56,9 @@ type Config struct {
 	// matches (the dashboard's pages). It gets the same middleware: request
 	// ids, recovery, metrics and logs.
 	Dashboard http.Handler
+	// Workflows runs synchronous executions (workflow.Runner); without
+	// it, sync_execution is refused.
+	Workflows SyncRunner
 
 	// MetricsToken, when set, is the bearer token /metrics asks for
 	// (LINKD_METRICS_TOKEN): the page tells whoever reads it the routes,
@@ -94,6 +97,8 @@ type Server struct {
 	version     string
 	now         func() time.Time
 	dashboard   http.Handler // Config.Dashboard
+	executions  *linkd.ExecutionService
+	flows       SyncRunner
 	mux         *http.ServeMux
 	// patterns lists every registered route, for the OpenAPI test.
 	patterns []string
@@ -126,6 +131,7 @@ func NewServer(cfg Config) *Server {
 
 		wakeImports: cfg.WakeImports,
 		dashboard:   cfg.Dashboard,
+		flows:       cfg.Workflows,
 
 		metricsElsewhere: cfg.MetricsElsewhere,
 	}
@@ -136,6 +142,7 @@ func NewServer(cfg Config) *Server {
 	if sv := cfg.Services; sv != nil {
 		s.accounts, s.apiKeys, s.links, s.sessions = sv.Accounts, sv.APIKeys, sv.Hosted, sv.Sessions
 		s.settings, s.idem, s.webhooks = sv.Settings, sv.Idempotency, sv.Webhooks
+		s.executions = sv.Executions
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -289,6 +289,9 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = $1 AND env = $2 AND account_id = $3`, t.OrgID, t.Env, accountID); err != nil {
 			return fmt.Errorf("delete account %q: stored responses: %w", accountID, err)
 		}
+		if err := deleteAccountExecutions(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
 		// Before the delete's own event is written: that one is pending.
 		if err := deleteAccountEvents(ctx, tx, t, accountID); err != nil {
 			return err

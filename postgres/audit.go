@@ -33,7 +33,7 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 			return err
 		}
 	}
-	return nil
+	return insertExecutions(ctx, tx, t, ev.Executions)
 }
 
 // insertEvent fans e out to the tenant's endpoints that receive it (the

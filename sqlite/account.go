@@ -193,6 +193,9 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE org_id = ? AND env = ? AND account_id = ?`, t.OrgID, t.Env, accountID); err != nil {
 			return fmt.Errorf("delete account %q: stored responses: %w", accountID, err)
 		}
+		if err := deleteAccountExecutions(ctx, tx, t, acct.ID); err != nil {
+			return err
+		}
 		// Before the delete's own event is written: that one is pending.
 		if err := deleteAccountEvents(ctx, tx, t, accountID); err != nil {
 			return err

@@ -36,7 +36,7 @@ func insertAudit(ctx context.Context, tx *wtx, t linkd.Tenant, ev *linkd.AuditEn
 			return err
 		}
 	}
-	return nil
+	return insertExecutions(ctx, tx, t, ev.Executions)
 }
 
 // insertEvent fans e out to the tenant's endpoints that receive it (the

@@ -84,6 +84,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"DataKeys", testDataKeys},
 		{"KeyRotation", testKeyRotation},
 		{"ReplaceSetting", testReplaceSetting},
+		{"Executions", testExecutions},
+		{"ScheduledConfigs", testScheduledConfigs},
+		{"EventDefs", testEventDefs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

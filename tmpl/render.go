@@ -39,6 +39,13 @@ func (e *PathError) Unwrap() error { return e.Err }
 // by a numeric segment); strings are placed as they are, numbers in plain
 // decimal (never with an exponent), bools as true/false, times in RFC 3339.
 func (t *Template) Render(data map[string]any) (string, error) {
+	return t.RenderEscaped(data, nil)
+}
+
+// RenderEscaped is Render with every placeholder's text passed through
+// escape (url.PathEscape for a URL path, say), so that a value cannot add
+// path segments or a query; literal text is left as written.
+func (t *Template) RenderEscaped(data map[string]any, escape func(string) string) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].path == nil {
 		return t.parts[0].lit, nil
 	}
@@ -55,6 +62,9 @@ func (t *Template) Render(data map[string]any) (string, error) {
 		s, err := format(v)
 		if err != nil {
 			return "", &PathError{Path: p.name, Err: err}
+		}
+		if escape != nil {
+			s = escape(s)
 		}
 		b.WriteString(s)
 	}

@@ -295,6 +295,11 @@ func (l *Loop[T]) run(ctx context.Context, it T) error {
 	return err
 }
 
+// Work runs one item claimed outside the loop (a synchronous workflow
+// run claimed by id) with its heartbeat, as the loop runs the items it
+// claims.
+func (l *Loop[T]) Work(ctx context.Context, it T) error { return l.work(ctx, it) }
+
 // Drain claims and runs items one after another until none is due, and
 // reports how many it ran; it stops at the first error. Tests, benchmarks
 // and one-shot commands use it instead of Run.

@@ -29,6 +29,7 @@ import (
 	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/webhooks"
 	"github.com/linkd-dev/linkd/worker"
+	"github.com/linkd-dev/linkd/workflow"
 )
 
 // instanceID names this process in leases of shared work: host, pid and a
@@ -127,6 +128,18 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	connections := connect.NewService(store, accounts, apps, c.PublicURL)
 	connections.RefreshAhead, connections.Owner, connections.HTTPClient = c.RefreshAhead, owner, tokenClient
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
+	// Workflow runs call the apps through the same caller as the proxy.
+	svcs.Executions.Catalog = apps
+	flows := workflow.NewRunner(store, workflow.Options{Catalog: apps, Caller: caller, Logger: log,
+		Metadata: func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error) {
+			cr, err := connections.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return cr.Metadata, nil
+		}}, worker.Options{Owner: owner, Logger: log, Observer: work})
+	svcs.Executions.Wake = flows.Wake
+	connections.Runs = svcs.Executions
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
 	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log, Observer: work}, 0)
 	// Webhook deliveries leave through the guarded client too; each
@@ -137,6 +150,8 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	// A delivery is sent right after the commit that made it (on
 	// PostgreSQL, by whichever instance hears first), not at the next poll.
 	store.OnWork(linkd.WorkWebhooks, sender.Wake)
+	// Runs queued on any instance start here without waiting for a poll.
+	store.OnWork(linkd.WorkExecutions, flows.Wake)
 	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log, Observer: work})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
@@ -168,6 +183,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		Registry:    reg,
 		Version:     version,
 		Dashboard:   dash,
+		Workflows:   flows,
 
 		MetricsToken:     c.MetricsToken,
 		MetricsElsewhere: c.MetricsAddr != "",
@@ -187,9 +203,13 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	})
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
+	bg.Go(func() { flows.Run(bgctx) })
+	for _, sch := range workflow.Schedules(svcs.Executions, apps, store, worker.Options{Owner: owner, Logger: log}) {
+		bg.Go(func() { sch.Run(bgctx) })
+	}
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
 	bg.Go(func() {
-		purgeSchedule(store, callLog, svcs.Idempotency, svcs.Webhooks, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
+		purgeSchedule(store, callLog, svcs.Idempotency, svcs.Webhooks, svcs.Executions, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
 	})
 	defer func() {
 		stopBackground()
