@@ -235,7 +235,8 @@ func TestExecutionsHTTP(t *testing.T) {
 		}
 		// acme-001: 27 runs; of the 3 that ended, 1 errored.
 		if _, b := e.get(c, "/account/acme-001"); !strings.Contains(b, `<dd class="acct-metric-value">27</dd>`) || !strings.Contains(b, "33.3 % errors") ||
-			!strings.Contains(b, "out of the last 3 that ended") {
+			!strings.Contains(b, "out of the last 3 that ended") || !strings.Contains(b, "Event Order Placed fired") || !strings.Contains(b, "2 runs started") ||
+			!strings.Contains(b, "Run stopped") || !strings.Contains(b, "Run started again") || !strings.Contains(b, "run "+rec.ID) {
 			t.Fatalf("account card:\n%s", b)
 		}
 
