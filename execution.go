@@ -202,6 +202,9 @@ type ExecutionStore interface {
 	// due later (waiting for a retry), with the due time of the oldest
 	// waiting for a worker (zero when none); for metrics.
 	ExecutionQueue(ctx context.Context, now time.Time) (ExecutionQueueStats, error)
+	// PurgeExecutions deletes, across tenants, the runs that ended before
+	// before, with their nodes, in batches; it returns how many.
+	PurgeExecutions(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ExecutionQueueStats is the state of the runs not ended.

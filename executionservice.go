@@ -441,3 +441,9 @@ func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *Li
 
 // WakeRuns tells the runner that a commit queued runs.
 func (s *ExecutionService) WakeRuns() { s.wake() }
+
+// Purge deletes the runs that ended before before (the log retention),
+// with their payloads, inputs and outputs.
+func (s *ExecutionService) Purge(ctx context.Context, before time.Time) (int64, error) {
+	return s.store.PurgeExecutions(ctx, StoreTime(before))
+}

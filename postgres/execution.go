@@ -385,3 +385,24 @@ func (s *Store) ExecutionQueue(ctx context.Context, now time.Time) (linkd.Execut
 	}
 	return q, nil
 }
+
+// PurgeExecutions implements linkd.ExecutionStore, a batch per statement.
+func (s *Store) PurgeExecutions(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.pool.QueryRow(ctx, `WITH del AS (
+				DELETE FROM executions WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM executions
+					WHERE finished_at IS NOT NULL AND finished_at < $1 LIMIT 500 FOR UPDATE SKIP LOCKED)
+				RETURNING org_id, env, id),
+			nodes AS (DELETE FROM execution_nodes n USING del WHERE n.org_id = del.org_id AND n.env = del.env AND n.execution_id = del.id)
+			SELECT count(*) FROM del`, before).Scan(&n)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("purge executions: %w", err)
+		}
+		if n < 500 {
+			return total, nil
+		}
+	}
+}

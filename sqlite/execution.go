@@ -385,3 +385,56 @@ func (s *Store) ExecutionQueue(ctx context.Context, now time.Time) (linkd.Execut
 	}
 	return q, nil
 }
+
+// purgeExecutionsBatch bounds one purge transaction, so the writer is
+// never held long.
+const purgeExecutionsBatch = 500
+
+// PurgeExecutions implements linkd.ExecutionStore.
+func (s *Store) PurgeExecutions(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *wtx) error {
+			n = 0
+			rows, err := tx.QueryContext(ctx, `SELECT org_id, env, id FROM executions INDEXED BY executions_finished
+				WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT ?`, micros(before), purgeExecutionsBatch)
+			if err != nil {
+				return err
+			}
+			type key struct{ org, env, id string }
+			var keys []key
+			for rows.Next() {
+				var k key
+				if err := rows.Scan(&k.org, &k.env, &k.id); err != nil {
+					rows.Close()
+					return err
+				}
+				keys = append(keys, k)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			for _, k := range keys {
+				for _, q := range []string{`DELETE FROM execution_nodes WHERE org_id = ? AND env = ? AND execution_id = ?`,
+					`DELETE FROM executions WHERE org_id = ? AND env = ? AND id = ?`} {
+					if _, err := tx.ExecContext(ctx, q, k.org, k.env, k.id); err != nil {
+						return err
+					}
+				}
+			}
+			n = int64(len(keys))
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("purge executions: %w", err)
+		}
+		if n < purgeExecutionsBatch {
+			if total > 0 {
+				s.checkpointSoon()
+			}
+			return total, nil
+		}
+	}
+}

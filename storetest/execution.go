@@ -152,6 +152,18 @@ func testExecutions(t *testing.T, e *env) {
 		t.Fatalf("claim by id in another tenant: %v", err)
 	}
 
+	// Runs that ended before the retention go, with their nodes; others
+	// stay.
+	if n, err := e.store.PurgeExecutions(e.ctx, end.Add(time.Microsecond)); err != nil || n < 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if _, err := e.store.Execution(e.ctx, e.t, r.ID); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("a purged run: %v", err)
+	}
+	if _, err := e.store.Execution(e.ctx, e.t, x3.ID); err != nil {
+		t.Fatalf("a running run was purged: %v", err)
+	}
+
 	// Deleting the account deletes its runs, payloads and nodes.
 	if err := e.svc.Delete(e.ctx, e.t, "k", "acme"); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ type apps struct {
 	onRequest func(seen)
 }
 
-func newApps(t *testing.T) *apps {
+func newApps(t testing.TB) *apps {
 	a := &apps{routes: map[string][]reply{}}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
@@ -132,7 +132,7 @@ func (a *apps) reset() {
 
 // loopbackCatalog is the shipped catalog with every app's API and OAuth
 // endpoints on the server: the shipped steps run unchanged.
-func loopbackCatalog(t *testing.T, server string) *catalog.Catalog {
+func loopbackCatalog(t testing.TB, server string) *catalog.Catalog {
 	t.Helper()
 	raw, err := os.ReadFile("../catalog/catalog.yaml")
 	if err != nil {
@@ -199,7 +199,7 @@ func loopbackCatalog(t *testing.T, server string) *catalog.Catalog {
 // fixture is a tenant with one account, the services, and a runner with a
 // clock the test moves.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	store  linkd.Store
 	svcs   *linkd.Services
 	conns  *connect.Service
@@ -227,7 +227,7 @@ func (f *fixture) advance(d time.Duration) {
 	f.now = f.now.Add(d)
 }
 
-func newFixture(t *testing.T, store linkd.Store) *fixture {
+func newFixture(t testing.TB, store linkd.Store) *fixture {
 	t.Helper()
 	master := make([]byte, 32)
 	rand.Read(master)

@@ -387,3 +387,44 @@ func TestStepTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestSchedulesFireOncePerPeriod: two instances' schedules of the same
+// workflow queue one run per config and period between them.
+func TestSchedulesFireOncePerPeriod(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		f.connect(f.tn, "cust", "slack", nil)
+		f.enable(f.tn, "cust", "slack", "sync-users", nil, nil)
+		var all []*worker.Schedule
+		for _, owner := range []string{"i1", "i2"} {
+			all = append(all, workflow.Schedules(f.svcs.Executions, f.cat, store, worker.Options{Owner: owner, Clock: f.clock})...)
+		}
+		if len(all) != 2*4 { // the four scheduled shipped workflows, per instance
+			t.Fatalf("%d schedules", len(all))
+		}
+		runs := func() int {
+			p, err := store.ListExecutions(t.Context(), f.tn, linkd.ExecutionFilter{WorkflowID: "sync-users"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.Total
+		}
+		for range 2 {
+			for _, s := range all {
+				if _, err := s.Fire(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n := runs(); n != 1 {
+			t.Fatalf("%d runs in one period", n)
+		}
+		f.advance(24 * time.Hour)
+		for _, s := range all {
+			s.Fire(t.Context())
+		}
+		if n := runs(); n != 2 {
+			t.Fatalf("%d runs after two periods", n)
+		}
+	})
+}

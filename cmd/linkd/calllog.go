@@ -11,10 +11,11 @@ import (
 )
 
 // purgeSchedule is the hourly maintenance job: it deletes the calls and the
-// webhook delivery log older than the retention (LINKD_LOG_RETENTION) and
+// webhook delivery log older than the retention (LINKD_LOG_RETENTION), the
+// workflow runs that ended before it, and
 // the idempotency records that expired, through the services that own them. Every instance runs it; the
 // schedule's tick lets one of them do the work each hour.
-func purgeSchedule(ticks linkd.TickStore, calls *linkd.CallRecorder, idem *linkd.IdempotencyService, hooks *linkd.WebhookService, retention time.Duration, o worker.Options, log *slog.Logger) *worker.Schedule {
+func purgeSchedule(ticks linkd.TickStore, calls *linkd.CallRecorder, idem *linkd.IdempotencyService, hooks *linkd.WebhookService, execs *linkd.ExecutionService, retention time.Duration, o worker.Options, log *slog.Logger) *worker.Schedule {
 	return worker.NewSchedule(o, "purge-call-log", time.Hour, ticks, func(ctx context.Context, _ time.Time) error {
 		now := time.Now()
 		n, err := calls.Purge(ctx, now.Add(-retention))
@@ -29,6 +30,10 @@ func purgeSchedule(ticks linkd.TickStore, calls *linkd.CallRecorder, idem *linkd
 		if d > 0 {
 			log.Info("purged the webhook delivery log", "deliveries", d, "retention", retention)
 		}
-		return errors.Join(err, ierr, werr)
+		x, xerr := execs.Purge(ctx, now.Add(-retention))
+		if x > 0 {
+			log.Info("purged ended workflow runs", "executions", x, "retention", retention)
+		}
+		return errors.Join(err, ierr, werr, xerr)
 	})
 }

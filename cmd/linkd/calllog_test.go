@@ -114,7 +114,7 @@ func TestCallLogPurge(t *testing.T) {
 		recorder := linkd.NewCallRecorder(store, linkd.CallRecorderOptions{})
 		defer recorder.Close()
 		purge := purgeSchedule(store, recorder, linkd.NewIdempotencyService(store, keys), linkd.NewWebhookService(store, keys),
-			48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
+			linkd.NewExecutionService(store), 48*time.Hour, worker.Options{Owner: "test"}, slog.New(slog.DiscardHandler))
 		if _, err := purge.Fire(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -198,7 +198,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	}
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
 	bg.Go(func() {
-		purgeSchedule(store, callLog, svcs.Idempotency, svcs.Webhooks, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
+		purgeSchedule(store, callLog, svcs.Idempotency, svcs.Webhooks, svcs.Executions, c.LogRetention, worker.Options{Owner: owner, Logger: log}, log).Run(bgctx)
 	})
 	defer func() {
 		stopBackground()

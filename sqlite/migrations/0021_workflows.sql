@@ -49,6 +49,10 @@ CREATE TABLE executions (
 );
 CREATE INDEX executions_due ON executions (next_at) WHERE status IN ('RUNNING', 'STOPPING');
 CREATE INDEX executions_account ON executions (org_id, env, account_pk);
+-- Ended runs are purged after the log retention (LINKD_LOG_RETENTION).
+CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
+-- The API lists one account's runs, newest first.
+CREATE INDEX executions_account_list ON executions (org_id, env, account_id, created_at);
 
 CREATE TABLE execution_nodes (
 	org_id       TEXT    NOT NULL,
