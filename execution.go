@@ -49,6 +49,11 @@ const (
 	ExecAsync        = "ASYNC"
 )
 
+// WorkExecutions is runs queued (WorkSignals): the stores signal it after
+// a commit that inserted runs, so that a runner on any instance starts them
+// without waiting for its poll.
+const WorkExecutions WorkKind = "executions"
+
 // Execution is one run of a workflow for one linked account's config. It
 // is a row: any instance runs it under a lease (package worker), one step
 // at a time, committing each step's outcome before the next starts.

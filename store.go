@@ -34,6 +34,7 @@ type Store interface {
 	DeliveryRetentionStore
 	TenantSettingsStore
 	CallLogStore
+	WorkSignals
 	ExecutionStore
 	EventDefStore
 	// EnsureSetting stores value under name unless a value is already

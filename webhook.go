@@ -100,6 +100,12 @@ type Webhook struct {
 	// DataKey (owner WebhookOwner); shown once, when made or rotated.
 	Secret  []byte
 	DataKey []byte
+	// PreviousSecret is the secret a rotation replaced, sealed with
+	// DataKey under WebhookPreviousSecretField; until PreviousUntil it
+	// signs each delivery beside Secret, so receivers can switch to the
+	// new secret without rejecting deliveries meanwhile.
+	PreviousSecret []byte
+	PreviousUntil  time.Time
 	// DisabledReason says why linkd disabled the endpoint (410, failing
 	// for days); empty when the user did, or when it is enabled.
 	DisabledReason string
@@ -176,8 +182,17 @@ type WebhookStore interface {
 	// PutWebhook replaces an endpoint with what fn makes of it, with fn's
 	// audit entry, in one transaction; ENOTFOUND when absent.
 	PutWebhook(ctx context.Context, t Tenant, id string, fn func(cur *Webhook) (*Webhook, *AuditEntry, error)) (*Webhook, error)
+	// PutWebhooks is PutWebhook for each endpoint of ids, all in one
+	// transaction: when fn or a write fails, or an id is absent
+	// (ENOTFOUND), none changes. fn answering a nil endpoint leaves that
+	// one as it is. It returns the endpoints as stored, in ids' order.
+	PutWebhooks(ctx context.Context, t Tenant, ids []string, fn func(cur *Webhook) (*Webhook, *AuditEntry, error)) ([]*Webhook, error)
 	// DeleteWebhook deletes an endpoint and its deliveries, with ev.
 	DeleteWebhook(ctx context.Context, t Tenant, id string, ev *AuditEntry) error
+	// DeleteWebhooks deletes the endpoints of ids and their deliveries,
+	// each with its entry of evs (same order), in one transaction: none
+	// is deleted when one is absent (ENOTFOUND).
+	DeleteWebhooks(ctx context.Context, t Tenant, ids []string, evs []*AuditEntry) error
 	// Deliveries lists an endpoint's deliveries, newest first.
 	Deliveries(ctx context.Context, t Tenant, webhookID string, limit int) ([]*Delivery, error)
 	// WebhookEvent returns one kept event; ENOTFOUND when the tenant has
@@ -188,6 +203,17 @@ type WebhookStore interface {
 // WebhookSecretField names the signing secret among a webhook's sealed
 // values, binding the ciphertext to the endpoint.
 const WebhookSecretField = "secret"
+
+// WebhookPreviousSecretField names the replaced signing secret, kept for
+// the overlap a rotation asks for.
+const WebhookPreviousSecretField = "previous-secret"
+
+// MaxSecretOverlap bounds how long a replaced secret keeps signing.
+const MaxSecretOverlap = 7 * 24 * time.Hour
+
+// DefaultSecretOverlap is how long a replaced secret keeps signing when a
+// rotation does not say (Svix's 24 hours).
+const DefaultSecretOverlap = 24 * time.Hour
 
 // NewWebhookSecret returns a fresh Standard Webhooks signing secret:
 // "whsec_" and 32 random bytes in base64.
@@ -220,6 +246,25 @@ func SealWebhookSecret(keys Keyring, t Tenant, w *Webhook, secret string) error 
 func OpenWebhookSecret(keys Keyring, t Tenant, w *Webhook) (string, error) {
 	b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), WebhookSecretField, w.Secret)
 	return string(b), err
+}
+
+// SigningSecrets returns the secrets that sign a delivery to w made at
+// now: its secret, and the one a rotation replaced while its overlap
+// lasts.
+func SigningSecrets(keys Keyring, t Tenant, w *Webhook, now time.Time) ([]string, error) {
+	cur, err := OpenWebhookSecret(keys, t, w)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{cur}
+	if len(w.PreviousSecret) > 0 && now.Before(w.PreviousUntil) {
+		b, err := keys.Open(w.DataKey, WebhookOwner(t, w.ID), WebhookPreviousSecretField, w.PreviousSecret)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
 }
 
 // CompatKeyField names the sealed API key among a webhook's sealed values,

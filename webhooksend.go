@@ -55,4 +55,8 @@ type DeliveryStore interface {
 	FinishDelivery(ctx context.Context, d *Delivery, attempt *DeliveryAttempt, state string, next time.Time, disable string) error
 	// DeliveryAttempts lists a delivery's attempts, first first.
 	DeliveryAttempts(ctx context.Context, t Tenant, webhookID, eventID string) ([]*DeliveryAttempt, error)
+	// OldestDueDelivery returns when the longest-waiting pending delivery
+	// that is due at now (of any tenant) became due, and false when none
+	// is: an operator's measure of how far the senders are behind.
+	OldestDueDelivery(ctx context.Context, now time.Time) (time.Time, bool, error)
 }

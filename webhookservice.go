@@ -241,7 +241,13 @@ func (s *WebhookService) Update(ctx context.Context, t Tenant, actor, id string,
 			return nil, err
 		}
 	}
-	return s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
+	return s.put(ctx, t, id, s.patch(t, actor, in))
+}
+
+// patch is Update's change of one endpoint: what in sets, and the audit
+// entry; the current endpoint and no entry when in changes nothing.
+func (s *WebhookService) patch(t Tenant, actor string, in WebhookInput) func(cur *Webhook) (*Webhook, *AuditEntry, error) {
+	return func(cur *Webhook) (*Webhook, *AuditEntry, error) {
 		next := cloneWebhook(cur)
 		fields, err := s.apply(next, in)
 		if err != nil {
@@ -257,7 +263,7 @@ func (s *WebhookService) Update(ctx context.Context, t Tenant, actor, id string,
 		}
 		next.UpdatedAt = s.now()
 		return next, webhookAudit(next, AuditWebhookUpdate, actor, next.UpdatedAt, fields), nil
-	})
+	}
 }
 
 // put is the store's PutWebhook, except that fn may answer its current
@@ -282,24 +288,42 @@ func (s *WebhookService) put(ctx context.Context, t Tenant, id string, fn func(c
 var errUnchanged = &Error{Code: EINTERNAL, Message: "unchanged"}
 
 // RotateSecret gives the endpoint a new signing secret and returns it,
-// shown this once. The old secret stops signing at once.
-func (s *WebhookService) RotateSecret(ctx context.Context, t Tenant, actor, id string) (string, error) {
+// shown this once. The old secret keeps signing each delivery beside the
+// new one for overlap (0 to MaxSecretOverlap; 0 stops it at once), the
+// time a receiver needs to switch; it replaces a previous secret still
+// in its overlap. It returns when the old secret stops signing.
+func (s *WebhookService) RotateSecret(ctx context.Context, t Tenant, actor, id string, overlap time.Duration) (secret string, oldUntil time.Time, err error) {
 	if err := checkWebhookID(id); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	secret := NewWebhookSecret()
-	_, err := s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return "", time.Time{}, FieldError("overlap_seconds", "overlap_seconds must be between 0 and %d", int(MaxSecretOverlap/time.Second))
+	}
+	secret = NewWebhookSecret()
+	_, err = s.put(ctx, t, id, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
 		next := cloneWebhook(cur)
+		next.UpdatedAt = s.now()
+		next.PreviousSecret, next.PreviousUntil, oldUntil = nil, time.Time{}, next.UpdatedAt
+		if overlap > 0 {
+			old, err := OpenWebhookSecret(s.keys, t, cur)
+			if err != nil {
+				return nil, nil, fmt.Errorf("open webhook secret: %w", err)
+			}
+			sealed, err := s.keys.Seal(cur.DataKey, WebhookOwner(t, cur.ID), WebhookPreviousSecretField, []byte(old))
+			if err != nil {
+				return nil, nil, fmt.Errorf("seal webhook secret: %w", err)
+			}
+			next.PreviousSecret, next.PreviousUntil, oldUntil = sealed, next.UpdatedAt.Add(overlap), next.UpdatedAt.Add(overlap)
+		}
 		if err := SealWebhookSecret(s.keys, t, next, secret); err != nil {
 			return nil, nil, fmt.Errorf("seal webhook secret: %w", err)
 		}
-		next.UpdatedAt = s.now()
 		return next, webhookAudit(next, AuditWebhookUpdate, actor, next.UpdatedAt, []string{"secret"}), nil
 	})
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return secret, nil
+	return secret, oldUntil, nil
 }
 
 // Delete deletes the endpoint id and its deliveries.
@@ -312,25 +336,28 @@ func (s *WebhookService) Delete(ctx context.Context, t Tenant, actor, id string)
 }
 
 // DeleteAll deletes every endpoint of the tenant (the Node SDK's
-// deleteWebhook, which names none) and returns how many it deleted. Each
-// is deleted in its own transaction: a failure part way leaves the rest,
-// and calling it again finishes the job.
+// deleteWebhook, which names none) and returns how many it deleted: all
+// of them in one transaction, or none. An endpoint made while it runs may
+// survive; one deleted meanwhile makes it start again.
 func (s *WebhookService) DeleteAll(ctx context.Context, t Tenant, actor string) (int, error) {
-	all, err := s.store.Webhooks(ctx, t)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, w := range all {
-		err := s.store.DeleteWebhook(ctx, t, w.ID, webhookAudit(w, AuditWebhookDelete, actor, s.now(), nil))
-		if err != nil && ErrorCode(err) != ENOTFOUND {
-			return n, err
+	for attempt := 0; ; attempt++ {
+		all, err := s.store.Webhooks(ctx, t)
+		if err != nil || len(all) == 0 {
+			return 0, err
 		}
-		if err == nil {
-			n++
+		ids, evs := make([]string, len(all)), make([]*AuditEntry, len(all))
+		for i, w := range all {
+			ids[i], evs[i] = w.ID, webhookAudit(w, AuditWebhookDelete, actor, s.now(), nil)
 		}
+		err = s.store.DeleteWebhooks(ctx, t, ids, evs)
+		if ErrorCode(err) == ENOTFOUND && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return len(ids), nil
 	}
-	return n, nil
 }
 
 // EditGroup sets the group of each endpoint of ids ("" removes it) and
@@ -355,15 +382,20 @@ func (s *WebhookService) EditGroup(ctx context.Context, t Tenant, actor string, 
 			return nil, err
 		}
 	}
-	out := make([]*Webhook, 0, len(ids))
-	for _, id := range ids {
-		w, err := s.Update(ctx, t, actor, id, WebhookInput{Group: &group, SigningKey: key})
-		if err != nil {
+	if key != nil {
+		if err := s.checkSigningKey(ctx, t, key); err != nil {
 			return nil, err
 		}
-		out = append(out, w)
 	}
-	return out, nil
+	// One transaction: every endpoint gets the group, or none does.
+	patch := s.patch(t, actor, WebhookInput{Group: &group, SigningKey: key})
+	return s.store.PutWebhooks(ctx, t, ids, func(cur *Webhook) (*Webhook, *AuditEntry, error) {
+		next, ev, err := patch(cur)
+		if err == nil && ev == nil {
+			return nil, nil, nil // unchanged: left as it is
+		}
+		return next, ev, err
+	})
 }
 
 // Subscribe adds events to the tenant's oldest endpoint (the deprecated

@@ -128,6 +128,9 @@ func startSender(store linkd.Store, keys linkd.Keyring, tenantCap int) (stop fun
 	client := outbound.NewClient(outbound.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Timeout: webhooks.Timeout})
 	s := webhooks.NewSender(store, keys, webhooks.Options{Client: client}, worker.Options{Owner: "bench", TenantCap: tenantCap, Concurrency: max(tenantCap, 0),
 		Logger: slog.New(slog.DiscardHandler)})
+	// As serve wires it; a stopped sender's Wake stays registered and
+	// does nothing.
+	store.OnWork(linkd.WorkWebhooks, s.Wake)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()

@@ -3,7 +3,9 @@ package dashboard
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -118,6 +120,9 @@ type settingsWebhookSecretData struct {
 	Webhook *linkd.Webhook
 	Secret  string
 	Rotated bool
+	// OldUntil is when the replaced secret stops signing (zero: it
+	// already has).
+	OldUntil time.Time
 }
 
 // handleCreateWebhook creates an endpoint and shows its signing secret
@@ -260,12 +265,23 @@ func (h *Handler) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Reque
 	if r.Method == http.MethodGet {
 		return h.render(w, r, http.StatusOK, "settings_webhook_rotate", settingsPage("Rotate signing secret", wh))
 	}
-	secret, err := svc.RotateSecret(r.Context(), c.Tenant(), c.Actor(), wh.ID)
+	overlap := linkd.DefaultSecretOverlap
+	if v := r.PostFormValue("overlap"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > int64(linkd.MaxSecretOverlap/time.Second) {
+			return linkd.FieldError("overlap", "the overlap must be a number of seconds from 0 to %d", int64(linkd.MaxSecretOverlap/time.Second))
+		}
+		overlap = time.Duration(n) * time.Second
+	}
+	secret, until, err := svc.RotateSecret(r.Context(), c.Tenant(), c.Actor(), wh.ID, overlap)
 	if err != nil {
 		return err
 	}
+	if overlap == 0 {
+		until = time.Time{}
+	}
 	h.logger.InfoContext(r.Context(), "webhook secret rotated", "webhook_id", wh.ID, "org_id", c.Session.OrgID, "environment", c.Session.Env, "actor", c.Actor())
-	return h.render(w, r, http.StatusOK, "settings_webhook_secret", settingsPage("Signing secret rotated", settingsWebhookSecretData{Webhook: wh, Secret: secret, Rotated: true}))
+	return h.render(w, r, http.StatusOK, "settings_webhook_secret", settingsPage("Signing secret rotated", settingsWebhookSecretData{Webhook: wh, Secret: secret, Rotated: true, OldUntil: until}))
 }
 
 // handleDeleteWebhook confirms (GET) and deletes (POST) an endpoint with

@@ -223,10 +223,16 @@ func TestSettingsWebhooksHTTP(t *testing.T) {
 		}
 
 		// Rotating: a confirmation, then the new secret once.
-		if st, page := get("/settings/webhooks/" + hook.ID + "/rotate-secret"); st != http.StatusOK || !strings.Contains(page, "stops signing at once") || shownSecret(page) != "" {
+		if st, page := get("/settings/webhooks/" + hook.ID + "/rotate-secret"); st != http.StatusOK || !strings.Contains(page, `name="overlap"`) ||
+			!strings.Contains(page, "signed with both secrets") || shownSecret(page) != "" {
 			t.Fatalf("rotate confirmation %d:\n%s", st, page)
 		}
-		resp = e.post(c, "/settings/webhooks/"+hook.ID+"/rotate-secret", nil, e.url)
+		wantStatus(t, e.post(c, "/settings/webhooks/"+hook.ID+"/rotate-secret", url.Values{"overlap": {"604801"}}, e.url), http.StatusBadRequest)
+		if e.storedSecret(e.test, hook.ID) != secret {
+			t.Fatal("a refused rotation changed the secret")
+		}
+		before := time.Now()
+		resp = e.post(c, "/settings/webhooks/"+hook.ID+"/rotate-secret", url.Values{"overlap": {"3600"}}, e.url)
 		wantStatus(t, resp, http.StatusOK)
 		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Fatalf("Cache-Control = %q", cc)
@@ -234,6 +240,11 @@ func TestSettingsWebhooksHTTP(t *testing.T) {
 		rotated := shownSecret(body(t, resp))
 		if rotated == "" || rotated == secret || rotated != e.storedSecret(e.test, hook.ID) {
 			t.Fatalf("rotated secret %q (was %q)", rotated, secret)
+		}
+		// The old secret keeps signing for the hour chosen.
+		if got, _ := s.Webhook(ctx, e.test, hook.ID); len(got.PreviousSecret) == 0 ||
+			got.PreviousUntil.Before(before.Add(time.Hour-time.Second)) || got.PreviousUntil.After(time.Now().Add(time.Hour)) {
+			t.Fatalf("after a rotation with a 1-hour overlap: previous secret kept %v, until %v", len(got.PreviousSecret) > 0, got.PreviousUntil)
 		}
 
 		// Another tenant's endpoint: no page, no action.

@@ -3,6 +3,7 @@ package http
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -270,18 +271,44 @@ func (s *Server) handleUnsubscribeWebhook(w http.ResponseWriter, r *http.Request
 }
 
 // handleRotateWebhookSecret gives the endpoint a new signing secret and
-// answers it, once: {"_id", "secret"}.
-// It takes no body, so it has no Idempotency-Key: a retry makes another
-// secret, and the last one answered is the one that signs.
+// answers it, once: {"_id", "secret", "previous_secret_expires_at"}. An
+// optional body {"overlap_seconds": N} says how long the old secret keeps
+// signing beside the new one (default 24 hours; 0 retires it at once).
+// It has no Idempotency-Key: a retry makes another secret, and the last
+// one answered is the one that signs.
 func (s *Server) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	secret, err := s.webhooks.RotateSecret(r.Context(), tenant(r), actor(r), id)
+	overlap := linkd.DefaultSecretOverlap
+	if r.ContentLength != 0 {
+		body, err := readBody(w, r)
+		if err != nil {
+			return err
+		}
+		var in struct {
+			OverlapSeconds *int64 `json:"overlap_seconds"`
+		}
+		if err := decodeJSON(body, &in); err != nil {
+			return err
+		}
+		if in.OverlapSeconds != nil {
+			if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int64(linkd.MaxSecretOverlap/time.Second) {
+				return linkd.FieldError("overlap_seconds", "overlap_seconds must be between 0 and %d", int64(linkd.MaxSecretOverlap/time.Second))
+			}
+			overlap = time.Duration(*in.OverlapSeconds) * time.Second
+		}
+	}
+	secret, until, err := s.webhooks.RotateSecret(r.Context(), tenant(r), actor(r), id, overlap)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
-		ID     string `json:"_id"`
-		Secret string `json:"secret"`
-	}{id, secret})
+	out := struct {
+		ID      string `json:"_id"`
+		Secret  string `json:"secret"`
+		Expires string `json:"previous_secret_expires_at,omitempty"`
+	}{ID: id, Secret: secret}
+	if overlap > 0 {
+		out.Expires = until.Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

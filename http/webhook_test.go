@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -328,6 +329,21 @@ func testWebhookSecret(t *testing.T, f *fixture) {
 	if res.status != 200 || !strings.HasPrefix(second, "whsec_") || second == first || res.json["_id"] != id {
 		t.Fatalf("rotate: %d %s", res.status, res.raw)
 	}
+	// No body: the old secret keeps signing for the default 24 hours.
+	if until, err := time.Parse(time.RFC3339, fmt.Sprint(res.json["previous_secret_expires_at"])); err != nil ||
+		until.Before(time.Now().Add(23*time.Hour)) || until.After(time.Now().Add(25*time.Hour)) {
+		t.Fatalf("rotate without a body: previous_secret_expires_at %v", res.json["previous_secret_expires_at"])
+	}
+	for _, bad := range []string{`{"overlap_seconds":-1}`, `{"overlap_seconds":604801}`, `{"overlap_seconds":"1h"}`} {
+		if res := f.do("POST", wh+"/"+id+"/rotate-secret", "a", bad); res.status != 400 || res.json["field"] != "overlap_seconds" {
+			t.Errorf("rotate with %s: %d %s", bad, res.status, res.raw)
+		}
+	}
+	res = f.do("POST", wh+"/"+id+"/rotate-secret", "a", map[string]any{"overlap_seconds": 0})
+	if _, has := res.json["previous_secret_expires_at"]; res.status != 200 || has {
+		t.Fatalf("rotate with no overlap: %d %s", res.status, res.raw)
+	}
+	second, _ = res.json["secret"].(string)
 	for _, p := range []string{wh, wh + "/" + id, "/api/v2/public/audit?limit=100", wh + "/" + id + "/deliveries"} {
 		raw := string(f.do("GET", p, "a", nil).raw)
 		if strings.Contains(raw, "whsec_") || strings.Contains(raw, first[6:]) || strings.Contains(raw, second[6:]) {

@@ -138,7 +138,7 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 	if len(ev.Events) == 1 {
 		e = ev.Events[0]
 	}
-	var inserted int
+	var inserted, delivering int
 	err = s.pool.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1
@@ -158,15 +158,18 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 			INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
 			SELECT $1, $2, $19, $20, $4, $22, $23, $21, $24 WHERE EXISTS (SELECT 1 FROM dlv)
 		)
-		SELECT count(*) FROM ins`,
+		SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dlv)`,
 		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
 		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details,
-		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev)).Scan(&inserted)
+		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev)).Scan(&inserted, &delivering)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.AccountID, err)
 	}
 	if inserted == 0 {
 		return linkd.AccountExists(t, a.AccountID)
+	}
+	if delivering > 0 {
+		s.signal(linkd.WorkWebhooks)
 	}
 	return nil
 }

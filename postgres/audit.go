@@ -43,7 +43,7 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 func insertEvent(ctx context.Context, q interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }, t linkd.Tenant, e *linkd.Event) error {
-	_, err := q.Exec(ctx, `WITH dlv AS (
+	tag, err := q.Exec(ctx, `WITH dlv AS (
 			INSERT INTO webhook_deliveries (org_id, env, webhook_id, event_id, state, attempts, next_at, created_at, updated_at)
 			SELECT w.org_id, w.env, w.id, $3, 'pending', 0, $9, $9, $9 FROM webhooks w
 			WHERE w.org_id = $1 AND w.env = $2 AND w.enabled AND w.events ? $4
@@ -55,6 +55,9 @@ func insertEvent(ctx context.Context, q interface {
 		t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), e.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("insert event: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		markWork(q, linkd.WorkWebhooks)
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ var migrations embed.FS
 // in the database, so any number of instances may share it.
 type Store struct {
 	pool *pgxpool.Pool
+	// sig signals the background loops of this and other instances
+	// after commits that made work (worksignal.go).
+	sig *signals
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -62,8 +65,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, sig: newSignals()}
 	if err := s.migrate(ctx); err != nil {
+		s.sig.close()
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
@@ -72,6 +76,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	s.sig.close()
 	s.pool.Close()
 	return nil
 }
@@ -139,12 +144,14 @@ func (s *Store) tx1(ctx context.Context, fn func(pgx.Tx) error) (err error) {
 			tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(tx); err != nil {
+	mtx := &markTx{Tx: tx}
+	if err := fn(mtx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.signal(mtx.marks.Kinds()...)
 	return nil
 }
 

@@ -92,6 +92,7 @@ func insertExecutions(ctx context.Context, tx pgx.Tx, t linkd.Tenant, execs []*l
 	if len(execs) == 0 {
 		return nil
 	}
+	markWork(tx, linkd.WorkExecutions)
 	b := &pgx.Batch{}
 	for _, e := range execs {
 		b.Queue(`INSERT INTO executions (`+execColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,

@@ -751,3 +751,57 @@ func BenchmarkImportBatches(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/secs, "rows/s")
 }
+
+// TestWorkSignalsReachOtherInstances: a delivery made through one instance
+// wakes the webhooks loop of another on the same database (LISTEN/NOTIFY),
+// well before its poll.
+func TestWorkSignalsReachOtherInstances(t *testing.T) {
+	dsn := dbtest.PostgresURL(t)
+	a, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	woke := make(chan struct{}, 1)
+	b.OnWork(linkd.WorkWebhooks, func() {
+		select {
+		case woke <- struct{}{}:
+		default:
+		}
+	})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	org := &linkd.Org{ID: linkd.NewID(), Name: "signals", CreatedAt: now}
+	if err := a.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	w := &linkd.Webhook{ID: linkd.NewID(), Enabled: true, Events: []string{linkd.EventAccountCreated}, URL: "https://hooks.example.com/x",
+		Type: "default", Method: "POST", CreatedAt: now, UpdatedAt: now}
+	if err := a.CreateWebhook(t.Context(), tn, w, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "t", Action: "webhook.create"}); err != nil {
+		t.Fatal(err)
+	}
+	// b's listener connects in the background: create until it hears one
+	// (each create is a new delivery and a new notification).
+	deadline := time.After(10 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("acct-%d", i)
+		ev := &linkd.Event{ID: linkd.NewEventID(), Type: linkd.EventAccountCreated, AccountID: id, Payload: json.RawMessage(`{}`), CreatedAt: now}
+		acct := &linkd.LinkedAccount{ID: linkd.NewID(), AccountID: id, Name: id, CreatedAt: now, UpdatedAt: now}
+		if err := a.CreateAccount(t.Context(), tn, acct, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "t",
+			Action: linkd.AuditAccountCreate, AccountID: id, Events: []*linkd.Event{ev}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woke:
+			return
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("another instance's commits never woke this one's webhooks loop")
+		}
+	}
+}

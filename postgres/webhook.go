@@ -13,14 +13,15 @@ import (
 )
 
 const webhookColumns = `id, enabled, events, url, type, method, headers, body, slug, workflow_ids, description, grp, secret, data_key,
-	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked`
+	disabled_reason, created_at, updated_at, compat_signing_key_id, compat_signing_key, signing_key_revoked, previous_secret, previous_until`
 
 func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 	var w linkd.Webhook
 	var events, headers, workflows []byte
 	var keyID *string
+	var prevUntil *time.Time
 	if err := row.Scan(&w.ID, &w.Enabled, &events, &w.URL, &w.Type, &w.Method, &headers, &w.Body, &w.Slug, &workflows, &w.Description,
-		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &keyID, &w.SigningKey, &w.SigningKeyRevoked); err != nil {
+		&w.Group, &w.Secret, &w.DataKey, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &keyID, &w.SigningKey, &w.SigningKeyRevoked, &w.PreviousSecret, &prevUntil); err != nil {
 		return nil, err
 	}
 	if keyID != nil {
@@ -30,6 +31,9 @@ func scanWebhook(row pgx.Row) (*linkd.Webhook, error) {
 		return nil, err
 	}
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	if prevUntil != nil {
+		w.PreviousUntil = prevUntil.UTC()
+	}
 	return &w, nil
 }
 
@@ -56,15 +60,17 @@ func putWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, w *linkd.Webhook
 		keyID = &w.SigningKeyID
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO webhooks (org_id, env, `+webhookColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		ON CONFLICT (org_id, env, id) DO UPDATE SET enabled = excluded.enabled, events = excluded.events, url = excluded.url,
 			type = excluded.type, method = excluded.method, headers = excluded.headers, body = excluded.body, slug = excluded.slug,
 			workflow_ids = excluded.workflow_ids, description = excluded.description, grp = excluded.grp, secret = excluded.secret,
 			data_key = excluded.data_key, disabled_reason = excluded.disabled_reason, updated_at = excluded.updated_at,
 			compat_signing_key_id = excluded.compat_signing_key_id, compat_signing_key = excluded.compat_signing_key,
-			signing_key_revoked = excluded.signing_key_revoked`,
+			signing_key_revoked = excluded.signing_key_revoked, previous_secret = excluded.previous_secret,
+			previous_until = excluded.previous_until`,
 		t.OrgID, t.Env, w.ID, w.Enabled, events, w.URL, w.Type, w.Method, headers, w.Body, w.Slug, workflows, w.Description, w.Group,
-		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt, keyID, w.SigningKey, w.SigningKeyRevoked)
+		w.Secret, w.DataKey, w.DisabledReason, w.CreatedAt, w.UpdatedAt, keyID, w.SigningKey, w.SigningKeyRevoked,
+		w.PreviousSecret, nullTime(w.PreviousUntil))
 	if err != nil {
 		return fmt.Errorf("put webhook: %w", err)
 	}
@@ -138,44 +144,99 @@ func (s *Store) Webhook(ctx context.Context, t linkd.Tenant, id string) (*linkd.
 func (s *Store) PutWebhook(ctx context.Context, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
 	var out *linkd.Webhook
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		cur, err := findWebhook(ctx, tx, t, id, true)
-		if err != nil {
-			return err
-		}
-		next, ev, err := fn(cur)
-		if err != nil {
-			return err
-		}
-		next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-		if err := putWebhook(ctx, tx, t, next); err != nil {
-			return err
-		}
-		out = next
-		return insertAudit(ctx, tx, t, ev)
+		var err error
+		out, err = putOneWebhook(ctx, tx, t, id, fn)
+		return err
 	})
 	return out, err
 }
 
+// PutWebhooks implements linkd.WebhookStore.
+func (s *Store) PutWebhooks(ctx context.Context, t linkd.Tenant, ids []string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) ([]*linkd.Webhook, error) {
+	var out []*linkd.Webhook
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		for _, id := range ids {
+			w, err := putOneWebhook(ctx, tx, t, id, func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+				next, ev, err := fn(cur)
+				if next == nil && err == nil {
+					return cur, nil, errKeep
+				}
+				return next, ev, err
+			})
+			if err != nil {
+				return err
+			}
+			out = append(out, w)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// errKeep tells putOneWebhook to leave the endpoint it read as it is.
+var errKeep = errors.New("keep the endpoint")
+
+// putOneWebhook replaces endpoint id with what fn makes of it, in tx, and
+// returns it as stored (the current one when fn answers errKeep).
+func putOneWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, id string, fn func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error)) (*linkd.Webhook, error) {
+	cur, err := findWebhook(ctx, tx, t, id, true)
+	if err != nil {
+		return nil, err
+	}
+	next, ev, err := fn(cur)
+	if errors.Is(err, errKeep) {
+		return cur, nil
+	} else if err != nil {
+		return nil, err
+	} else if next == nil {
+		return nil, fmt.Errorf("put webhook %s: no endpoint to write", id)
+	}
+	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+	if err := putWebhook(ctx, tx, t, next); err != nil {
+		return nil, err
+	}
+	return next, insertAudit(ctx, tx, t, ev)
+}
+
 // DeleteWebhook implements linkd.WebhookStore.
 func (s *Store) DeleteWebhook(ctx context.Context, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return deleteWebhook(ctx, tx, t, id, ev) })
+}
+
+// DeleteWebhooks implements linkd.WebhookStore.
+func (s *Store) DeleteWebhooks(ctx context.Context, t linkd.Tenant, ids []string, evs []*linkd.AuditEntry) error {
+	if len(evs) != len(ids) {
+		return fmt.Errorf("delete webhooks: %d ids, %d audit entries", len(ids), len(evs))
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		for i, id := range ids {
+			if err := deleteWebhook(ctx, tx, t, id, evs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deleteWebhook deletes endpoint id and its deliveries in tx, with ev.
+func deleteWebhook(ctx context.Context, tx pgx.Tx, t linkd.Tenant, id string, ev *linkd.AuditEntry) error {
 	if !isID(t.OrgID) || !isID(id) {
 		return linkd.WebhookNotFound(id)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id)
-		if err != nil {
+	tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE org_id = $1 AND env = $2 AND id = $3`, t.OrgID, t.Env, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return linkd.WebhookNotFound(id)
+	}
+	for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
 			return fmt.Errorf("delete webhook: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return linkd.WebhookNotFound(id)
-		}
-		for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1 AND env = $2 AND webhook_id = $3`, t.OrgID, t.Env, id); err != nil {
-				return fmt.Errorf("delete webhook: %w", err)
-			}
-		}
-		return insertAudit(ctx, tx, t, ev)
-	})
+	}
+	return insertAudit(ctx, tx, t, ev)
 }
 
 // Deliveries implements linkd.WebhookStore.
@@ -219,4 +280,12 @@ func (s *Store) WebhookEvent(ctx context.Context, t linkd.Tenant, id string) (*l
 	}
 	e.Payload, e.CreatedAt = json.RawMessage(payload), e.CreatedAt.UTC()
 	return e, nil
+}
+
+// nullTime is an optional time as a nullable column keeps it.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -96,6 +96,7 @@ func (s *Store) Redeliver(ctx context.Context, t linkd.Tenant, webhookID, eventI
 		if tag.RowsAffected() == 0 {
 			return linkd.DeliveryNotFound(eventID)
 		}
+		markWork(tx, linkd.WorkWebhooks)
 		if out, err = findDelivery(ctx, tx, t, webhookID, eventID); err != nil {
 			return err
 		}
@@ -119,6 +120,7 @@ func (s *Store) CreateTestDelivery(ctx context.Context, t linkd.Tenant, webhookI
 		if tag.RowsAffected() == 0 {
 			return linkd.WebhookNotFound(webhookID)
 		}
+		markWork(tx, linkd.WorkWebhooks)
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), e.CreatedAt); err != nil {
 			return fmt.Errorf("test event: %w", err)
@@ -141,6 +143,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, t linkd.Tenant, webhookID 
 			return fmt.Errorf("replay: %w", err)
 		}
 		n = tag.RowsAffected()
+		if n > 0 {
+			markWork(tx, linkd.WorkWebhooks)
+		}
 		return insertAudit(ctx, tx, t, audit(int(n)))
 	})
 	return int(n), err

@@ -83,28 +83,25 @@ func (s *Store) FinishDelivery(ctx context.Context, d *linkd.Delivery, a *linkd.
 	if body == nil {
 		body = []byte{}
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_at = $2,
-			lease_owner = NULL, lease_until = NULL, updated_at = $3
-			WHERE org_id = $4 AND env = $5 AND webhook_id = $6 AND event_id = $7 AND state = 'pending' AND attempts = $8`,
-			state, next, a.At, t.OrgID, t.Env, d.WebhookID, d.EventID, d.Attempts)
-		if err != nil {
+	args := []any{state, next, a.At, t.OrgID, t.Env, d.WebhookID, d.EventID, d.Attempts, a.Status, a.Duration.Microseconds(),
+		string(headers), body, a.Error, state == linkd.DeliverySucceeded}
+	finish := func(q querier) error {
+		var n int
+		if err := q.QueryRow(ctx, finishDelivery, args...).Scan(&n); err != nil {
 			return fmt.Errorf("finish delivery: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return linkd.Errorf(linkd.ECONFLICT, "delivery of %s to %s was recorded by another instance", d.EventID, d.WebhookID)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (org_id, env, webhook_id, event_id, attempt, at, status, duration_us,
-			headers, body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, t.OrgID, t.Env, d.WebhookID, d.EventID, d.Attempts+1,
-			a.At, a.Status, a.Duration.Microseconds(), string(headers), body, a.Error); err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE webhooks SET failing_since = CASE WHEN $1 THEN NULL ELSE coalesce(failing_since, $2) END
-			WHERE org_id = $3 AND env = $4 AND id = $5`, state == linkd.DeliverySucceeded, a.At, t.OrgID, t.Env, d.WebhookID); err != nil {
-			return fmt.Errorf("endpoint health: %w", err)
-		}
-		if disable == "" {
-			return nil
+		return nil
+	}
+	if disable == "" {
+		// One statement, one round trip: the common case.
+		return finish(s.pool)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := finish(tx); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE webhooks SET enabled = false, disabled_reason = $1, updated_at = $2
 			WHERE org_id = $3 AND env = $4 AND id = $5`, disable, a.At, t.OrgID, t.Env, d.WebhookID); err != nil {
@@ -117,6 +114,29 @@ func (s *Store) FinishDelivery(ctx context.Context, d *linkd.Delivery, a *linkd.
 		return nil
 	})
 }
+
+// finishDelivery records an attempt's outcome in one statement: the
+// delivery moves on (only if no other instance recorded this attempt:
+// state and attempts as claimed), the attempt is logged, and the
+// endpoint's failing_since is set or cleared. That last row is written
+// only when it changes: every delivery to an endpoint updating its row
+// made concurrent deliveries to one endpoint queue on its lock, one
+// commit after another (~100 deliveries/s on this machine, whatever the
+// concurrency).
+const finishDelivery = `WITH d AS (
+		UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_at = $2,
+			lease_owner = NULL, lease_until = NULL, updated_at = $3
+		WHERE org_id = $4 AND env = $5 AND webhook_id = $6 AND event_id = $7 AND state = 'pending' AND attempts = $8
+		RETURNING 1
+	), a AS (
+		INSERT INTO webhook_attempts (org_id, env, webhook_id, event_id, attempt, at, status, duration_us, headers, body, error)
+		SELECT $4, $5, $6, $7, $8 + 1, $3, $9, $10, $11, $12, $13 FROM d
+	), h AS (
+		UPDATE webhooks SET failing_since = CASE WHEN $14::boolean THEN NULL ELSE coalesce(failing_since, $3) END
+		WHERE org_id = $4 AND env = $5 AND id = $6 AND EXISTS (SELECT 1 FROM d)
+		AND failing_since IS DISTINCT FROM (CASE WHEN $14::boolean THEN NULL ELSE coalesce(failing_since, $3) END)
+	)
+	SELECT count(*) FROM d`
 
 // DeliveryAttempts implements linkd.DeliveryStore.
 func (s *Store) DeliveryAttempts(ctx context.Context, t linkd.Tenant, webhookID, eventID string) ([]*linkd.DeliveryAttempt, error) {
@@ -145,4 +165,17 @@ func (s *Store) DeliveryAttempts(ctx context.Context, t linkd.Tenant, webhookID,
 		return nil, fmt.Errorf("delivery attempts: %w", err)
 	}
 	return out, nil
+}
+
+// OldestDueDelivery implements linkd.DeliveryStore: the first entry of the
+// partial index of pending deliveries.
+func (s *Store) OldestDueDelivery(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(next_at) FROM webhook_deliveries WHERE state = 'pending' AND next_at <= $1`, now).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest due delivery: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return at.UTC(), true, nil
 }

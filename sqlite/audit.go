@@ -60,6 +60,7 @@ func insertEvent(ctx context.Context, tx *wtx, t linkd.Tenant, e *linkd.Event) e
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
+	markWork(tx, linkd.WorkWebhooks)
 	_, err = tx.ExecContext(ctx, `INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), at)
 	if err != nil {

@@ -41,6 +41,9 @@ type Store struct {
 	ckpt *checkpointer
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
+	// work is called after commits that made background work
+	// (worksignal.go).
+	work linkd.WorkListeners
 }
 
 var _ linkd.Store = (*Store)(nil)

@@ -68,6 +68,9 @@ func (s *Store) QueueExecutions(ctx context.Context, t linkd.Tenant, accountID s
 
 // insertExecutions queues runs whose AccountPK is set.
 func insertExecutions(ctx context.Context, tx *wtx, t linkd.Tenant, execs []*linkd.Execution) error {
+	if len(execs) > 0 {
+		markWork(tx, linkd.WorkExecutions)
+	}
 	for _, e := range execs {
 		_, err := tx.ExecContext(ctx, `INSERT INTO executions (`+execColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL)`,
 			t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,

@@ -102,6 +102,13 @@ func (s *Store) runGroup(group []*writeReq) {
 				results[i] = fmt.Errorf("commit: %w", err)
 			}
 		}
+	} else {
+		// A request of the group that rolled back to its savepoint may
+		// have marked work too: a spurious signal costs the loop one
+		// claim that finds nothing.
+		for _, k := range tx.marks.Kinds() {
+			s.work.Notify(k)
+		}
 	}
 	for i, r := range group {
 		r.done <- results[i]

@@ -86,6 +86,7 @@ func (s *Store) Redeliver(ctx context.Context, t linkd.Tenant, webhookID, eventI
 		if n, _ := res.RowsAffected(); n == 0 {
 			return linkd.DeliveryNotFound(eventID)
 		}
+		markWork(tx, linkd.WorkWebhooks)
 		if out, err = findDelivery(ctx, tx, t, webhookID, eventID); err != nil {
 			return err
 		}
@@ -107,6 +108,7 @@ func (s *Store) CreateTestDelivery(ctx context.Context, t linkd.Tenant, webhookI
 		if n, _ := res.RowsAffected(); n == 0 {
 			return linkd.WebhookNotFound(webhookID)
 		}
+		markWork(tx, linkd.WorkWebhooks)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (org_id, env, id, type, account_id, slug, workflow_id, payload, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, e.ID, e.Type, e.AccountID, e.Slug, e.WorkflowID, eventPayload(e), at); err != nil {
 			return fmt.Errorf("test event: %w", err)
@@ -127,6 +129,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, t linkd.Tenant, webhookID 
 		}
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("replay: %w", err)
+		}
+		if n > 0 {
+			markWork(tx, linkd.WorkWebhooks)
 		}
 		return insertAudit(ctx, tx, t, audit(int(n)))
 	})

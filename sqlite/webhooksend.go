@@ -130,8 +130,10 @@ func (s *Store) FinishDelivery(ctx context.Context, d *linkd.Delivery, a *linkd.
 			return fmt.Errorf("record attempt: %w", err)
 		}
 		ok := state == linkd.DeliverySucceeded
-		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = CASE WHEN ? THEN NULL ELSE coalesce(failing_since, ?) END
-			WHERE org_id = ? AND env = ? AND id = ?`, ok, now, t.OrgID, t.Env, d.WebhookID); err != nil {
+		// Written only when it changes: a page write per delivery saved.
+		if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET failing_since = CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END
+			WHERE org_id = ?3 AND env = ?4 AND id = ?5 AND failing_since IS NOT (CASE WHEN ?1 THEN NULL ELSE coalesce(failing_since, ?2) END)`,
+			ok, now, t.OrgID, t.Env, d.WebhookID); err != nil {
 			return fmt.Errorf("endpoint health: %w", err)
 		}
 		if disable == "" {
@@ -173,4 +175,18 @@ func (s *Store) DeliveryAttempts(ctx context.Context, t linkd.Tenant, webhookID,
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// OldestDueDelivery implements linkd.DeliveryStore: the first entry of the
+// partial index of pending deliveries.
+func (s *Store) OldestDueDelivery(ctx context.Context, now time.Time) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT min(next_at) FROM webhook_deliveries WHERE state = 'pending' AND next_at <= ?`,
+		micros(now)).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest due delivery: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(at.Int64), true, nil
 }

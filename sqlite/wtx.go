@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+
+	"github.com/linkd-dev/linkd"
 )
 
 // wtx is a write transaction that prepares each distinct statement once and
@@ -16,6 +18,9 @@ type wtx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
 	hooks *hookCache
+	// marks are the kinds of background work the transaction made, which
+	// the store signals once it commits (worksignal.go).
+	marks linkd.WorkMarks
 }
 
 func newWtx(tx *sql.Tx, hooks *hookCache) *wtx {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,9 +21,18 @@ func testExecutions(t *testing.T, e *env) {
 	now := linkd.StoreTime(time.Now())
 	e.create(t, e.t, "acme", "Acme", nil)
 	x1, x2 := e.execution(t, e.t, "acme", "a", now), e.execution(t, e.t, "acme", "b", now.Add(time.Millisecond))
+	var signals atomic.Int64
+	e.store.OnWork(linkd.WorkExecutions, func() { signals.Add(1) })
+	if err := e.store.QueueExecutions(e.ctx, e.t, "acme", nil, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "k",
+		Action: linkd.AuditEventTrigger, AccountID: "acme"}); err != nil || signals.Load() != 0 {
+		t.Fatalf("a trigger that queues nothing: %v, %d signals", err, signals.Load())
+	}
 	ev := &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "k", Action: linkd.AuditEventTrigger, AccountID: "acme"}
 	if err := e.store.QueueExecutions(e.ctx, e.t, "acme", []*linkd.Execution{x1, x2}, ev); err != nil {
 		t.Fatal(err)
+	}
+	if signals.Load() == 0 {
+		t.Fatal("queued runs and returned without signalling the runner")
 	}
 	if x1.AccountPK == "" {
 		t.Fatal("QueueExecutions did not set AccountPK")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +171,80 @@ func testWebhookOutbox(t *testing.T, e *env) {
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
+}
+
+// testWebhooksAtomic: PutWebhooks and DeleteWebhooks change every endpoint
+// they name, or none.
+func testWebhooksAtomic(t *testing.T, e *env) {
+	w1 := e.webhook(t, e.t, []string{linkd.EventAccountCreated}, nil)
+	w2 := e.webhook(t, e.t, []string{linkd.EventAccountCreated}, nil)
+	w3 := e.webhook(t, e.t, []string{linkd.EventAccountCreated}, nil)
+	group := func(g string) func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+		return func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+			next := *cur
+			next.Group = g
+			return &next, nil, nil
+		}
+	}
+	groups := func() string {
+		t.Helper()
+		var out []string
+		for _, w := range []*linkd.Webhook{w1, w2, w3} {
+			got, err := e.store.Webhook(e.ctx, e.t, w.ID)
+			if err != nil {
+				out = append(out, "gone")
+				continue
+			}
+			out = append(out, got.Group)
+		}
+		return strings.Join(out, ",")
+	}
+	missing := linkd.NewID()
+	if _, err := e.store.PutWebhooks(e.ctx, e.t, []string{w1.ID, w2.ID, missing}, group("g")); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("PutWebhooks with an absent id: %v", err)
+	}
+	other := linkd.Tenant{OrgID: e.org.ID, Env: linkd.EnvProduction}
+	if _, err := e.store.PutWebhooks(e.ctx, other, []string{w1.ID}, group("g")); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("PutWebhooks of another environment's endpoint: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := e.store.PutWebhooks(e.ctx, e.t, []string{w1.ID, w2.ID}, func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+		if cur.ID == w2.ID {
+			return nil, nil, boom
+		}
+		return group("g")(cur)
+	}); !errors.Is(err, boom) {
+		t.Fatalf("PutWebhooks whose fn fails: %v", err)
+	}
+	if g := groups(); g != ",," {
+		t.Fatalf("failed PutWebhooks left groups %q", g)
+	}
+	out, err := e.store.PutWebhooks(e.ctx, e.t, []string{w1.ID, w2.ID}, func(cur *linkd.Webhook) (*linkd.Webhook, *linkd.AuditEntry, error) {
+		if cur.ID == w1.ID {
+			return nil, nil, nil // left as it is
+		}
+		return group("g")(cur)
+	})
+	if err != nil || len(out) != 2 || out[0].ID != w1.ID || out[0].Group != "" || out[1].ID != w2.ID || out[1].Group != "g" {
+		t.Fatalf("PutWebhooks = %+v, %v", out, err)
+	}
+	if g := groups(); g != ",g," {
+		t.Fatalf("groups %q, want \",g,\"", g)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ev := func() *linkd.AuditEntry {
+		return &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "t", Action: "webhook.delete"}
+	}
+	if err := e.store.DeleteWebhooks(e.ctx, e.t, []string{w1.ID, missing}, []*linkd.AuditEntry{ev(), ev()}); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("DeleteWebhooks with an absent id: %v", err)
+	}
+	if g := groups(); g != ",g," {
+		t.Fatalf("failed DeleteWebhooks left %q", g)
+	}
+	if err := e.store.DeleteWebhooks(e.ctx, e.t, []string{w1.ID, w2.ID}, []*linkd.AuditEntry{ev(), ev()}); err != nil {
+		t.Fatal(err)
+	}
+	if g := groups(); g != "gone,gone," {
+		t.Fatalf("after DeleteWebhooks: %q", g)
+	}
 }

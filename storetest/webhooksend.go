@@ -102,6 +102,40 @@ func testClaimDeliveries(t *testing.T, e *env) {
 	if as, err := e.store.DeliveryAttempts(e.ctx, other, w.ID, ev.ID); err != nil || len(as) != 0 {
 		t.Fatalf("another environment reads the attempts: %v, %v", as, err)
 	}
+	// The success cleared the failure streak; the next failures start a
+	// new one at the first of them, and keep it.
+	streak := func(id string, at time.Time, status int) time.Time {
+		t.Helper()
+		if err := e.createWithEvent(t, e.t, id, newEvent(linkd.EventAccountCreated, id, "")); err != nil {
+			t.Fatal(err)
+		}
+		jobs := claim("a", at)
+		if len(jobs) != 1 {
+			t.Fatalf("claimed %d deliveries, want 1", len(jobs))
+		}
+		a := &linkd.DeliveryAttempt{At: at, Status: status, Headers: map[string]string{}}
+		state := linkd.DeliveryFailed
+		if status/100 == 2 {
+			state = linkd.DeliverySucceeded
+		}
+		if err := e.store.FinishDelivery(e.ctx, &jobs[0].Delivery, a, state, at, ""); err != nil {
+			t.Fatal(err)
+		}
+		return jobs[0].FailingSince
+	}
+	t1, t2, t3 := next.Add(time.Hour), next.Add(2*time.Hour), next.Add(3*time.Hour)
+	if since := streak("o2", t1, 500); !since.IsZero() {
+		t.Fatalf("after a success the endpoint is still failing since %v", since)
+	}
+	if since := streak("o3", t2, 500); !since.Equal(t1) {
+		t.Fatalf("failing since %v, want the first failure's %v", since, t1)
+	}
+	if since := streak("o4", t3, 200); !since.Equal(t1) {
+		t.Fatalf("a second failure moved the streak's start to %v, want %v", since, t1)
+	}
+	if since := streak("o5", t3.Add(time.Hour), 200); !since.IsZero() {
+		t.Fatalf("a success did not end the streak: failing since %v", since)
+	}
 }
 
 // testDisableEndpoint: a delivery's outcome may disable its endpoint, which
@@ -140,5 +174,42 @@ func testDisableEndpoint(t *testing.T, e *env) {
 	}
 	if as, err := e.store.DeliveryAttempts(e.ctx, e.t, w.ID, jobs[0].EventID); err != nil || len(as) != 0 {
 		t.Fatalf("attempts of a deleted endpoint: %v, %v", as, err)
+	}
+}
+
+// testOldestDueDelivery: the age of the senders' backlog is when its
+// oldest due delivery became due; deliveries not yet due, or finished,
+// do not count.
+func testOldestDueDelivery(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, ok, err := e.store.OldestDueDelivery(e.ctx, now); err != nil || ok {
+		t.Fatalf("an empty store: due %v, %v", ok, err)
+	}
+	e.webhook(t, e.t, []string{linkd.EventAccountCreated}, nil)
+	first := newEvent(linkd.EventAccountCreated, "o1", "")
+	first.CreatedAt = now.Add(-time.Minute)
+	second := newEvent(linkd.EventAccountCreated, "o2", "")
+	for id, ev := range map[string]*linkd.Event{"o1": first, "o2": second} {
+		if err := e.createWithEvent(t, e.t, id, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(-2*time.Minute)); err != nil || ok {
+		t.Fatalf("before anything was due: due %v, %v", ok, err)
+	}
+	at, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(time.Second))
+	if err != nil || !ok || !at.Equal(first.CreatedAt) {
+		t.Fatalf("OldestDueDelivery = %v, %v, %v; want %v", at, ok, err, first.CreatedAt)
+	}
+	jobs, err := e.store.ClaimDeliveries(e.ctx, linkd.Claim{Owner: "a", Now: now.Add(time.Second), Lease: time.Minute, Limit: 1})
+	if err != nil || len(jobs) != 1 || jobs[0].EventID != first.ID {
+		t.Fatalf("claim: %v, %v", jobs, err)
+	}
+	ok200 := &linkd.DeliveryAttempt{At: now, Status: 200, Headers: map[string]string{}}
+	if err := e.store.FinishDelivery(e.ctx, &jobs[0].Delivery, ok200, linkd.DeliverySucceeded, now, ""); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok, err := e.store.OldestDueDelivery(e.ctx, now.Add(time.Second)); err != nil || !ok || !at.Equal(second.CreatedAt) {
+		t.Fatalf("after the oldest was delivered: %v, %v, %v; want %v", at, ok, err, second.CreatedAt)
 	}
 }

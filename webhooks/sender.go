@@ -37,7 +37,18 @@ type Options struct {
 	Schedule []time.Duration
 	// DisableAfter overrides DisableAfter.
 	DisableAfter time.Duration
+	// Observe, when set, is told each attempt's outcome (an Outcome*
+	// constant) and how long after its event the attempt was made.
+	Observe func(outcome string, sinceEvent time.Duration)
 }
+
+// The outcomes of an attempt, as Options.Observe reports them.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeRetrying  = "retrying" // failed; due again later
+	OutcomeFailed    = "failed"   // failed, and no attempt is left
+	OutcomeDisabled  = "disabled" // failed, and the endpoint was disabled
+)
 
 // Sender delivers due webhook deliveries: any number of instances may run
 // one over the same database; each attempt is leased, so it is made by
@@ -51,6 +62,7 @@ type Sender struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	loop         *worker.Loop[*linkd.DeliveryJob]
+	observe      func(string, time.Duration)
 }
 
 // NewSender returns a sender over store; keys opens the endpoints' signing
@@ -70,7 +82,7 @@ func NewSender(store linkd.DeliveryStore, keys linkd.Keyring, so Options, o work
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sender{store: store, keys: keys, client: so.Client, schedule: so.Schedule, disableAfter: cmp.Or(so.DisableAfter, DisableAfter),
-		now: o.Clock, logger: o.Logger.With("worker", "webhooks")}
+		now: o.Clock, logger: o.Logger.With("worker", "webhooks"), observe: so.Observe}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: Timeout}
 	}
@@ -126,7 +138,23 @@ func (s *Sender) attempt(ctx context.Context, j *linkd.DeliveryJob) error {
 		s.logger.Warn("a webhook delivery was taken over by another instance", "webhook", j.WebhookID, "event", j.EventID)
 		return nil
 	}
+	if err == nil && s.observe != nil {
+		s.observe(outcomeOf(state, disable), at.Sub(j.Event.CreatedAt))
+	}
 	return err
+}
+
+// outcomeOf names a finished attempt's outcome for Options.Observe.
+func outcomeOf(state, disable string) string {
+	switch {
+	case disable != "":
+		return OutcomeDisabled
+	case state == linkd.DeliverySucceeded:
+		return OutcomeSucceeded
+	case state == linkd.DeliveryPending:
+		return OutcomeRetrying
+	}
+	return OutcomeFailed
 }
 
 // outcome decides what an attempt leads to: its delivery's state, when it
@@ -169,14 +197,20 @@ func (s *Sender) send(ctx context.Context, j *linkd.DeliveryJob, at time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	secret, err := linkd.OpenWebhookSecret(s.keys, j.Tenant, w)
+	// During a rotation's overlap the old secret signs too: the header
+	// lists both signatures, space-separated, and a receiver accepts the
+	// delivery when one verifies with the secret it has.
+	secrets, err := linkd.SigningSecrets(s.keys, j.Tenant, w, at)
 	if err != nil {
 		return nil, fmt.Errorf("open the signing secret: %w", err)
 	}
-	sig, err := Sign(secret, j.EventID, at, body)
-	if err != nil {
-		return nil, err
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		if sigs[i], err = Sign(secret, j.EventID, at, body); err != nil {
+			return nil, err
+		}
 	}
+	sig := strings.Join(sigs, " ")
 	// The reference's signature, only while the key that signs it is
 	// live: a revoked key's copy is gone (the store deleted it with the
 	// revocation), and the header is left out rather than signed by it.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -426,4 +427,69 @@ func TestTwoInstances(t *testing.T) {
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// TestRotationOverlap: after a rotation with an overlap, each delivery is
+// signed by the new secret and the old one, so receivers still holding
+// the old secret keep verifying (the reference library accepts a header
+// listing several signatures); once the overlap ends only the new one
+// signs. A rotation without overlap retires the old secret at once.
+func TestRotationOverlap(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, s linkd.Store) {
+		f := newFixture(t, s, nil)
+		svc := linkd.NewWebhookService(s, f.keys)
+		svc.Now = f.clock.Now
+		snd := f.sender(t, webhooks.DefaultSchedule, worker.Options{})
+		verifies := func(secret string, r request) bool {
+			t.Helper()
+			wh, err := standardwebhooks.NewWebhook(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The test clock runs ahead of the real one: the timestamp is
+			// checked against it below instead.
+			return wh.VerifyIgnoringTimestamp(r.body, r.header) == nil
+		}
+		deliver := func(id string) request {
+			t.Helper()
+			f.createAccount(t, id)
+			if n := drain(t, snd); n != 1 {
+				t.Fatalf("attempted %d deliveries, want 1", n)
+			}
+			got := f.recv.requests()
+			r := got[len(got)-1]
+			if ts := r.header.Get(webhooks.HeaderTimestamp); ts != strconv.FormatInt(f.clock.Now().Unix(), 10) {
+				t.Fatalf("webhook-timestamp %s, want the test clock's %d", ts, f.clock.Now().Unix())
+			}
+			return r
+		}
+		old := f.secret
+		if _, _, err := svc.RotateSecret(t.Context(), f.tenant, "t", f.hook.ID, linkd.MaxSecretOverlap+time.Second); linkd.ErrorCode(err) != linkd.EINVALID {
+			t.Fatalf("an overlap over the maximum: %v", err)
+		}
+		fresh, until, err := svc.RotateSecret(t.Context(), f.tenant, "t", f.hook.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !until.Equal(f.clock.Now().Add(time.Hour)) || fresh == old {
+			t.Fatalf("rotation: until %v, new secret equal to the old: %v", until, fresh == old)
+		}
+		r := deliver("during")
+		if !verifies(fresh, r) || !verifies(old, r) || len(strings.Fields(r.header.Get(webhooks.HeaderSignature))) != 2 {
+			t.Fatalf("during the overlap: new verifies %v, old verifies %v (%q)", verifies(fresh, r), verifies(old, r), r.header.Get(webhooks.HeaderSignature))
+		}
+		f.clock.Add(time.Hour)
+		r = deliver("after")
+		if !verifies(fresh, r) || verifies(old, r) {
+			t.Fatalf("after the overlap: new verifies %v, old verifies %v", verifies(fresh, r), verifies(old, r))
+		}
+		newest, _, err := svc.RotateSecret(t.Context(), f.tenant, "t", f.hook.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = deliver("at-once")
+		if !verifies(newest, r) || verifies(fresh, r) {
+			t.Fatalf("rotation without overlap: newest verifies %v, replaced verifies %v", verifies(newest, r), verifies(fresh, r))
+		}
+	})
 }

@@ -50,6 +50,21 @@ type Options struct {
 	// time.Now); tests move it instead of sleeping.
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Observer, when set, is told about every item the loop runs (for
+	// metrics).
+	Observer Observer
+}
+
+// Observer is told about the items loops run: serve exports it as
+// Prometheus metrics (items by loop and outcome, how long they ran, how
+// many run now), so that a stuck or failing kind of work shows.
+type Observer interface {
+	// Started reports that loop started an item.
+	Started(loop string)
+	// Finished reports that an item of loop ended after d; err is what
+	// Run returned (nil when the item's own failure was recorded as its
+	// outcome).
+	Finished(loop string, d time.Duration, err error)
 }
 
 func (o *Options) defaults() {
@@ -127,38 +142,50 @@ func signal(c chan struct{}) {
 func (l *Loop[T]) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// dry: a claim that skipped the tenants at their cap found less than
+	// it asked for, so nothing else was due. Until a wake or a poll says
+	// there may be new work, claiming around those tenants again would
+	// only repeat that search, which walks their whole backlog of due
+	// items; the loop claims again when a slot of theirs frees instead.
+	dry := false
 	for ctx.Err() == nil {
-		asked, got, capped, err := l.claimAndStart(ctx, &wg)
+		asked, got, skipped, err := l.claimAndStart(ctx, &wg, dry)
 		if err != nil && ctx.Err() == nil {
 			l.opts.Logger.Error("claim work", "err", err)
+		}
+		if err == nil && skipped && got < asked {
+			dry = true
 		}
 		if err == nil && got > 0 && got == asked {
 			continue // more may be due: claim again (or wait for a slot)
 		}
 		var free chan struct{} // wait for a slot only when one is wanted
-		if asked == 0 || capped {
+		if asked == 0 || skipped {
 			free = l.free
 		}
 		select {
 		case <-ctx.Done():
 		case <-l.wake:
+			dry = false
 		case <-free:
 		case <-time.After(l.opts.Poll):
+			dry = false
 		}
 	}
 }
 
 // claimAndStart claims what the free slots allow and starts each item; it
-// returns how many it asked for and got, and whether a tenant was skipped
-// for being at its cap.
-func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup) (asked, got int, capped bool, err error) {
+// returns how many it asked for and got, and whether tenants at their cap
+// were skipped. When dry, it claims nothing while any tenant is at its cap
+// (asked is then 0).
+func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup, dry bool) (asked, got int, skipped bool, err error) {
 	l.mu.Lock()
 	asked = l.opts.Concurrency - l.running
 	skip, room := l.busyTenants()
 	l.mu.Unlock()
 	asked = min(asked, room)
-	if asked <= 0 {
-		return 0, 0, false, nil
+	if asked <= 0 || (dry && len(skip) > 0) {
+		return 0, 0, len(skip) > 0, nil
 	}
 	items, err := l.src.Claim(ctx, l.claim(asked, skip))
 	if err != nil {
@@ -222,8 +249,21 @@ func (l *Loop[T]) release(it T) {
 	signal(l.free)
 }
 
-// work runs one item with its heartbeat.
+// work runs one item with its heartbeat, telling the observer.
 func (l *Loop[T]) work(ctx context.Context, it T) error {
+	obs := l.opts.Observer
+	if obs == nil {
+		return l.run(ctx, it)
+	}
+	obs.Started(l.opts.Name)
+	start := time.Now()
+	err := l.run(ctx, it)
+	obs.Finished(l.opts.Name, time.Since(start), err)
+	return err
+}
+
+// run runs one item with its heartbeat.
+func (l *Loop[T]) run(ctx context.Context, it T) error {
 	if l.src.Heartbeat == nil {
 		return l.src.Run(ctx, it)
 	}

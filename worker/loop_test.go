@@ -259,3 +259,51 @@ func TestScheduleFiresOncePerPeriodAcrossInstances(t *testing.T) {
 		})
 	}
 }
+
+// A tenant at its cap with a long backlog: each freed slot is refilled
+// with its next item, and the loop does not search around it after every
+// item (a store walks the tenant's whole backlog to find nothing else).
+func TestCappedBacklogDoesNotRepeatEmptySearches(t *testing.T) {
+	a := linkd.Tenant{OrgID: "a", Env: linkd.EnvTest}
+	var mu sync.Mutex
+	backlog, empty := 40, 0
+	claim := func(_ context.Context, c linkd.Claim) ([]linkd.Tenant, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []linkd.Tenant
+		for len(out) < c.Limit && backlog > 0 && !c.Skips(a) {
+			backlog--
+			out = append(out, a)
+		}
+		if len(out) == 0 && len(c.Skip) > 0 {
+			empty++
+		}
+		return out, nil
+	}
+	var done atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	l := worker.New(worker.Options{Owner: "me", Concurrency: 8, TenantCap: 2, Poll: time.Hour}, worker.Source[linkd.Tenant]{
+		Claim:  claim,
+		Tenant: func(t linkd.Tenant) linkd.Tenant { return t },
+		Run: func(ctx context.Context, _ linkd.Tenant) error {
+			time.Sleep(time.Millisecond)
+			if done.Add(1) == 40 {
+				cancel()
+			}
+			return nil
+		},
+	})
+	finished := make(chan struct{})
+	go func() { l.Run(ctx); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("the backlog stalled: %d of 40 items ran", done.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if empty > 1 {
+		t.Fatalf("%d claims searched around the capped tenant and found nothing; want at most 1 until a wake or poll", empty)
+	}
+}

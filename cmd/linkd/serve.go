@@ -103,6 +103,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
+	work := newWorkerMetrics(reg)
 	owner := instanceID()
 	svcs := linkd.NewServices(store, keys, c.PublicURL)
 	svcs.Sessions.TTL = c.SessionTTL
@@ -136,16 +137,22 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 				return nil, err
 			}
 			return cr.Metadata, nil
-		}}, worker.Options{Owner: owner, Logger: log})
+		}}, worker.Options{Owner: owner, Logger: log, Observer: work})
 	svcs.Executions.Wake = flows.Wake
 	connections.Runs = svcs.Executions
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
-	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log}, 0)
+	runner := csvio.NewRunner(importer, worker.Options{Owner: owner, Lease: c.ImportLease, Logger: log, Observer: work}, 0)
 	// Webhook deliveries leave through the guarded client too; each
 	// attempt is bounded by webhooks.Timeout.
 	sender := webhooks.NewSender(store, keys, webhooks.Options{Client: outbound.NewClient(outbound.Options{AllowPrivate: c.AllowPrivate,
-		Timeout: webhooks.Timeout}), Schedule: c.WebhookRetrySchedule}, worker.Options{Owner: owner, Logger: log})
-	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log})
+		Timeout: webhooks.Timeout}), Schedule: c.WebhookRetrySchedule, Observe: registerWebhookMetrics(reg, store)},
+		worker.Options{Owner: owner, Logger: log, Observer: work})
+	// A delivery is sent right after the commit that made it (on
+	// PostgreSQL, by whichever instance hears first), not at the next poll.
+	store.OnWork(linkd.WorkWebhooks, sender.Wake)
+	// Runs queued on any instance start here without waiting for a poll.
+	store.OnWork(linkd.WorkExecutions, flows.Wake)
+	bulk := worker.BulkJobs(svcs.Bulk, worker.Options{Poll: 2 * time.Second, Logger: log, Observer: work})
 	dash, err := dashboard.New(dashboard.Config{Store: store, Services: svcs, Imports: importer, WakeImports: runner.Wake,
 		WakeBulk: bulk.Wake, Connections: connections, Logger: log, TrustedProxies: c.TrustedProxies, PublicURL: c.PublicURL})
 	if err != nil {
@@ -188,8 +195,12 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { runner.Run(bgctx) })
-	bg.Go(func() { connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
-	bg.Go(func() { connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log}).Run(bgctx) })
+	bg.Go(func() {
+		connect.NewRevoker(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx)
+	})
+	bg.Go(func() {
+		connect.NewRefresher(connections, worker.Options{Owner: owner, Logger: log, Observer: work}).Run(bgctx)
+	})
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
 	bg.Go(func() { flows.Run(bgctx) })

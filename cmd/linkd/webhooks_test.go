@@ -188,13 +188,15 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			}
 			call("POST", "/api/v2/public/linked-account", `{"linked_account_id":"cust-1","name":"Acme"}`)
 			call("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/stripe?linked_account_id=cust-1", `{"secret_key":"rk_test_1"}`)
-			call("DELETE", "/api/v2/public/linked-account/cust-1", "")
 			// The outbox was written with each change: the endpoint has
-			// exactly its two deliveries (not the deletes it did not
-			// subscribe to), and both succeed.
+			// exactly its two deliveries, and both succeed.
 			id, _ := made["_id"].(string)
-			waitFor(t, "the deliveries to succeed", func() bool {
+			deliveries := func() []any {
 				docs, _ := call("GET", "/api/v2/public/webhook/"+id+"/deliveries", "")["docs"].([]any)
+				return docs
+			}
+			waitFor(t, "the deliveries to succeed", func() bool {
+				docs := deliveries()
 				done := 0
 				for _, d := range docs {
 					if d.(map[string]any)["state"] == linkd.DeliverySucceeded {
@@ -206,6 +208,27 @@ func TestWebhooksEndToEnd(t *testing.T) {
 				}
 				return done == 2
 			})
+			// The metrics count both attempts and the items the webhooks
+			// loop ran, and no delivery is waiting.
+			res, err := http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			scraped, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, want := range []string{"\nlinkd_webhook_attempts_total{outcome=\"succeeded\"} 2\n", "\nlinkd_webhook_backlog_age_seconds 0\n",
+				"\nlinkd_worker_items_total{loop=\"webhooks\",outcome=\"ok\"} 2\n", "\nlinkd_webhook_delivery_lag_seconds_count 2\n"} {
+				if !strings.Contains(string(scraped), want) {
+					t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+				}
+			}
+			// Deleting the account takes its delivered events with it, and
+			// announces the delete to no one (the endpoint did not
+			// subscribe to it).
+			call("DELETE", "/api/v2/public/linked-account/cust-1", "")
+			if docs := deliveries(); len(docs) != 0 {
+				t.Fatalf("after the account's delete, the delivery log still has %v", docs)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			events := map[string]map[string]any{}
