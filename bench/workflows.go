@@ -168,6 +168,7 @@ func (r *runner) wfOpen(ctx context.Context, eng engine, label, appURL string) (
 	flows := workflow.NewRunner(db.store, workflow.Options{Catalog: cat, Caller: caller, Logger: logger},
 		worker.Options{Owner: "bench", Logger: slog.New(slog.DiscardHandler)})
 	svcs.Executions.Wake = flows.Wake
+	db.store.OnWork(linkd.WorkExecutions, flows.Wake)
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: db.store, Services: svcs, Connections: conns, Apps: caller, Logger: logger,
 		Workflows: flows, Version: "bench"})
 	on := true
