@@ -1,5 +1,5 @@
 // Command bench measures linkd against floors, on SQLite and on PostgreSQL,
-// in one run, in five phases:
+// in one run, in six phases:
 //
 //  1. create: creates per second over HTTP from 64 keep-alive clients,
 //     beside the floor: a bare handler that decodes the same body and does
@@ -18,6 +18,9 @@
 //  5. webhooks: creates with no endpoint and with one subscribed endpoint,
 //     delivery lag to one endpoint and to many, and (-webhooks-import) the
 //     import with an endpoint (bench/webhooks.go);
+//  6. workflows: events accepted/s beside the store's floor, runs of a
+//     one-step http workflow completed/s beside the app called directly,
+//     and event→first-step latency (bench/workflows.go);
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
@@ -56,7 +59,7 @@ func main() {
 }
 
 // allPhases are the phases in the order they run.
-var allPhases = []string{"create", "read", "import", "proxy", "webhooks"}
+var allPhases = []string{"create", "read", "import", "proxy", "webhooks", "workflows"}
 
 // config is every setting of a run; the defaults are the published run.
 type config struct {
@@ -99,6 +102,13 @@ type config struct {
 	WebhooksDrain       time.Duration `json:"webhooks_drain_ns"`
 	WebhooksImport      bool          `json:"webhooks_import"`
 	WebhooksTenantCap   int           `json:"webhooks_tenant_cap,omitempty"`
+	// The workflows phase's settings (bench/workflows.go).
+	WorkflowsClients     int           `json:"workflows_clients"`
+	WorkflowsWarmup      time.Duration `json:"workflows_warmup_ns"`
+	WorkflowsDuration    time.Duration `json:"workflows_duration_ns"`
+	WorkflowsBurst       int           `json:"workflows_burst"`
+	WorkflowsRate        float64       `json:"workflows_rate"`
+	WorkflowsLagDuration time.Duration `json:"workflows_lag_duration_ns"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -158,6 +168,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.WebhooksDrain, "webhooks-drain", time.Minute, "webhooks: how long a lag run waits, after its last create, for the deliveries still due")
 	fs.BoolVar(&c.WebhooksImport, "webhooks-import", false, "webhooks: also import the import phase's file (-rows) without and with an endpoint subscribed to Linked Account Created")
 	fs.IntVar(&c.WebhooksTenantCap, "webhooks-tenant-cap", 0, "webhooks: an experiment: the sender's deliveries at once per tenant (and in all), instead of serve's 4 (of 16)")
+	fs.IntVar(&c.WorkflowsClients, "workflows-clients", 16, "workflows: concurrent clients firing events (and goroutines of the store's floor)")
+	fs.DurationVar(&c.WorkflowsWarmup, "workflows-warmup", time.Second, "workflows: unmeasured warm-up of the events run")
+	fs.DurationVar(&c.WorkflowsDuration, "workflows-duration", 5*time.Second, "workflows: measured time of the events run and of its floor")
+	fs.IntVar(&c.WorkflowsBurst, "workflows-burst", 2000, "workflows: runs queued, then completed by one runner")
+	fs.Float64Var(&c.WorkflowsRate, "workflows-rate", 50, "workflows: events per second, paced, for the event→first-step latency")
+	fs.DurationVar(&c.WorkflowsLagDuration, "workflows-lag-duration", 5*time.Second, "workflows: how long the latency run sends events")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -187,6 +203,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if c.CreateClients < 1 || c.ReadClients < 1 || c.ProxyClients < 1 {
 		return nil, errors.New("-clients, -read-clients and -proxy-clients must be at least 1")
+	}
+	if c.WorkflowsClients < 1 || c.WorkflowsBurst < 1 || c.WorkflowsRate <= 0 {
+		return nil, errors.New("-workflows-clients and -workflows-burst must be at least 1, -workflows-rate above 0")
 	}
 	if c.IDs != "random" && c.IDs != "sorted" {
 		return nil, fmt.Errorf("-ids must be random or sorted, not %q", c.IDs)
@@ -332,6 +351,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("webhooks") {
 		if err := r.webhooksPhase(ctx, eng); err != nil {
 			return fmt.Errorf("webhooks: %w", err)
+		}
+	}
+	if r.cfg.has("workflows") {
+		if err := r.workflowsPhase(ctx, eng); err != nil {
+			return fmt.Errorf("workflows: %w", err)
 		}
 	}
 	return nil

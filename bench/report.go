@@ -54,15 +54,16 @@ type machine struct {
 // report is every figure of a run: the create and read phases' results
 // and seeds, and the import phase's.
 type report struct {
-	Started  time.Time       `json:"started"`
-	Seconds  float64         `json:"seconds"`
-	Machine  machine         `json:"machine"`
-	Config   *config         `json:"config"`
-	Results  []result        `json:"results"`
-	Seeds    []seedInfo      `json:"seeds"`
-	Imports  *importReport   `json:"imports,omitempty"`
-	Proxies  []proxyResult   `json:"proxies,omitempty"`
-	Webhooks []webhookResult `json:"webhooks,omitempty"`
+	Started   time.Time        `json:"started"`
+	Seconds   float64          `json:"seconds"`
+	Machine   machine          `json:"machine"`
+	Config    *config          `json:"config"`
+	Results   []result         `json:"results"`
+	Seeds     []seedInfo       `json:"seeds"`
+	Imports   *importReport    `json:"imports,omitempty"`
+	Proxies   []proxyResult    `json:"proxies,omitempty"`
+	Webhooks  []webhookResult  `json:"webhooks,omitempty"`
+	Workflows []workflowResult `json:"workflows,omitempty"`
 }
 
 func describeMachine() machine {
@@ -119,6 +120,9 @@ func (r *report) markdown() string {
 	}
 	if len(r.Webhooks) > 0 {
 		b.WriteString(webhooksMarkdown(r.Webhooks))
+	}
+	if len(r.Workflows) > 0 {
+		b.WriteString(workflowsMarkdown(r.Workflows))
 	}
 	return b.String()
 }

@@ -44,6 +44,8 @@ type accountView struct {
 	Calls       *linkd.CallStats
 	ErrorRate   string // of the last day's calls, "" without calls
 	RecentCalls []*callRow
+	// Executions sums up the account's workflow runs.
+	Executions *execStats
 	// NoService is set when the server runs without the connection service:
 	// connections are shown but cannot be changed.
 	NoService bool
@@ -134,6 +136,9 @@ func (h *Handler) loadAccount(ctx context.Context, c *Current, id string) (*acco
 		return nil, err
 	}
 	if err := h.loadCalls(ctx, c, acct, v); err != nil {
+		return nil, err
+	}
+	if err := h.loadExecStats(ctx, c, acct, v); err != nil {
 		return nil, err
 	}
 	return v, nil

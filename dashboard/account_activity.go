@@ -182,11 +182,36 @@ func (h *Handler) describe(e *linkd.AuditEntry, names map[string]string, now tim
 		}
 	case "config.delete":
 		a.Kind, a.Title = "remove", appName+" config removed"
+	case linkd.AuditEventTrigger:
+		ev, _ := e.Details["event"].(string)
+		n, _ := e.Details["executions"].(float64)
+		a.Title = "Event " + ev + " fired"
+		a.Details = []string{countNoun(int(n), "run started", "runs started")}
+	case linkd.AuditWorkflowRun, linkd.AuditScheduleFired:
+		wf, _ := e.Details["workflow_id"].(string)
+		a.Title = workflowName(app, wf) + " run started"
+		if e.Action == linkd.AuditScheduleFired {
+			a.Details = []string{"on its schedule"}
+		}
+	case linkd.AuditExecStop:
+		a.Kind, a.Title = "warn", "Run stopped"
+		a.Details = execDetail(e.Details, "execution_id")
+	case linkd.AuditExecRerun:
+		a.Title = "Run started again"
+		a.Details = execDetail(e.Details, "rerun_of")
 	default:
 		a.Title = e.Action
 		a.Details = e.Fields
 	}
 	return a
+}
+
+// execDetail names the run an entry is about.
+func execDetail(d map[string]any, key string) []string {
+	if id, _ := d[key].(string); id != "" {
+		return []string{"run " + id}
+	}
+	return nil
 }
 
 // accountFields names the account fields an entry changed.

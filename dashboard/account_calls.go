@@ -62,10 +62,19 @@ func (h *Handler) loadCalls(ctx context.Context, c *Current, acct *linkd.LinkedA
 // errorRate is the share of the last day's calls that failed, as the
 // card shows it ("0 %", "12.5 %"); "" without calls.
 func errorRate(st *linkd.CallStats) string {
-	if st == nil || st.Calls24h == 0 {
+	if st == nil {
 		return ""
 	}
-	p := float64(st.Errors24h) * 100 / float64(st.Calls24h)
+	return percentText(st.Errors24h, st.Calls24h)
+}
+
+// percentText is part of whole as the cards show it ("0 %", "12.5 %");
+// "" when whole is zero.
+func percentText(part, whole int64) string {
+	if whole == 0 {
+		return ""
+	}
+	p := float64(part) * 100 / float64(whole)
 	if p == float64(int64(p)) {
 		return fmt.Sprintf("%d %%", int64(p))
 	}

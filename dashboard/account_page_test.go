@@ -86,13 +86,13 @@ func TestAccountPageBrowser(t *testing.T) {
 		}
 		// The cards: two apps, one workflow, no API calls, and the last connection change
 		// (SendGrid was connected last).
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1,0" { // apps, workflows, API calls
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "2,1,0,0" { // apps, workflows, API calls, executions
 			t.Fatalf("metric values = %v", got)
 		}
 		if got := b.text(".acct-metric-activity .acct-metric-event"); got != "Connected SendGrid" {
 			t.Fatalf("last connection change = %q", got)
 		}
-		if got := b.text(".acct-metric-pending"); !strings.Contains(got, "Executions appear here once workflows run") {
+		if got := b.text(".acct-metric-executions .acct-metric-sub"); !strings.Contains(got, "None yet") {
 			t.Fatalf("executions card = %q", got)
 		}
 		if got := b.column(".acct-apps .acct-appname"); strings.Join(got, ",") != "SendGrid,Stripe" {
@@ -172,7 +172,7 @@ func TestAccountPageBrowser(t *testing.T) {
 		if got := b.text(".acct-toast"); got != "Switched on Send transactional e-mail (SendGrid) for Acme Corporation." {
 			t.Fatalf("toast = %q", got)
 		}
-		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1,0" {
+		if got := b.column(".acct-metric-value"); strings.Join(got, ",") != "1,1,0,0" {
 			t.Fatalf("metric values after the switch = %v", got)
 		}
 		b.run("focus kept", eval(`document.activeElement.closest("li") ? document.activeElement.closest("li").id : ""`, &focusIn))

@@ -168,6 +168,14 @@ func (h *Handler) routes() {
 
 	h.page("GET /bulk/{id}", h.handleBulkJob)
 
+	h.page("GET /executions", h.handleExecutions)
+	h.page("GET /account/{id}/executions", h.handleAccountExecutions)
+	h.page("GET /executions/{id}", h.handleExecution)
+	h.page("GET /executions/{id}/stop", h.handleStopExecution)
+	h.page("POST /executions/{id}/stop", h.handleStopExecution)
+	h.page("GET /executions/{id}/rerun", h.handleRerunExecution)
+	h.page("POST /executions/{id}/rerun", h.handleRerunExecution)
+
 	h.settingsRoutes() // settings.go
 
 	h.mux.Handle("/", h.adapt(h.optionalSession(func(w http.ResponseWriter, r *http.Request) error {
@@ -199,7 +207,7 @@ func (h *Handler) securityHeaders(next http.Handler) http.Handler {
 // organization, active nav item, a notice) and the page's own Data.
 type Page struct {
 	Title   string
-	Nav     string // "accounts" or "settings": the highlighted nav item
+	Nav     string // "accounts", "executions" or "settings": the highlighted nav item
 	Session *linkd.DashboardSession
 	Org     *linkd.Org
 	Notice  string // a one-time message (after a redirect)

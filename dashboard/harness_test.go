@@ -28,6 +28,7 @@ import (
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
+	"github.com/linkd-dev/linkd/workflow"
 )
 
 // env is a whole linkd server (API and dashboard, with the import and bulk
@@ -46,6 +47,9 @@ type env struct {
 	conns *connect.Service
 	// keys is the server's keyring, to open what it sealed.
 	keys linkd.Keyring
+	svcs *linkd.Services
+	// flows runs keyapp's workflows (against the upstream) when drained.
+	flows *workflow.Runner
 }
 
 func newEnv(t *testing.T, store linkd.Store) *env {
@@ -89,6 +93,22 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
       base_url: ` + upstream.URL + `/v1
       allowed_hosts: [127.0.0.1]
       auth: {header: X-Key, value: "{{fields.key}}"}
+    workflows:
+      - id: record-order
+        name: Record the order
+        trigger: {event: Order Placed}
+        steps:
+          - id: post
+            http: {method: POST, path: /orders, body: {order: "{{event.order_id}}", account: "{{linked_account.id}}"}}
+          - id: result
+            return: {ok: "{{steps.post.body.ok}}"}
+      - id: always-fails
+        name: Always fails
+        trigger: {event: Order Placed}
+        steps:
+          - id: boom
+            retry: {attempts: 1}
+            http: {method: GET, path: /fail}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +118,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	svcs := linkd.NewServices(store, keys, "http://127.0.0.1")
+	svcs.Executions.Catalog = cat
 	accounts := svcs.Accounts
 	conns := connect.NewService(store, accounts, cat, "http://127.0.0.1")
 	importer := csvio.NewImporter(store, accounts, 0)
@@ -121,6 +142,10 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 	srv := linkdhttp.NewServer(linkdhttp.Config{Store: store, Services: svcs, Imports: importer, Connections: conns, Pages: pages,
 		Apps: caller, CallLog: callLog, WakeImports: runner.Wake, Logger: log, Dashboard: dash})
 	caller.Observe = srv.ObserveAppCall
+	// Workflow runs: the tests drain the runner when they want runs to
+	// move, so a run stays queued (to be stopped) until then.
+	flows := workflow.NewRunner(store, workflow.Options{Catalog: cat, Caller: caller, Logger: log}, worker.Options{Owner: owner, Logger: log})
+	svcs.Executions.Wake = flows.Wake
 	ts := httptest.NewServer(srv.Handler())
 	bgctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -138,7 +163,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		t.Fatal(err)
 	}
 	return &env{t: t, store: store, accounts: accounts, org: org, test: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest},
-		url: ts.URL, setupCode: code, conns: conns, keys: keys}
+		url: ts.URL, setupCode: code, conns: conns, keys: keys, svcs: svcs, flows: flows}
 }
 
 type tWriter struct{ t *testing.T }

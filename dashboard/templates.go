@@ -87,6 +87,25 @@ var funcs = template.FuncMap{
 		return string(out)
 	},
 	"sub": func(a int64, b int) int64 { return a - int64(b) },
+	// tabs is what the account page's tab bar needs: the account's page
+	// and the tab shown.
+	"tabs": func(accountID, tab string) map[string]string {
+		return map[string]string{"Base": accountPath(accountID), "Tab": tab}
+	},
+	// actions drops the actions a run does not offer.
+	"actions": func(as ...*execAction) []*execAction {
+		var out []*execAction
+		for _, a := range as {
+			if a != nil {
+				out = append(out, a)
+			}
+		}
+		return out
+	},
+	"execLabel": func(status string) string {
+		label, _ := execStatus(status)
+		return label
+	},
 	// delimiters and delimName are the import's delimiter choices.
 	"delimiters": func() []string {
 		return []string{linkd.DelimComma, linkd.DelimSemicolon, linkd.DelimTab, linkd.DelimPipe}
