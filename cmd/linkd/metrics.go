@@ -11,6 +11,7 @@ import (
 	"github.com/linkd-dev/linkd/postgres"
 	"github.com/linkd-dev/linkd/sqlite"
 	"github.com/linkd-dev/linkd/webhooks"
+	"github.com/linkd-dev/linkd/workflow"
 )
 
 // registerStoreMetrics exposes the database pools' state: a pool that is
@@ -102,4 +103,73 @@ func registerWebhookMetrics(reg *prometheus.Registry, store linkd.DeliveryStore)
 			lag.Observe(sinceEvent.Seconds())
 		}
 	}
+}
+
+// workflowMetrics exports the workflow runs: how they end, each step's
+// outcome and latency, and the queue of runs not ended.
+type workflowMetrics struct {
+	executions *prometheus.CounterVec
+	steps      *prometheus.CounterVec
+	stepTime   *prometheus.HistogramVec
+}
+
+func registerWorkflowMetrics(reg *prometheus.Registry, queue interface {
+	ExecutionQueue(ctx context.Context, now time.Time) (linkd.ExecutionQueueStats, error)
+}) *workflowMetrics {
+	m := &workflowMetrics{
+		executions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_workflow_executions_total",
+			Help: "Workflow runs that ended, by app, workflow and status (COMPLETED, ERRORED, STOPPED, TIMED_OUT)."},
+			[]string{"app", "workflow", "status"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_workflow_step_attempts_total",
+			Help: "Workflow step attempts, by app, workflow, step and the step's status after it (Success, Waiting: due again, Errored, Rejected: its guard was false, Timed_Out)."},
+			[]string{"app", "workflow", "step", "status"}),
+		stepTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "linkd_workflow_step_duration_seconds",
+			Help: "How long a workflow step attempt took, by app, workflow and step kind (http, set, return).", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)},
+			[]string{"app", "workflow", "kind"}),
+	}
+	reg.MustRegister(m.executions, m.steps, m.stepTime, &workflowQueue{queue: queue,
+		runs: prometheus.NewDesc("linkd_workflow_queue_runs", "Workflow runs not ended, of every tenant, by state: due (waiting for a runner), running, retrying (a step failed; due again later).", []string{"state"}, nil),
+		age:  prometheus.NewDesc("linkd_workflow_queue_age_seconds", "How long the oldest due workflow run has waited for a runner; 0 when none is, -1 when the database did not answer.", nil, nil)})
+	return m
+}
+
+// Step is workflow.Options.Observe.
+func (m *workflowMetrics) Step(o workflow.StepObservation) {
+	m.steps.WithLabelValues(o.Slug, o.WorkflowID, o.StepID, o.Status).Inc()
+	m.stepTime.WithLabelValues(o.Slug, o.WorkflowID, o.Kind).Observe(o.Duration.Seconds())
+}
+
+// Ended is workflow.Options.Ended.
+func (m *workflowMetrics) Ended(e *linkd.Execution) {
+	m.executions.WithLabelValues(e.Slug, e.WorkflowID, e.Status).Inc()
+}
+
+// workflowQueue asks the database once per scrape for the queue of runs,
+// so every instance reports the same figures.
+type workflowQueue struct {
+	queue interface {
+		ExecutionQueue(ctx context.Context, now time.Time) (linkd.ExecutionQueueStats, error)
+	}
+	runs, age *prometheus.Desc
+}
+
+func (q *workflowQueue) Describe(ch chan<- *prometheus.Desc) { ch <- q.runs; ch <- q.age }
+
+func (q *workflowQueue) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := time.Now()
+	st, err := q.queue.ExecutionQueue(ctx, now)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(q.age, prometheus.GaugeValue, -1)
+		return
+	}
+	for state, n := range map[string]int{"due": st.Due, "running": st.Running, "retrying": st.Retrying} {
+		ch <- prometheus.MustNewConstMetric(q.runs, prometheus.GaugeValue, float64(n), state)
+	}
+	age := 0.0
+	if !st.OldestDue.IsZero() {
+		age = max(now.Sub(st.OldestDue).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(q.age, prometheus.GaugeValue, age)
 }

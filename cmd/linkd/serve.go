@@ -130,7 +130,9 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	// Workflow runs call the apps through the same caller as the proxy.
 	svcs.Executions.Catalog = apps
+	flowMetrics := registerWorkflowMetrics(reg, store)
 	flows := workflow.NewRunner(store, workflow.Options{Catalog: apps, Caller: caller, Logger: log,
+		Observe: flowMetrics.Step, Ended: flowMetrics.Ended,
 		Metadata: func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error) {
 			cr, err := connections.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
 			if err != nil {

@@ -110,6 +110,20 @@ func TestServeRunsWorkflows(t *testing.T) {
 			if len(appHits) != 1 || appHits[0] != `POST /api/notes k-1 {"text":"hello"}` {
 				t.Fatalf("the app got %q", appHits)
 			}
+			// The metrics saw the run end and its steps, and nothing waits.
+			res, err := http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			scraped, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, want := range []string{`linkd_workflow_executions_total{app="notes",status="COMPLETED",workflow="add-note"} 1`,
+				`linkd_workflow_queue_runs{state="due"} 0`, `linkd_workflow_queue_age_seconds 0`,
+				`linkd_worker_items_total{loop="workflows",outcome="ok"}`, `linkd_workflow_step_attempts_total{app="notes",status="Success",step=`} {
+				if !strings.Contains(string(scraped), "\n"+want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 			resp, _ := hooks[0]["workflow_response"].(map[string]any)
 			if hooks[0]["event"] != linkd.EventWorkflowCompleted || hooks[0]["instance_id"] != id || resp["note_id"] != "n-1" {
 				t.Fatalf("webhook %v", hooks[0])
