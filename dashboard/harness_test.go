@@ -50,6 +50,33 @@ type env struct {
 	svcs *linkd.Services
 	// flows runs keyapp's workflows (against the upstream) when drained.
 	flows *workflow.Runner
+	// signInClock is the user service's clock: real time until a test
+	// stops it (sign-in backoffs are measured by it).
+	signInClock *stoppableClock
+}
+
+// stoppableClock reads the real time until stopped, then the time it was
+// stopped at; safe to use from the server's goroutines.
+type stoppableClock struct {
+	mu      sync.Mutex
+	stopped time.Time
+}
+
+func (c *stoppableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopped.IsZero() {
+		return c.stopped
+	}
+	return time.Now()
+}
+
+// stop holds the clock at now until the test ends.
+func (c *stoppableClock) stop(t *testing.T) {
+	c.mu.Lock()
+	c.stopped = time.Now()
+	c.mu.Unlock()
+	t.Cleanup(func() { c.mu.Lock(); c.stopped = time.Time{}; c.mu.Unlock() })
 }
 
 func newEnv(t *testing.T, store linkd.Store) *env {
@@ -118,6 +145,8 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	svcs := linkd.NewServices(store, keys, "http://127.0.0.1")
+	signInClock := &stoppableClock{}
+	svcs.Users.Now = signInClock.Now
 	svcs.Executions.Catalog = cat
 	accounts := svcs.Accounts
 	conns := connect.NewService(store, accounts, cat, "http://127.0.0.1")
@@ -163,7 +192,7 @@ func newEnvWith(t *testing.T, store linkd.Store, configure func(*dashboard.Confi
 		t.Fatal(err)
 	}
 	return &env{t: t, store: store, accounts: accounts, org: org, test: linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest},
-		url: ts.URL, setupCode: code, conns: conns, keys: keys, svcs: svcs, flows: flows}
+		url: ts.URL, setupCode: code, conns: conns, keys: keys, svcs: svcs, flows: flows, signInClock: signInClock}
 }
 
 type tWriter struct{ t *testing.T }
