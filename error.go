@@ -3,6 +3,8 @@ package linkd
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -60,7 +62,8 @@ func FieldError(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the application error in err's chain, or
+// ErrorCode returns the code of the application error in err's chain,
+// EUNAVAILABLE when err says the database cannot be reached now, or
 // EINTERNAL for any other non-nil error.
 func ErrorCode(err error) string {
 	var e *Error
@@ -68,6 +71,8 @@ func ErrorCode(err error) string {
 		return ""
 	} else if errors.As(err, &e) {
 		return e.Code
+	} else if DatabaseUnavailable(err) {
+		return EUNAVAILABLE
 	}
 	return EINTERNAL
 }
@@ -80,6 +85,31 @@ func ErrorMessage(err error) string {
 		return ""
 	} else if errors.As(err, &e) {
 		return e.Message
+	} else if DatabaseUnavailable(err) {
+		return "The database cannot be reached right now; nothing was changed. Try again shortly."
 	}
 	return "Internal error."
+}
+
+// DatabaseRetryAfter is the wait a client is told when the database
+// cannot be reached: a restart or a failover takes seconds.
+const DatabaseRetryAfter = 5 * time.Second
+
+// DatabaseUnavailable reports whether err says that the database cannot be
+// reached now (refused or dropped connections, a server shutting down or
+// starting up), as opposed to a fault of the request or of linkd: such a
+// request failed whole and may be retried, so clients get 503 with
+// Retry-After rather than 500. PostgreSQL's errors are recognised by their
+// SQLSTATE (class 08, connection exception; 57P01-57P03, shutdown and
+// startup), without this package depending on a driver.
+func DatabaseUnavailable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		code := st.SQLState()
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
+	}
+	return false
 }

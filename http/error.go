@@ -103,6 +103,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 		}
+	} else if code == linkd.EUNAVAILABLE {
+		// The database could not be reached: the request failed whole.
+		w.Header().Set("Retry-After", strconv.Itoa(int(linkd.DatabaseRetryAfter.Seconds())))
+		s.logger.WarnContext(r.Context(), "database unavailable", "err", err, "request_id", body.RequestID, "method", r.Method, "path", r.URL.Path)
 	}
 	if code == linkd.EINTERNAL {
 		s.logger.ErrorContext(r.Context(), "request failed", "err", err, "request_id", body.RequestID, "method", r.Method, "path", r.URL.Path)
