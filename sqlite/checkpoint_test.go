@@ -51,18 +51,36 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := []string{path, path + "-wal"}
-	if !contains(t, files, name) {
+	if !contains(t, files, name) || !contains(t, files, linkd.FoldSearch(name)) {
 		t.Fatal("the name is not on disk before the delete: the test would prove nothing")
 	}
 	if err := svc.Delete(t.Context(), tn, "t", "doomed"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for contains(t, files, name) || contains(t, files, udf) {
+	// The search text holds the name folded (lower case, here).
+	folded := linkd.FoldSearch(name)
+	for contains(t, files, name) || contains(t, files, folded) || contains(t, files, udf) {
 		if time.Now().After(deadline) {
-			t.Fatal("the deleted account's name or UDF is still in the database file or its WAL")
+			t.Fatal("the deleted account's name, search text or UDF is still in the database file or its WAL")
 		}
 		time.Sleep(20 * time.Millisecond) // polling the files: nothing to wait on
+	}
+}
+
+// TestSearchIndexSecureDelete checks that the search index removes a
+// deleted account's trigrams from its pages (FTS5 secure-delete) rather
+// than leaving them behind a tombstone until a merge.
+func TestSearchIndexSecureDelete(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "linkd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	_, read := s.DBs()
+	var v int
+	if err := read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = 'secure-delete'`).Scan(&v); err != nil || v != 1 {
+		t.Fatalf("secure-delete = %d, %v; want 1", v, err)
 	}
 }
 

@@ -78,6 +78,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"AccountDeliveries", testAccountDeliveries},
 		{"CallLog", testCallLog},
 		{"ImportOptions", testImportOptions},
+		{"Search", testSearch},
+		{"SearchKeptByWrites", testSearchKeptByWrites},
+		{"UDFFilterKeptByWrites", testUDFFilterKeptByWrites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
