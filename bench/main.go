@@ -1,5 +1,5 @@
 // Command bench measures linkd against floors, on SQLite and on PostgreSQL,
-// in one run, in five phases:
+// in one run, in six phases:
 //
 //  1. create: creates per second over HTTP from 64 keep-alive clients,
 //     beside the floor: a bare handler that decodes the same body and does
@@ -18,6 +18,9 @@
 //  5. webhooks: creates with no endpoint and with one subscribed endpoint,
 //     delivery lag to one endpoint and to many, and (-webhooks-import) the
 //     import with an endpoint (bench/webhooks.go);
+//  6. scale: tenants of -scale-sizes accounts seeded through the store's
+//     bulk path, and at each size GET, list pages, search and UDF filters
+//     without totals, and what the totals cost (bench/scale.go);
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
@@ -38,6 +41,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -56,7 +60,7 @@ func main() {
 }
 
 // allPhases are the phases in the order they run.
-var allPhases = []string{"create", "read", "import", "proxy", "webhooks"}
+var allPhases = []string{"create", "read", "import", "proxy", "webhooks", "scale"}
 
 // config is every setting of a run; the defaults are the published run.
 type config struct {
@@ -99,6 +103,10 @@ type config struct {
 	WebhooksDrain       time.Duration `json:"webhooks_drain_ns"`
 	WebhooksImport      bool          `json:"webhooks_import"`
 	WebhooksTenantCap   int           `json:"webhooks_tenant_cap,omitempty"`
+	// The scale phase's settings.
+	ScaleSizes []int  `json:"scale_sizes"`
+	ScaleAll   bool   `json:"scale_all_engines"`
+	ScaleCache string `json:"-"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -158,8 +166,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.WebhooksDrain, "webhooks-drain", time.Minute, "webhooks: how long a lag run waits, after its last create, for the deliveries still due")
 	fs.BoolVar(&c.WebhooksImport, "webhooks-import", false, "webhooks: also import the import phase's file (-rows) without and with an endpoint subscribed to Linked Account Created")
 	fs.IntVar(&c.WebhooksTenantCap, "webhooks-tenant-cap", 0, "webhooks: an experiment: the sender's deliveries at once per tenant (and in all), instead of serve's 4 (of 16)")
+	scaleSizes := fs.String("scale-sizes", "10000,1000000", "scale: tenant sizes, comma-separated (add 10000000 for the 10M point; above 1M only on SQLite unless -scale-all)")
+	fs.BoolVar(&c.ScaleAll, "scale-all", false, "scale: measure sizes above 1M on PostgreSQL too")
+	fs.StringVar(&c.ScaleCache, "scale-cache", "", "scale: directory that keeps the seeded SQLite databases, reused by later runs with the same -seed (seeding 10M takes a while)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for _, v := range splitList(*scaleSizes) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 {
+			return nil, fmt.Errorf("-scale-sizes: %q is not a number of accounts of at least 100", v)
+		}
+		c.ScaleSizes = append(c.ScaleSizes, n)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -332,6 +350,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("webhooks") {
 		if err := r.webhooksPhase(ctx, eng); err != nil {
 			return fmt.Errorf("webhooks: %w", err)
+		}
+	}
+	if r.cfg.has("scale") {
+		if err := r.scale(ctx, eng); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 	}
 	return nil

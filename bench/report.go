@@ -63,6 +63,7 @@ type report struct {
 	Imports  *importReport   `json:"imports,omitempty"`
 	Proxies  []proxyResult   `json:"proxies,omitempty"`
 	Webhooks []webhookResult `json:"webhooks,omitempty"`
+	Scale    []scaleResult   `json:"scale,omitempty"`
 }
 
 func describeMachine() machine {
@@ -119,6 +120,9 @@ func (r *report) markdown() string {
 	}
 	if len(r.Webhooks) > 0 {
 		b.WriteString(webhooksMarkdown(r.Webhooks))
+	}
+	if len(r.Scale) > 0 {
+		b.WriteString(scaleMarkdown(r.Scale))
 	}
 	return b.String()
 }
@@ -219,6 +223,9 @@ func (r *report) write(dir, md string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := writeScaleSVG(dir, r.Scale); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)

@@ -68,19 +68,50 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 	}
 }
 
-// TestSearchIndexSecureDelete checks that the search index removes a
-// deleted account's trigrams from its pages (FTS5 secure-delete) rather
-// than leaving them behind a tombstone until a merge.
+// TestSearchIndexSecureDelete deletes every account and reads the size of
+// the search index: with secure-delete the deleted accounts' trigrams leave
+// its pages at once, so it shrinks to almost nothing; without, deletes add
+// markers and the index grows until a merge.
 func TestSearchIndexSecureDelete(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "linkd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	keys, err := vault.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := linkd.NewAccountService(s, keys)
+	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	const n = 100
+	for i := range n {
+		name := "Customer " + linkd.NewID()
+		if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "acct-" + strconv.Itoa(i), Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, read := s.DBs()
-	var v int
-	if err := read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = 'secure-delete'`).Scan(&v); err != nil || v != 1 {
-		t.Fatalf("secure-delete = %d, %v; want 1", v, err)
+	size := func() int {
+		t.Helper()
+		var b int
+		if err := read.QueryRowContext(t.Context(), `SELECT coalesce(sum(length(block)), 0) FROM account_search_data`).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := size()
+	for i := range n {
+		if err := svc.Delete(t.Context(), tn, "t", "acct-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := size(); after > before/10 {
+		t.Errorf("the search index holds %d bytes after every account was deleted (%d before)", after, before)
 	}
 }
 
