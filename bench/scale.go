@@ -276,9 +276,10 @@ func scaleQueries(seed uint64, n, count int) []string {
 
 // scaleWorkload is one measured read of the scale phase.
 type scaleWorkload struct {
-	name    string
-	clients int
-	path    func(rng *rand.Rand) string
+	name      string
+	clients   int
+	path      func(rng *rand.Rand) string
+	dashboard bool // a dashboard page, with a session cookie
 }
 
 func scaleWorkloads(cfg *config, n int, cursorID string) []scaleWorkload {
@@ -304,6 +305,9 @@ func scaleWorkloads(cfg *config, n int, cursorID string) []scaleWorkload {
 		{name: "list, page 90 % deep (cursor)", path: func(*rand.Rand) string { return page + "&cursor=" + cursor }},
 		{name: "search (q)", path: func(rng *rand.Rand) string { return page + search(rng) }},
 		{name: "UDF filter", path: func(rng *rand.Rand) string { return page + filters(rng) }},
+		{name: "dashboard: search", dashboard: true, path: func(rng *rand.Rand) string {
+			return "/accounts?q=" + url.QueryEscape(queries[rng.IntN(len(queries))])
+		}},
 		{name: "search, with its total", clients: 1, path: func(rng *rand.Rand) string {
 			return accountsPath + "?limit=50" + search(rng)
 		}},
@@ -346,6 +350,10 @@ func (r *runner) scaleMeasure(ctx context.Context, name string, db *database, bt
 	if err := checkScaleSearch(ctx, client, base, bt.secret, scaleQueries(cfg.FileSeed, n, 40)); err != nil {
 		return fmt.Errorf("%d accounts: %w", n, err)
 	}
+	cookie, err := dashboardCookie(ctx, db.store, bt)
+	if err != nil {
+		return err
+	}
 	for _, w := range scaleWorkloads(cfg, n, cursorID) {
 		clients := cfg.ReadClients
 		if w.clients > 0 {
@@ -355,7 +363,9 @@ func (r *runner) scaleMeasure(ctx context.Context, name string, db *database, bt
 			Clients: clients, Warmup: cfg.ReadWarmup, Duration: cfg.ReadDuration,
 			Request: func(_, c, seq int, rng *rand.Rand) (*http.Request, error) {
 				req, err := http.NewRequest(http.MethodGet, base+w.path(rng), nil)
-				if err == nil {
+				if err == nil && w.dashboard {
+					req.AddCookie(cookie)
+				} else if err == nil {
 					req.Header.Set("x-api-key", bt.secret)
 				}
 				return req, err

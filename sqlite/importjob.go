@@ -320,8 +320,12 @@ func findAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, ids []string) (m
 	return out, nil
 }
 
-// insertRows is how many accounts one prepared multi-row INSERT writes.
-const insertRows = 200
+// insertRows is how many accounts one prepared multi-row INSERT writes: an
+// importer's whole batch (csvio.DefaultBatchSize), because FTS5 writes its
+// pending trigrams out as a new segment at the start of every statement
+// that follows one that indexed (its savepoint), and 200-row statements
+// made ten small segments (and their merges) per batch.
+const insertRows = 2000
 
 const accountCols = 13
 
