@@ -340,21 +340,24 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 			q.none = true
 			return q, nil
 		}
+		var matches string
 		if indexes && linkd.SearchIndexable(text) {
 			var err error
-			if rare, err = s.searchIsRare(ctx, text); err != nil {
+			if matches, rare, err = s.searchMatches(ctx, text); err != nil {
 				return nil, err
 			}
 		}
 		if rare {
-			// The search index yields the matches of every tenant; the
-			// tenant's are sorted by id.
-			q.from = `account_search s CROSS JOIN linked_accounts a INDEXED BY linked_accounts_search_rowid`
-			test(`s.account_search MATCH ?`, ftsPhrase(text))
-			test(`a.search_rowid = s.rowid`)
-		} else {
-			test(`instr(a.search, ?) > 0`, text)
+			// The search index gave the matches of every tenant (as a JSON
+			// array); linked_accounts_search_rowid holds each one's tenant
+			// and id, so the set of ids comes from that index alone (in id
+			// order), and only the accounts of the page are read. The text
+			// is tested again: an index row deleted and reused since the
+			// search read it may name another account now.
+			test(`a.id IN (SELECT k.id FROM linked_accounts k INDEXED BY linked_accounts_search_rowid
+				WHERE k.search_rowid IN (SELECT value FROM json_each(?)) AND k.org_id = ? AND k.env = ?)`, matches, t.OrgID, t.Env)
 		}
+		test(`instr(a.search, ?) > 0`, text)
 	}
 	if !rare && indexes && len(udf) > 0 {
 		first, err := s.rarestUDF(ctx, t, udf)
