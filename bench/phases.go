@@ -126,7 +126,10 @@ func newServer(store linkd.Store, bt *benchTenant, px *proxySetup) (srv *linkdht
 // cookie a browser would send.
 func dashboardCookie(ctx context.Context, store linkd.Store, bt *benchTenant) (*http.Cookie, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	u := &linkd.User{ID: linkd.NewID(), OrgID: bt.OrgID, Email: "bench@example.com", CreatedAt: now}
+	// A user of its own each time: the scale phase signs in again on a
+	// cached database.
+	id := linkd.NewID()
+	u := &linkd.User{ID: id, OrgID: bt.OrgID, Email: "bench-" + id[24:] + "@example.com", CreatedAt: now}
 	if err := store.CreateUser(ctx, u, linkd.HashPassword("bench-password-1"), nil); err != nil {
 		return nil, err
 	}
