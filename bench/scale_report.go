@@ -138,7 +138,7 @@ func writeScaleSVG(dir string, rs []scaleResult) error {
 	y := func(v float64) float64 { return h - bottom - (math.Log10(v)-ly0)/(ly1-ly0)*(h-top-bottom) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", w, h)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="18" font-size="13">p99 latency (ms, log) by tenant size (accounts, log), 8 clients, pages without totals</text>`+"\n", left)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="18" font-size="13">p99 latency (ms, log) by tenant size (accounts, log); solid SQLite, dashed PostgreSQL</text>`+"\n", left)
 	for e := ly0; e <= ly1; e++ {
 		v := math.Pow(10, e)
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n", left, w-right, y(v), y(v), left-4, y(v)+4, v)
@@ -152,7 +152,7 @@ func writeScaleSVG(dir string, rs []scaleResult) error {
 	for _, n := range sizes {
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n", x(float64(n)), x(float64(n)), top, h-bottom, x(float64(n)), h-bottom+14, scaleSize(n))
 	}
-	colors := []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"}
+	colors := []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
 	line := 0
 	for ei, eng := range scaleEngines(rs) {
 		sizes, workloads := scaleAxes(rs, eng)
