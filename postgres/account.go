@@ -378,7 +378,11 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		sub += ` ORDER BY account_pk ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
 		query = `SELECT ` + accountColumns + ` FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id IN (` + sub + `) ORDER BY id ` + order
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	// Planned for its own arguments (QueryExecModeExec, no prepared
+	// statement): a cached statement turns to a generic plan after five
+	// runs, which cannot tell a rare search or UDF value from a common one
+	// and reads the wrong index for one of them.
+	rows, err := s.pool.Query(ctx, query, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
