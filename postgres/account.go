@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/linkd-dev/linkd"
@@ -447,7 +448,7 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		// The filter's index rows come in id order: a page reads about
 		// limit of them when the rest of the filters pass most rows.
 		q.from, q.key = `account_udf u JOIN linked_accounts a ON a.org_id = u.org_id AND a.env = u.env AND a.id = u.account_pk`, "u.account_pk"
-		test(`u.org_id = $1 AND u.env = $2 AND u.key = ` + arg(m.Key) + ` AND left(u.value, 200) = left(` + arg(m.Value) + `, 200) AND u.value = $` + strconv.Itoa(len(q.args)))
+		test(`u.org_id = $1 AND u.env = $2 AND u.key = ` + arg(m.Key) + ` AND ` + udfValueTest("u", m.Value, arg))
 	}
 	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
 	// narrow the scan, the created_at test makes it exact.
@@ -464,9 +465,25 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	for _, m := range udf {
 		// account_udf_match answers it with one lookup.
 		test(`EXISTS (SELECT 1 FROM account_udf x WHERE x.org_id = a.org_id AND x.env = a.env AND x.key = ` + arg(m.Key) +
-			` AND left(x.value, 200) = left(` + arg(m.Value) + `, 200) AND x.value = $` + strconv.Itoa(len(q.args)) + ` AND x.account_pk = a.id)`)
+			` AND ` + udfValueTest("x", m.Value, arg) + ` AND x.account_pk = a.id)`)
 	}
 	return q, nil
+}
+
+// udfIndexed is how many characters of a UDF value account_udf_match holds.
+const udfIndexed = 200
+
+// udfValueTest matches the value column of account_udf alias t to v
+// through account_udf_match. A value shorter than the indexed prefix is
+// matched by it alone: a second, redundant test of the whole value made the
+// planner take the two as independent and expect almost no rows, and so
+// sort all of a common value's rows instead of reading them in order.
+func udfValueTest(t, v string, arg func(any) string) string {
+	if utf8.RuneCountInString(v) < udfIndexed {
+		return `left(` + t + `.value, 200) = ` + arg(v)
+	}
+	p := arg(v)
+	return `left(` + t + `.value, 200) = left(` + p + `, 200) AND ` + t + `.value = ` + p
 }
 
 // udfProbe bounds how many index rows rarestUDF counts per filter.
@@ -481,8 +498,13 @@ func (s *Store) rarestUDF(ctx context.Context, t linkd.Tenant, ms []linkd.UDFMat
 	best, bestN := 0, udfProbe+1
 	for i, m := range ms {
 		var n int
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf WHERE org_id = $1 AND env = $2 AND key = $3
-			AND left(value, 200) = left($4, 200) AND value = $4 LIMIT $5) x`, t.OrgID, t.Env, m.Key, m.Value, udfProbe).Scan(&n)
+		args := []any{pgx.QueryExecModeExec, t.OrgID, t.Env, m.Key, udfProbe}
+		arg := func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args)-1)
+		}
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf u WHERE u.org_id = $1 AND u.env = $2 AND u.key = $3
+			AND `+udfValueTest("u", m.Value, arg)+` LIMIT $4) x`, args...).Scan(&n)
 		if err != nil {
 			return 0, fmt.Errorf("list accounts: %w", err)
 		}
