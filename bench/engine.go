@@ -78,6 +78,11 @@ type benchTenant struct {
 func setupTenant(ctx context.Context, store linkd.Store) (*benchTenant, error) {
 	master := make([]byte, 32)
 	rand.Read(master)
+	return setupTenantKeyed(ctx, store, master)
+}
+
+// setupTenantKeyed is setupTenant with the given master key.
+func setupTenantKeyed(ctx context.Context, store linkd.Store, master []byte) (*benchTenant, error) {
 	keys, err := vault.New(master)
 	if err != nil {
 		return nil, err

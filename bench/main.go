@@ -21,6 +21,9 @@
 //  6. workflows: events accepted/s beside the store's floor, runs of a
 //     one-step http workflow completed/s beside the app called directly,
 //     and event→first-step latency (bench/workflows.go);
+//  7. scale: tenants of -scale-sizes accounts seeded through the store's
+//     bulk path, and at each size GET, list pages, search and UDF filters
+//     without totals, and what the totals cost (bench/scale.go);
 //
 // and prints Markdown tables, also written with the raw figures as JSON
 // into -out. docs/BENCHMARKS.md and docs/BENCHMARKS-import.md explain the
@@ -41,6 +44,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +63,7 @@ func main() {
 }
 
 // allPhases are the phases in the order they run.
-var allPhases = []string{"create", "read", "import", "proxy", "webhooks", "workflows"}
+var allPhases = []string{"create", "read", "import", "proxy", "webhooks", "workflows", "scale"}
 
 // config is every setting of a run; the defaults are the published run.
 type config struct {
@@ -109,6 +113,10 @@ type config struct {
 	WorkflowsBurst       int           `json:"workflows_burst"`
 	WorkflowsRate        float64       `json:"workflows_rate"`
 	WorkflowsLagDuration time.Duration `json:"workflows_lag_duration_ns"`
+	// The scale phase's settings.
+	ScaleSizes []int  `json:"scale_sizes"`
+	ScaleAll   bool   `json:"scale_all_engines"`
+	ScaleCache string `json:"-"`
 
 	Out         string `json:"-"`
 	Dir         string `json:"-"`
@@ -174,8 +182,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&c.WorkflowsBurst, "workflows-burst", 2000, "workflows: runs queued, then completed by one runner")
 	fs.Float64Var(&c.WorkflowsRate, "workflows-rate", 50, "workflows: events per second, paced, for the event→first-step latency")
 	fs.DurationVar(&c.WorkflowsLagDuration, "workflows-lag-duration", 5*time.Second, "workflows: how long the latency run sends events")
+	scaleSizes := fs.String("scale-sizes", "10000,1000000", "scale: tenant sizes, comma-separated (add 10000000 for the 10M point; above 1M only on SQLite unless -scale-all)")
+	fs.BoolVar(&c.ScaleAll, "scale-all", false, "scale: measure sizes above 1M on PostgreSQL too")
+	fs.StringVar(&c.ScaleCache, "scale-cache", "", "scale: directory that keeps the seeded SQLite databases, reused by later runs with the same -seed (seeding 10M takes a while)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for _, v := range splitList(*scaleSizes) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 {
+			return nil, fmt.Errorf("-scale-sizes: %q is not a number of accounts of at least 100", v)
+		}
+		c.ScaleSizes = append(c.ScaleSizes, n)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -356,6 +374,11 @@ func (r *runner) engine(ctx context.Context, name string) (err error) {
 	if r.cfg.has("workflows") {
 		if err := r.workflowsPhase(ctx, eng); err != nil {
 			return fmt.Errorf("workflows: %w", err)
+		}
+	}
+	if r.cfg.has("scale") {
+		if err := r.scale(ctx, eng); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 	}
 	return nil

@@ -183,7 +183,7 @@ func (e *postgresEngine) Seed(ctx context.Context, db *database, t linkd.Tenant,
 	const txRows = 100_000
 	var counts [countSlots]int64
 	var cursorID string
-	cols := []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "connected_apps", "created_at", "updated_at"}
+	cols := []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "connected_apps", "created_at", "updated_at", "search"}
 	connCols := []string{"org_id", "env", "id", "account_pk", "slug", "auth_type", "status", "credentials", "created_at", "updated_at"}
 	for start := 0; start < n; start += txRows {
 		m := min(txRows, n-start)
@@ -194,7 +194,8 @@ func (e *postgresEngine) Seed(ctx context.Context, db *database, t linkd.Tenant,
 			if i+1 == cursorAt {
 				cursorID = a.id.String()
 			}
-			rows = append(rows, []any{org, env, a.id, a.accountID, a.name, a.udf, a.dataKey, a.connectedApps, a.created, a.created})
+			rows = append(rows, []any{org, env, a.id, a.accountID, a.name, a.udf, a.dataKey, a.connectedApps, a.created, a.created,
+				linkd.SearchText(a.accountID, a.name)})
 			if c := a.conn; c != nil {
 				conns = append(conns, []any{org, env, c.id, a.id, seedApp, linkd.AuthKeyBased, linkd.ConnActive, c.credentials, a.created, a.created})
 			}
@@ -231,7 +232,7 @@ func (e *postgresEngine) Seed(ctx context.Context, db *database, t linkd.Tenant,
 	if err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, `VACUUM ANALYZE linked_accounts, account_counts, connections`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM ANALYZE linked_accounts, account_counts, connections, account_udf`); err != nil {
 		return "", err
 	}
 	return cursorID, nil

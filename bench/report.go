@@ -64,6 +64,7 @@ type report struct {
 	Proxies   []proxyResult    `json:"proxies,omitempty"`
 	Webhooks  []webhookResult  `json:"webhooks,omitempty"`
 	Workflows []workflowResult `json:"workflows,omitempty"`
+	Scale     []scaleResult    `json:"scale,omitempty"`
 }
 
 func describeMachine() machine {
@@ -123,6 +124,9 @@ func (r *report) markdown() string {
 	}
 	if len(r.Workflows) > 0 {
 		b.WriteString(workflowsMarkdown(r.Workflows))
+	}
+	if len(r.Scale) > 0 {
+		b.WriteString(scaleMarkdown(r.Scale))
 	}
 	return b.String()
 }
@@ -223,6 +227,9 @@ func (r *report) write(dir, md string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := writeScaleSVG(dir, r.Scale); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644)

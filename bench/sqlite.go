@@ -102,7 +102,7 @@ func (e *sqliteEngine) Seed(ctx context.Context, db *database, t linkd.Tenant, n
 	}
 	defer conn.Close()
 	const txRows, stmtRows = 10_000, 500
-	const accountCols = "org_id, env, id, account_id, name, udf, data_key, connected_apps, created_at, updated_at"
+	const accountCols = "org_id, env, id, account_id, name, udf, data_key, connected_apps, created_at, updated_at, search, search_rowid"
 	const connCols = "org_id, env, id, account_pk, slug, auth_type, status, credentials, created_at, updated_at"
 	var counts [countSlots]int64
 	var cursorID string
@@ -127,14 +127,17 @@ func (e *sqliteEngine) Seed(ctx context.Context, db *database, t linkd.Tenant, n
 		var conns []any
 		for s := start; s < min(start+txRows, n); s += stmtRows {
 			m := min(stmtRows, n-s, start+txRows-s)
-			args := make([]any, 0, 10*m)
+			args := make([]any, 0, 12*m)
 			for i := s; i < s+m; i++ {
 				a := newSeedAccount(i)
 				if i+1 == cursorAt {
 					cursorID = a.id.String()
 				}
 				created := a.created.UnixMicro()
-				args = append(args, t.OrgID, string(t.Env), a.id.String(), a.accountID, a.name, a.udf, a.dataKey, a.connectedApps, created, created)
+				// The search text and index row as the store writes them
+				// (sqlite/search.go); the triggers index both.
+				args = append(args, t.OrgID, string(t.Env), a.id.String(), a.accountID, a.name, a.udf, a.dataKey, a.connectedApps, created, created,
+					linkd.SearchText(a.accountID, a.name), i+1)
 				if c := a.conn; c != nil {
 					conns = append(conns, t.OrgID, string(t.Env), c.id.String(), a.id.String(), seedApp, linkd.AuthKeyBased, linkd.ConnActive,
 						c.credentials, created, created)

@@ -311,6 +311,10 @@ func TestBrowser(t *testing.T) {
 		if p := b.path(); !strings.Contains(p, "q=Customer+01") {
 			t.Fatalf("search URL = %s", p)
 		}
+		// A search is not counted (a count reads every match).
+		if got := b.text("#total") + " / " + b.text(".pager-info"); got != "Accounts matching the filter / Showing 10" {
+			t.Fatalf("search header and pager = %q", got)
+		}
 		b.run("search id", chromedp.Navigate(e.url+"/accounts?q=imp-0"), chromedp.WaitVisible("table", q))
 		if got := b.column(".account-id"); len(got) != 8 {
 			t.Fatalf("id search = %v", got)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/linkd-dev/linkd"
@@ -140,8 +141,8 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 	}
 	var inserted, delivering int
 	err = s.pool.QueryRow(ctx, `WITH ins AS (
-			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING 1
+			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $25) ON CONFLICT DO NOTHING RETURNING 1
 		), cnt AS (
 			INSERT INTO account_counts (org_id, env, slot, n) SELECT $1, $2, $12, 1 FROM ins
 			ON CONFLICT (org_id, env, slot) DO UPDATE SET n = account_counts.n + 1
@@ -161,7 +162,7 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dlv)`,
 		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
 		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details,
-		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev)).Scan(&inserted, &delivering)
+		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev), linkd.SearchText(a.AccountID, a.Name)).Scan(&inserted, &delivering)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.AccountID, err)
 	}
@@ -187,9 +188,9 @@ func eventTime(e *linkd.Event, ev *linkd.AuditEntry) time.Time {
 // in a transaction of several statements.
 func (s *Store) createAccountTx(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name,
-			string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name,
+			string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name))
 		if err != nil {
 			return fmt.Errorf("create account %q: %w", a.AccountID, err)
 		}
@@ -205,9 +206,9 @@ func (s *Store) createAccountTx(ctx context.Context, t linkd.Tenant, a *linkd.Li
 }
 
 func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),
-		a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt)
+	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),
+		a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name))
 	if isConstraint(err, "linked_accounts_account_id_key") {
 		return fmt.Errorf("insert account %q: %w: %w", a.AccountID, errRetry, err)
 	} else if err != nil {
@@ -217,9 +218,10 @@ func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.Link
 }
 
 func updateAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, udf = $2, data_key = $3, credentials = $4, import_job = $5, updated_at = $6
-		WHERE org_id = $7 AND env = $8 AND id = $9`,
-		a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.UpdatedAt, t.OrgID, t.Env, a.ID)
+	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, udf = $2, data_key = $3, credentials = $4, import_job = $5, updated_at = $6,
+		search = $10 WHERE org_id = $7 AND env = $8 AND id = $9`,
+		a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.UpdatedAt, t.OrgID, t.Env, a.ID,
+		linkd.SearchText(a.AccountID, a.Name))
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.AccountID, err)
 	}
@@ -329,7 +331,15 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		return page, nil
 	}
 
-	where, args, filtered := accountWhere(t, f)
+	q, err := s.planAccounts(ctx, t, f, true)
+	if err != nil {
+		return nil, err
+	}
+	if q.none {
+		page.Total = 0
+		return page, nil
+	}
+	where, args := q.where, q.args
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -341,8 +351,8 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		if appOnly {
 			err = s.pool.QueryRow(ctx, `SELECT coalesce((SELECT n FROM app_counts WHERE org_id = $1 AND env = $2 AND slug = $3), 0)::bigint`,
 				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
-		} else if filtered {
-			err = s.pool.QueryRow(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
+		} else if q.filtered {
+			err = s.pool.QueryRow(ctx, `SELECT count(*) FROM `+q.from+` WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
 		} else {
 			err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM account_counts WHERE org_id = $1 AND env = $2`, t.OrgID, t.Env).Scan(&page.Total)
 		}
@@ -357,12 +367,12 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	offset := 0
 	if f.Cursor != "" {
-		where = append(where, "id "+cmp+" "+arg(f.Cursor))
+		where = append(where, q.key+" "+cmp+" "+arg(f.Cursor))
 	} else {
 		offset = max(f.Offset, 0)
 	}
-	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
+	query := `SELECT ` + qualifiedColumns + ` FROM ` + q.from + ` WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + q.key + ` ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
 	if appOnly {
 		// The page's ids come from the index connections_slug, in order
 		// and limited there, so a page costs the same whether the app has
@@ -375,7 +385,11 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		sub += ` ORDER BY account_pk ` + order + ` LIMIT ` + arg(limit+1) + ` OFFSET ` + arg(offset)
 		query = `SELECT ` + accountColumns + ` FROM linked_accounts WHERE org_id = $1 AND env = $2 AND id IN (` + sub + `) ORDER BY id ` + order
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
+	// Planned for its own arguments (QueryExecModeExec, no prepared
+	// statement): a cached statement turns to a generic plan after five
+	// runs, which cannot tell a rare search or UDF value from a common one
+	// and reads the wrong index for one of them.
+	rows, err := s.pool.Query(ctx, query, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
@@ -390,41 +404,121 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	return page, nil
 }
 
-// accountWhere builds the WHERE clause of f's filters (not its paging), with
-// its arguments as $1, $2, … in order; callers number further arguments
-// after them.
-func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args []any, filtered bool) {
+// accountQuery is how a list reads: the table that drives it (the accounts
+// in id order, or one UDF filter's index rows, also in id order), the tests
+// every row must pass, with their arguments as $1, $2, … in order (callers
+// number further arguments after them), and the column that orders it.
+type accountQuery struct {
+	from     string // linked_accounts is a
+	where    []string
+	args     []any
+	key      string // the order and cursor column
+	filtered bool   // some filter beyond the tenant
+	none     bool   // nothing can match
+}
+
+// qualifiedColumns are accountColumns of the account aliased a.
+var qualifiedColumns = "a." + strings.ReplaceAll(accountColumns, ", ", ", a.")
+
+// planAccounts builds the read of f's accounts (not its paging). With
+// indexes, a UDF filter drives the read by its index rows (unless a search
+// is given, which the planner serves from linked_accounts_search when it
+// is rare and by reading in id order when it is common); without (a full
+// export), every filter is a test.
+func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, indexes bool) (*accountQuery, error) {
+	q := &accountQuery{from: `linked_accounts a`, key: "a.id"}
 	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+		q.args = append(q.args, v)
+		return "$" + strconv.Itoa(len(q.args))
 	}
-	where = []string{"org_id = " + arg(t.OrgID), "env = " + arg(t.Env)}
+	test := func(cond string) {
+		q.where = append(q.where, cond)
+		q.filtered = true
+	}
+	q.where = []string{"a.org_id = " + arg(t.OrgID), "a.env = " + arg(t.Env)}
+	udf := f.UDF
 	if f.Query != "" {
-		like := arg("%" + escapeLike(f.Query) + "%")
-		where = append(where, `(account_id ILIKE `+like+` ESCAPE '\' OR name ILIKE `+like+` ESCAPE '\')`)
-		filtered = true
+		text := linkd.FoldSearch(f.Query)
+		if !linkd.SearchCanMatch(text) {
+			q.none = true
+			return q, nil
+		}
+		test(`a.search LIKE ` + arg("%"+escapeLike(text)+"%") + ` ESCAPE '\'`)
+	} else if indexes && len(udf) > 0 {
+		first, err := s.rarestUDF(ctx, t, udf)
+		if err != nil {
+			return nil, err
+		}
+		m := udf[first]
+		udf = append(append([]linkd.UDFMatch(nil), udf[:first]...), udf[first+1:]...)
+		// The filter's index rows come in id order: a page reads about
+		// limit of them when the rest of the filters pass most rows.
+		q.from, q.key = `account_udf u JOIN linked_accounts a ON a.org_id = u.org_id AND a.env = u.env AND a.id = u.account_pk`, "u.account_pk"
+		test(`u.org_id = $1 AND u.env = $2 AND u.key = ` + arg(m.Key) + ` AND ` + udfValueTest("u", m.Value, arg))
 	}
 	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
 	// narrow the scan, the created_at test makes it exact.
 	if f.CreatedAfter != nil {
-		where = append(where, "id >= "+arg(linkd.IDBound(*f.CreatedAfter, false)), "created_at > "+arg(*f.CreatedAfter))
-		filtered = true
+		test("a.id >= " + arg(linkd.IDBound(*f.CreatedAfter, false)) + " AND a.created_at > " + arg(*f.CreatedAfter))
 	}
 	if f.CreatedBefore != nil {
-		where = append(where, "id <= "+arg(linkd.IDBound(*f.CreatedBefore, true)), "created_at < "+arg(*f.CreatedBefore))
-		filtered = true
+		test("a.id <= " + arg(linkd.IDBound(*f.CreatedBefore, true)) + " AND a.created_at < " + arg(*f.CreatedBefore))
 	}
 	if f.ConnectedApp != "" {
-		// connections_slug (org_id, env, slug, account_pk) yields the set.
-		where = append(where, `id IN (SELECT account_pk FROM connections WHERE org_id = $1 AND env = $2 AND slug = `+arg(f.ConnectedApp)+`)`)
-		filtered = true
+		// connections_slug (org_id, env, slug, account_pk) answers it.
+		test(`EXISTS (SELECT 1 FROM connections c WHERE c.org_id = a.org_id AND c.env = a.env AND c.slug = ` + arg(f.ConnectedApp) + ` AND c.account_pk = a.id)`)
 	}
-	for _, m := range f.UDF {
-		// ->> gives a string's text and a number's or boolean's literal.
-		where = append(where, `udf -> `+arg(m.Key)+` ->> 'v' = `+arg(m.Value))
-		filtered = true
+	for _, m := range udf {
+		// account_udf_match answers it with one lookup.
+		test(`EXISTS (SELECT 1 FROM account_udf x WHERE x.org_id = a.org_id AND x.env = a.env AND x.key = ` + arg(m.Key) +
+			` AND ` + udfValueTest("x", m.Value, arg) + ` AND x.account_pk = a.id)`)
 	}
-	return where, args, filtered
+	return q, nil
+}
+
+// udfIndexed is how many characters of a UDF value account_udf_match holds.
+const udfIndexed = 200
+
+// udfValueTest matches the value column of account_udf alias t to v
+// through account_udf_match. A value shorter than the indexed prefix is
+// matched by it alone: a second, redundant test of the whole value made the
+// planner take the two as independent and expect almost no rows, and so
+// sort all of a common value's rows instead of reading them in order.
+func udfValueTest(t, v string, arg func(any) string) string {
+	if utf8.RuneCountInString(v) < udfIndexed {
+		return `left(` + t + `.value, 200) = ` + arg(v)
+	}
+	p := arg(v)
+	return `left(` + t + `.value, 200) = left(` + p + `, 200) AND ` + t + `.value = ` + p
+}
+
+// udfProbe bounds how many index rows rarestUDF counts per filter.
+const udfProbe = 10000
+
+// rarestUDF returns the index of the filter in ms with the fewest index rows
+// (counted up to udfProbe): the best one to drive a list by.
+func (s *Store) rarestUDF(ctx context.Context, t linkd.Tenant, ms []linkd.UDFMatch) (int, error) {
+	if len(ms) == 1 {
+		return 0, nil
+	}
+	best, bestN := 0, udfProbe+1
+	for i, m := range ms {
+		var n int
+		args := []any{pgx.QueryExecModeExec, t.OrgID, t.Env, m.Key, udfProbe}
+		arg := func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args)-1)
+		}
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf u WHERE u.org_id = $1 AND u.env = $2 AND u.key = $3
+			AND `+udfValueTest("u", m.Value, arg)+` LIMIT $4) x`, args...).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("list accounts: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best, nil
 }
 
 // EachAccount implements linkd.AccountStore. One statement reads one
@@ -434,7 +528,10 @@ func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.Account
 	if !isID(t.OrgID) {
 		return nil
 	}
-	where, args, _ := accountWhere(t, f)
+	q, err := s.planAccounts(ctx, t, f, false)
+	if err != nil || q.none {
+		return err
+	}
 	order := "ASC"
 	if f.Desc {
 		order = "DESC"
@@ -443,7 +540,7 @@ func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.Account
 	// closing the rows alone would read the rest of the result first.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+qualifiedColumns+` FROM `+q.from+` WHERE `+strings.Join(q.where, " AND ")+` ORDER BY a.id `+order, q.args...)
 	if err != nil {
 		return fmt.Errorf("scan accounts: %w", err)
 	}

@@ -354,7 +354,8 @@ func passesMark(before, after int64) bool {
 func (s *Store) analyzeAccounts(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	s.pool.Exec(ctx, `ANALYZE linked_accounts (org_id, env, account_id)`)
+	s.pool.Exec(ctx, `ANALYZE linked_accounts (org_id, env, account_id, search)`)
+	s.pool.Exec(ctx, `ANALYZE account_udf`)
 }
 
 // lockAccounts reads and locks the tenant's accounts with the given ids.
@@ -389,7 +390,7 @@ func lockAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ids []string) 
 }
 
 // accountCopyColumns are the columns copyAccounts fills, in its order.
-var accountCopyColumns = []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "credentials", "import_job", "created_at", "updated_at"}
+var accountCopyColumns = []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "credentials", "import_job", "created_at", "updated_at", "search"}
 
 // copyAccounts inserts accounts with COPY, the fastest way into PostgreSQL,
 // and counts them per slot. pgx copies in the binary format, in which a
@@ -427,7 +428,7 @@ func copyAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*linkd
 			}
 		}
 		return []any{org, string(t.Env), id, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-			job, a.CreatedAt, a.UpdatedAt}, nil
+			job, a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name)}, nil
 	}))
 	if isConstraint(err, "linked_accounts_account_id_key") && !repeatsID(accts) {
 		// A concurrent create took one of the ids after lockAccounts read.
@@ -479,7 +480,7 @@ func updateAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*lin
 		last[a.ID] = i
 	}
 	n := len(last)
-	ids, names, udfs := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	ids, names, udfs, search := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	keys, creds := make([][]byte, 0, n), make([][]byte, 0, n)
 	jobs, updated := make([]*string, 0, n), make([]time.Time, 0, n)
 	for i, a := range accts {
@@ -487,15 +488,16 @@ func updateAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*lin
 			continue
 		}
 		ids, names, udfs = append(ids, a.ID), append(names, a.Name), append(udfs, string(linkd.EncodeUDF(a.UDF)))
+		search = append(search, linkd.SearchText(a.AccountID, a.Name))
 		keys, creds = append(keys, a.DataKey), append(creds, a.Credentials)
 		jobs, updated = append(jobs, nullID(a.ImportJob)), append(updated, a.UpdatedAt)
 	}
 	_, err := tx.Exec(ctx, `UPDATE linked_accounts AS a SET name = u.name, udf = u.udf::jsonb, data_key = u.data_key, credentials = u.credentials,
-			import_job = u.import_job, updated_at = u.updated_at
-		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::timestamptz[])
-			AS u (id, name, udf, data_key, credentials, import_job, updated_at)
+			import_job = u.import_job, updated_at = u.updated_at, search = u.search
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::timestamptz[], $10::text[])
+			AS u (id, name, udf, data_key, credentials, import_job, updated_at, search)
 		WHERE a.org_id = $1 AND a.env = $2 AND a.id = u.id`,
-		t.OrgID, t.Env, ids, names, udfs, keys, creds, jobs, updated)
+		t.OrgID, t.Env, ids, names, udfs, keys, creds, jobs, updated, search)
 	if err != nil {
 		return fmt.Errorf("update accounts: %w", err)
 	}

@@ -805,3 +805,77 @@ func TestWorkSignalsReachOtherInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateIndexesExistingAccounts takes a database back to before the
+// search and UDF indexes (migrations 0019 and 0020), as one made by an
+// older linkd, and opens it again: the migrations must index the accounts
+// already there (search text folded in Go, UDF values), so that search and
+// filters find them.
+func TestMigrateIndexesExistingAccounts(t *testing.T) {
+	dsn := dbtest.PostgresURL(t)
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := newTenant(t, s)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i, name := range []string{"Zoë Straße", "ΣΊΣΥΦΟΣ", "Plain Name"} {
+		a := newAccount(fmt.Sprintf("old-%d", i))
+		if i < 2 {
+			a = newAccount(fmt.Sprintf("old-%d", i), linkd.UDF{ID: linkd.NewID(), Key: "plan", Value: json.RawMessage(`"pro"`), CreatedAt: now, UpdatedAt: now})
+		}
+		put := func(cur *linkd.LinkedAccount) (*linkd.LinkedAccount, *linkd.AuditEntry, error) {
+			next, ev, err := a(cur)
+			if next != nil {
+				next.Name = name
+			}
+			return next, ev, err
+		}
+		if _, _, err := s.PutAccount(t.Context(), tn, fmt.Sprintf("old-%d", i), put); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	for _, q := range []string{
+		`DROP TABLE account_udf`, `DROP FUNCTION account_udf_insert, account_udf_update, account_udf_delete CASCADE`,
+		`DROP FUNCTION account_udf_entries`, `ALTER TABLE linked_accounts DROP COLUMN search`,
+		`DELETE FROM schema_migrations WHERE version IN (19, 20)`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s, err = postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		f    linkd.AccountFilter
+		want string
+	}{
+		{linkd.AccountFilter{Query: "STRASSE"}, "[old-0]"},
+		{linkd.AccountFilter{Query: "σίσυφος"}, "[old-1]"},
+		{linkd.AccountFilter{Query: "name"}, "[old-2]"},
+		{linkd.AccountFilter{Query: "old-"}, "[old-0 old-1 old-2]"},
+		{linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}}}, "[old-0 old-1]"},
+	} {
+		p, err := s.ListAccounts(t.Context(), tn, c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range p.Accounts {
+			got = append(got, a.AccountID)
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("%+v: %v, want %s", c.f, got, c.want)
+		}
+	}
+}

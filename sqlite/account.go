@@ -100,9 +100,9 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 // taken id (ON CONFLICT DO NOTHING), so a create needs no lookup first.
 func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF),
-			a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_rowid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+nextSearchRowid+`) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF),
+			a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name))
 		if err != nil {
 			return fmt.Errorf("create account %q: %w", a.AccountID, err)
 		}
@@ -119,9 +119,9 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 }
 
 func insertAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_rowid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+nextSearchRowid+`)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
+		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name))
 	if err != nil {
 		return fmt.Errorf("insert account %q: %w", a.AccountID, err)
 	}
@@ -129,9 +129,10 @@ func insertAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.Linked
 }
 
 func updateAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET name = ?, udf = ?, data_key = ?, credentials = ?, import_job = ?, updated_at = ?
+	_, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET name = ?, udf = ?, data_key = ?, credentials = ?, import_job = ?, updated_at = ?, search = ?
 		WHERE org_id = ? AND env = ? AND id = ?`,
-		a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.UpdatedAt), t.OrgID, t.Env, a.ID)
+		a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name),
+		t.OrgID, t.Env, a.ID)
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.AccountID, err)
 	}
@@ -228,16 +229,23 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	limit = min(limit, linkd.MaxPageLimit)
 
-	where, args, filtered := accountWhere(t, f)
-	appOnly := f.ConnectedApp != "" && f.Query == "" && f.CreatedAfter == nil && f.CreatedBefore == nil && len(f.UDF) == 0
+	q, err := s.planAccounts(ctx, t, f, true)
+	if err != nil {
+		return nil, err
+	}
 	page := &linkd.AccountPage{Total: -1}
+	if q.none {
+		page.Total = 0
+		return page, nil
+	}
+	appOnly := f.ConnectedApp != "" && f.Query == "" && f.CreatedAfter == nil && f.CreatedBefore == nil && len(f.UDF) == 0
 	if !f.SkipTotal {
 		var err error
 		if appOnly {
 			err = s.r.QueryRowContext(ctx, `SELECT coalesce((SELECT n FROM app_counts WHERE org_id = ? AND env = ? AND slug = ?), 0)`,
 				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
-		} else if filtered {
-			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM linked_accounts WHERE `+strings.Join(where, " AND "), args...).Scan(&page.Total)
+		} else if q.filtered {
+			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+q.from+` WHERE `+strings.Join(q.where, " AND "), q.args...).Scan(&page.Total)
 		} else {
 			err = s.r.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&page.Total)
 		}
@@ -251,15 +259,16 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	if f.Desc {
 		order, cmp = "DESC", "<"
 	}
+	where, args := q.where, q.args
 	offset := 0
 	if f.Cursor != "" {
-		where = append(where, "id "+cmp+" ?")
+		where = append(where, q.key+" "+cmp+" ?")
 		args = append(args, f.Cursor)
 	} else {
 		offset = max(f.Offset, 0)
 	}
 	args = append(args, limit+1, offset)
-	query := `SELECT ` + accountColumns + ` FROM linked_accounts WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id ` + order + ` LIMIT ? OFFSET ?`
+	query := `SELECT ` + q.columns + ` FROM ` + q.from + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + q.key + ` ` + order + ` LIMIT ? OFFSET ?`
 	if appOnly {
 		// The page's ids come from the index connections_slug, in order
 		// and limited there, so a page costs the same whether the app has
@@ -298,55 +307,129 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	return page, nil
 }
 
-// accountWhere builds the WHERE clause of f's filters (not its paging).
-func accountWhere(t linkd.Tenant, f linkd.AccountFilter) (where []string, args []any, filtered bool) {
-	where = []string{"org_id = ?", "env = ?"}
-	args = []any{t.OrgID, t.Env}
+// accountQuery is how a list reads: the table that drives it (the accounts
+// in id order, the search index, or one UDF filter's index rows, also in id
+// order), the tests every row must pass, and the column that orders it.
+type accountQuery struct {
+	columns  string // the account's columns, qualified by a.
+	from     string // linked_accounts is a
+	where    []string
+	args     []any
+	key      string // the order and cursor column
+	filtered bool   // some filter beyond the tenant
+	none     bool   // nothing can match
+}
+
+// qualifiedColumns are accountColumns of the account aliased a.
+var qualifiedColumns = "a." + strings.ReplaceAll(accountColumns, ", ", ", a.")
+
+// planAccounts builds the read of f's accounts (not its paging). With
+// indexes, a rare search is driven by the search index and otherwise a UDF
+// filter drives by its index rows; without (a full export), the accounts
+// are read in id order and every filter is a test.
+func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, indexes bool) (*accountQuery, error) {
+	q := &accountQuery{columns: qualifiedColumns, from: `linked_accounts a`, key: "a.id",
+		where: []string{"a.org_id = ?", "a.env = ?"}, args: []any{t.OrgID, t.Env}}
+	test := func(cond string, args ...any) {
+		q.where = append(q.where, cond)
+		q.args = append(q.args, args...)
+		q.filtered = true
+	}
+	udf := f.UDF
+	rare := false
 	if f.Query != "" {
-		like := "%" + escapeLike(f.Query) + "%"
-		where = append(where, `(account_id LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`)
-		args = append(args, like, like)
-		filtered = true
+		text := linkd.FoldSearch(f.Query)
+		if !linkd.SearchCanMatch(text) {
+			q.none = true
+			return q, nil
+		}
+		var matches string
+		if indexes && linkd.SearchIndexable(text) {
+			var err error
+			if matches, rare, err = s.searchMatches(ctx, text); err != nil {
+				return nil, err
+			}
+		}
+		if rare {
+			// The search index gave the matches of every tenant (as a JSON
+			// array); linked_accounts_search_rowid holds each one's tenant
+			// and id, so the set of ids comes from that index alone (in id
+			// order), and only the accounts of the page are read. The text
+			// is tested again: an index row deleted and reused since the
+			// search read it may name another account now.
+			test(`a.id IN (SELECT k.id FROM linked_accounts k INDEXED BY linked_accounts_search_rowid
+				WHERE k.search_rowid IN (SELECT value FROM json_each(?)) AND k.org_id = ? AND k.env = ?)`, matches, t.OrgID, t.Env)
+		}
+		test(`instr(a.search, ?) > 0`, text)
+	}
+	if !rare && indexes && len(udf) > 0 {
+		first, err := s.rarestUDF(ctx, t, udf)
+		if err != nil {
+			return nil, err
+		}
+		m := udf[first]
+		udf = append(append([]linkd.UDFMatch(nil), udf[:first]...), udf[first+1:]...)
+		// The filter's index rows come in id order: a page reads about
+		// limit of them when the rest of the filters pass most rows.
+		q.from, q.key = `account_udf u CROSS JOIN linked_accounts a`, "u.account_pk"
+		test(`u.org_id = a.org_id AND u.env = a.env AND u.key = ? AND u.value = ? AND a.id = u.account_pk`, m.Key, m.Value)
 	}
 	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
 	// narrow the scan, the created_at test makes it exact.
 	if f.CreatedAfter != nil {
-		where = append(where, "id >= ?", "created_at > ?")
-		args = append(args, linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
-		filtered = true
+		test("a.id >= ? AND a.created_at > ?", linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
 	}
 	if f.CreatedBefore != nil {
-		where = append(where, "id <= ?", "created_at < ?")
-		args = append(args, linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
-		filtered = true
+		test("a.id <= ? AND a.created_at < ?", linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
 	}
 	if f.ConnectedApp != "" {
-		// connections_slug (org_id, env, slug, account_pk) yields the set.
-		where = append(where, `id IN (SELECT account_pk FROM connections WHERE org_id = ? AND env = ? AND slug = ?)`)
-		args = append(args, t.OrgID, t.Env, f.ConnectedApp)
-		filtered = true
+		// connections_slug (org_id, env, slug, account_pk) answers it.
+		test(`EXISTS (SELECT 1 FROM connections c WHERE c.org_id = a.org_id AND c.env = a.env AND c.slug = ? AND c.account_pk = a.id)`, f.ConnectedApp)
 	}
-	for _, m := range f.UDF {
-		// A string matches a text value; a number or boolean its literal.
-		where = append(where, `EXISTS (SELECT 1 FROM json_each(udf) j WHERE j.key = ? AND (
-			(json_type(j.value, '$.v') = 'text' AND json_extract(j.value, '$.v') = ?) OR
-			(json_type(j.value, '$.v') IN ('integer', 'real', 'true', 'false') AND (j.value -> '$.v') = ?)))`)
-		args = append(args, m.Key, m.Value, m.Value)
-		filtered = true
+	for _, m := range udf {
+		// account_udf's primary key answers it with one lookup.
+		test(`EXISTS (SELECT 1 FROM account_udf x WHERE x.org_id = a.org_id AND x.env = a.env AND x.key = ? AND x.value = ? AND x.account_pk = a.id)`,
+			m.Key, m.Value)
 	}
+	return q, nil
+}
 
-	return where, args, filtered
+// udfProbe bounds how many index rows rarestUDF counts per filter.
+const udfProbe = 10000
+
+// rarestUDF returns the index of the filter in ms with the fewest index rows
+// (counted up to udfProbe): the best one to drive a list by.
+func (s *Store) rarestUDF(ctx context.Context, t linkd.Tenant, ms []linkd.UDFMatch) (int, error) {
+	if len(ms) == 1 {
+		return 0, nil
+	}
+	best, bestN := 0, udfProbe+1
+	for i, m := range ms {
+		var n int
+		err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf WHERE org_id = ? AND env = ? AND key = ? AND value = ? LIMIT ?)`,
+			t.OrgID, t.Env, m.Key, m.Value, udfProbe).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("list accounts: %w", err)
+		}
+		if n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best, nil
 }
 
 // EachAccount implements linkd.AccountStore. One statement reads one
 // snapshot (WAL), however long fn takes.
 func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter, fn func(*linkd.LinkedAccount) error) error {
-	where, args, _ := accountWhere(t, f)
+	q, err := s.planAccounts(ctx, t, f, false)
+	if err != nil || q.none {
+		return err
+	}
 	order := "ASC"
 	if f.Desc {
 		order = "DESC"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM linked_accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+q.columns+` FROM `+q.from+` WHERE `+strings.Join(q.where, " AND ")+` ORDER BY a.id `+order, q.args...)
 	if err != nil {
 		return fmt.Errorf("scan accounts: %w", err)
 	}
@@ -361,8 +444,4 @@ func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.Account
 		}
 	}
 	return rows.Err()
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

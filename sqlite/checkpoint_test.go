@@ -51,18 +51,67 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := []string{path, path + "-wal"}
-	if !contains(t, files, name) {
+	if !contains(t, files, name) || !contains(t, files, linkd.FoldSearch(name)) {
 		t.Fatal("the name is not on disk before the delete: the test would prove nothing")
 	}
 	if err := svc.Delete(t.Context(), tn, "t", "doomed"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for contains(t, files, name) || contains(t, files, udf) {
+	// The search text holds the name folded (lower case, here).
+	folded := linkd.FoldSearch(name)
+	for contains(t, files, name) || contains(t, files, folded) || contains(t, files, udf) {
 		if time.Now().After(deadline) {
-			t.Fatal("the deleted account's name or UDF is still in the database file or its WAL")
+			t.Fatal("the deleted account's name, search text or UDF is still in the database file or its WAL")
 		}
 		time.Sleep(20 * time.Millisecond) // polling the files: nothing to wait on
+	}
+}
+
+// TestSearchIndexSecureDelete deletes every account and reads the size of
+// the search index: with secure-delete the deleted accounts' trigrams leave
+// its pages at once, so it shrinks to almost nothing; without, deletes add
+// markers and the index grows until a merge.
+func TestSearchIndexSecureDelete(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "linkd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	keys, err := vault.New(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := linkd.NewAccountService(s, keys)
+	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	const n = 100
+	for i := range n {
+		name := "Customer " + linkd.NewID()
+		if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "acct-" + strconv.Itoa(i), Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, read := s.DBs()
+	size := func() int {
+		t.Helper()
+		var b int
+		if err := read.QueryRowContext(t.Context(), `SELECT coalesce(sum(length(block)), 0) FROM account_search_data`).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := size()
+	for i := range n {
+		if err := svc.Delete(t.Context(), tn, "t", "acct-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := size(); after > before/10 {
+		t.Errorf("the search index holds %d bytes after every account was deleted (%d before)", after, before)
 	}
 }
 

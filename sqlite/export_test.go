@@ -29,3 +29,7 @@ func MigrationSQL() map[int]string {
 	})
 	return out
 }
+
+// SearchProbe lets the tests force a search onto the index path (a large
+// probe: every query is rare) or the scan path (1: every query is common).
+var SearchProbe = &searchProbe

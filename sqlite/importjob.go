@@ -320,19 +320,23 @@ func findAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, ids []string) (m
 	return out, nil
 }
 
-// insertRows is how many accounts one prepared multi-row INSERT writes.
-const insertRows = 200
+// insertRows is how many accounts one prepared multi-row INSERT writes: an
+// importer's whole batch (csvio.DefaultBatchSize), because FTS5 writes its
+// pending trigrams out as a new segment at the start of every statement
+// that follows one that indexed (its savepoint), and 200-row statements
+// made ten small segments (and their merges) per batch.
+const insertRows = 2000
 
-const accountCols = 11
+const accountCols = 13
 
 func insertAccountsSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at) VALUES `)
+	b.WriteString(`INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_rowid) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -343,12 +347,20 @@ func (s *Store) insertAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, acc
 	slots := map[int]int{}
 	args := make([]any, 0, insertRows*accountCols)
 	var full *sql.Stmt
+	// The one writer allocates the index rows: past the largest in use.
+	var rowid int64
+	if len(accts) > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT `+lastSearchRowid).Scan(&rowid); err != nil {
+			return fmt.Errorf("insert accounts: %w", err)
+		}
+	}
 	for len(accts) > 0 {
 		n := min(len(accts), insertRows)
 		args = args[:0]
 		for _, a := range accts[:n] {
+			rowid++
 			args = append(args, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-				nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt))
+				nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name), rowid)
 			slots[countSlot(a.AccountID)]++
 		}
 		var err error

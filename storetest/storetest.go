@@ -87,6 +87,9 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Executions", testExecutions},
 		{"ScheduledConfigs", testScheduledConfigs},
 		{"EventDefs", testEventDefs},
+		{"Search", testSearch},
+		{"SearchKeptByWrites", testSearchKeptByWrites},
+		{"UDFFilterKeptByWrites", testUDFFilterKeptByWrites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
