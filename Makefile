@@ -33,5 +33,5 @@ reliability:  ## the reliability suite at full length (docs/RELIABILITY.md), SQL
 	LINKD_TEST_LONG=1 LINKD_TEST_POSTGRES_URL='$(PG)' go test -count=1 -timeout 60m \
 		-run 'Kill9|Survive|Backup|KeyRotate|Upgrade|InstancesStart|Reliability' ./cmd/linkd ./sqlite ./postgres
 
-fuzz:  ## every fuzz target for FUZZTIME each (default 5s)
+fuzz:  ## every fuzz target for FUZZTIME each (default 3000x: 3,000 inputs)
 	.ci/fuzz
