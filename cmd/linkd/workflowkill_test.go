@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -59,19 +58,7 @@ func testWorkflowKill9(t *testing.T, bin string, tenv testEnv) {
 		defer mu.Unlock()
 		return len(hits[path])
 	}
-	apps := filepath.Join(t.TempDir(), "apps.yaml")
-	os.WriteFile(apps, []byte(`apps:
-  - slug: notes
-    name: Notes
-    auth_type: keybased
-    enabled_by_default: true
-    auth_inputs: [{name: key, label: Key, type: password, required: true}]
-    proxy:
-      base_url: `+app.URL+`/api
-      allowed_hosts: [127.0.0.1]
-      auth: {header: X-Key, value: "{{fields.key}}"}
-    workflows:
-      - id: two-steps
+	apps := notesApp(t, app.URL, `      - id: two-steps
         name: Two steps
         trigger: {event: Note Added}
         steps:
@@ -81,7 +68,7 @@ func testWorkflowKill9(t *testing.T, bin string, tenv testEnv) {
             http: {method: POST, path: /second, body: {n: "{{event.n}}"}}
           - id: out
             return: {done: true}
-`), 0o600)
+`)
 	addr := freeAddr(t)
 	base := "http://" + addr
 	env := append(os.Environ(), "LINKD_ADDR="+addr, "LINKD_RATE_LIMIT=0", "LINKD_LOG_LEVEL=warn",

@@ -42,19 +42,7 @@ func TestServeRunsWorkflows(t *testing.T) {
 				mu.Unlock()
 			}))
 			defer recv.Close()
-			apps := filepath.Join(t.TempDir(), "apps.yaml")
-			os.WriteFile(apps, []byte(`apps:
-  - slug: notes
-    name: Notes
-    auth_type: keybased
-    enabled_by_default: true
-    auth_inputs: [{name: key, label: Key, type: password, required: true}]
-    proxy:
-      base_url: `+app.URL+`/api
-      allowed_hosts: [127.0.0.1]
-      auth: {header: X-Key, value: "{{fields.key}}"}
-    workflows:
-      - id: add-note
+			apps := notesApp(t, app.URL, `      - id: add-note
         name: Add a note
         trigger: {event: Note Added}
         steps:
@@ -62,7 +50,7 @@ func TestServeRunsWorkflows(t *testing.T) {
             http: {method: POST, path: /notes, body: {text: "{{event.text}}"}}
           - id: out
             return: {note_id: "{{steps.post.body.id}}"}
-`), 0o600)
+`)
 			env["LINKD_APPS"] = apps
 			env["LINKD_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.0/8"
 			key, _, err := cli(t, env, "apikey", "create", "--env", "test", "--name", "flows")
@@ -130,4 +118,28 @@ func TestServeRunsWorkflows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notesApp writes an operator's app file with one key-based app, notes,
+// whose API is at appURL/api, and the workflows given (YAML list items at
+// the workflows: indent), and returns its path.
+func notesApp(t *testing.T, appURL, workflows string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "apps.yaml")
+	err := os.WriteFile(path, []byte(`apps:
+  - slug: notes
+    name: Notes
+    auth_type: keybased
+    enabled_by_default: true
+    auth_inputs: [{name: key, label: Key, type: password, required: true}]
+    proxy:
+      base_url: `+appURL+`/api
+      allowed_hosts: [127.0.0.1]
+      auth: {header: X-Key, value: "{{fields.key}}"}
+    workflows:
+`+workflows), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
