@@ -37,6 +37,7 @@ type Store interface {
 	WorkSignals
 	ExecutionStore
 	EventDefStore
+	JobBacklogStore
 	// EnsureSetting stores value under name unless a value is already
 	// there, and returns the stored one. The server uses it to pin the
 	// master-key id: starting with another key must fail loudly.

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"Search", testSearch},
 		{"SearchKeptByWrites", testSearchKeptByWrites},
 		{"UDFFilterKeptByWrites", testUDFFilterKeptByWrites},
+		{"JobBacklogs", testJobBacklogs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -173,3 +173,41 @@ func (q *workflowQueue) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(q.age, prometheus.GaugeValue, age)
 }
+
+// registerJobMetrics exports the backlog of imports, bulk jobs, token
+// refreshes and revocations, read from the database at each scrape: a kind
+// of work nobody picks up (its workers down, stuck or failing) shows as an
+// age that only grows, whichever instance is scraped.
+func registerJobMetrics(reg *prometheus.Registry, store linkd.JobBacklogStore) {
+	reg.MustRegister(&jobBacklogs{store: store,
+		waiting: prometheus.NewDesc("linkd_jobs_waiting", "Background work that is due and that no worker holds, of every tenant, by kind: import, bulk (bulk deletes), refresh (OAuth tokens past their expiry), revocation (tokens to revoke at their provider). Counted up to 10000.", []string{"kind"}, nil),
+		age:     prometheus.NewDesc("linkd_job_wait_seconds", "How long the longest-waiting due item of the kind has waited for a worker; 0 when none waits, -1 when the database did not answer.", []string{"kind"}, nil)})
+}
+
+type jobBacklogs struct {
+	store        linkd.JobBacklogStore
+	waiting, age *prometheus.Desc
+}
+
+func (j *jobBacklogs) Describe(ch chan<- *prometheus.Desc) { ch <- j.waiting; ch <- j.age }
+
+func (j *jobBacklogs) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := time.Now()
+	backlogs, err := j.store.JobBacklogs(ctx, now)
+	if err != nil {
+		for _, kind := range linkd.JobKinds {
+			ch <- prometheus.MustNewConstMetric(j.age, prometheus.GaugeValue, -1, kind)
+		}
+		return
+	}
+	for _, b := range backlogs {
+		age := 0.0
+		if !b.Since.IsZero() {
+			age = max(now.Sub(b.Since).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(j.waiting, prometheus.GaugeValue, float64(b.Waiting), b.Kind)
+		ch <- prometheus.MustNewConstMetric(j.age, prometheus.GaugeValue, age, b.Kind)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/linkd-dev/linkd"
 )
 
 // serveWithMetrics starts the server like serve, with /metrics on a
@@ -123,5 +125,24 @@ func TestMetricsSettingsChecked(t *testing.T) {
 		if _, _, err := cli(t, env, args...); err == nil || !strings.Contains(err.Error(), "metrics") {
 			t.Errorf("linkd %v: %v", args, err)
 		}
+	}
+}
+
+// TestJobBacklogMetrics: the job backlog gauges are exported for every
+// kind on each engine, read from its database (0 on an idle server; the
+// contract suite pins down what counts as waiting).
+func TestJobBacklogMetrics(t *testing.T) {
+	for name, env := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			_, metrics, _ := serveWithMetrics(t, env)
+			_, body := get(t, metrics+"/metrics", "")
+			for _, kind := range linkd.JobKinds {
+				for _, want := range []string{`linkd_jobs_waiting{kind="` + kind + `"} 0`, `linkd_job_wait_seconds{kind="` + kind + `"} 0`} {
+					if !strings.Contains(body, "\n"+want+"\n") {
+						t.Errorf("/metrics lacks %s", want)
+					}
+				}
+			}
+		})
 	}
 }

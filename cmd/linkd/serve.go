@@ -131,6 +131,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	// Workflow runs call the apps through the same caller as the proxy.
 	svcs.Executions.Catalog = apps
 	flowMetrics := registerWorkflowMetrics(reg, store)
+	registerJobMetrics(reg, store)
 	flows := workflow.NewRunner(store, workflow.Options{Catalog: apps, Caller: caller, Logger: log,
 		Observe: flowMetrics.Step, Ended: flowMetrics.Ended,
 		Metadata: func(ctx context.Context, t linkd.Tenant, accountID, slug string) (map[string]string, error) {
