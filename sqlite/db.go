@@ -64,6 +64,14 @@ func dsn(path string, readOnly bool) string {
 	}
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+		// Readers map up to 1 GiB of the file instead of copying each page
+		// they read into a private cache through a system call: at a
+		// million accounts, searches and UDF filters (which touch pages
+		// all over the search and UDF indexes) ran 1.5–1.7 times as many
+		// requests a second (docs/BENCHMARKS.md). The mapped pages are the
+		// kernel's page cache, shared by the connections; they count in
+		// RSS, so the memory alert watches anonymous memory instead.
+		q.Add("_pragma", "mmap_size(1073741824)")
 	} else {
 		// The writer gets a larger page cache: bulk imports touch many index
 		// pages, and there is one writer connection only. 32 MiB of pages

@@ -103,6 +103,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(reg, store)
+	registerMemoryMetrics(reg)
 	work := newWorkerMetrics(reg)
 	owner := instanceID()
 	svcs := linkd.NewServices(store, keys, c.PublicURL)
