@@ -445,7 +445,7 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		}
 		test(`a.search LIKE ` + arg("%"+escapeLike(text)+"%") + ` ESCAPE '\'`)
 	} else if indexes && len(udf) > 0 {
-		first, err := s.rarestUDF(ctx, t, udf)
+		first, err := s.udf.Rarest(ctx, t, udf)
 		if err != nil {
 			return nil, err
 		}
@@ -492,33 +492,21 @@ func udfValueTest(t, v string, arg func(any) string) string {
 	return `left(` + t + `.value, 200) = left(` + p + `, 200) AND ` + t + `.value = ` + p
 }
 
-// udfProbe bounds how many index rows rarestUDF counts per filter.
-const udfProbe = 10000
-
-// rarestUDF returns the index of the filter in ms with the fewest index rows
-// (counted up to udfProbe): the best one to drive a list by.
-func (s *Store) rarestUDF(ctx context.Context, t linkd.Tenant, ms []linkd.UDFMatch) (int, error) {
-	if len(ms) == 1 {
-		return 0, nil
+// countUDF counts the tenant's index rows of m, up to limit (for
+// linkd.UDFPlanner).
+func (s *Store) countUDF(ctx context.Context, t linkd.Tenant, m linkd.UDFMatch, limit int) (int, error) {
+	var n int
+	args := []any{pgx.QueryExecModeExec, t.OrgID, t.Env, m.Key, limit}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args)-1)
 	}
-	best, bestN := 0, udfProbe+1
-	for i, m := range ms {
-		var n int
-		args := []any{pgx.QueryExecModeExec, t.OrgID, t.Env, m.Key, udfProbe}
-		arg := func(v any) string {
-			args = append(args, v)
-			return "$" + strconv.Itoa(len(args)-1)
-		}
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf u WHERE u.org_id = $1 AND u.env = $2 AND u.key = $3
-			AND `+udfValueTest("u", m.Value, arg)+` LIMIT $4) x`, args...).Scan(&n)
-		if err != nil {
-			return 0, fmt.Errorf("list accounts: %w", err)
-		}
-		if n < bestN {
-			best, bestN = i, n
-		}
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf u WHERE u.org_id = $1 AND u.env = $2 AND u.key = $3
+		AND `+udfValueTest("u", m.Value, arg)+` LIMIT $4) x`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("list accounts: %w", err)
 	}
-	return best, nil
+	return n, nil
 }
 
 // EachAccount implements linkd.AccountStore. One statement reads one

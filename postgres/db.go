@@ -33,6 +33,8 @@ var migrations embed.FS
 // in the database, so any number of instances may share it.
 type Store struct {
 	pool *pgxpool.Pool
+	// udf chooses which UDF filter drives a list (account.go).
+	udf *linkd.UDFPlanner
 	// sig signals the background loops of this and other instances
 	// after commits that made work (worksignal.go).
 	sig *signals
@@ -67,6 +69,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: pool, sig: newSignals()}
+	s.udf = &linkd.UDFPlanner{Count: s.countUDF}
 	if err := s.migrate(ctx); err != nil {
 		s.sig.close()
 		pool.Close()

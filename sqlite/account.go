@@ -363,7 +363,7 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		test(`instr(a.search, ?) > 0`, text)
 	}
 	if !rare && indexes && len(udf) > 0 {
-		first, err := s.rarestUDF(ctx, t, udf)
+		first, err := s.udf.Rarest(ctx, t, udf)
 		if err != nil {
 			return nil, err
 		}
@@ -394,28 +394,16 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	return q, nil
 }
 
-// udfProbe bounds how many index rows rarestUDF counts per filter.
-const udfProbe = 10000
-
-// rarestUDF returns the index of the filter in ms with the fewest index rows
-// (counted up to udfProbe): the best one to drive a list by.
-func (s *Store) rarestUDF(ctx context.Context, t linkd.Tenant, ms []linkd.UDFMatch) (int, error) {
-	if len(ms) == 1 {
-		return 0, nil
+// countUDF counts the tenant's index rows of m, up to limit (for
+// linkd.UDFPlanner).
+func (s *Store) countUDF(ctx context.Context, t linkd.Tenant, m linkd.UDFMatch, limit int) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf WHERE org_id = ? AND env = ? AND key = ? AND value = ? LIMIT ?)`,
+		t.OrgID, t.Env, m.Key, m.Value, limit).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("list accounts: %w", err)
 	}
-	best, bestN := 0, udfProbe+1
-	for i, m := range ms {
-		var n int
-		err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_udf WHERE org_id = ? AND env = ? AND key = ? AND value = ? LIMIT ?)`,
-			t.OrgID, t.Env, m.Key, m.Value, udfProbe).Scan(&n)
-		if err != nil {
-			return 0, fmt.Errorf("list accounts: %w", err)
-		}
-		if n < bestN {
-			best, bestN = i, n
-		}
-	}
-	return best, nil
+	return n, nil
 }
 
 // EachAccount implements linkd.AccountStore. One statement reads one

@@ -30,7 +30,9 @@ var migrations embed.FS
 // Store implements linkd.Store.
 type Store struct {
 	write *sql.DB
-	read  *sql.DB
+	// udf chooses which UDF filter drives a list (account.go).
+	udf  *linkd.UDFPlanner
+	read *sql.DB
 	// insertMany inserts insertRows accounts; prepared once, because parsing
 	// a statement that long costs as much as running it.
 	insertMany *sql.Stmt
@@ -111,6 +113,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	s := &Store{write: w, hooks: newHookCache()}
+	s.udf = &linkd.UDFPlanner{Count: s.countUDF}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
