@@ -139,7 +139,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.Dir, "dir", "", "directory for the SQLite databases and the generated CSV files (default: the system temp dir)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", getenv("LINKD_BENCH_POSTGRES_URL"),
 		"PostgreSQL server to create the benchmark databases on, a postgres:// URL of a role that may CREATE DATABASE (LINKD_BENCH_POSTGRES_URL)")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create, read and proxy phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "directory for CPU profiles of this process: one per measured window of the create, read, scale and proxy phases (load generator included; of the last attempt), import-<engine>.prof and export-<engine>.prof (of the last run)")
 
 	fs.IntVar(&c.Accounts, "accounts", 1_000_000, "read: accounts seeded")
 	fs.IntVar(&c.CreateClients, "clients", 64, "create: concurrent clients")

@@ -361,6 +361,7 @@ func (r *runner) scaleMeasure(ctx context.Context, name string, db *database, bt
 		}
 		s, err := r.measure(ctx, client, loadSpec{
 			Clients: clients, Warmup: cfg.ReadWarmup, Duration: cfg.ReadDuration,
+			Profile: profilePath(cfg, name, fmt.Sprintf("scale-%d-%s", n, scaleSlug(w.name))),
 			Request: func(_, c, seq int, rng *rand.Rand) (*http.Request, error) {
 				req, err := http.NewRequest(http.MethodGet, base+w.path(rng), nil)
 				if err == nil && w.dashboard {
@@ -418,4 +419,12 @@ func checkScaleSearch(ctx context.Context, client *http.Client, base, secret str
 		}
 	}
 	return nil
+}
+
+// scaleSlug names a workload's profile file: its name in lower-case
+// letters and digits, words joined by dashes.
+func scaleSlug(name string) string {
+	return strings.Join(strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	}), "-")
 }
