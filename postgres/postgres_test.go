@@ -879,3 +879,32 @@ func TestMigrateIndexesExistingAccounts(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchWithoutTrigramIndex: where pg_trgm could not be created,
+// migration 0019 leaves the search index out; searches still find the same
+// accounts, by reading the tenant.
+func TestSearchWithoutTrigramIndex(t *testing.T) {
+	storetest.Search(t, func(t *testing.T) linkd.Store {
+		dsn := dbtest.PostgresURL(t)
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(t.Context(), `DROP INDEX linked_accounts_search`)
+		conn.Close(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err = postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
