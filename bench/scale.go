@@ -194,8 +194,14 @@ func (r *runner) scaleTenant(ctx context.Context, eng engine, n int) (db *databa
 			}
 			logf("sqlite: scale: %d accounts from the cache %s", n, path)
 			db := &database{store: s, dsn: path, drop: s.Close}
+			bt := &benchTenant{Tenant: linkd.Tenant{OrgID: c.OrgID, Env: linkd.EnvTest}, secret: c.Secret, keys: keys}
+			// Caches made before the connected-app workload lack its
+			// connections.
+			if err := scaleConnect(ctx, s, keys, bt.Tenant, c.Seed, n, logf); err != nil {
+				return nil, nil, "", 0, errors.Join(err, s.Close())
+			}
 			r.rep.noteVersion(eng.Name(), eng.Version(ctx, db))
-			return db, &benchTenant{Tenant: linkd.Tenant{OrgID: c.OrgID, Env: linkd.EnvTest}, secret: c.Secret, keys: keys}, c.CursorID, 0, nil
+			return db, bt, c.CursorID, 0, nil
 		}
 		// Seed into a fresh file; the cache entry is written once it is
 		// complete.
@@ -235,6 +241,9 @@ func (r *runner) scaleTenant(ctx context.Context, eng engine, n int) (db *databa
 		if err := pg.exec(ctx, db.dsn, `VACUUM ANALYZE linked_accounts, account_udf`); err != nil {
 			return nil, nil, "", 0, errors.Join(err, db.Drop())
 		}
+	}
+	if err := scaleConnect(ctx, db.store, bt.keys, bt.Tenant, cfg.FileSeed, n, logf); err != nil {
+		return nil, nil, "", 0, errors.Join(err, db.Drop())
 	}
 	if cached {
 		b, _ := json.Marshal(scaleCache{Master: cacheMaster, OrgID: bt.OrgID, Secret: bt.secret, CursorID: cursorID,
@@ -303,6 +312,7 @@ func scaleWorkloads(cfg *config, n int, cursorID string) []scaleWorkload {
 		}},
 		{name: "list, first page", path: func(*rand.Rand) string { return page }},
 		{name: "list, page 90 % deep (cursor)", path: func(*rand.Rand) string { return page + "&cursor=" + cursor }},
+		{name: "list, by connected app", path: func(*rand.Rand) string { return page + "&application=" + scaleApp }},
 		{name: "search (q)", path: func(rng *rand.Rand) string { return page + search(rng) }},
 		{name: "UDF filter", path: func(rng *rand.Rand) string { return page + filters(rng) }},
 		{name: "dashboard: search", dashboard: true, path: func(rng *rand.Rand) string {
@@ -427,4 +437,52 @@ func scaleSlug(name string) string {
 	return strings.Join(strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
 		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
 	}), "-")
+}
+
+// scaleApp is the app every scaleConnectEvery-th account of the scale
+// tenant has connected, for the list by connected app.
+const (
+	scaleApp          = "slack"
+	scaleConnectEvery = 100
+)
+
+// scaleConnect gives every scaleConnectEvery-th account a connection to
+// scaleApp through the store (sealed credentials, app counts kept), unless
+// the tenant has such connections already (a cached database).
+func scaleConnect(ctx context.Context, store linkd.Store, keys linkd.Keyring, t linkd.Tenant, seed uint64, n int, logf func(string, ...any)) error {
+	have, err := store.ListAccounts(ctx, t, linkd.AccountFilter{ConnectedApp: scaleApp, Limit: 1, SkipTotal: true})
+	if err != nil {
+		return err
+	}
+	if len(have.Accounts) > 0 {
+		return nil
+	}
+	t0 := time.Now()
+	secrets, _ := json.Marshal(linkd.ConnectionSecrets{AccessToken: "bench-access", RefreshToken: "bench-refresh"})
+	for i := 0; i < n; i += scaleConnectEvery {
+		_, err := store.PutConnection(ctx, t, scaleAccount(seed, i).AccountID, scaleApp, linkd.AuthOAuth2,
+			func(acct *linkd.LinkedAccount, cur *linkd.Connection) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+				now := time.Now().UTC()
+				c := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: scaleApp, AuthType: linkd.AuthOAuth2, Status: linkd.ConnActive, CreatedAt: now, UpdatedAt: now}
+				key, made := acct.DataKey, []byte(nil)
+				if key == nil {
+					var err error
+					if key, err = keys.NewDataKey(linkd.KeyOwner(t, acct.ID)); err != nil {
+						return nil, nil, nil, err
+					}
+					made = key
+				}
+				sealed, err := keys.Seal(key, linkd.KeyOwner(t, acct.ID), linkd.ConnectionField(c.ID), secrets)
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				c.Credentials = sealed
+				return c, made, &linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "bench", Action: "connection.create", AccountID: acct.AccountID}, nil
+			})
+		if err != nil {
+			return fmt.Errorf("connect account %d: %w", i, err)
+		}
+	}
+	logf("scale: connected %d accounts to %s in %.1f s", (n+scaleConnectEvery-1)/scaleConnectEvery, scaleApp, time.Since(t0).Seconds())
+	return nil
 }
