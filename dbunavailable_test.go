@@ -3,6 +3,7 @@ package linkd_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -29,6 +30,11 @@ func TestDatabaseUnavailable(t *testing.T) {
 	wrapped := fmt.Errorf("list accounts: %w", err)
 	if linkd.ErrorCode(wrapped) != linkd.EUNAVAILABLE {
 		t.Fatalf("wrapped: %q", linkd.ErrorCode(wrapped))
+	}
+	// A connection the server drops without a word mid-answer (an
+	// immediate shutdown: TestReliabilityPostgresRestart met it as 500s).
+	if code := linkd.ErrorCode(fmt.Errorf("api key by hash: %w", io.ErrUnexpectedEOF)); code != linkd.EUNAVAILABLE {
+		t.Fatalf("a dropped connection: %q", code)
 	}
 	for _, other := range []error{errors.New("boom"), fmt.Errorf("decode: %w", os.ErrClosed)} {
 		if linkd.ErrorCode(other) != linkd.EINTERNAL {

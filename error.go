@@ -3,6 +3,7 @@ package linkd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"syscall"
 	"time"
@@ -86,7 +87,9 @@ func ErrorMessage(err error) string {
 	} else if errors.As(err, &e) {
 		return e.Message
 	} else if DatabaseUnavailable(err) {
-		return "The database cannot be reached right now; nothing was changed. Try again shortly."
+		// Not "nothing was changed": a connection dropped while a commit
+		// was under way may have committed it.
+		return "The database cannot be reached right now. Try again shortly: a change sent with an Idempotency-Key is applied once however often it is sent."
 	}
 	return "Internal error."
 }
@@ -103,7 +106,11 @@ const DatabaseRetryAfter = 5 * time.Second
 // SQLSTATE (class 08, connection exception; 57P01-57P03, shutdown and
 // startup), without this package depending on a driver.
 func DatabaseUnavailable(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+	// A connection the server drops mid-answer (an immediate shutdown or
+	// a crash ends its backends without a word) reads as an unexpected
+	// EOF: pgconn returns it as it is. Request bodies cut short never get
+	// here: the decoders turn theirs into 400s first.
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	var st interface{ SQLState() string }
