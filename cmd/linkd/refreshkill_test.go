@@ -220,8 +220,10 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 			current++
 		}
 	}
-	if t.Failed() {
-		t.Logf("presentations: %v", byToken)
+	for tok, prs := range byToken {
+		if len(prs) > 1 || !prs[0].granted {
+			t.Logf("%s presented %d times: %+v", tok, len(prs), prs)
+		}
 	}
 	t.Logf("%d connections, %d kills (seeded in %s): %d refreshes asked; the window hit %d times; "+
 		"%d hold the latest grant, %d expired (invalid_grant), %d still leased by a dead process (%d of them granted: the window, not yet retried); "+
