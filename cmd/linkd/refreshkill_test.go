@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,9 +41,9 @@ func TestRefreshSurvivesKill9(t *testing.T) {
 
 func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	start := time.Now()
-	kills, conns := 2, 100
+	kills, conns := 2, 150
 	if testLong() {
-		kills, conns = 20, 600
+		kills, conns = 20, 800
 	}
 	prov := newRotatingProvider(t)
 	apps := filepath.Join(t.TempDir(), "apps.yaml")
@@ -82,7 +83,10 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	seeded := time.Since(start)
 
 	var deadPIDs []int
-	for k := range kills {
+	// kills SIGKILLs, then one SIGTERM: a clean stop, which must not
+	// lose a grant, while refreshes run.
+	graceful := int32(kills + 1)
+	for k := range kills + 1 {
 		prov.gen.Store(int32(k + 1))
 		from := prov.presentations()
 		p = startLinkd(t, bin, env, base)
@@ -97,10 +101,17 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 		}
 		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
 		deadPIDs = append(deadPIDs, p.cmd.Process.Pid)
-		sigkill(t, p)
+		if int32(k+1) == graceful {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			if err := p.cmd.Wait(); err != nil {
+				t.Fatalf("SIGTERM: %v\n%s", err, p.logText())
+			}
+		} else {
+			sigkill(t, p)
+		}
 		time.Sleep(50 * time.Millisecond) // requests it sent are all in
 	}
-	prov.gen.Store(int32(kills + 1))
+	prov.gen.Store(graceful + 1)
 	p = startLinkd(t, bin, env, base)
 	killed := time.Now()
 
@@ -220,6 +231,15 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 			current++
 		}
 	}
+	// A clean stop finishes or abandons its refreshes without spending a
+	// token it does not keep.
+	lost := 0
+	for tok, prs := range byToken {
+		if prs[0].gen == graceful && prs[0].granted && (len(prs) > 1 || deadLeased[prs[0].chain]) {
+			t.Errorf("%s was granted to the process stopped with SIGTERM, which did not keep the new token", tok)
+			lost++
+		}
+	}
 	for tok, prs := range byToken {
 		if len(prs) > 1 || !prs[0].granted {
 			t.Logf("%s presented %d times: %+v", tok, len(prs), prs)
@@ -227,8 +247,8 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	t.Logf("%d connections, %d kills (seeded in %s): %d refreshes asked; the window hit %d times; "+
 		"%d hold the latest grant, %d expired (invalid_grant), %d still leased by a dead process (%d of them granted: the window, not yet retried); "+
-		"settled %s after the last kill; %s in all",
-		conns, kills, seeded.Round(time.Millisecond), total, len(windows), current, expired, len(deadLeased), pending,
+		"%d grants lost by the SIGTERM; settled %s after the last kill; %s in all",
+		conns, kills, seeded.Round(time.Millisecond), total, len(windows), current, expired, len(deadLeased), pending, lost,
 		settledIn.Round(100*time.Millisecond), time.Since(start).Round(time.Second))
 }
 
