@@ -83,6 +83,7 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	seeded := time.Since(start)
 
 	var deadPIDs []int
+	var gens []string // per process: its first refresh, and its stop, after it was ready
 	// kills SIGKILLs, then one SIGTERM: a clean stop, which must not
 	// lose a grant, while refreshes run.
 	graceful := int32(kills + 1)
@@ -93,12 +94,17 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 		// Killed once the provider has seen a random number of refreshes
 		// from this process, and a random 0–20 ms more.
 		after := 1 + rand.IntN(30)
+		ready, first := time.Now(), time.Duration(0)
 		for deadline := time.Now().Add(60 * time.Second); prov.presentations()-from < after; {
 			if time.Now().After(deadline) {
 				t.Fatalf("process %d: %d refreshes in 60 s, waiting for %d:\n%s", k+1, prov.presentations()-from, after, p.logText())
 			}
+			if first == 0 && prov.presentations() > from {
+				first = time.Since(ready)
+			}
 			time.Sleep(time.Millisecond)
 		}
+		gens = append(gens, fmt.Sprintf("%v/%v", first.Round(10*time.Millisecond), time.Since(ready).Round(10*time.Millisecond)))
 		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
 		deadPIDs = append(deadPIDs, p.cmd.Process.Pid)
 		if int32(k+1) == graceful {
@@ -250,6 +256,7 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 		"%d grants lost by the SIGTERM; settled %s after the last kill; %s in all",
 		conns, kills, seeded.Round(time.Millisecond), total, len(windows), current, expired, len(deadLeased), pending, lost,
 		settledIn.Round(100*time.Millisecond), time.Since(start).Round(time.Second))
+	t.Logf("each process's first refresh / its stop, after it was ready: %v", gens)
 }
 
 // owners runs a query of (account id, lease owner) rows.
