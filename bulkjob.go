@@ -3,8 +3,10 @@ package linkd
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -54,7 +56,8 @@ type BulkJob struct {
 	Done   int64
 	Failed int64
 	// Cursor is the internal id of the last account handled of a filter
-	// selection (accounts are taken in id order), or the number of ids
+	// selection (accounts are taken in id order) or, while a page of them
+	// is being deleted, that page (see bulkPage); or the number of ids
 	// handled of an id selection, as text.
 	Cursor     string
 	CreatedAt  time.Time
@@ -148,6 +151,9 @@ func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {
 			defer cancel()
 			return s.store.SaveBulkJob(sctx, j, s.Owner, s.now(), s.Lease)
 		}
+		if ErrorCode(err) == ECONFLICT {
+			return err // another instance took the job over
+		}
 		if err != nil {
 			j.State, j.Error = BulkFailed, "The job stopped on an internal error; the accounts deleted so far stay deleted."
 			log.Error("bulk delete failed", "err", err)
@@ -170,7 +176,9 @@ func (s *BulkService) Run(ctx context.Context, j *BulkJob) error {
 }
 
 // batch deletes the next batch of the job's accounts and advances its
-// cursor; it reports whether any were left to do.
+// cursor; it reports whether any were left to do. The cursor moves past
+// each account as it is handled, so a save after an interruption (ctx
+// ended) neither counts an account twice nor skips one.
 func (s *BulkService) batch(ctx context.Context, j *BulkJob, log *slog.Logger) (bool, error) {
 	t := j.Tenant()
 	size := cmp.Or(s.BatchSize, 100)
@@ -196,25 +204,71 @@ func (s *BulkService) batch(ctx context.Context, j *BulkJob, log *slog.Logger) (
 			return false, nil
 		}
 		end := min(pos+size, len(ids))
-		for _, id := range ids[pos:end] {
+		for i, id := range ids[pos:end] {
 			if err := del(id); err != nil {
 				return true, err
 			}
+			j.Cursor = strconv.Itoa(pos + i + 1)
 		}
-		j.Cursor = strconv.Itoa(end)
 		return end < len(ids), nil
 	}
-	f := j.Selection.Filter()
-	f.Cursor, f.Limit, f.SkipTotal = j.Cursor, size, true
-	page, err := s.Accounts.List(ctx, t, f)
-	if err != nil {
-		return true, err
-	}
-	for _, a := range page.Accounts {
-		if err := del(a.AccountID); err != nil {
+	// A filter selection lists its next page after the cursor; a page's
+	// accounts are saved with the job before any is deleted, so that a
+	// runner taking the job over after a crash mid-page deletes the same
+	// accounts and counts those already gone, as an id selection does.
+	// Listing again would not show them, and they would go uncounted.
+	p, ok := decodeBulkPage(j.Cursor)
+	hasNext := true
+	if !ok {
+		f := j.Selection.Filter()
+		f.Cursor, f.Limit, f.SkipTotal = j.Cursor, size, true
+		page, err := s.Accounts.List(ctx, t, f)
+		if err != nil {
 			return true, err
 		}
-		j.Cursor = a.ID
+		if len(page.Accounts) == 0 {
+			return page.HasNext, nil
+		}
+		hasNext = page.HasNext
+		p = bulkPage{Last: page.Accounts[len(page.Accounts)-1].ID}
+		for _, a := range page.Accounts {
+			p.Accounts = append(p.Accounts, a.AccountID)
+		}
+		j.Cursor = p.encode()
+		if err := s.store.SaveBulkJob(ctx, j, s.Owner, s.now(), s.Lease); err != nil {
+			return true, err
+		}
 	}
-	return page.HasNext, nil
+	for i, id := range p.Accounts {
+		if err := del(id); err != nil {
+			p.Accounts = p.Accounts[i:]
+			j.Cursor = p.encode()
+			return true, err
+		}
+	}
+	j.Cursor = p.Last
+	return hasNext, nil
+}
+
+// bulkPage is a filter selection's page of accounts being deleted, kept in
+// the job's cursor until the page is done: the account ids left to delete,
+// and the internal id of the page's last account, the cursor after it.
+type bulkPage struct {
+	Last     string   `json:"last"`
+	Accounts []string `json:"accounts"`
+}
+
+func (p bulkPage) encode() string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// decodeBulkPage reads a cursor holding a page; a plain cursor (an
+// internal id, never JSON) holds none.
+func decodeBulkPage(cursor string) (bulkPage, bool) {
+	var p bulkPage
+	if !strings.HasPrefix(cursor, "{") || json.Unmarshal([]byte(cursor), &p) != nil {
+		return bulkPage{}, false
+	}
+	return p, true
 }

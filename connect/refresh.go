@@ -106,6 +106,13 @@ func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID
 	if err != nil {
 		return nil, err
 	}
+	// Once the refresh token is sent the provider may spend it (many
+	// rotate it), so the exchange and its record run to the end even if
+	// ctx ends — a shutdown, a caller gone — or the new token would be
+	// lost with the old one spent, and the customer made to reconnect.
+	// The token client's timeout bounds the exchange.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	now := s.now()
 	var tok *oauth2.Token
 	if sec.RefreshToken == "" {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,25 +161,48 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	jobURL := base + "/api/v2/public/linked-account/import/" + job["_id"].(string)
 
-	// Kill it once some batches have committed and before the end.
-	var atKill float64
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		j := getJSON(t, jobURL, key)
-		atKill = j["rows_processed"].(float64)
-		if atKill >= 10_000 {
-			break
+	// Kill it once some batches have committed and before the end: at
+	// 10,000 rows, and in the long run (LINKD_TEST_LONG) 19 more times, at
+	// random row counts, each after its restart has taken the job over.
+	rows := n + len(wantErrRows)
+	killAt := []int{10_000}
+	if testLong() {
+		for len(killAt) < 20 {
+			r := 12_000 + rand.IntN(rows-22_000)
+			if !slices.ContainsFunc(killAt, func(k int) bool { return k > r-1_500 && k < r+1_500 }) {
+				killAt = append(killAt, r)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress: %v\n%s", j, p.logs.String())
+		slices.Sort(killAt)
+	}
+	var atKill []float64
+	for i, at := range killAt {
+		if i > 0 {
+			p = startLinkd(t, bin, env, base)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Wait()
-	if atKill >= n {
-		t.Fatalf("the import finished (%v rows) before the kill; the test proves nothing", atKill)
+		var now float64
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			j := getJSON(t, jobURL, key)
+			now = j["rows_processed"].(float64)
+			if now >= float64(at) && (i == 0 || now > atKill[i-1]) {
+				break
+			}
+			if j["state"] != "running" && j["state"] != "queued" {
+				t.Fatalf("the import ended before kill %d: %v", i+1, j)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no progress: %v\n%s", j, p.logText())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.cmd.Wait()
+		atKill = append(atKill, now)
+		if now >= float64(rows) {
+			t.Fatalf("the import finished (%v rows) before kill %d; the test proves nothing", now, i+1)
+		}
 	}
 
 	// A new process resumes the job once the dead one's lease has run out.
@@ -189,11 +214,11 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the job did not finish after restart: %v\n%s", final, p.logs.String())
+			t.Fatalf("the job did not finish after restart: %v\n%s", final, p.logText())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("killed at %v of %d rows; after restart: %v created, %v failed", atKill, n+len(wantErrRows), final["created"], final["failed"])
+	t.Logf("%d kills, at %v of %d rows; after the last restart: %v created, %v failed", len(atKill), atKill, rows, final["created"], final["failed"])
 	if final["state"] != "succeeded" || final["rows_processed"] != float64(n+len(wantErrRows)) ||
 		final["created"] != float64(n) || final["failed"] != float64(len(wantErrRows)) || final["updated"] != float64(0) {
 		t.Fatalf("after restart: %v", final)
@@ -218,6 +243,28 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 			t.Fatalf("%s = %v", id, a)
 		}
 	}
+
+	// The job's counters equal a recount of the rows it wrote, and the
+	// tenant's account count a recount of the accounts.
+	db := openRecount(t, tenv)
+	id := job["_id"].(string)
+	var created, failed, processed int64
+	if err := db.QueryRow(`SELECT created, failed, rows_processed FROM import_jobs WHERE id = '`+id+`'`).Scan(&created, &failed, &processed); err != nil {
+		t.Fatal(err)
+	}
+	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE import_job = '`+id+`'`); created != rc || rc != n {
+		t.Errorf("the job counts %d created; a recount of its accounts %d, want %d", created, rc, n)
+	}
+	if rc := sqlCount(t, db, `SELECT count(*) FROM import_errors WHERE job_id = '`+id+`'`); failed != rc {
+		t.Errorf("the job counts %d failed; a recount of its row errors %d", failed, rc)
+	}
+	if processed != int64(rows) {
+		t.Errorf("the job processed %d rows of %d", processed, rows)
+	}
+	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts`); rc != n {
+		t.Errorf("%d accounts in the database, want %d", rc, n)
+	}
+	checkCounters(t, db)
 }
 
 // buildBinary builds linkd into a temporary directory and returns its path:

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBulkDeleteSurvivesKill9 runs the real binary, starts a bulk delete
+// from the dashboard (every account connected to one app), and kills the
+// server with SIGKILL again and again while the job runs: twice in the
+// short run (once while it deletes, once while the restarted server waits
+// for the dead one's lease), 20 times with LINKD_TEST_LONG (each after the
+// restarted server has deleted a random 1–250 accounts). Afterwards every
+// selected account is gone and every other one untouched, each deleted
+// exactly once (one audit entry), the job's progress equals a recount,
+// every counter linkd keeps equals a recount from the rows, and each
+// deleted OAuth connection's token was revoked at the provider or is
+// queued for it.
+func TestBulkDeleteSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	for name, env := range engines(t) {
+		t.Run(name, func(t *testing.T) { testBulkKill9(t, bin, env) })
+	}
+}
+
+func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
+	start := time.Now()
+	kills, selected, kept := 2, 600, 300
+	if testLong() {
+		kills, selected, kept = 20, 6000, 1000
+	}
+	prov := newRotatingProvider(t)
+	apps := filepath.Join(t.TempDir(), "apps.yaml")
+	err := os.WriteFile(apps, []byte(`apps:
+  - slug: notes
+    name: Notes
+    auth_type: keybased
+    enabled_by_default: true
+    auth_inputs: [{name: key, label: Key, type: password, required: true}]
+    workflows:
+      - id: tidy
+        name: Tidy
+        trigger: {event: Note Added}
+        steps:
+          - id: out
+            return: {done: true}
+`+prov.appYAML("prov")), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr
+	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
+		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps}
+	for k, v := range tenv {
+		settings[k] = v
+	}
+	env := binEnv(settings)
+	key, stderr, err := runBin(t, bin, env, "apikey", "create", "--env", "test")
+	if err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, stderr)
+	}
+	a := api{base: base, key: strings.TrimSpace(key)}
+	p := startLinkd(t, bin, env, base)
+
+	// The accounts: sel-* are connected to notes (the selection), with a
+	// config that switches a workflow on; every other one also to prov
+	// (OAuth) and every third to stripe. keep-* are connected to stripe,
+	// prov or nothing, never to notes.
+	var csv strings.Builder
+	csv.WriteString("linked_account_id,name\n")
+	for i := range selected {
+		fmt.Fprintf(&csv, "sel-%05d,Doomed %d\n", i, i)
+	}
+	for i := range kept {
+		fmt.Fprintf(&csv, "keep-%05d,Kept %d\n", i, i)
+	}
+	importAccounts(t, a, csv.String())
+	a.must(t, "PUT", "/api/v2/public/application/prov/settings", `{"enabled":true,"client_id":"client-1","client_secret":"secret-1"}`)
+	a.must(t, "POST", "/api/v2/public/application/event", `{"name":"Note Added"}`)
+	oauthToken := map[string]string{} // account → its prov refresh token
+	for i := range selected {
+		if i%2 == 0 {
+			oauthToken[fmt.Sprintf("sel-%05d", i)] = ""
+		}
+	}
+	for i := range kept {
+		if i%2 == 0 {
+			oauthToken[fmt.Sprintf("keep-%05d", i)] = ""
+		}
+	}
+	for id := range oauthToken {
+		oauthToken[id] = prov.seed(id).refresh
+	}
+	parallel(t, selected+kept, func(i int) error {
+		id, sel := fmt.Sprintf("sel-%05d", i), i < selected
+		if !sel {
+			id = fmt.Sprintf("keep-%05d", i-selected)
+		}
+		h := []string{"linked_account_id", id}
+		if sel {
+			if _, _, err := a.do("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/notes", `{"key":"k-`+id+`"}`, h...); err != nil {
+				return err
+			}
+			if _, _, err := a.do("PUT", "/api/v2/public/config", `{"slug":"notes","workflows":[{"id":"tidy","enabled":true}]}`, h...); err != nil {
+				return err
+			}
+		}
+		if rt, ok := oauthToken[id]; ok {
+			if err := migrateGrant(a, id, "prov", grant{access: "at-" + id, refresh: rt}, 86400); err != nil {
+				return err
+			}
+		}
+		if i%3 == 0 {
+			if _, _, err := a.do("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/stripe?linked_account_id="+id, `{"secret_key":"sk_`+id+`"}`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db := openRecount(t, tenv)
+	checkCounters(t, db)
+	if t.Failed() {
+		t.Fatal("the counters were wrong before any kill")
+	}
+	if n := sqlCount(t, db, `SELECT CAST(n AS BIGINT) FROM app_counts WHERE slug = 'notes'`); n != int64(selected) {
+		t.Fatalf("%d accounts connected to notes, want %d", n, selected)
+	}
+	seeded := time.Since(start)
+
+	// The bulk delete, confirmed with the count the dashboard showed.
+	dash := dashboardSession(t, bin, env, base)
+	res := postForm(t, dash, base, "/accounts/bulk/delete", url.Values{"all": {"1"}, "app": {"notes"}, "count": {strconv.Itoa(selected)}})
+	jobID, ok := strings.CutPrefix(res.Header.Get("Location"), "/bulk/")
+	if res.StatusCode != http.StatusSeeOther || !ok {
+		t.Fatalf("bulk delete: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	left := func() int64 {
+		return sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE account_id LIKE 'sel-%'`)
+	}
+	state := func() string {
+		var s string
+		if err := db.QueryRow(`SELECT state FROM bulk_jobs WHERE id = '` + jobID + `'`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// killAfter kills p once it has deleted n more accounts.
+	killAfter := func(p *proc, k int, n int64) {
+		t.Helper()
+		from := left()
+		for deadline := time.Now().Add(90 * time.Second); left() > from-n; {
+			if st := state(); st != "queued" && st != "running" {
+				t.Fatalf("the job ended (%s) before kill %d: too few accounts for %d kills", st, k+1, kills)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no deletes for 90 s (%d left):\n%s", left(), p.logText())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		sigkill(t, p)
+	}
+	var midWork, inWait int
+	var waits []time.Duration
+	killAfter(p, 0, 1+rand.Int64N(250))
+	midWork++
+	for k := 1; k < kills; k++ {
+		restarted := time.Now()
+		p = startLinkd(t, bin, env, base)
+		if !testLong() {
+			// While the dead server's lease (30 s, renewed by every
+			// batch) holds the job, nothing may be deleted.
+			before := left()
+			time.Sleep(time.Duration(200+rand.IntN(2800)) * time.Millisecond)
+			sigkill(t, p)
+			if n := left(); n != before {
+				t.Fatalf("%d accounts deleted while a dead server's lease held the job", before-n)
+			}
+			inWait++
+			continue
+		}
+		// The restarted server takes the job over once the lease ran out.
+		from := left()
+		for left() == from {
+			if time.Since(restarted) > 90*time.Second {
+				t.Fatalf("no takeover 90 s after restart %d:\n%s", k, p.logText())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		waits = append(waits, time.Since(restarted))
+		killAfter(p, k, 1+rand.Int64N(250))
+		midWork++
+	}
+	p = startLinkd(t, bin, env, base)
+	for deadline := time.Now().Add(2 * time.Minute); state() != "succeeded"; {
+		if st := state(); st == "failed" || time.Now().After(deadline) {
+			t.Fatalf("the job is %s after the last restart:\n%s", st, p.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Every selected account gone, every other one there, each deleted once.
+	if n := left(); n != 0 {
+		t.Errorf("%d selected accounts survived the job", n)
+	}
+	have := pairs(t, db, `SELECT account_id, count(*) FROM linked_accounts GROUP BY account_id`)
+	for i := range kept {
+		id := fmt.Sprintf("keep-%05d", i)
+		if have[id] != 1 {
+			t.Errorf("%s: %d rows after the job", id, have[id])
+		}
+		delete(have, id)
+	}
+	for id := range have {
+		if !strings.HasPrefix(id, "sel-") {
+			t.Errorf("an account nobody made: %s", id)
+		}
+	}
+	audits := pairs(t, db, `SELECT account_id, count(*) FROM audit_log WHERE action = 'linked_account.delete' GROUP BY account_id`)
+	for i := range selected {
+		id := fmt.Sprintf("sel-%05d", i)
+		if audits[id] != 1 {
+			t.Errorf("%s was deleted %d times (audit entries), want once", id, audits[id])
+		}
+		delete(audits, id)
+	}
+	for id, n := range audits {
+		t.Errorf("%s, not selected, was deleted %d times", id, n)
+	}
+
+	// The job's progress equals the recount.
+	var total, done, failed int64
+	if err := db.QueryRow(`SELECT total, done, failed FROM bulk_jobs WHERE id = '`+jobID+`'`).Scan(&total, &done, &failed); err != nil {
+		t.Fatal(err)
+	}
+	if total != int64(selected) || done != int64(selected) || failed != 0 {
+		t.Errorf("job progress: total %d, done %d, failed %d; a recount: %d deleted of %d, none failed", total, done, failed, selected, selected)
+	}
+	checkCounters(t, db)
+	if list := a.must(t, "GET", "/api/v2/public/linked-account?limit=1", nil); list["totalDocs"] != float64(kept) {
+		t.Errorf("totalDocs %v, want %d", list["totalDocs"], kept)
+	}
+
+	// Each deleted OAuth connection's refresh token revoked or queued for
+	// it, once; no kept one's.
+	queued := pairs(t, db, `SELECT account_id, count(*) FROM revocations GROUP BY account_id`)
+	prov.mu.Lock()
+	revoked := map[string]int{}
+	for _, tok := range prov.revoked {
+		revoked[tok]++
+	}
+	prov.mu.Unlock()
+	var nRevoked, nQueued int
+	for id, tok := range oauthToken {
+		sel := strings.HasPrefix(id, "sel-")
+		switch {
+		case !sel && (revoked[tok] > 0 || queued[id] > 0):
+			t.Errorf("%s is kept but its token was revoked (%d) or queued (%d)", id, revoked[tok], queued[id])
+		case sel && queued[id] > 1:
+			t.Errorf("%s's token is queued for revocation %d times", id, queued[id])
+		case sel && revoked[tok] == 0 && queued[id] == 0:
+			t.Errorf("%s was deleted but its token was neither revoked nor queued", id)
+		case sel && revoked[tok] > 0:
+			nRevoked++
+		case sel:
+			nQueued++
+		}
+	}
+	t.Logf("%d selected of %d accounts (seeded in %s); %d kills (%d while deleting, %d while the job waited for a dead lease); "+
+		"takeovers after %v; done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
+		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
+}
+
+// roundAll rounds durations to 100 ms for the log.
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(100 * time.Millisecond)
+	}
+	return out
+}
