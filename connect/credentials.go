@@ -97,21 +97,30 @@ func (s *Service) due(c *linkd.Connection, now time.Time) bool {
 
 // freshen refreshes conn under its refresh lease, or waits for whoever
 // holds the lease to finish; callers in this process share one attempt.
+// The attempt does not end with ctx (once the provider has answered, a
+// rotated refresh token must be saved, whoever asked), but the wait does:
+// a caller with a deadline (the proxy's timeout) gets ctx's error when it
+// passes, while the refresh goes on and records its outcome.
 func (s *Service) freshen(ctx context.Context, t linkd.Tenant, accountID string, app *linkd.App, conn *linkd.Connection, force bool) (*linkd.LinkedAccount, *linkd.Connection, error) {
 	key := fmt.Sprintf("%s|%s|%s|%t", t.OrgID, t.Env, conn.ID, force)
 	type result struct {
 		acct *linkd.LinkedAccount
 		conn *linkd.Connection
 	}
-	v, err, _ := s.flight.Do(key, func() (any, error) {
+	ch := s.flight.DoChan(key, func() (any, error) {
 		acct, c, err := s.refreshOrWait(context.WithoutCancel(ctx), t, accountID, app, conn, force)
 		return result{acct, c}, err
 	})
-	if err != nil {
-		return nil, nil, err
+	select {
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("waiting for the %s token refresh of %s: %w", app.Slug, accountID, context.Cause(ctx))
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, nil, res.Err
+		}
+		r := res.Val.(result)
+		return r.acct, r.conn, nil
 	}
-	r := v.(result)
-	return r.acct, r.conn, nil
 }
 
 func (s *Service) refreshOrWait(ctx context.Context, t linkd.Tenant, accountID string, app *linkd.App, conn *linkd.Connection, force bool) (*linkd.LinkedAccount, *linkd.Connection, error) {

@@ -39,15 +39,22 @@ const (
 	RefreshRetry = 30 * time.Second
 	// RefreshLease is how long a refresh may hold a connection.
 	RefreshLease = 2 * time.Minute
+	// RefreshTenantCap is how many refreshes of one tenant the
+	// refresher runs at once: a tenant whose provider hangs (each
+	// attempt then lasts the token client's timeout) must not take
+	// every slot while other tenants' tokens expire.
+	RefreshTenantCap = 2
 )
 
 // NewRefresher returns a refresher of svc's connections. Zero options take
-// a 2-minute lease, a 30-second poll and 4 refreshes at once.
+// a 2-minute lease, a 30-second poll, 4 refreshes at once and at most
+// RefreshTenantCap of one tenant among them.
 func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Name = "refresh"
 	o.Lease = cmp.Or(o.Lease, RefreshLease)
 	o.Poll = cmp.Or(o.Poll, 30*time.Second)
 	o.Concurrency = cmp.Or(o.Concurrency, 4)
+	o.TenantCap = cmp.Or(o.TenantCap, RefreshTenantCap)
 	if o.Clock == nil {
 		o.Clock = svc.now
 	}

@@ -29,6 +29,10 @@ type Options struct {
 	DialTimeout time.Duration
 }
 
+// MaxHeaderBytes bounds the headers of an answer read by a transport built
+// here.
+const MaxHeaderBytes = 1 << 20
+
 // ErrRefused is matched (errors.Is) by every error caused by the guard
 // refusing a destination. Use IsRefused.
 var ErrRefused = errors.New("outbound: destination refused")
@@ -69,7 +73,10 @@ func guard(o Options) func(network, address string, c syscall.RawConn) error {
 // Proxy is nil on purpose: with an HTTP(S)_PROXY from the environment the
 // dial would go to the proxy, and the guard would check the proxy's address
 // instead of the destination's. ResponseHeaderTimeout is unset because a
-// slow upstream is bounded by the caller's context.
+// slow upstream is bounded by the caller's context. MaxResponseHeaderBytes
+// is 1 MiB (MaxHeaderBytes), not Go's 10 MiB: no API answers with more,
+// and a server that sends headers without end would otherwise make linkd
+// read and hold 10 MiB for every attempt.
 func NewTransport(o Options) *http.Transport {
 	dt := o.DialTimeout
 	if dt <= 0 {
@@ -81,14 +88,15 @@ func NewTransport(o Options) *http.Transport {
 		Control:   guard(o),
 	}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: 1 * time.Second,
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: MaxHeaderBytes,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  1 * time.Second,
 	}
 }
 

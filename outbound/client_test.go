@@ -266,6 +266,9 @@ func TestTransportSettings(t *testing.T) {
 	if tr.Proxy != nil {
 		t.Error("Proxy set: an environment proxy would bypass the guard")
 	}
+	if tr.MaxResponseHeaderBytes != MaxHeaderBytes {
+		t.Errorf("MaxResponseHeaderBytes %d: a server sending headers without end would be read 10 MiB at a time", tr.MaxResponseHeaderBytes)
+	}
 	if tr.MaxIdleConnsPerHost < 32 || tr.IdleConnTimeout != 90*time.Second || tr.TLSHandshakeTimeout != 10*time.Second || !tr.ForceAttemptHTTP2 || tr.ResponseHeaderTimeout != 0 {
 		t.Errorf("transport settings: %+v", tr)
 	}

@@ -106,37 +106,9 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 	if req.ContentLength > maxBody {
 		return nil, &linkd.Error{Code: linkd.ETOOLARGE, Field: "body", Message: (&maxBytesError{maxBody}).Error()}
 	}
-	creds, err := c.Connections.Credentials(ctx, t, accountID, slug, connect.CredentialsOptions{})
-	if err != nil {
-		return nil, err
-	}
-	base, err := baseURL(app, creds)
-	if err != nil {
-		return nil, err
-	}
-	target, err := JoinPath(base, req.Path, req.RawQuery)
-	if err != nil {
-		return nil, linkd.FieldError("path", "%v", err)
-	}
-	var in io.Reader
-	if req.Body != nil {
-		in = &limitReader{r: req.Body, left: maxBody, limit: maxBody}
-	}
-	b, err := newBody(in, req.ContentLength)
-	if err != nil {
-		return nil, err
-	}
-	retries := req.Retries
-	if retries < 0 {
-		retries = DefaultRetries
-	}
-	retries = min(retries, MaxRetries)
-	if !retryable(req.Method, req.Header) {
-		retries = 0
-	}
-
 	// The timeout covers getting an answer, not reading it: a large
-	// download streams for as long as it takes.
+	// download streams for as long as it takes. It starts before the
+	// credentials, whose refresh may wait on the provider.
 	cctx, cancel := context.WithCancel(ctx)
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(cmp.Or(c.Timeout, DefaultTimeout), func() { timedOut.Store(true); cancel() })
@@ -148,6 +120,39 @@ func (c *Caller) Call(ctx context.Context, t linkd.Tenant, accountID, slug strin
 			return nil, &linkd.Error{Code: linkd.ETIMEOUT, Message: fmt.Sprintf("%s did not answer within %s", app.Name, cmp.Or(c.Timeout, DefaultTimeout))}
 		}
 		return nil, err
+	}
+	creds, err := c.Connections.Credentials(cctx, t, accountID, slug, connect.CredentialsOptions{})
+	if err != nil {
+		if timedOut.Load() {
+			fail(nil)
+			return nil, &linkd.Error{Code: linkd.ETIMEOUT, Message: fmt.Sprintf("%s did not refresh the access token within %s; the refresh goes on, try again shortly",
+				app.Name, cmp.Or(c.Timeout, DefaultTimeout))}
+		}
+		return fail(err)
+	}
+	base, err := baseURL(app, creds)
+	if err != nil {
+		return fail(err)
+	}
+	target, err := JoinPath(base, req.Path, req.RawQuery)
+	if err != nil {
+		return fail(linkd.FieldError("path", "%v", err))
+	}
+	var in io.Reader
+	if req.Body != nil {
+		in = &limitReader{r: req.Body, left: maxBody, limit: maxBody}
+	}
+	b, err := newBody(in, req.ContentLength)
+	if err != nil {
+		return fail(err)
+	}
+	retries := req.Retries
+	if retries < 0 {
+		retries = DefaultRetries
+	}
+	retries = min(retries, MaxRetries)
+	if !retryable(req.Method, req.Header) {
+		retries = 0
 	}
 
 	attempts, refreshed := 0, false
