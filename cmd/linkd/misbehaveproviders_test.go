@@ -151,7 +151,7 @@ func testMisbehavingProviders(t *testing.T, bin string, tenv testEnv) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		if r.Header.Get("Authorization") == "Bearer stale" {
-			http.Error(w, `{"error":"token expired"}`, 401)
+			http.Error(w, `{"error":"token expired"}`, http.StatusUnauthorized)
 			return
 		}
 		w.Write([]byte(`{"ok":true}`))
