@@ -95,22 +95,17 @@ func (pg *privatePostgres) url() string {
 // equals the accounts there are. Long target only: it starts a private
 // cluster.
 func TestReliabilityPostgresRestart(t *testing.T) {
-	if testing.Short() || os.Getenv("LINKD_TEST_LONG") == "" {
+	if testing.Short() || !testLong() {
 		t.Skip("long target only (LINKD_TEST_LONG=1): starts a private PostgreSQL cluster")
 	}
 	pg := startPrivatePostgres(t)
 	bin := buildBinary(t)
 	addr := freeAddr(t)
 	base := "http://" + addr
+	tenv := testEnv{"LINKD_DATA_DIR": t.TempDir(), "LINKD_DATABASE_URL": pg.url()}
 	env := append(os.Environ(), "LINKD_ADDR="+addr, "LINKD_RATE_LIMIT=0", "LINKD_LOG_LEVEL=warn",
-		"LINKD_DATA_DIR="+t.TempDir(), "LINKD_DATABASE_URL="+pg.url())
-	cmd := exec.Command(bin, "apikey", "create", "--env", "test")
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("apikey create: %v", err)
-	}
-	key := strings.TrimSpace(string(out))
+		"LINKD_DATA_DIR="+tenv["LINKD_DATA_DIR"], "LINKD_DATABASE_URL="+pg.url())
+	key := newKey(t, tenv, "test")
 	p := startLinkd(t, bin, env, base)
 
 	client := &http.Client{Timeout: 30 * time.Second}

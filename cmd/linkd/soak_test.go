@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +31,7 @@ func TestReliabilitySoak(t *testing.T) {
 		t.Skip("a soak under load")
 	}
 	total, window := 30*time.Second, 5*time.Second
-	if os.Getenv("LINKD_TEST_LONG") != "" {
+	if testLong() {
 		total, window = 10*time.Minute, time.Minute
 	}
 	if v := os.Getenv("LINKD_TEST_SOAK"); v != "" {
@@ -177,14 +176,9 @@ func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duratio
 	for k, v := range tenv {
 		env = append(env, k+"="+v)
 	}
-	cmd := exec.Command(bin, "apikey", "create", "--env", "test")
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("apikey create: %v", err)
-	}
+	key := newKey(t, tenv, "test")
 	p := startLinkd(t, bin, env, base)
-	c := &soakClient{base: base, key: strings.TrimSpace(string(out)),
+	c := &soakClient{base: base, key: key,
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	for i := range 500 {
 		c.ids = append(c.ids, fmt.Sprintf("soak-seed-%04d-%x", i, rand.Uint32()))

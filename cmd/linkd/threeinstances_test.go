@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -36,7 +34,7 @@ func TestReliabilityThreeInstances(t *testing.T) {
 		t.Skip("needs LINKD_TEST_POSTGRES_URL")
 	}
 	kills, rows := 2, 10_000
-	if os.Getenv("LINKD_TEST_LONG") != "" {
+	if testLong() {
 		kills, rows = 6, 100_000
 	}
 	bin := buildBinary(t)
@@ -64,13 +62,7 @@ func TestReliabilityThreeInstances(t *testing.T) {
 		}
 		return env
 	}
-	cmd := exec.Command(bin, "apikey", "create", "--env", "test")
-	cmd.Env = envOf(0)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("apikey create: %v", err)
-	}
-	key := strings.TrimSpace(string(out))
+	key := newKey(t, tenv, "test")
 	var procMu sync.Mutex
 	procs := make([]*proc, n)
 	for i := range procs {
@@ -159,8 +151,7 @@ func TestReliabilityThreeInstances(t *testing.T) {
 		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 		i := (k + rng.IntN(2)) % n // each instance in turn, or the next
 		procMu.Lock()
-		procs[i].cmd.Process.Signal(syscall.SIGKILL)
-		procs[i].cmd.Wait()
+		sigkill(t, procs[i])
 		procMu.Unlock()
 		t.Logf("kill %d: instance %d", k+1, i)
 		time.Sleep(300 * time.Millisecond)

@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,7 +25,7 @@ import (
 // an account that does not exist; and the account count equals the
 // accounts there are.
 func TestWebhooksSurviveRepeatedKill9(t *testing.T) {
-	if testing.Short() || os.Getenv("LINKD_TEST_LONG") == "" {
+	if testing.Short() || !testLong() {
 		t.Skip("long target only (LINKD_TEST_LONG=1): 20 kills")
 	}
 	bin := buildBinary(t)
@@ -67,13 +65,7 @@ func testWebhookKills(t *testing.T, bin string, tenv testEnv, kills int) {
 	for k, v := range tenv {
 		env = append(env, k+"="+v)
 	}
-	cmd := exec.Command(bin, "apikey", "create", "--env", "test")
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("apikey create: %v", err)
-	}
-	key := strings.TrimSpace(string(out))
+	key := newKey(t, tenv, "test")
 	client := &http.Client{Timeout: 20 * time.Second}
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -124,8 +116,7 @@ func testWebhookKills(t *testing.T, bin string, tenv testEnv, kills int) {
 	rng := rand.New(rand.NewPCG(seed, 9))
 	for range kills {
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
+		sigkill(t, p)
 		p = startLinkd(t, bin, env, base)
 	}
 	time.Sleep(time.Second)
