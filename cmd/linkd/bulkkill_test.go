@@ -251,12 +251,14 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	p, wait := takeOver(kills)
 	waits = append(waits, wait)
+	lastFrom, lastStart := left(), time.Now()
 	for deadline := time.Now().Add(2 * time.Minute); state() != "succeeded"; {
 		if st := state(); st == "failed" || time.Now().After(deadline) {
 			t.Fatalf("the job is %s after the last restart:\n%s", st, p.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	lastRun := time.Since(lastStart)
 
 	// Every selected account gone, every other one there, each deleted once.
 	if n := left(); n != 0 {
@@ -326,8 +328,9 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		}
 	}
 	t.Logf("%d selected of %d accounts (seeded in %s); %d kills (%d while deleting, %d while the job waited for a dead lease); "+
-		"takeovers after %v (lease %s); done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
-		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), bulkJobLease, done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
+		"takeovers after %v (lease %s); the last server deleted the last %d in %s; done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
+		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), bulkJobLease, lastFrom, lastRun.Round(100*time.Millisecond),
+		done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
 }
 
 // roundAll rounds durations to 100 ms for the log.
