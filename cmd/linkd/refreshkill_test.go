@@ -136,7 +136,7 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 		WHERE c.slug = 'prov' AND NOT (c.status = 'expired' OR (c.status = 'active' AND c.token_expires_at > ` + fresh + `))`
 	wait := 30 * time.Second
 	if testLong() {
-		wait = time.Minute
+		wait = 4 * time.Minute
 	}
 	for deadline := time.Now().Add(wait); ; {
 		left := owners(t, db, unsettled)
