@@ -137,7 +137,7 @@ func (s *Service) refreshOrWait(ctx context.Context, t linkd.Tenant, accountID s
 		if force {
 			dueBefore = now.Add(100 * 365 * 24 * time.Hour)
 		}
-		ok, err := s.store.LeaseRefresh(ctx, t, conn.ID, linkd.Claim{Owner: s.owner(), Now: now, Lease: RefreshLease}, dueBefore, start)
+		ok, err := s.store.LeaseRefresh(ctx, t, conn.ID, linkd.Claim{Owner: s.owner(), Now: now, Lease: s.refreshLease()}, dueBefore, start)
 		if err != nil {
 			return nil, nil, err
 		}

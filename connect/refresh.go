@@ -37,8 +37,13 @@ const (
 	// RefreshRetry is how long after a refresh (failed, or giving a token
 	// that is due again already) the connection may be refreshed again.
 	RefreshRetry = 30 * time.Second
-	// RefreshLease is how long a refresh may hold a connection.
+	// RefreshLease is how long a refresh may hold a connection by
+	// default.
 	RefreshLease = 2 * time.Minute
+	// MinRefreshLease is the shortest refresh lease, which leaves a
+	// refresh a workable budget (see refreshBudget): 2.5 s for the
+	// exchange with the provider, 5 s in all, and 5 s to spare.
+	MinRefreshLease = 10 * time.Second
 	// RefreshTenantCap is how many refreshes of one tenant the
 	// refresher runs at once: a tenant whose provider hangs (each
 	// attempt then lasts the token client's timeout) must not take
@@ -46,13 +51,17 @@ const (
 	RefreshTenantCap = 2
 )
 
-// NewRefresher returns a refresher of svc's connections. Zero options take
-// a 2-minute lease, a 30-second poll, 4 refreshes at once and at most
-// RefreshTenantCap of one tenant among them.
+// NewRefresher returns a refresher of svc's connections. It leases them
+// for svc's refresh lease (o.Lease is ignored: the credentials route and
+// refresh's own budget go by the same one). Zero options take a poll of
+// 30 seconds or half the lease, whichever is shorter (a connection whose
+// refresh died with its process is due again when the lease runs out,
+// and no commit wakes the refresher then), 4 refreshes at once and at
+// most RefreshTenantCap of one tenant among them.
 func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Name = "refresh"
-	o.Lease = cmp.Or(o.Lease, RefreshLease)
-	o.Poll = cmp.Or(o.Poll, 30*time.Second)
+	o.Lease = svc.refreshLease()
+	o.Poll = cmp.Or(o.Poll, min(30*time.Second, o.Lease/2))
 	o.Concurrency = cmp.Or(o.Concurrency, 4)
 	o.TenantCap = cmp.Or(o.TenantCap, RefreshTenantCap)
 	if o.Clock == nil {
@@ -83,11 +92,33 @@ func (r *Refresher) Drain(ctx context.Context) (int, error) { return r.loop.Drai
 // refreshAhead is how long before expiry a token counts as due.
 func (s *Service) refreshAhead() time.Duration { return cmp.Or(s.RefreshAhead, RefreshAhead) }
 
+// refreshLease is how long a refresh holds its connection.
+func (s *Service) refreshLease() time.Duration { return cmp.Or(s.RefreshLease, RefreshLease) }
+
+// refreshBudget is how long one refresh may take, from its start to its
+// record, and how long of that the exchange with the provider may take.
+// A refresh is not heartbeated, and its record does not check the lease:
+// were it still running when its lease ran out, another instance could
+// lease the connection and send the same refresh token again (which a
+// provider that rotates tokens refuses, expiring the connection). So it
+// ends within half its lease, the other half to spare for the time
+// between the claim and the start and for the instances' clocks; and the
+// exchange ends within half of that, so that a rotated token the
+// provider sent at the last moment still has time to be saved.
+func (s *Service) refreshBudget() (total, exchange time.Duration) {
+	total = s.refreshLease() / 2
+	return total, total / 2
+}
+
 // refresh refreshes one connection, whose refresh lease the caller holds,
 // and records the outcome (which releases the lease). refreshErr is the
 // provider's refusal or failure, recorded on the connection; err is a
 // failure to record anything.
 func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID, actor string) (refreshErr, err error) {
+	total, exchange := s.refreshBudget()
+	deadline := time.Now().Add(total)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	acct, conns, err := s.store.Connections(ctx, t, accountID)
 	if err != nil {
 		return nil, err
@@ -117,15 +148,18 @@ func (s *Service) refresh(ctx context.Context, t linkd.Tenant, accountID, connID
 	// rotate it), so the exchange and its record run to the end even if
 	// ctx ends — a shutdown, a caller gone — or the new token would be
 	// lost with the old one spent, and the customer made to reconnect.
-	// The token client's timeout bounds the exchange.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	// The refresh budget bounds them (and the token client's timeout the
+	// exchange), so that they end while the lease holds.
+	ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	now := s.now()
 	var tok *oauth2.Token
 	if sec.RefreshToken == "" {
 		refreshErr = errors.New("the provider gave no refresh token")
 	} else {
-		hctx := context.WithValue(ctx, oauth2.HTTPClient, s.httpClient())
+		xctx, cancel := context.WithTimeout(ctx, exchange)
+		defer cancel()
+		hctx := context.WithValue(xctx, oauth2.HTTPClient, s.httpClient())
 		tok, refreshErr = cfg.TokenSource(hctx, &oauth2.Token{RefreshToken: sec.RefreshToken, Expiry: now.Add(-time.Second)}).Token()
 	}
 	secret, _ := json.Marshal(sec)

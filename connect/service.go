@@ -35,7 +35,12 @@ type Service struct {
 	RefreshAhead time.Duration
 	// Owner names this process in refresh leases.
 	Owner string
-	Now   func() time.Time
+	// RefreshLease is how long a refresh holds its connection, for the
+	// background refresher and the credentials route alike (RefreshLease,
+	// 2 minutes, when zero; at least MinRefreshLease). A refresh is not
+	// heartbeated: it bounds itself by half its lease instead.
+	RefreshLease time.Duration
+	Now          func() time.Time
 	// Runs, when set, starts the workflows a connection's lifecycle
 	// triggers (created, expired), queued with the change.
 	Runs *linkd.ExecutionService

@@ -24,6 +24,10 @@ import (
 
 // Defaults for Options left zero.
 const (
+	// DefaultLease is also the default of serve's --job-lease (bulk
+	// deletes, workflow runs); kinds of work that are not heartbeated
+	// and make one outside call per item (webhook deliveries,
+	// revocations, refreshes) set their own, longer than that call.
 	DefaultLease = 30 * time.Second
 	DefaultPoll  = 10 * time.Second
 )

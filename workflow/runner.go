@@ -75,14 +75,18 @@ type Runner struct {
 	store Store
 	opts  Options
 	owner string
+	lease time.Duration // the loop's, for runs claimed by id too
 	loop  *worker.Loop[*linkd.Execution]
 	log   *slog.Logger
 }
 
 // NewRunner returns a runner over store. wo.Owner names this instance;
-// wo.TenantCap defaults to DefaultTenantCap and wo.Concurrency to 8.
+// wo.Lease (worker.DefaultLease when zero) is how long a run is held
+// between heartbeats, and a synchronous run too; wo.TenantCap defaults to
+// DefaultTenantCap and wo.Concurrency to 8.
 func NewRunner(store Store, o Options, wo worker.Options) *Runner {
 	wo.Name = "workflows"
+	wo.Lease = cmp.Or(wo.Lease, worker.DefaultLease)
 	wo.TenantCap = cmp.Or(wo.TenantCap, DefaultTenantCap)
 	wo.Concurrency = cmp.Or(wo.Concurrency, 8)
 	if o.Now == nil {
@@ -90,7 +94,7 @@ func NewRunner(store Store, o Options, wo worker.Options) *Runner {
 	}
 	wo.Clock = o.Now
 	o.MaxBody = cmp.Or(o.MaxBody, DefaultMaxBody)
-	r := &Runner{store: store, opts: o, owner: wo.Owner, log: cmp.Or(o.Logger, slog.New(slog.DiscardHandler))}
+	r := &Runner{store: store, opts: o, owner: wo.Owner, lease: wo.Lease, log: cmp.Or(o.Logger, slog.New(slog.DiscardHandler))}
 	r.loop = worker.New(wo, worker.Source[*linkd.Execution]{
 		Claim: store.ClaimExecutions,
 		Run:   r.run,
@@ -117,7 +121,7 @@ func (r *Runner) Drain(ctx context.Context) (int, error) { return r.loop.Drain(c
 // background, under its lease).
 func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit time.Duration) (*linkd.Execution, error) {
 	now := linkd.StoreTime(r.opts.Now())
-	e, err := r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: worker.DefaultLease, Limit: 1})
+	e, err := r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: r.lease, Limit: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,10 @@ import (
 // server with SIGKILL again and again while the job runs: twice in the
 // short run (once while it deletes, once while the restarted server waits
 // for the dead one's lease), 20 times with LINKD_TEST_LONG (each after the
-// restarted server has deleted a random 1–250 accounts). Afterwards every
+// restarted server has deleted a random 1–250 accounts). Nothing is
+// deleted while a dead server's lease holds the job, and a restarted
+// server takes the job over within a poll of the lease's end (the servers
+// run with a short LINKD_JOB_LEASE, bulkJobLease). Afterwards every
 // selected account is gone and every other one untouched, each deleted
 // exactly once (one audit entry), the job's progress equals a recount,
 // every counter linkd keeps equals a recount from the rows, and each
@@ -33,6 +36,16 @@ func TestBulkDeleteSurvivesKill9(t *testing.T) {
 		t.Run(name, func(t *testing.T) { testBulkKill9(t, bin, env) })
 	}
 }
+
+// bulkJobLease is the job lease the bulk kill test runs with: long enough
+// for a batch of deletes and for a restart inside it (the test checks that
+// nothing is deleted while it holds), much shorter than the default 30 s
+// (which the takeover check would notice). bulkPoll is how often a server
+// looks for bulk work nobody woke it for (serve.go).
+const (
+	bulkJobLease = 5 * time.Second
+	bulkPoll     = 2 * time.Second
+)
 
 func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	start := time.Now()
@@ -62,7 +75,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
-		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps}
+		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps, "LINKD_JOB_LEASE": bulkJobLease.String()}
 	for k, v := range tenv {
 		settings[k] = v
 	}
@@ -171,18 +184,59 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		}
 		sigkill(t, p)
 	}
+	// leaseEnd is when the job's lease (renewed by every batch's save)
+	// runs out, as the database holds it; called right after a kill, it
+	// checks that the lease is no longer than the setting.
+	leaseEnd := func() time.Time {
+		q := `SELECT lease_until FROM bulk_jobs WHERE id = '` + jobID + `'`
+		if tenv["LINKD_DATABASE_URL"] != "" {
+			q = `SELECT CAST(EXTRACT(EPOCH FROM lease_until) * 1000000 AS BIGINT) FROM bulk_jobs WHERE id = '` + jobID + `'`
+		}
+		end := time.UnixMicro(sqlCount(t, db, q))
+		if rest := time.Until(end); rest > bulkJobLease {
+			t.Fatalf("the dead server's lease holds the job %s more, longer than its LINKD_JOB_LEASE (%s)", rest.Round(time.Millisecond), bulkJobLease)
+		}
+		return end
+	}
+	// takeOver starts a server after a kill and waits for its first
+	// delete: none while the dead server's lease holds the job (a second
+	// of slack, for the clock's reading), and one within a poll of its
+	// end (10 s of slack, for a busy machine under -race: still far
+	// short of the 30 s default lease). It returns the server and how
+	// long after it was ready it took the job over.
+	takeOver := func(k int) (*proc, time.Duration) {
+		t.Helper()
+		end := leaseEnd()
+		p := startLinkd(t, bin, env, base)
+		ready, from := time.Now(), left()
+		for left() == from {
+			if time.Now().After(end.Add(bulkPoll + 10*time.Second)) {
+				t.Fatalf("no takeover %s after the dead server's lease ran out (restart %d, lease %s):\n%s",
+					time.Since(end).Round(time.Millisecond), k, bulkJobLease, p.logText())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if early := time.Until(end); early > time.Second {
+			t.Fatalf("restart %d deleted an account %s before the dead server's lease ran out", k, early.Round(time.Millisecond))
+		}
+		return p, time.Since(ready)
+	}
 	var midWork, inWait int
 	var waits []time.Duration
 	killAfter(p, 0, 1+rand.Int64N(250))
 	midWork++
 	for k := 1; k < kills; k++ {
-		restarted := time.Now()
-		p = startLinkd(t, bin, env, base)
 		if !testLong() {
-			// While the dead server's lease (30 s, renewed by every
-			// batch) holds the job, nothing may be deleted.
+			// While the dead server's lease holds the job, nothing may
+			// be deleted: killed at a random moment of the lease's rest.
+			end := leaseEnd()
+			p = startLinkd(t, bin, env, base)
 			before := left()
-			time.Sleep(time.Duration(200+rand.IntN(2800)) * time.Millisecond)
+			hold := time.Until(end) - 500*time.Millisecond
+			if hold < 200*time.Millisecond {
+				t.Fatalf("the restart took longer than the dead server's lease (%s): make bulkJobLease longer", bulkJobLease)
+			}
+			time.Sleep(200*time.Millisecond + rand.N(hold-200*time.Millisecond))
 			sigkill(t, p)
 			if n := left(); n != before {
 				t.Fatalf("%d accounts deleted while a dead server's lease held the job", before-n)
@@ -190,25 +244,22 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 			inWait++
 			continue
 		}
-		// The restarted server takes the job over once the lease ran out.
-		from := left()
-		for left() == from {
-			if time.Since(restarted) > 90*time.Second {
-				t.Fatalf("no takeover 90 s after restart %d:\n%s", k, p.logText())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		waits = append(waits, time.Since(restarted))
+		var wait time.Duration
+		p, wait = takeOver(k)
+		waits = append(waits, wait)
 		killAfter(p, k, 1+rand.Int64N(250))
 		midWork++
 	}
-	p = startLinkd(t, bin, env, base)
+	p, wait := takeOver(kills)
+	waits = append(waits, wait)
+	lastFrom, lastStart := left(), time.Now()
 	for deadline := time.Now().Add(2 * time.Minute); state() != "succeeded"; {
 		if st := state(); st == "failed" || time.Now().After(deadline) {
 			t.Fatalf("the job is %s after the last restart:\n%s", st, p.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	lastRun := time.Since(lastStart)
 
 	// Every selected account gone, every other one there, each deleted once.
 	if n := left(); n != 0 {
@@ -278,8 +329,9 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		}
 	}
 	t.Logf("%d selected of %d accounts (seeded in %s); %d kills (%d while deleting, %d while the job waited for a dead lease); "+
-		"takeovers after %v; done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
-		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
+		"takeovers after %v (lease %s); the last server deleted the last %d in %s; done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
+		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), bulkJobLease, lastFrom, lastRun.Round(100*time.Millisecond),
+		done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
 }
 
 // roundAll rounds durations to 100 ms for the log.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/outbound"
 	"github.com/linkd-dev/linkd/webhooks"
@@ -36,7 +37,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ImportMaxBytes  int64
 	ImportLease     time.Duration
-	SessionTTL      time.Duration
+	// JobLease is how long an instance holds a bulk job or a workflow
+	// execution without renewing it before another may take it over;
+	// RefreshLease how long a token refresh holds its connection. Short
+	// leases make work cut off by a crash resume sooner (see
+	// docs/operations.md for what they trade).
+	JobLease     time.Duration
+	RefreshLease time.Duration
+	SessionTTL   time.Duration
 	// RefreshAhead is how long before expiry an OAuth token is refreshed,
 	// in the background and before the credentials route hands it out.
 	RefreshAhead time.Duration
@@ -149,6 +157,16 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		importLease = s
 		return nil
 	})
+	jobLease := env("LINKD_JOB_LEASE", "30s")
+	fs.Func("job-lease", "how long an instance holds a bulk delete (between batches) or a workflow execution (between heartbeats) before another may take it over (LINKD_JOB_LEASE, default 30s, at least 1s)", func(s string) error {
+		jobLease = s
+		return nil
+	})
+	refreshLease := env("LINKD_REFRESH_LEASE", "2m")
+	fs.Func("refresh-lease", "how long a token refresh holds its connection; a refresh gives up after half of it (LINKD_REFRESH_LEASE, default 2m, at least 10s)", func(s string) error {
+		refreshLease = s
+		return nil
+	})
 	sessionTTL := env("LINKD_SESSION_TTL", "24h")
 	fs.Func("session-ttl", "how long a session token lives; its refresh token lives 30 times as long (LINKD_SESSION_TTL, default 24h)", func(s string) error {
 		sessionTTL = s
@@ -203,6 +221,12 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.ImportLease, err = time.ParseDuration(importLease); err != nil || c.ImportLease < time.Second {
 			return fmt.Errorf("import lease %q: must be a duration of at least 1s", importLease)
+		}
+		if c.JobLease, err = time.ParseDuration(jobLease); err != nil || c.JobLease < time.Second {
+			return fmt.Errorf("job lease %q (--job-lease, LINKD_JOB_LEASE): must be a duration of at least 1s", jobLease)
+		}
+		if c.RefreshLease, err = time.ParseDuration(refreshLease); err != nil || c.RefreshLease < connect.MinRefreshLease {
+			return fmt.Errorf("refresh lease %q (--refresh-lease, LINKD_REFRESH_LEASE): must be a duration of at least %s", refreshLease, connect.MinRefreshLease)
 		}
 		if c.SessionTTL, err = time.ParseDuration(sessionTTL); err != nil || c.SessionTTL < time.Minute {
 			return fmt.Errorf("session TTL %q: must be a duration of at least 1m", sessionTTL)
@@ -377,6 +401,8 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Int64("import_max_bytes", c.ImportMaxBytes),
 		slog.Duration("import_lease", c.ImportLease),
+		slog.Duration("job_lease", c.JobLease),
+		slog.Duration("refresh_lease", c.RefreshLease),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.Duration("refresh_ahead", c.RefreshAhead),
 		slog.Any("allow_private_networks", c.AllowPrivate),

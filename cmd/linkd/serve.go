@@ -108,7 +108,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	owner := instanceID()
 	svcs := linkd.NewServices(store, keys, c.PublicURL)
 	svcs.Sessions.TTL = c.SessionTTL
-	svcs.Bulk.Owner, svcs.Bulk.Lease, svcs.Bulk.Logger = owner, 30*time.Second, log
+	svcs.Bulk.Owner, svcs.Bulk.Lease, svcs.Bulk.Logger = owner, c.JobLease, log
 	accounts := svcs.Accounts
 	apps, err := catalog.LoadFile(c.AppsFile)
 	if err != nil {
@@ -127,7 +127,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	proxyClient := outbound.NewClient(egress)
 	proxyClient.Transport = proxyTransport
 	connections := connect.NewService(store, accounts, apps, c.PublicURL)
-	connections.RefreshAhead, connections.Owner, connections.HTTPClient = c.RefreshAhead, owner, tokenClient
+	connections.RefreshAhead, connections.RefreshLease, connections.Owner, connections.HTTPClient = c.RefreshAhead, c.RefreshLease, owner, tokenClient
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	// Workflow runs call the apps through the same caller as the proxy.
 	svcs.Executions.Catalog = apps
@@ -141,7 +141,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 				return nil, err
 			}
 			return cr.Metadata, nil
-		}}, worker.Options{Owner: owner, Logger: log, Observer: work})
+		}}, worker.Options{Owner: owner, Lease: c.JobLease, Logger: log, Observer: work})
 	svcs.Executions.Wake = flows.Wake
 	connections.Runs = svcs.Executions
 	importer := csvio.NewImporter(store, accounts, c.ImportMaxBytes)
