@@ -44,6 +44,9 @@ type Store struct {
 	stopped chan struct{}
 	// ckpt truncates the WAL after deletions (checkpoint.go).
 	ckpt *checkpointer
+	// merger merges the search index after large imports
+	// (searchmerge.go).
+	merger *searchMerger
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
 	// work is called after commits that made background work
@@ -145,11 +148,13 @@ func open(ctx context.Context, path string) (*Store, error) {
 	c.SetMaxOpenConns(1)
 	s.startGroupCommit()
 	s.startCheckpointer(c)
+	s.startSearchMerger()
 	return s, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stopSearchMerger()
 	s.stopGroupCommit()
 	ckpt := s.stopCheckpointer()
 	s.r.close()
