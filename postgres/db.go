@@ -38,6 +38,9 @@ type Store struct {
 	// sig signals the background loops of this and other instances
 	// after commits that made work (worksignal.go).
 	sig *signals
+	// searchGIN tells whether the pg_trgm search index exists
+	// (importsearch.go).
+	searchGIN bool
 }
 
 var _ linkd.Store = (*Store)(nil)
@@ -82,6 +85,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s.sig.close()
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
+	}
+	if err := s.findSearchIndex(ctx); err != nil {
+		s.sig.close()
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	return s, nil
 }

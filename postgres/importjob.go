@@ -294,6 +294,9 @@ func (s *Store) CommitImportBatch(ctx context.Context, j *linkd.ImportJob, owner
 		if err := holdJob(ctx, tx, j.ID, owner); err != nil {
 			return err
 		}
+		if err := s.growSearchPending(ctx, tx); err != nil {
+			return err
+		}
 		cur, err := lockAccounts(ctx, tx, t, accountIDs)
 		if err != nil {
 			return err
@@ -588,6 +591,7 @@ func (s *Store) FinishImportJob(ctx context.Context, j *linkd.ImportJob, owner, 
 		}
 		return nil, fmt.Errorf("finish import job: %w", err)
 	}
+	s.cleanSearchPending(ctx)
 	return out, nil
 }
 

@@ -2,38 +2,61 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
-// checkpointEvery bounds how often deletions checkpoint the WAL. A burst of
-// deletes (a bulk delete) costs one checkpoint per interval, not one each.
+// checkpointEvery bounds how often the WAL is checkpointed. A burst of
+// deletes (a bulk delete) costs one checkpoint per interval, not one each,
+// and so do the commits of an import: a page that several batches in a row
+// rewrote (the random-key index, the search index) is copied back to the
+// database file once per interval instead of once per batch.
 const checkpointEvery = time.Second
 
-// checkpointer truncates the WAL after deletions. secure_delete zeroes a
+// walBackstop is the writer's own wal_autocheckpoint, in pages: it only
+// acts when the WAL grows past 256 MiB between two of the checkpointer's
+// rounds (the checkpointer cannot keep up, or has stopped).
+const walBackstop = 65536
+
+// checkpointer copies the WAL back to the database file in the background,
+// so that the writer does not: SQLite's automatic checkpoint runs inside
+// the commit that passes 1,000 pages of WAL, which an import's every batch
+// of 2,000 random ids did, and the writer, with every write behind it,
+// waited on the copy and its fsync (11 % of an import's CPU in the commit).
+// Here a passive checkpoint runs on a connection of its own, on the other
+// core, at most once per checkpointEvery after commits; it never blocks the
+// writer or readers.
+//
+// After deletions it truncates the WAL instead. secure_delete zeroes a
 // deleted row in the database file, but the WAL keeps the page images it
 // had before (the deleted name, its UDFs) until a checkpoint copies the new
 // ones back and the log is reset: without this they would linger until
-// enough other writes recycle the log. One goroutine does the work, woken
-// by deletes, so deleting stays as fast as it was.
+// enough other writes recycle the log.
 type checkpointer struct {
-	wake    chan struct{} // capacity 1: wakes coalesce
-	stop    chan struct{}
-	stopped chan struct{}
+	db       *sql.DB       // one connection, for passive checkpoints
+	wake     chan struct{} // capacity 1: wakes coalesce
+	commits  chan struct{} // capacity 1: likewise
+	stop     chan struct{}
+	stopped  chan struct{}
+	truncate bool // set by a wake until the round that handles it
 }
 
-func (s *Store) startCheckpointer() {
-	s.ckpt = &checkpointer{wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+func (s *Store) startCheckpointer(db *sql.DB) {
+	s.ckpt = &checkpointer{db: db, wake: make(chan struct{}, 1), commits: make(chan struct{}, 1),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go s.checkpointLoop()
 }
 
-func (s *Store) stopCheckpointer() {
-	if s.ckpt != nil {
-		close(s.ckpt.stop)
-		<-s.ckpt.stopped
+func (s *Store) stopCheckpointer() error {
+	if s.ckpt == nil {
+		return nil
 	}
+	close(s.ckpt.stop)
+	<-s.ckpt.stopped
+	return s.ckpt.db.Close()
 }
 
-// checkpointSoon asks for a checkpoint; it never blocks.
+// checkpointSoon asks for a truncating checkpoint; it never blocks.
 func (s *Store) checkpointSoon() {
 	if s.ckpt == nil {
 		return
@@ -44,24 +67,61 @@ func (s *Store) checkpointSoon() {
 	}
 }
 
+// committed tells the checkpointer that the WAL grew; it never blocks.
+func (s *Store) committed() {
+	if s.ckpt == nil {
+		return
+	}
+	select {
+	case s.ckpt.commits <- struct{}{}:
+	default:
+	}
+}
+
 func (s *Store) checkpointLoop() {
-	defer close(s.ckpt.stopped)
+	c := s.ckpt
+	defer close(c.stopped)
 	for {
 		select {
-		case <-s.ckpt.stop:
+		case <-c.stop:
 			return
-		case <-s.ckpt.wake:
+		case <-c.wake:
+			c.truncate = true
+		case <-c.commits:
 		}
-		if !s.checkpoint() {
-			// A reader held an old snapshot: try again next round.
-			s.checkpointSoon()
+		// A wake that came in while waiting for a commit's round is not
+		// lost: it is in the channel, or taken here.
+		select {
+		case <-c.wake:
+			c.truncate = true
+		default:
+		}
+		if c.truncate {
+			if s.checkpoint() {
+				c.truncate = false
+			} else {
+				// A reader held an old snapshot: try again next round.
+				s.checkpointSoon()
+			}
+		} else {
+			s.passiveCheckpoint()
 		}
 		select {
-		case <-s.ckpt.stop:
+		case <-c.stop:
 			return
 		case <-time.After(checkpointEvery):
 		}
 	}
+}
+
+// passiveCheckpoint copies what it can of the WAL to the database file
+// without waiting for, or making wait, any reader or the writer. Once all
+// of it is copied, the writer's next commit starts the log over.
+func (s *Store) passiveCheckpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var busy, logFrames, done int
+	s.ckpt.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
 }
 
 // checkpoint runs wal_checkpoint(TRUNCATE) on the writer connection, and

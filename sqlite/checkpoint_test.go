@@ -168,3 +168,56 @@ func BenchmarkDeleteAccount(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deletes/s")
 }
+
+// TestCommitsAreCheckpointedInTheBackground writes accounts and waits for
+// the database file itself to grow: the writer's own automatic checkpoint
+// acts only past walBackstop pages, so only the background checkpointer
+// can have copied the WAL back. It must do so while the store stays open.
+func TestCommitsAreCheckpointedInTheBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linkd.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := linkd.NewAccountService(s, keys)
+	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the migrations' commits checkpointed
+	before := fileSize(t, path)
+	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	for i := range 300 {
+		name := "Account with a name long enough to fill pages " + strconv.Itoa(i)
+		if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "acct-" + linkd.NewID(), Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wal := fileSize(t, path+"-wal")
+	if wal == 0 {
+		t.Fatal("the writes left no WAL: the test would prove nothing")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, path) <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes 10 s after writes that left %d bytes of WAL: nothing checkpointed", before, wal)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

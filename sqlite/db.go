@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ type Store struct {
 	stopped chan struct{}
 	// ckpt truncates the WAL after deletions (checkpoint.go).
 	ckpt *checkpointer
+	// merger merges the search index after large imports
+	// (searchmerge.go).
+	merger *searchMerger
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
 	// work is called after commits that made background work
@@ -81,6 +85,9 @@ func dsn(path string, readOnly bool) string {
 		// each 4 KiB page (with its header) an 8 KiB slot; -65536 measured
 		// +171 MiB of RSS during a 1M-row import (docs/BENCHMARKS-import.md).
 		q.Add("_pragma", "cache_size(-32768)")
+		// The checkpointer copies the WAL back (checkpoint.go); the
+		// writer does only when it falls far behind.
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walBackstop)+")")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
@@ -132,17 +139,26 @@ func open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	s.read = r
 	s.r = newReader(r)
+	c, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	c.SetMaxOpenConns(1)
 	s.startGroupCommit()
-	s.startCheckpointer()
+	s.startCheckpointer(c)
+	s.startSearchMerger()
 	return s, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	s.stopCheckpointer()
+	s.stopSearchMerger()
 	s.stopGroupCommit()
+	ckpt := s.stopCheckpointer()
 	s.r.close()
-	return errors.Join(s.insertMany.Close(), s.read.Close(), s.write.Close(), s.lock.Close())
+	return errors.Join(ckpt, s.insertMany.Close(), s.read.Close(), s.write.Close(), s.lock.Close())
 }
 
 // Ping implements linkd.Store.

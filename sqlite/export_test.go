@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/linkd-dev/linkd"
 )
@@ -33,3 +34,29 @@ func MigrationSQL() map[int]string {
 // SearchProbe lets the tests force a search onto the index path (a large
 // probe: every query is rare) or the scan path (1: every query is common).
 var SearchProbe = &searchProbe
+
+// MergeMinRows lets the tests merge the search index after small imports.
+var MergeMinRows = &mergeMinRows
+
+// errProbe rolls back SearchMerged's transaction.
+var errProbe = errors.New("probe")
+
+// SearchMerged reports whether the search index is in one segment: a merge
+// step, rolled back, finds nothing to do.
+func (s *Store) SearchMerged() (bool, error) {
+	var more bool
+	err := s.tx(context.Background(), func(tx *wtx) error {
+		var before, after int64
+		tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&before)
+		if _, err := tx.ExecContext(context.Background(), `INSERT INTO account_search (account_search, rank) VALUES ('merge', -1000)`); err != nil {
+			return err
+		}
+		tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&after)
+		more = after-before > 1
+		return errProbe
+	})
+	if !errors.Is(err, errProbe) {
+		return false, err
+	}
+	return !more, nil
+}

@@ -103,6 +103,7 @@ func (s *Store) runGroup(group []*writeReq) {
 			}
 		}
 	} else {
+		s.committed()
 		// A request of the group that rolled back to its savepoint may
 		// have marked work too: a spurious signal costs the loop one
 		// claim that finds nothing.

@@ -456,6 +456,9 @@ func (s *Store) FinishImportJob(ctx context.Context, j *linkd.ImportJob, owner, 
 		}
 		return nil, fmt.Errorf("finish import job: %w", err)
 	}
+	if !out.DryRun {
+		s.importFinished(ctx, out)
+	}
 	return out, nil
 }
 

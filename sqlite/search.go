@@ -22,10 +22,13 @@ const nextSearchRowid = `(` + lastSearchRowid + ` + 1)`
 // sorted by id and paged, at a cost that grows with their number. A common
 // one is answered by reading the tenant in id order and testing each row's
 // search text, which finds a page after about limit × tenant / matches rows.
-// The two cost the same near sqrt(limit × tenant × scan cost / match cost);
-// measured at 1M accounts (a match costs some 20 times a scanned row) that is
-// about a thousand matches.
-var searchProbe = 1000
+// The two cost the same near sqrt(limit × tenant × scan cost / match cost).
+// Measured at 1M accounts with the scale benchmark's 1,000 queries (one
+// client, pages of 50): the slowest were names matching 1,000–3,000
+// accounts, scanned at 0.7–1.8 µs a row for 50–90 ms, where the index
+// answers them in 10–25 ms. p99 by probe: 1,000 → 42 ms, 2,000 → 19,
+// 2,500 → 21–25, 3,000 → 18, 5,000 → 30 (docs/BENCHMARKS.md).
+var searchProbe = 2500
 
 // fillSearch gives the accounts made before migration 0019 their search
 // text and index row, in batches of the primary key, inside the
