@@ -176,11 +176,21 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	rng := rand.New(rand.NewPCG(seed, 16))
 	var killedAt []time.Time
 	cut := 0 // step calls in flight at the app when a kill came
+	// committedBy holds, for each step committed before a kill, the first
+	// such kill: the rows read while no process runs are exactly what was
+	// committed, and no call may come after.
+	committedBy := map[string]time.Time{}
 	for range kills {
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 		cut += int(inFlight.Load())
 		sigkill(t, p)
-		killedAt = append(killedAt, time.Now())
+		now := time.Now()
+		killedAt = append(killedAt, now)
+		for k := range rowsOf(t, db, `SELECT execution_id || '/' || step_id FROM execution_nodes WHERE status = 'Success'`) {
+			if _, ok := committedBy[k]; !ok {
+				committedBy[k] = now
+			}
+		}
 		p = startLinkd(t, bin, env, base)
 	}
 	lastKill := killedAt[len(killedAt)-1]
@@ -233,8 +243,9 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	}
 
 	// Each relay run's steps: committed (Success), each called under
-	// linkd-<run>-<step> alone, no call after the commit, and a repeat
-	// only after the process that made the call before it died.
+	// linkd-<run>-<step> alone, never after a kill it was committed
+	// before nor after its last commit, and again only after the process
+	// that made the call before it died.
 	micros := `updated_at`
 	if pg {
 		micros = `CAST(extract(epoch FROM updated_at) * 1000000 AS BIGINT)`
@@ -264,6 +275,10 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 			for i, c := range cs {
 				if want := "linkd-" + id + "-" + step; c.key != want {
 					t.Errorf("run %s step %s called with Idempotency-Key %q, want %q", id, step, c.key, want)
+				}
+				if k, ok := committedBy[id+"/"+step]; ok && c.at.After(k) {
+					t.Errorf("run %s step %s called at %s, after the kill at %s it had been committed before: a committed step ran again",
+						id, step, c.at.Format(time.StampMicro), k.Format(time.StampMicro))
 				}
 				if c.at.After(committed) {
 					t.Errorf("run %s step %s called at %s, after its outcome was committed at %s: a committed step ran again",
