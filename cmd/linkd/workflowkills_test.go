@@ -324,7 +324,7 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	}
 	checkCounters(t, db)
 
-	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d sent, %d spare toggles; %d runs (%d relay, "+
+	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d spare toggles; %d runs (%d relay, "+
 		"%d acknowledged, %d cut off and committed); %d step calls, %d of them repeats after a kill; %d runs held by dead processes "+
 		"after the last kill, all taken over %s after it, all ended %s after it; %s in all",
 		kills, cut, fired.Load(), seq.Load(), toggles.Load(), len(runs), len(relayOf), len(acked), len(runs)-len(acked),
