@@ -427,6 +427,10 @@ func (x *execution) wait(ctx context.Context, node *linkd.ExecutionNode, next ti
 		return "", err
 	}
 	x.observe(node)
+	// Nothing else may wake this instance's loop before its poll (10 s):
+	// without this, a 1 s backoff waited up to 10 s. If the process dies
+	// first, any instance's poll picks the run up.
+	time.AfterFunc(next.Sub(x.now()), x.r.Wake)
 	return cmp.Or(status, linkd.ExecRunning), nil
 }
 

@@ -1,0 +1,47 @@
+package workflow_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/dbtest"
+	"github.com/linkd-dev/linkd/worker"
+	"github.com/linkd-dev/linkd/workflow"
+)
+
+// TestRetryOnTime: a step that failed is tried again when its backoff
+// (1 s here) has passed, not at the runner's next poll (10 s), on an
+// instance that nothing else wakes. The runner runs as serve runs it, on
+// the real clock.
+func TestRetryOnTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 1 s backoff")
+	}
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
+		f.enable(f.tn, "cust", "lcapp", "flaky", nil, nil)
+		f.apps.on("POST", "/lcapp/flaky", reply{503, nil, `{}`}, reply{200, nil, `{"ok":true}`})
+		execs := f.trigger(f.tn, "cust", "Flaky", map[string]any{})
+		live := workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: f.runnerCaller()}, worker.Options{Owner: "live"})
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); live.Run(ctx) }()
+		defer func() { stop(); <-done }()
+		start := time.Now()
+		for f.get(f.tn, execs[0].ID).Status != linkd.ExecCompleted {
+			if time.Since(start) > 5*time.Second {
+				e := f.get(f.tn, execs[0].ID)
+				t.Fatalf("%s after %s, %d requests, the retry due at +%s; %s", e.Status, time.Since(start).Round(time.Millisecond),
+					len(f.apps.requests()), e.NextAt.Sub(start).Round(time.Millisecond), nodesOf(e))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := len(f.apps.requests()); n != 2 {
+			t.Fatalf("%d requests, want 2 (the 503, the retry)", n)
+		}
+		t.Logf("completed %s after the runner started (backoff 1 s, jittered 0.5–1 s)", time.Since(start).Round(10*time.Millisecond))
+	})
+}
