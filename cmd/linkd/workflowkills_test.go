@@ -39,17 +39,21 @@ func TestWorkflowsSurviveRepeatedKill9(t *testing.T) {
 
 // relayWorkflows is the catalog of the kill test: relay calls the app in
 // three steps, the second reading the first's output (so a resumed run
-// must have the committed outputs back); spare, fired by the same event
+// must have the committed outputs back), each retried on a 5xx after a
+// second (so kills also land on runs waiting for a retry); spare, fired by the same event
 // and switched on and off while the server is killed, calls nothing.
 const relayWorkflows = `      - id: relay
         name: Relay
         trigger: {event: Note Added}
         steps:
           - id: first
+            retry: {attempts: 3, backoff: 1s, on: [server_error]}
             http: {method: POST, path: /first, body: {n: "{{event.n}}"}}
           - id: second
+            retry: {attempts: 3, backoff: 1s, on: [server_error]}
             http: {method: POST, path: /second, body: {n: "{{event.n}}", after: "{{steps.first.body.step}}"}}
           - id: third
+            retry: {attempts: 3, backoff: 1s, on: [server_error]}
             http: {method: PUT, path: /third, body: {n: "{{event.n}}"}}
           - id: out
             return: {n: "{{event.n}}"}
@@ -64,11 +68,12 @@ const relayWorkflows = `      - id: relay
 // relaySteps are relay's http steps.
 var relaySteps = []string{"first", "second", "third"}
 
-// stepCall is one call the app received: its Idempotency-Key and when it
-// arrived.
+// stepCall is one call the app received: its Idempotency-Key, when it
+// arrived, and whether the app answered 503 (a retry follows).
 type stepCall struct {
-	key string
-	at  time.Time
+	key    string
+	at     time.Time
+	failed bool
 }
 
 func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
@@ -92,10 +97,17 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 		}
 		json.NewDecoder(r.Body).Decode(&body)
 		step := strings.TrimPrefix(r.URL.Path, "/api/")
+		k := body.N + "/" + step
 		mu.Lock()
-		calls[body.N+"/"+step] = append(calls[body.N+"/"+step], stepCall{r.Header.Get("Idempotency-Key"), at})
+		// One step in five fails its first call.
+		fail := len(calls[k]) == 0 && rand.IntN(5) == 0
+		calls[k] = append(calls[k], stepCall{r.Header.Get("Idempotency-Key"), at, fail})
 		mu.Unlock()
 		time.Sleep(time.Duration(2+rand.IntN(30)) * time.Millisecond)
+		if fail {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"step":%q}`, step)
 	}))
@@ -250,11 +262,11 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	if pg {
 		micros = `CAST(extract(epoch FROM updated_at) * 1000000 AS BIGINT)`
 	}
-	nodes := rowsOf(t, db, `SELECT execution_id || '/' || step_id, status, `+micros+` FROM execution_nodes`)
+	nodes := rowsOf(t, db, `SELECT execution_id || '/' || step_id, status, `+micros+`, attempts FROM execution_nodes`)
 	mu.Lock()
 	defer mu.Unlock()
 	relayOf := map[string]string{} // n → relay run
-	repeats := 0
+	repeats, retries := 0, 0
 	for id, r := range runs {
 		if r[0] != "relay" {
 			continue
@@ -284,12 +296,23 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 					t.Errorf("run %s step %s called at %s, after its outcome was committed at %s: a committed step ran again",
 						id, step, c.at.Format(time.StampMicro), committed.Format(time.StampMicro))
 				}
-				if i > 0 && !slices.ContainsFunc(killedAt, func(k time.Time) bool { return cs[i-1].at.Before(k) && k.Before(c.at) }) {
-					t.Errorf("run %s step %s called again at %s with no kill since the call at %s",
-						id, step, c.at.Format(time.StampMicro), cs[i-1].at.Format(time.StampMicro))
+				switch prev := cs[max(i-1, 0)]; {
+				case i == 0:
+				case prev.failed:
+					retries++
+					if c.at.Sub(prev.at) < 500*time.Millisecond {
+						t.Errorf("run %s step %s retried %s after the 503, sooner than half the 1 s backoff", id, step, c.at.Sub(prev.at))
+					}
+				case slices.ContainsFunc(killedAt, func(k time.Time) bool { return prev.at.Before(k) && k.Before(c.at) }):
+					repeats++
+				default:
+					t.Errorf("run %s step %s called again at %s with no kill nor failure since the call at %s",
+						id, step, c.at.Format(time.StampMicro), prev.at.Format(time.StampMicro))
 				}
 			}
-			repeats += max(len(cs)-1, 0)
+			if n, _ := strconv.Atoi(node[2]); n < 1 || n > len(cs) {
+				t.Errorf("run %s step %s: %d attempts made, the app saw %d calls", id, step, n, len(cs))
+			}
 		}
 	}
 	for k := range calls {
@@ -325,9 +348,9 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	checkCounters(t, db)
 
 	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d spare toggles; %d runs (%d relay, "+
-		"%d acknowledged, %d cut off and committed); %d step calls, %d of them repeats after a kill; %d runs held by dead processes "+
+		"%d acknowledged, %d cut off and committed); %d step calls, %d of them retries after a 503 and %d repeats after a kill; %d runs held by dead processes "+
 		"after the last kill, all taken over %s after it, all ended %s after it; %s in all",
 		kills, cut, fired.Load(), seq.Load(), toggles.Load(), len(runs), len(relayOf), len(acked), len(runs)-len(acked),
-		len(calls)+repeats, repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
+		len(calls)+retries+repeats, retries, repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
 		time.Since(start).Round(time.Second))
 }
