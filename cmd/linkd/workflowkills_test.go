@@ -131,29 +131,39 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 		a.must(t, "PUT", "/api/v2/public/linked-account/integration/save-key-credentials/notes", `{"key":"k-1"}`, h...)
 		a.must(t, "PUT", "/api/v2/public/config", `{"slug":"notes","workflows":[{"id":"relay","enabled":true}]}`, h...)
 	}
+	// Each run's end is announced once: an endpoint takes the workflow
+	// events (the receiver only answers).
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer recv.Close()
+	a.must(t, "POST", "/api/v2/public/webhook", `{"webhook_url":"`+recv.URL+`/hook","webhook_events":["Workflow Completed","Workflow Stopped","Workflow Errored","Workflow Timed Out"]}`)
 	db := openRecount(t, tenv)
 	pg := tenv["LINKD_DATABASE_URL"] != ""
 
 	// The load: two clients fire Note Added for random accounts, one
-	// switches spare on and off. A request the kill cut off may have
-	// committed or not; the rows say which.
+	// switches spare on and off, one stops runs just started. A request
+	// the kill cut off may have committed or not; the rows say which.
 	var (
-		stop    atomic.Bool
-		wg      sync.WaitGroup
-		seq     atomic.Int64
-		amu     sync.Mutex
-		acked   []string // execution ids of acknowledged triggers
-		fired   atomic.Int64
-		toggles atomic.Int64
+		quit      atomic.Bool
+		wg        sync.WaitGroup
+		seq       atomic.Int64
+		amu       sync.Mutex
+		acked     [][2]string         // acknowledged runs: id, account
+		stopTried = map[string]bool{} // runs a stop was sent for
+		fired     atomic.Int64
+		toggles   atomic.Int64
+		stops     atomic.Int64
 	)
-	load := func(req func(id string) (method, path, body string), ok func(map[string]any)) {
-		for !stop.Load() {
-			id := acct(rand.IntN(accounts))
-			method, path, body := req(id)
-			s, out, _ := a.do(method, path, body, "linked_account_id", id)
+	load := func(req func() (method, path, body, account string), ok func(account string, out map[string]any)) {
+		for !quit.Load() {
+			method, path, body, account := req()
+			if path == "" {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			s, out, _ := a.do(method, path, body, "linked_account_id", account)
 			switch {
 			case s == 200:
-				ok(out)
+				ok(account, out)
 			case s == 0:
 				time.Sleep(50 * time.Millisecond) // the server is down
 			default:
@@ -162,39 +172,59 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 			time.Sleep(time.Duration(20+rand.IntN(60)) * time.Millisecond)
 		}
 	}
+	anyAccount := func() string { return acct(rand.IntN(accounts)) }
 	for range 2 {
 		wg.Go(func() {
-			load(func(string) (string, string, string) {
-				return "POST", "/api/v2/public/event/trigger", `{"event":"Note Added","payload":{"n":"` + strconv.FormatInt(seq.Add(1), 10) + `"}}`
-			}, func(out map[string]any) {
+			load(func() (string, string, string, string) {
+				return "POST", "/api/v2/public/event/trigger", `{"event":"Note Added","payload":{"n":"` + strconv.FormatInt(seq.Add(1), 10) + `"}}`, anyAccount()
+			}, func(account string, out map[string]any) {
 				fired.Add(1)
 				ids, _ := out["execution_ids"].([]any)
 				amu.Lock()
 				defer amu.Unlock()
 				for _, id := range ids {
-					acked = append(acked, id.(string))
+					acked = append(acked, [2]string{id.(string), account})
 				}
 			})
 		})
 	}
 	wg.Go(func() {
-		load(func(id string) (string, string, string) {
-			return "PATCH", "/api/v2/public/slug/notes/config/" + id + "/workflows/spare", fmt.Sprintf(`{"enabled":%t}`, rand.IntN(2) == 0)
-		}, func(map[string]any) { toggles.Add(1) })
+		load(func() (string, string, string, string) {
+			id := anyAccount()
+			return "PATCH", "/api/v2/public/slug/notes/config/" + id + "/workflows/spare", fmt.Sprintf(`{"enabled":%t}`, rand.IntN(2) == 0), id
+		}, func(string, map[string]any) { toggles.Add(1) })
+	})
+	wg.Go(func() {
+		load(func() (string, string, string, string) {
+			time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
+			amu.Lock()
+			defer amu.Unlock()
+			if len(acked) == 0 {
+				return "", "", "", ""
+			}
+			run := acked[len(acked)-1-rand.IntN(min(len(acked), 10))]
+			stopTried[run[0]] = true
+			return "POST", "/api/v2/public/execution/" + run[0] + "/stop", "", run[1]
+		}, func(string, map[string]any) { stops.Add(1) })
 	})
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 16))
+	unended := `SELECT id, coalesce(lease_owner, ''), account_id FROM executions WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT')`
 	var killedAt []time.Time
 	cut := 0 // step calls in flight at the app when a kill came
 	// committedBy holds, for each step committed before a kill, the first
 	// such kill: the rows read while no process runs are exactly what was
 	// committed, and no call may come after.
 	committedBy := map[string]time.Time{}
+	// stoppedHeld are runs a dead process held, stopped after the
+	// restart: each must end STOPPED with no call after the stop.
+	stoppedHeld := map[string]time.Time{}
 	for range kills {
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 		cut += int(inFlight.Load())
+		dead := "-" + strconv.Itoa(p.cmd.Process.Pid) + "-"
 		sigkill(t, p)
 		now := time.Now()
 		killedAt = append(killedAt, now)
@@ -203,13 +233,26 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 				committedBy[k] = now
 			}
 		}
+		var held [][2]string
+		for id, r := range rowsOf(t, db, unended) {
+			if strings.Contains(r[0], dead) && len(held) < 2 {
+				held = append(held, [2]string{id, r[1]})
+			}
+		}
 		p = startLinkd(t, bin, env, base)
+		for _, run := range held {
+			// Its lease (30 s) outlives the dead process by far: the stop
+			// waits for the run's next step, which is none.
+			if out := a.must(t, "POST", "/api/v2/public/execution/"+run[0]+"/stop", nil, "linked_account_id", run[1]); out["status"] != "STOPPING" {
+				t.Errorf("stop of %s, held by a dead process: %v, want STOPPING", run[0], out["status"])
+			}
+			stoppedHeld[run[0]] = time.Now()
+		}
 	}
 	lastKill := killedAt[len(killedAt)-1]
 
 	// The load goes on until no run is held by a dead process: each waits
 	// for its lease to run out and is taken over.
-	unended := `SELECT id, coalesce(lease_owner, '') FROM executions WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT')`
 	live := "-" + strconv.Itoa(p.cmd.Process.Pid) + "-"
 	heldByDead := func() int {
 		n := 0
@@ -223,13 +266,13 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	stranded := heldByDead()
 	for deadline := time.Now().Add(2 * time.Minute); heldByDead() > 0; {
 		if time.Now().After(deadline) {
-			stop.Store(true)
+			quit.Store(true)
 			t.Fatalf("runs still held by dead processes 2 minutes after the last kill:\n%s", p.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	takeover := time.Since(lastKill)
-	stop.Store(true)
+	quit.Store(true)
 	wg.Wait()
 	for deadline := time.Now().Add(time.Minute); len(owners(t, db, unended)) > 0; {
 		if time.Now().After(deadline) {
@@ -239,30 +282,41 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	}
 	settled := time.Since(lastKill)
 
-	// Every run there is completed, every acknowledged one among them.
-	if st := pairs(t, db, `SELECT status, count(*) FROM executions GROUP BY status`); len(st) != 1 || st["COMPLETED"] == 0 {
-		t.Errorf("runs by status: %v, want all COMPLETED", st)
-	}
-	payload := `json_extract(payload, '$.n')`
+	// Every run there ended: completed, or stopped if a stop was sent;
+	// every acknowledged one is there.
+	payload, micros := `json_extract(payload, '$.n')`, func(col string) string { return col }
 	if pg {
 		payload = `payload->>'n'`
+		micros = func(col string) string { return `CAST(extract(epoch FROM ` + col + `) * 1000000 AS BIGINT)` }
 	}
-	runs := rowsOf(t, db, `SELECT id, workflow_id, `+payload+` FROM executions`)
-	for _, id := range acked {
-		if _, ok := runs[id]; !ok {
-			t.Errorf("acknowledged run %s is gone", id)
+	runs := rowsOf(t, db, `SELECT id, workflow_id, `+payload+`, status, `+micros("finished_at")+` FROM executions`)
+	for _, run := range acked {
+		if _, ok := runs[run[0]]; !ok {
+			t.Errorf("acknowledged run %s is gone", run[0])
+		}
+	}
+	stopped := 0
+	for id, r := range runs {
+		switch {
+		case r[2] == "STOPPED" && stopTried[id]:
+			stopped++
+		case !stoppedHeld[id].IsZero():
+			stopped++
+			if r[2] != "STOPPED" {
+				t.Errorf("run %s, stopped while a dead process held it, is %s", id, r[2])
+			}
+		case r[2] != "COMPLETED":
+			t.Errorf("run %s is %s, want COMPLETED (no stop was sent)", id, r[2])
 		}
 	}
 
-	// Each relay run's steps: committed (Success), each called under
-	// linkd-<run>-<step> alone, never after a kill it was committed
-	// before nor after its last commit, and again only after the process
-	// that made the call before it died.
-	micros := `updated_at`
-	if pg {
-		micros = `CAST(extract(epoch FROM updated_at) * 1000000 AS BIGINT)`
-	}
-	nodes := rowsOf(t, db, `SELECT execution_id || '/' || step_id, status, `+micros+`, attempts FROM execution_nodes`)
+	// Each relay run's steps: each called under linkd-<run>-<step> alone;
+	// again only after a 503 (not before half the backoff) or after the
+	// process that made the call before died; never after a kill it was
+	// committed before, nor after its last commit, nor after the run
+	// ended or a stop of a run a dead process held. A completed run has
+	// every step committed.
+	nodes := rowsOf(t, db, `SELECT execution_id || '/' || step_id, status, `+micros("updated_at")+`, attempts FROM execution_nodes`)
 	mu.Lock()
 	defer mu.Unlock()
 	relayOf := map[string]string{} // n → relay run
@@ -272,29 +326,41 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 			continue
 		}
 		relayOf[r[1]] = id
+		us, _ := strconv.ParseInt(r[3], 10, 64)
+		ended := time.UnixMicro(us)
 		for _, step := range relaySteps {
-			node, ok := nodes[id+"/"+step]
-			if !ok || node[0] != "Success" {
-				t.Errorf("run %s step %s: node %v, want Success", id, step, node)
-				continue
+			node, done := nodes[id+"/"+step]
+			done = done && node[0] == "Success"
+			var committed time.Time
+			if done {
+				us, _ := strconv.ParseInt(node[1], 10, 64)
+				committed = time.UnixMicro(us)
 			}
-			us, _ := strconv.ParseInt(node[1], 10, 64)
-			committed := time.UnixMicro(us)
+			if !done && r[2] == "COMPLETED" {
+				t.Errorf("run %s completed with step %s %v", id, step, node)
+			}
 			cs := calls[r[1]+"/"+step]
-			if len(cs) == 0 {
+			if done && len(cs) == 0 {
 				t.Errorf("run %s step %s is committed but the app never saw it", id, step)
 			}
 			for i, c := range cs {
+				late := func(what string, at time.Time) {
+					t.Errorf("run %s step %s called at %s, after %s at %s", id, step, c.at.Format(time.StampMicro), what, at.Format(time.StampMicro))
+				}
 				if want := "linkd-" + id + "-" + step; c.key != want {
 					t.Errorf("run %s step %s called with Idempotency-Key %q, want %q", id, step, c.key, want)
 				}
 				if k, ok := committedBy[id+"/"+step]; ok && c.at.After(k) {
-					t.Errorf("run %s step %s called at %s, after the kill at %s it had been committed before: a committed step ran again",
-						id, step, c.at.Format(time.StampMicro), k.Format(time.StampMicro))
+					late("the kill it had been committed before: a committed step ran again", k)
 				}
-				if c.at.After(committed) {
-					t.Errorf("run %s step %s called at %s, after its outcome was committed at %s: a committed step ran again",
-						id, step, c.at.Format(time.StampMicro), committed.Format(time.StampMicro))
+				if done && c.at.After(committed) {
+					late("its outcome was committed: a committed step ran again", committed)
+				}
+				if c.at.After(ended) {
+					late("the run ended", ended)
+				}
+				if at, ok := stoppedHeld[id]; ok && c.at.After(at) {
+					late("the run was stopped", at)
 				}
 				switch prev := cs[max(i-1, 0)]; {
 				case i == 0:
@@ -310,6 +376,9 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 						id, step, c.at.Format(time.StampMicro), prev.at.Format(time.StampMicro))
 				}
 			}
+			if !done {
+				continue
+			}
 			if n, _ := strconv.Atoi(node[2]); n < 1 || n > len(cs) {
 				t.Errorf("run %s step %s: %d attempts made, the app saw %d calls", id, step, n, len(cs))
 			}
@@ -321,19 +390,22 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 		}
 	}
 
-	// Each run ended once, and the counters equal recounts.
-	execID, runsOf := `json_extract(details, '$.execution_id')`, `CAST(json_extract(details, '$.executions') AS BIGINT)`
+	// Each run's end announced once, as its status; the counters equal
+	// recounts.
+	instance, runsOf := `json_extract(payload, '$.instance_id')`, `CAST(json_extract(details, '$.executions') AS BIGINT)`
 	if pg {
-		execID, runsOf = `details->>'execution_id'`, `CAST(details->>'executions' AS BIGINT)`
+		instance, runsOf = `payload->>'instance_id'`, `CAST(details->>'executions' AS BIGINT)`
 	}
-	ends := pairs(t, db, `SELECT `+execID+`, count(*) FROM audit_log WHERE action LIKE 'execution.%' GROUP BY `+execID)
-	for id := range runs {
-		if ends[id] != 1 {
-			t.Errorf("run %s ended %d times (audit entries), want once", id, ends[id])
+	announced := pairs(t, db, `SELECT `+instance+`, count(*) FROM webhook_events WHERE type LIKE 'Workflow %' GROUP BY `+instance)
+	as := rowsOf(t, db, `SELECT `+instance+`, type FROM webhook_events WHERE type LIKE 'Workflow %'`)
+	for id, r := range runs {
+		want := map[string]string{"COMPLETED": "Workflow Completed", "STOPPED": "Workflow Stopped"}[r[2]]
+		if got := as[id]; announced[id] != 1 || len(got) == 0 || got[0] != want {
+			t.Errorf("run %s (%s) announced %d times, as %q", id, r[2], announced[id], as[id])
 		}
 	}
-	if len(ends) != len(runs) {
-		t.Errorf("%d runs ended (audit entries), %d runs there", len(ends), len(runs))
+	if len(announced) != len(runs) {
+		t.Errorf("%d runs announced their end, %d runs there", len(announced), len(runs))
 	}
 	if n := sqlCount(t, db, `SELECT CAST(coalesce(sum(`+runsOf+`), 0) AS BIGINT) FROM audit_log WHERE action = 'event.trigger'`); n != int64(len(runs)) {
 		t.Errorf("the triggers' audit entries count %d runs, there are %d", n, len(runs))
@@ -347,10 +419,10 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	}
 	checkCounters(t, db)
 
-	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d spare toggles; %d runs (%d relay, "+
-		"%d acknowledged, %d cut off and committed); %d step calls, %d of them retries after a 503 and %d repeats after a kill; %d runs held by dead processes "+
-		"after the last kill, all taken over %s after it, all ended %s after it; %s in all",
-		kills, cut, fired.Load(), seq.Load(), toggles.Load(), len(runs), len(relayOf), len(acked), len(runs)-len(acked),
-		len(calls)+retries+repeats, retries, repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
-		time.Since(start).Round(time.Second))
+	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d spare toggles, %d stops (%d of runs a dead "+
+		"process held); %d runs (%d relay, %d acknowledged, %d cut off and committed; %d stopped); %d step calls, %d of them retries after a 503 "+
+		"and %d repeats after a kill; %d runs held by dead processes after the last kill, all taken over %s after it, all ended %s after it; %s in all",
+		kills, cut, fired.Load(), seq.Load(), toggles.Load(), stops.Load()+int64(len(stoppedHeld)), len(stoppedHeld), len(runs), len(relayOf),
+		len(acked), len(runs)-len(acked), stopped, len(calls)+retries+repeats, retries, repeats, stranded,
+		takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond), time.Since(start).Round(time.Second))
 }
