@@ -45,3 +45,34 @@ func TestRetryOnTime(t *testing.T) {
 		t.Logf("completed %s after the runner started (backoff 1 s, jittered 0.5–1 s)", time.Since(start).Round(10*time.Millisecond))
 	})
 }
+
+// TestSyncRunFollowsRetry: a synchronous run whose step fails and is
+// retried within the limit answers with the run as it ended, not RUNNING
+// after the first attempt. The instance's loop runs beside it, as in
+// serve, and may take the retry; the answer is the same.
+func TestSyncRunFollowsRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 1 s backoff")
+	}
+	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
+		f := newFixture(t, store)
+		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
+		f.enable(f.tn, "cust", "lcapp", "flaky", nil, nil)
+		f.apps.on("POST", "/lcapp/flaky", reply{503, nil, `{}`}, reply{200, nil, `{"ok":true}`})
+		live := workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: f.runnerCaller()}, worker.Options{Owner: "live"})
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); live.Run(ctx) }()
+		defer func() { stop(); <-done }()
+		e, err := f.svcs.Executions.Execute(t.Context(), f.tn, "test", linkd.ExecuteInput{AccountID: "cust", WorkflowID: "flaky", Sync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got, err := live.RunSync(t.Context(), f.tn, e.ID, 10*time.Second)
+		if err != nil || got.Status != linkd.ExecCompleted || len(f.apps.requests()) != 2 {
+			t.Fatalf("answered %v after %s (%d requests), err %v", got, time.Since(start).Round(time.Millisecond), len(f.apps.requests()), err)
+		}
+		t.Logf("answered COMPLETED %s after the call (a 503, then the retry after a 0.5–1 s backoff)", time.Since(start).Round(10*time.Millisecond))
+	})
+}
