@@ -114,58 +114,48 @@ func (r *Runner) Drain(ctx context.Context) (int, error) { return r.loop.Drain(c
 // RunSync runs the execution id (a synchronous run, queued due later so
 // that no other instance starts it) here and now, and returns it as it
 // ended, or as it is when limit passes first (it goes on in the
-// background, under its lease). A step that failed and is retried within
-// the limit is followed too: the caller waits for the retry (run here, or
-// by whichever instance claims it first), not only for the first attempt.
+// background, under its lease). A step that failed and waits for a retry
+// within the limit is waited for too: the loop runs the retry when it is
+// due (wait wakes it), or another instance does, and the caller gets the
+// run as it ended rather than RUNNING after the first attempt.
 func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit time.Duration) (*linkd.Execution, error) {
-	claim := func() (*linkd.Execution, error) {
-		now := linkd.StoreTime(r.opts.Now())
-		return r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: worker.DefaultLease, Limit: 1})
-	}
-	e, err := claim()
+	now := linkd.StoreTime(r.opts.Now())
+	e, err := r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: worker.DefaultLease, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
+	current := func() (*linkd.Execution, error) { return r.store.Execution(context.WithoutCancel(ctx), t, id) }
+	done := make(chan error, 1)
+	go func() { done <- r.loop.Work(context.WithoutCancel(ctx), e) }()
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
-	current := func() (*linkd.Execution, error) { return r.store.Execution(context.WithoutCancel(ctx), t, id) }
-	for e != nil {
-		done := make(chan error, 1)
-		go func() { done <- r.loop.Work(context.WithoutCancel(ctx), e) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			r.log.Error("synchronous execution", "execution", id, "err", err)
+		}
+	case <-timer.C:
+		return current()
+	case <-ctx.Done():
+		return current()
+	}
+	for {
+		cur, err := current()
+		if err != nil || linkd.ExecFinished(cur.Status) {
+			return cur, err
+		}
 		select {
-		case err := <-done:
-			if err != nil {
-				r.log.Error("synchronous execution", "execution", id, "err", err)
-			}
+		case <-time.After(syncPoll):
 		case <-timer.C:
 			return current()
 		case <-ctx.Done():
 			return current()
 		}
-		// Ended, or due again for a retry: wait for it, then run it here
-		// unless another instance's loop took it first.
-		for e = nil; e == nil; {
-			cur, err := current()
-			if err != nil || linkd.ExecFinished(cur.Status) {
-				return cur, err
-			}
-			select {
-			case <-time.After(max(cur.NextAt.Sub(r.opts.Now()), syncPoll)):
-			case <-timer.C:
-				return current()
-			case <-ctx.Done():
-				return current()
-			}
-			if e, err = claim(); err != nil && linkd.ErrorCode(err) != linkd.ENOTFOUND {
-				return nil, err
-			}
-		}
 	}
-	return current()
 }
 
-// syncPoll is how often RunSync looks at a synchronous run another
-// instance took over (for a retry) until it ends.
+// syncPoll is how often RunSync looks at a synchronous run waiting for a
+// retry until it ends.
 const syncPoll = 50 * time.Millisecond
 
 // run runs one claimed execution from its current step until it ends,
