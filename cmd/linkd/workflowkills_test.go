@@ -187,18 +187,21 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 		fired     atomic.Int64
 		toggles   atomic.Int64
 		stops     atomic.Int64
+		syncs     atomic.Int64
 	)
-	load := func(req func() (method, path, body, account string), ok func(account string, out map[string]any)) {
+	// load sends req's requests until the test quits; headers start with
+	// the account's (linked_account_id), and ok sees each answer.
+	load := func(req func() (method, path, body string, headers []string), ok func(account string, out map[string]any)) {
 		for !quit.Load() {
-			method, path, body, account := req()
+			method, path, body, headers := req()
 			if path == "" {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			s, out, _ := a.do(method, path, body, "linked_account_id", account)
+			s, out, _ := a.do(method, path, body, headers...)
 			switch {
 			case s == 200:
-				ok(account, out)
+				ok(headers[1], out)
 			case s == 0:
 				time.Sleep(50 * time.Millisecond) // the server is down
 			default:
@@ -207,10 +210,10 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 			time.Sleep(time.Duration(20+rand.IntN(60)) * time.Millisecond)
 		}
 	}
-	anyAccount := func() string { return acct(rand.IntN(accounts)) }
+	anyAccount := func() []string { return []string{"linked_account_id", acct(rand.IntN(accounts))} }
 	for range 2 {
 		wg.Go(func() {
-			load(func() (string, string, string, string) {
+			load(func() (string, string, string, []string) {
 				return "POST", "/api/v2/public/event/trigger", `{"event":"Note Added","payload":{"n":"` + strconv.FormatInt(seq.Add(1), 10) + `"}}`, anyAccount()
 			}, func(account string, out map[string]any) {
 				fired.Add(1)
@@ -223,23 +226,41 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 			})
 		})
 	}
+	// Synchronous runs of relay: answered when they end, within 30 s,
+	// each with its return value.
 	wg.Go(func() {
-		load(func() (string, string, string, string) {
-			id := anyAccount()
-			return "PATCH", "/api/v2/public/slug/notes/config/" + id + "/workflows/spare", fmt.Sprintf(`{"enabled":%t}`, rand.IntN(2) == 0), id
+		load(func() (string, string, string, []string) {
+			return "POST", "/api/v2/public/workflow/relay/execute", `{"n":"` + strconv.FormatInt(seq.Add(1), 10) + `"}`,
+				append(anyAccount(), "slug", "notes", "sync_execution", "true")
+		}, func(account string, out map[string]any) {
+			ret, _ := out["return_value"].(map[string]any)
+			if out["status"] != "COMPLETED" || ret == nil || ret["n"] == nil {
+				t.Errorf("synchronous run of %s answered %v", account, out)
+			}
+			id, _ := out["execution_id"].(string)
+			syncs.Add(1)
+			amu.Lock()
+			defer amu.Unlock()
+			acked = append(acked, [2]string{id, account})
+		})
+	})
+	wg.Go(func() {
+		load(func() (string, string, string, []string) {
+			h := anyAccount()
+			return "PATCH", "/api/v2/public/slug/notes/config/" + h[1] + "/workflows/spare", fmt.Sprintf(`{"enabled":%t}`, rand.IntN(2) == 0), h
 		}, func(string, map[string]any) { toggles.Add(1) })
 	})
 	wg.Go(func() {
-		load(func() (string, string, string, string) {
+		load(func() (string, string, string, []string) {
 			time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 			amu.Lock()
 			defer amu.Unlock()
 			if len(acked) == 0 {
-				return "", "", "", ""
+				return "", "", "", nil
 			}
 			run := acked[len(acked)-1-rand.IntN(min(len(acked), 10))]
 			stopTried[run[0]] = true
-			return "POST", "/api/v2/public/execution/" + run[0] + "/stop", "", run[1]
+			return "POST", "/api/v2/public/execution/" + run[0] + "/stop", "", []string{"linked_account_id", run[1]}
 		}, func(string, map[string]any) { stops.Add(1) })
 	})
 
@@ -446,8 +467,12 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	if len(announced) != len(runs) {
 		t.Errorf("%d runs announced their end, %d runs there", len(announced), len(runs))
 	}
-	if n := sqlCount(t, db, `SELECT CAST(coalesce(sum(`+runsOf+`), 0) AS BIGINT) FROM audit_log WHERE action = 'event.trigger'`); n != int64(len(runs)) {
-		t.Errorf("the triggers' audit entries count %d runs, there are %d", n, len(runs))
+	fromEvents := sqlCount(t, db, `SELECT count(*) FROM executions WHERE source = 'Event'`)
+	if n := sqlCount(t, db, `SELECT CAST(coalesce(sum(`+runsOf+`), 0) AS BIGINT) FROM audit_log WHERE action = 'event.trigger'`); n != fromEvents {
+		t.Errorf("the triggers' audit entries count %d runs, there are %d", n, fromEvents)
+	}
+	if n := sqlCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'workflow.execute'`); n != int64(len(runs))-fromEvents {
+		t.Errorf("%d direct runs in the audit log, %d there", n, int64(len(runs))-fromEvents)
 	}
 	perAccount := pairs(t, db, `SELECT account_id, count(*) FROM executions GROUP BY account_id`)
 	for i := range accounts {
@@ -458,10 +483,10 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	}
 	checkCounters(t, db)
 
-	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d spare toggles, %d stops (%d of runs a dead "+
+	t.Logf("%d kills (%d step calls in flight at them); %d triggers acknowledged of %d tried, %d synchronous runs answered, %d spare toggles, %d stops (%d of runs a dead "+
 		"process held); %d runs (%d relay, %d acknowledged, %d cut off and committed; %d stopped); %d step calls, %d of them retries after a 503 "+
 		"and %d repeats after a kill; %d runs held by dead processes after the last kill, all taken over %s after it, all ended %s after it; a killed process's sessions ended within %s; %s in all",
-		kills, cut, fired.Load(), seq.Load(), toggles.Load(), stops.Load()+int64(len(stoppedHeld)), len(stoppedHeld), len(runs), len(relayOf),
+		kills, cut, fired.Load(), seq.Load()-syncs.Load(), syncs.Load(), toggles.Load(), stops.Load()+int64(len(stoppedHeld)), len(stoppedHeld), len(runs), len(relayOf),
 		len(acked), len(runs)-len(acked), stopped, len(calls)+retries+repeats, retries, repeats, stranded,
 		takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond), settleMax.Round(time.Millisecond), time.Since(start).Round(time.Second))
 }
