@@ -11,26 +11,35 @@ import (
 	"github.com/linkd-dev/linkd/workflow"
 )
 
+// flakyLive is a fixture whose account has lcapp's flaky workflow on (its
+// step fails once with a 503, then succeeds) and a runner whose loop runs
+// as serve runs it: the real clock, the default poll (10 s), woken by the
+// commits that queue runs, until the test ends.
+func flakyLive(t *testing.T, store linkd.Store) (*fixture, *workflow.Runner) {
+	f := newFixture(t, store)
+	f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
+	f.enable(f.tn, "cust", "lcapp", "flaky", nil, nil)
+	f.apps.on("POST", "/lcapp/flaky", reply{503, nil, `{}`}, reply{200, nil, `{"ok":true}`})
+	live := workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: f.runnerCaller()}, worker.Options{Owner: "live"})
+	f.svcs.Executions.Wake = live.Wake
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); live.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return f, live
+}
+
 // TestRetryOnTime: a step that failed is tried again when its backoff
 // (1 s here) has passed, not at the runner's next poll (10 s), on an
-// instance that nothing else wakes. The runner runs as serve runs it, on
-// the real clock.
+// instance that nothing else wakes.
 func TestRetryOnTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a 1 s backoff")
 	}
 	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
-		f := newFixture(t, store)
-		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
-		f.enable(f.tn, "cust", "lcapp", "flaky", nil, nil)
-		f.apps.on("POST", "/lcapp/flaky", reply{503, nil, `{}`}, reply{200, nil, `{"ok":true}`})
-		execs := f.trigger(f.tn, "cust", "Flaky", map[string]any{})
-		live := workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: f.runnerCaller()}, worker.Options{Owner: "live"})
-		ctx, stop := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { defer close(done); live.Run(ctx) }()
-		defer func() { stop(); <-done }()
+		f, _ := flakyLive(t, store)
 		start := time.Now()
+		execs := f.trigger(f.tn, "cust", "Flaky", map[string]any{})
 		for f.get(f.tn, execs[0].ID).Status != linkd.ExecCompleted {
 			if time.Since(start) > 5*time.Second {
 				e := f.get(f.tn, execs[0].ID)
@@ -42,28 +51,19 @@ func TestRetryOnTime(t *testing.T) {
 		if n := len(f.apps.requests()); n != 2 {
 			t.Fatalf("%d requests, want 2 (the 503, the retry)", n)
 		}
-		t.Logf("completed %s after the runner started (backoff 1 s, jittered 0.5–1 s)", time.Since(start).Round(10*time.Millisecond))
+		t.Logf("completed %s after the trigger (backoff 1 s, jittered 0.5–1 s)", time.Since(start).Round(10*time.Millisecond))
 	})
 }
 
 // TestSyncRunFollowsRetry: a synchronous run whose step fails and is
 // retried within the limit answers with the run as it ended, not RUNNING
-// after the first attempt. The instance's loop runs beside it, as in
-// serve, and may take the retry; the answer is the same.
+// after the first attempt. The loop beside it runs the retry.
 func TestSyncRunFollowsRetry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a 1 s backoff")
 	}
 	dbtest.ForEach(t, func(t *testing.T, store linkd.Store) {
-		f := newFixture(t, store)
-		f.connect(f.tn, "cust", "lcapp", map[string]string{"key": "k1"})
-		f.enable(f.tn, "cust", "lcapp", "flaky", nil, nil)
-		f.apps.on("POST", "/lcapp/flaky", reply{503, nil, `{}`}, reply{200, nil, `{"ok":true}`})
-		live := workflow.NewRunner(store, workflow.Options{Catalog: f.cat, Caller: f.runnerCaller()}, worker.Options{Owner: "live"})
-		ctx, stop := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { defer close(done); live.Run(ctx) }()
-		defer func() { stop(); <-done }()
+		f, live := flakyLive(t, store)
 		e, err := f.svcs.Executions.Execute(t.Context(), f.tn, "test", linkd.ExecuteInput{AccountID: "cust", WorkflowID: "flaky", Sync: true})
 		if err != nil {
 			t.Fatal(err)
