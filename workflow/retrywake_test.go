@@ -74,5 +74,17 @@ func TestSyncRunFollowsRetry(t *testing.T) {
 			t.Fatalf("answered %v after %s (%d requests), err %v", got, time.Since(start).Round(time.Millisecond), len(f.apps.requests()), err)
 		}
 		t.Logf("answered COMPLETED %s after the call (a 503, then the retry after a 0.5–1 s backoff)", time.Since(start).Round(10*time.Millisecond))
+
+		// A retry due after the limit (Retry-After: 120) is not waited for.
+		f.apps.on("POST", "/lcapp/flaky", reply{503, map[string]string{"Retry-After": "120"}, `{}`})
+		e, err = f.svcs.Executions.Execute(t.Context(), f.tn, "test", linkd.ExecuteInput{AccountID: "cust", WorkflowID: "flaky", Sync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		got, err = live.RunSync(t.Context(), f.tn, e.ID, 10*time.Second)
+		if err != nil || got.Status != linkd.ExecRunning || time.Since(start) > 2*time.Second {
+			t.Fatalf("a retry due in 2 minutes: answered %v after %s, err %v", got.Status, time.Since(start).Round(time.Millisecond), err)
+		}
 	})
 }

@@ -117,9 +117,11 @@ func (r *Runner) Drain(ctx context.Context) (int, error) { return r.loop.Drain(c
 // background, under its lease). A step that failed and waits for a retry
 // within the limit is waited for too: the loop runs the retry when it is
 // due (wait wakes it), or another instance does, and the caller gets the
-// run as it ended rather than RUNNING after the first attempt.
+// run as it ended rather than RUNNING after the first attempt. A retry due
+// after the limit is not waited for.
 func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit time.Duration) (*linkd.Execution, error) {
 	now := linkd.StoreTime(r.opts.Now())
+	deadline := now.Add(limit)
 	e, err := r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: worker.DefaultLease, Limit: 1})
 	if err != nil {
 		return nil, err
@@ -141,7 +143,7 @@ func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit t
 	}
 	for {
 		cur, err := current()
-		if err != nil || linkd.ExecFinished(cur.Status) {
+		if err != nil || linkd.ExecFinished(cur.Status) || cur.LeaseOwner == "" && cur.NextAt.After(deadline) {
 			return cur, err
 		}
 		select {
