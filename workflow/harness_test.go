@@ -188,6 +188,13 @@ func loopbackCatalog(t testing.TB, server string) *catalog.Catalog {
             timeout: 50ms
             retry: {attempts: 1}
             http: {method: GET, path: /hang}
+      - id: flaky
+        name: Flaky
+        trigger: {event: Flaky}
+        steps:
+          - id: call
+            retry: {attempts: 3, backoff: 1s, on: [server_error]}
+            http: {method: POST, path: /flaky}
 `)
 	c, err := catalog.Load(strings.NewReader(strings.Join(out, "\n")))
 	if err != nil {

@@ -118,13 +118,19 @@ func (r *Runner) Drain(ctx context.Context) (int, error) { return r.loop.Drain(c
 // RunSync runs the execution id (a synchronous run, queued due later so
 // that no other instance starts it) here and now, and returns it as it
 // ended, or as it is when limit passes first (it goes on in the
-// background, under its lease).
+// background, under its lease). A step that failed and waits for a retry
+// within the limit is waited for too: the loop runs the retry when it is
+// due (wait wakes it), or another instance does, and the caller gets the
+// run as it ended rather than RUNNING after the first attempt. A retry due
+// after the limit is not waited for.
 func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit time.Duration) (*linkd.Execution, error) {
 	now := linkd.StoreTime(r.opts.Now())
+	deadline := now.Add(limit)
 	e, err := r.store.ClaimExecution(ctx, t, id, linkd.Claim{Owner: r.owner, Now: now, Lease: r.lease, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
+	current := func() (*linkd.Execution, error) { return r.store.Execution(context.WithoutCancel(ctx), t, id) }
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Work(context.WithoutCancel(ctx), e) }()
 	timer := time.NewTimer(limit)
@@ -135,10 +141,28 @@ func (r *Runner) RunSync(ctx context.Context, t linkd.Tenant, id string, limit t
 			r.log.Error("synchronous execution", "execution", id, "err", err)
 		}
 	case <-timer.C:
+		return current()
 	case <-ctx.Done():
+		return current()
 	}
-	return r.store.Execution(context.WithoutCancel(ctx), t, id)
+	for {
+		cur, err := current()
+		if err != nil || linkd.ExecFinished(cur.Status) || cur.LeaseOwner == "" && cur.NextAt.After(deadline) {
+			return cur, err
+		}
+		select {
+		case <-time.After(syncPoll):
+		case <-timer.C:
+			return current()
+		case <-ctx.Done():
+			return current()
+		}
+	}
 }
+
+// syncPoll is how often RunSync looks at a synchronous run waiting for a
+// retry until it ends.
+const syncPoll = 50 * time.Millisecond
 
 // run runs one claimed execution from its current step until it ends,
 // waits for a retry, or is stopped.
@@ -431,6 +455,10 @@ func (x *execution) wait(ctx context.Context, node *linkd.ExecutionNode, next ti
 		return "", err
 	}
 	x.observe(node)
+	// Nothing else may wake this instance's loop before its poll (10 s):
+	// without this, a 1 s backoff waited up to 10 s. If the process dies
+	// first, any instance's poll picks the run up.
+	time.AfterFunc(next.Sub(x.now()), x.r.Wake)
 	return cmp.Or(status, linkd.ExecRunning), nil
 }
 
