@@ -140,9 +140,10 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		e = ev.Events[0]
 	}
 	var inserted, delivering int
+	search := linkd.SearchText(a.AccountID, a.Name)
 	err = s.pool.QueryRow(ctx, `WITH ins AS (
-			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $25) ON CONFLICT DO NOTHING RETURNING 1
+			INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_trgm)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $25, $26) ON CONFLICT DO NOTHING RETURNING 1
 		), cnt AS (
 			INSERT INTO account_counts (org_id, env, slot, n) SELECT $1, $2, $12, 1 FROM ins
 			ON CONFLICT (org_id, env, slot) DO UPDATE SET n = account_counts.n + 1
@@ -162,7 +163,7 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 		SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM dlv)`,
 		t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob),
 		a.CreatedAt, a.UpdatedAt, countSlot(a.AccountID), ev.ID, ev.Time, ev.Actor, ev.Action, fields, details,
-		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev), linkd.SearchText(a.AccountID, a.Name)).Scan(&inserted, &delivering)
+		e.ID, e.Type, eventPayload(e), e.Slug, e.WorkflowID, eventTime(e, ev), search, linkd.TrigramText(search)).Scan(&inserted, &delivering)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.AccountID, err)
 	}
@@ -188,9 +189,10 @@ func eventTime(e *linkd.Event, ev *linkd.AuditEntry) time.Time {
 // in a transaction of several statements.
 func (s *Store) createAccountTx(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name,
-			string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name))
+		search := linkd.SearchText(a.AccountID, a.Name)
+		tag, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_trgm)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name,
+			string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, search, linkd.TrigramText(search))
 		if err != nil {
 			return fmt.Errorf("create account %q: %w", a.AccountID, err)
 		}
@@ -206,9 +208,10 @@ func (s *Store) createAccountTx(ctx context.Context, t linkd.Tenant, a *linkd.Li
 }
 
 func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
-	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),
-		a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name))
+	search := linkd.SearchText(a.AccountID, a.Name)
+	_, err := tx.Exec(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_trgm)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, string(linkd.EncodeUDF(a.UDF)),
+		a.DataKey, a.Credentials, nullID(a.ImportJob), a.CreatedAt, a.UpdatedAt, search, linkd.TrigramText(search))
 	if isConstraint(err, "linked_accounts_account_id_key") {
 		return fmt.Errorf("insert account %q: %w: %w", a.AccountID, errRetry, err)
 	} else if err != nil {
@@ -218,10 +221,11 @@ func insertAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.Link
 }
 
 func updateAccount(ctx context.Context, tx pgx.Tx, t linkd.Tenant, a *linkd.LinkedAccount) error {
+	search := linkd.SearchText(a.AccountID, a.Name)
 	_, err := tx.Exec(ctx, `UPDATE linked_accounts SET name = $1, udf = $2, data_key = $3, credentials = $4, import_job = $5, updated_at = $6,
-		search = $10 WHERE org_id = $7 AND env = $8 AND id = $9`,
+		search = $10, search_trgm = $11 WHERE org_id = $7 AND env = $8 AND id = $9`,
 		a.Name, string(linkd.EncodeUDF(a.UDF)), a.DataKey, a.Credentials, nullID(a.ImportJob), a.UpdatedAt, t.OrgID, t.Env, a.ID,
-		linkd.SearchText(a.AccountID, a.Name))
+		search, linkd.TrigramText(search))
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.AccountID, err)
 	}
@@ -443,7 +447,10 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 			q.none = true
 			return q, nil
 		}
-		test(`a.search LIKE ` + arg("%"+escapeLike(text)+"%") + ` ESCAPE '\'`)
+		// The index answers the first test (TrigramText holds letters and
+		// digits only: nothing to escape); the second drops what matched
+		// across the code of a character.
+		test(`a.search_trgm LIKE ` + arg("%"+linkd.TrigramText(text)+"%") + ` AND strpos(a.search, ` + arg(text) + `) > 0`)
 	} else if indexes && len(udf) > 0 {
 		first, err := s.udf.Rarest(ctx, t, udf)
 		if err != nil {

@@ -357,7 +357,7 @@ func passesMark(before, after int64) bool {
 func (s *Store) analyzeAccounts(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	s.pool.Exec(ctx, `ANALYZE linked_accounts (org_id, env, account_id, search)`)
+	s.pool.Exec(ctx, `ANALYZE linked_accounts (org_id, env, account_id, search_trgm)`)
 	s.pool.Exec(ctx, `ANALYZE account_udf`)
 }
 
@@ -393,7 +393,7 @@ func lockAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ids []string) 
 }
 
 // accountCopyColumns are the columns copyAccounts fills, in its order.
-var accountCopyColumns = []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "credentials", "import_job", "created_at", "updated_at", "search"}
+var accountCopyColumns = []string{"org_id", "env", "id", "account_id", "name", "udf", "data_key", "credentials", "import_job", "created_at", "updated_at", "search", "search_trgm"}
 
 // copyAccounts inserts accounts with COPY, the fastest way into PostgreSQL,
 // and counts them per slot. pgx copies in the binary format, in which a
@@ -430,8 +430,9 @@ func copyAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*linkd
 				}
 			}
 		}
+		search := linkd.SearchText(a.AccountID, a.Name)
 		return []any{org, string(t.Env), id, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-			job, a.CreatedAt, a.UpdatedAt, linkd.SearchText(a.AccountID, a.Name)}, nil
+			job, a.CreatedAt, a.UpdatedAt, search, linkd.TrigramText(search)}, nil
 	}))
 	if isConstraint(err, "linked_accounts_account_id_key") && !repeatsID(accts) {
 		// A concurrent create took one of the ids after lockAccounts read.
@@ -483,7 +484,7 @@ func updateAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*lin
 		last[a.ID] = i
 	}
 	n := len(last)
-	ids, names, udfs, search := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	ids, names, udfs, search, trgm := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	keys, creds := make([][]byte, 0, n), make([][]byte, 0, n)
 	jobs, updated := make([]*string, 0, n), make([]time.Time, 0, n)
 	for i, a := range accts {
@@ -491,16 +492,17 @@ func updateAccounts(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accts []*lin
 			continue
 		}
 		ids, names, udfs = append(ids, a.ID), append(names, a.Name), append(udfs, string(linkd.EncodeUDF(a.UDF)))
-		search = append(search, linkd.SearchText(a.AccountID, a.Name))
+		text := linkd.SearchText(a.AccountID, a.Name)
+		search, trgm = append(search, text), append(trgm, linkd.TrigramText(text))
 		keys, creds = append(keys, a.DataKey), append(creds, a.Credentials)
 		jobs, updated = append(jobs, nullID(a.ImportJob)), append(updated, a.UpdatedAt)
 	}
 	_, err := tx.Exec(ctx, `UPDATE linked_accounts AS a SET name = u.name, udf = u.udf::jsonb, data_key = u.data_key, credentials = u.credentials,
-			import_job = u.import_job, updated_at = u.updated_at, search = u.search
-		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::timestamptz[], $10::text[])
-			AS u (id, name, udf, data_key, credentials, import_job, updated_at, search)
+			import_job = u.import_job, updated_at = u.updated_at, search = u.search, search_trgm = u.search_trgm
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::timestamptz[], $10::text[], $11::text[])
+			AS u (id, name, udf, data_key, credentials, import_job, updated_at, search, search_trgm)
 		WHERE a.org_id = $1 AND a.env = $2 AND a.id = u.id`,
-		t.OrgID, t.Env, ids, names, udfs, keys, creds, jobs, updated, search)
+		t.OrgID, t.Env, ids, names, udfs, keys, creds, jobs, updated, search, trgm)
 	if err != nil {
 		return fmt.Errorf("update accounts: %w", err)
 	}

@@ -807,7 +807,7 @@ func TestWorkSignalsReachOtherInstances(t *testing.T) {
 }
 
 // TestMigrateIndexesExistingAccounts takes a database back to before the
-// search and UDF indexes (migrations 0019 and 0020), as one made by an
+// search and UDF indexes (migrations 0019, 0020 and 0029), as one made by an
 // older linkd, and opens it again: the migrations must index the accounts
 // already there (search text folded in Go, UDF values), so that search and
 // filters find them.
@@ -843,7 +843,7 @@ func TestMigrateIndexesExistingAccounts(t *testing.T) {
 	for _, q := range []string{
 		`DROP TABLE account_udf`, `DROP FUNCTION account_udf_insert, account_udf_update, account_udf_delete CASCADE`,
 		`DROP FUNCTION account_udf_entries`, `ALTER TABLE linked_accounts DROP COLUMN search`,
-		`DELETE FROM schema_migrations WHERE version IN (19, 20)`,
+		`ALTER TABLE linked_accounts DROP COLUMN search_trgm`, `DELETE FROM schema_migrations WHERE version IN (19, 20, 29)`,
 	} {
 		if _, err := conn.Exec(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -864,6 +864,7 @@ func TestMigrateIndexesExistingAccounts(t *testing.T) {
 		{linkd.AccountFilter{Query: "σίσυφος"}, "[old-1]"},
 		{linkd.AccountFilter{Query: "name"}, "[old-2]"},
 		{linkd.AccountFilter{Query: "old-"}, "[old-0 old-1 old-2]"},
+		{linkd.AccountFilter{Query: "ë stra"}, "[old-0]"},
 		{linkd.AccountFilter{UDF: []linkd.UDFMatch{{Key: "plan", Value: "pro"}}}, "[old-0 old-1]"},
 	} {
 		p, err := s.ListAccounts(t.Context(), tn, c.f)
