@@ -72,7 +72,7 @@ func testWorkflowKill9(t *testing.T, bin string, tenv testEnv) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	env := append(os.Environ(), "LINKD_ADDR="+addr, "LINKD_RATE_LIMIT=0", "LINKD_LOG_LEVEL=warn",
-		"LINKD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8", "LINKD_APPS="+apps)
+		"LINKD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8", "LINKD_APPS="+apps, "LINKD_JOB_LEASE=5s")
 	for k, v := range tenv {
 		env = append(env, k+"="+v)
 	}
@@ -110,7 +110,8 @@ func testWorkflowKill9(t *testing.T, bin string, tenv testEnv) {
 	p.cmd.Wait()
 	close(hold)
 
-	// Started again: the runs' leases run out (30 s) and it takes them up.
+	// Started again: the runs' leases run out (LINKD_JOB_LEASE, 5 s) and it
+	// takes them up.
 	p = startLinkd(t, bin, env, base)
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, id := range ids {

@@ -33,9 +33,9 @@ import (
 // announced once; and the counters (active workflows, app counts, runs
 // per trigger, runs per account) equal recounts from the rows.
 //
-// Runs a killed process held wait for their lease (worker.DefaultLease,
-// 30 s): the load goes on until they are taken over, which is most of the
-// short run's time.
+// Runs a killed process held wait for their lease (LINKD_JOB_LEASE, 5 s
+// here against the default 30 s): the load goes on until they are taken
+// over.
 func TestWorkflowsSurviveRepeatedKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -125,7 +125,8 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
-		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": notesApp(t, app.URL, relayWorkflows)}
+		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": notesApp(t, app.URL, relayWorkflows),
+		"LINKD_JOB_LEASE": "5s"}
 	for k, v := range tenv {
 		settings[k] = v
 	}
@@ -301,7 +302,7 @@ func testWorkflowKills(t *testing.T, bin string, tenv testEnv) {
 		p = startLinkd(t, bin, env, base)
 		if len(held) > 1 {
 			run := held[0]
-			// Its lease (30 s) outlives the dead process by far: the stop
+			// Its lease (5 s) outlives the dead process: the stop
 			// waits for the run's next step, which is none.
 			if out := a.must(t, "POST", "/api/v2/public/execution/"+run[0]+"/stop", nil, "linked_account_id", run[1]); out["status"] != "STOPPING" {
 				t.Errorf("stop of %s, held by a dead process: %v, want STOPPING", run[0], out["status"])
