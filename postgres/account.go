@@ -556,8 +556,3 @@ func (s *Store) EachAccount(ctx context.Context, t linkd.Tenant, f linkd.Account
 	}
 	return nil
 }
-
-// escapeLike makes s match itself literally in a LIKE pattern with ESCAPE '\'.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
