@@ -225,6 +225,14 @@ func (r *runner) importOnce(ctx context.Context, e engine, file *csvFile, label,
 	run := importRun{Rows: rows, Bytes: file.info.Bytes, UploadSeconds: t1.Sub(t0).Seconds(), RunSeconds: t2.Sub(t1).Seconds(),
 		UploadCPU: s1.since(s0, 0, 0), RunCPU: s2.since(s1, 0, 0), TotalCPU: s2.since(s0, 0, 0), RSS: mem,
 		Store: store.times(), Progress: progress, PGActivity: activity}
+	merge, err := settleSearch(ctx, db.store)
+	if err != nil {
+		return nil, err
+	}
+	if merge > 0 {
+		run.SearchMergeSeconds = merge.Seconds()
+		r.logf("%s %s: search index merged in the background in %s after the run", e.Name(), label, merge.Round(time.Millisecond))
+	}
 	return &imported{db: db, tenant: bt.Tenant, run: run}, nil
 }
 

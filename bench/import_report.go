@@ -35,6 +35,11 @@ type importRun struct {
 	Store      storeTimes      `json:"store"`
 	Progress   []progressPoint `json:"progress,omitempty"`
 	PGActivity map[string]int  `json:"pg_activity,omitempty"`
+	// SearchMergeSeconds is how long the merge of the search index that
+	// SQLite runs after a large import took, after the run (not part of
+	// it; waited for, so that the floor and the exports are not measured
+	// beside it).
+	SearchMergeSeconds float64 `json:"search_merge_seconds,omitempty"`
 }
 
 func (r importRun) Seconds() float64 { return r.UploadSeconds + r.RunSeconds }

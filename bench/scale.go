@@ -165,19 +165,28 @@ type scaleCache struct {
 
 // settleSearch waits, on SQLite, for the merge of the search index that a
 // large import starts in the background (sqlite/searchmerge.go), so that
-// no workload is measured during it; a cached database seeded before the
-// store merged by itself is merged here.
-func settleSearch(ctx context.Context, store linkd.Store, logf func(string, ...any)) error {
+// nothing is measured beside it, and returns how long it waited (0 on
+// other engines); a cached database seeded before the store merged by
+// itself is merged here.
+func settleSearch(ctx context.Context, store linkd.Store) (time.Duration, error) {
 	s, ok := store.(*sqlite.Store)
 	if !ok {
-		return nil
+		return 0, nil
 	}
 	t0 := time.Now()
 	if err := s.MergeSearch(ctx); err != nil {
-		return fmt.Errorf("merge the search index: %w", err)
+		return 0, fmt.Errorf("merge the search index: %w", err)
 	}
-	logf("sqlite: scale: search index merged in %s", time.Since(t0).Round(time.Millisecond))
-	return nil
+	return time.Since(t0), nil
+}
+
+// settleScale is settleSearch for the scale phase, which logs the wait.
+func settleScale(ctx context.Context, store linkd.Store, logf func(string, ...any)) error {
+	d, err := settleSearch(ctx, store)
+	if err == nil && d > 0 {
+		logf("sqlite: scale: search index merged in %s", d.Round(time.Millisecond))
+	}
+	return err
 }
 
 // scaleTenant opens the tenant of n accounts for eng: seeded now, or (on
@@ -217,7 +226,7 @@ func (r *runner) scaleTenant(ctx context.Context, eng engine, n int) (db *databa
 			if err := scaleConnect(ctx, s, keys, bt.Tenant, c.Seed, n, logf); err != nil {
 				return nil, nil, "", 0, errors.Join(err, s.Close())
 			}
-			if err := settleSearch(ctx, s, logf); err != nil {
+			if err := settleScale(ctx, s, logf); err != nil {
 				return nil, nil, "", 0, errors.Join(err, s.Close())
 			}
 			r.rep.noteVersion(eng.Name(), eng.Version(ctx, db))
@@ -265,7 +274,7 @@ func (r *runner) scaleTenant(ctx context.Context, eng engine, n int) (db *databa
 	if err := scaleConnect(ctx, db.store, bt.keys, bt.Tenant, cfg.FileSeed, n, logf); err != nil {
 		return nil, nil, "", 0, errors.Join(err, db.Drop())
 	}
-	if err := settleSearch(ctx, db.store, logf); err != nil {
+	if err := settleScale(ctx, db.store, logf); err != nil {
 		return nil, nil, "", 0, errors.Join(err, db.Drop())
 	}
 	if cached {
