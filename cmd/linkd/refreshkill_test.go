@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
-		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps, "LINKD_REFRESH_AHEAD": "30s",
+		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps, "LINKD_REFRESH_AHEAD": "2m",
 		"LINKD_REFRESH_LEASE": refreshKillLease.String()}
 	for k, v := range tenv {
 		settings[k] = v
@@ -69,8 +70,17 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	a := api{base: base, key: strings.TrimSpace(key)}
 
 	// Connections whose access tokens expire within the refresh-ahead
-	// window: all due at once.
-	p := startLinkd(t, bin, env, base)
+	// window (100 s, against 2 minutes): all due at once, for the
+	// processes below. The one that makes them must not refresh them
+	// itself, so it counts them due only 30 s before they expire and runs
+	// with the default lease (its refresher polls every 30 s, not every
+	// 5): on a loaded machine, where seeding took more than 5 s, it had
+	// refreshed them all (3,600 s tokens), and the first process below
+	// found none due for a minute.
+	seedSettings := maps.Clone(settings)
+	delete(seedSettings, "LINKD_REFRESH_LEASE")
+	seedSettings["LINKD_REFRESH_AHEAD"] = "30s"
+	p := startLinkd(t, bin, binEnv(seedSettings), base)
 	var csv strings.Builder
 	csv.WriteString("linked_account_id,name\n")
 	ids := make([]string, conns)
@@ -80,7 +90,7 @@ func testRefreshKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	importAccounts(t, a, csv.String())
 	a.must(t, "PUT", "/api/v2/public/application/prov/settings", `{"enabled":true,"client_id":"client-1","client_secret":"secret-1"}`)
-	parallel(t, conns, func(i int) error { return migrateGrant(a, ids[i], "prov", prov.seed(ids[i]), 10) })
+	parallel(t, conns, func(i int) error { return migrateGrant(a, ids[i], "prov", prov.seed(ids[i]), 100) })
 	// A clean stop: the next start's refresher takes the due tokens at once.
 	p.cmd.Process.Signal(os.Interrupt)
 	p.cmd.Wait()
