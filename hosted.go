@@ -118,6 +118,9 @@ func NormalizeOrigin(field, s string) (string, error) {
 	}
 	scheme := u.Scheme
 	host := strings.ToLower(u.Hostname())
+	if host == "" { // "http://:80": a port, but no host
+		return bad("it has no host")
+	}
 	for i := 0; i < len(host); i++ {
 		c := host[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':') {
