@@ -5,13 +5,16 @@
 package dbtest
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/postgres"
 	"github.com/linkd-dev/linkd/sqlite"
+	"github.com/linkd-dev/linkd/vault"
 )
 
 // SQLite opens a new, migrated SQLite store in t's temporary directory.
@@ -62,4 +65,22 @@ func ForEach(t *testing.T, fn func(t *testing.T, s linkd.Store)) {
 	for _, e := range Engines(t) {
 		t.Run(e.Name, func(t *testing.T) { fn(t, e.Open(t)) })
 	}
+}
+
+// Accounts makes an organization on s and returns its test tenant and an
+// account service with a fresh keyring: what a test needs to write
+// accounts as the product does, through the domain service.
+func Accounts(t testing.TB, s linkd.Store) (*linkd.AccountService, linkd.Tenant) {
+	t.Helper()
+	master := make([]byte, 32)
+	rand.Read(master)
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := &linkd.Org{ID: linkd.NewID(), Name: "org-" + linkd.NewID(), CreatedAt: time.Now().UTC()}
+	if err := s.CreateOrg(t.Context(), org); err != nil {
+		t.Fatal(err)
+	}
+	return linkd.NewAccountService(s, keys), linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
 }

@@ -1,18 +1,15 @@
 package postgres_test
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
 	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/postgres"
-	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
 
@@ -28,18 +25,7 @@ func TestImportLeavesNoPendingSearchEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := vault.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(t.Context(), org); err != nil {
-		t.Fatal(err)
-	}
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	svc, tn := dbtest.Accounts(t, s)
 	var b strings.Builder
 	b.WriteString("linked_account_id,name\n")
 	const rows = 3000

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,8 +10,8 @@ import (
 	"time"
 
 	"github.com/linkd-dev/linkd"
+	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/sqlite"
-	"github.com/linkd-dev/linkd/vault"
 )
 
 // TestDeletedAccountLeavesNoTrace deletes an account and reads the database
@@ -26,18 +25,7 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := vault.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(t.Context(), org); err != nil {
-		t.Fatal(err)
-	}
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	svc, tn := dbtest.Accounts(t, s)
 	name, udf := "Name-"+linkd.NewID(), "Udf-"+linkd.NewID()
 	// Other accounts around it, so its row shares pages with live ones.
 	for i := range 50 {
@@ -73,21 +61,8 @@ func TestDeletedAccountLeavesNoTrace(t *testing.T) {
 // its pages at once, so it shrinks to almost nothing; without, deletes add
 // markers and the index grows until a merge.
 func TestSearchIndexSecureDelete(t *testing.T) {
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "linkd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	keys, err := vault.New(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(t.Context(), org); err != nil {
-		t.Fatal(err)
-	}
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	s := dbtest.SQLite(t)
+	svc, tn := dbtest.Accounts(t, s)
 	const n = 100
 	for i := range n {
 		name := "Customer " + linkd.NewID()
@@ -132,20 +107,8 @@ func contains(t *testing.T, files []string, s string) bool {
 // BenchmarkDeleteAccount measures deletes (each wakes the checkpointer),
 // from 8 goroutines as concurrent API calls would come.
 func BenchmarkDeleteAccount(b *testing.B) {
-	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "linkd.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, _ := vault.New(master)
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(b.Context(), org); err != nil {
-		b.Fatal(err)
-	}
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	s := dbtest.SQLite(b)
+	svc, tn := dbtest.Accounts(b, s)
 	ids := make(chan string, b.N)
 	for i := range b.N {
 		name := "Account name " + linkd.NewID()
@@ -180,20 +143,9 @@ func TestCommitsAreCheckpointedInTheBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := vault.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(t.Context(), org); err != nil {
-		t.Fatal(err)
-	}
+	svc, tn := dbtest.Accounts(t, s)
 	time.Sleep(1500 * time.Millisecond) // the migrations' commits checkpointed
 	before := fileSize(t, path)
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
 	for i := range 300 {
 		name := "Account with a name long enough to fill pages " + strconv.Itoa(i)
 		if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "acct-" + linkd.NewID(), Name: &name}); err != nil {

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -10,8 +9,8 @@ import (
 
 	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/csvio"
+	"github.com/linkd-dev/linkd/dbtest"
 	"github.com/linkd-dev/linkd/sqlite"
-	"github.com/linkd-dev/linkd/vault"
 	"github.com/linkd-dev/linkd/worker"
 )
 
@@ -27,18 +26,7 @@ func TestImportMergesTheSearchIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := vault.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := linkd.NewAccountService(s, keys)
-	org := &linkd.Org{ID: linkd.NewID(), Name: "acme", CreatedAt: time.Now().UTC()}
-	if err := s.CreateOrg(t.Context(), org); err != nil {
-		t.Fatal(err)
-	}
-	tn := linkd.Tenant{OrgID: org.ID, Env: linkd.EnvTest}
+	svc, tn := dbtest.Accounts(t, s)
 	im := csvio.NewImporter(s, svc, 1<<24)
 	run := func(dryRun bool, from int) {
 		t.Helper()
