@@ -46,13 +46,10 @@ var errProbe = errors.New("probe")
 func (s *Store) SearchMerged() (bool, error) {
 	var more bool
 	err := s.tx(context.Background(), func(tx *wtx) error {
-		var before, after int64
-		tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&before)
-		if _, err := tx.ExecContext(context.Background(), `INSERT INTO account_search (account_search, rank) VALUES ('merge', -1000)`); err != nil {
+		var err error
+		if more, err = mergeSearch(context.Background(), tx, 1000); err != nil {
 			return err
 		}
-		tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&after)
-		more = after-before > 1
 		return errProbe
 	})
 	if !errors.Is(err, errProbe) {

@@ -110,23 +110,29 @@ func (s *Store) MergeSearch(ctx context.Context) error {
 }
 
 // mergeSearchStep merges up to mergeStepPages pages of the search index's
-// segments, of any level, and reports whether there was anything to merge:
-// FTS5's 'merge' command changes rows only when it does work.
+// segments, of any level, in a write transaction of its own, and reports
+// whether there was anything to merge.
 func (s *Store) mergeSearchStep() (more bool, err error) {
 	err = s.tx(context.Background(), func(tx *wtx) error {
-		var before, after int64
-		if err := tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&before); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(context.Background(), `INSERT INTO account_search (account_search, rank) VALUES ('merge', ?)`, -mergeStepPages); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(context.Background(), `SELECT total_changes()`).Scan(&after); err != nil {
-			return err
-		}
-		// The command's own row counts as one change.
-		more = after-before > 1
-		return nil
+		more, err = mergeSearch(context.Background(), tx, mergeStepPages)
+		return err
 	})
 	return more, err
+}
+
+// mergeSearch runs FTS5's 'merge' command for up to pages pages, segments
+// of any level eligible, and reports whether it did any work: the command
+// changes rows only when it does, beyond its own row.
+func mergeSearch(ctx context.Context, tx *wtx, pages int) (more bool, err error) {
+	var before, after int64
+	if err := tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO account_search (account_search, rank) VALUES ('merge', ?)`, -pages); err != nil {
+		return false, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
+		return false, err
+	}
+	return after-before > 1, nil
 }
