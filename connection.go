@@ -167,9 +167,10 @@ type RefreshStore interface {
 	// ClaimRefreshes leases up to c.Limit active OAuth connections whose
 	// access token expires before dueBefore, that no live refresher holds,
 	// that were not refreshed (or tried) since triedBefore, of tenants c does
-	// not skip, to c.Owner until c.Until(): two instances never refresh one
-	// token at once, and neither a failing refresh nor a token that expires
-	// sooner than dueBefore is retried in a tight loop.
+	// not skip and of apps (slugs) not in c.SkipGroups, to c.Owner until
+	// c.Until(): two instances never refresh one token at once, and
+	// neither a failing refresh nor a token that expires sooner than
+	// dueBefore is retried in a tight loop.
 	ClaimRefreshes(ctx context.Context, c Claim, dueBefore, triedBefore time.Time) ([]RefreshJob, error)
 	// LeaseRefresh leases the refresh of one active connection to c.Owner
 	// until c.Until(), when no live refresher holds it, its token (if it

@@ -7,16 +7,21 @@ import (
 
 // Claim asks a store for due work under a lease: up to Limit items whose
 // time has come at Now, taken for Owner until Now+Lease, none of a tenant in
-// Skip (tenants already running as much as their cap allows). Every kind of
-// background work (imports, bulk jobs, token refreshes and revocations, and
-// what comes later) is claimed this way, so one loop (package worker) runs
-// them all.
+// Skip (tenants already running as much as their cap allows) nor of a group
+// in SkipGroups. Every kind of background work (imports, bulk jobs, token
+// refreshes and revocations, and what comes later) is claimed this way, so
+// one loop (package worker) runs them all.
 type Claim struct {
 	Owner string
 	Now   time.Time
 	Lease time.Duration
 	Limit int
 	Skip  []Tenant
+	// SkipGroups names groups of items running as much as their cap
+	// allows. What a group is belongs to the kind of work: for token
+	// refreshes, the apps (by slug) whose token endpoint's host is
+	// busy; other kinds have none and ignore it.
+	SkipGroups []string
 }
 
 // Until is when the lease runs out.
@@ -30,6 +35,15 @@ func (c Claim) Skips(t Tenant) bool {
 		}
 	}
 	return false
+}
+
+// SkipGroupList returns SkipGroups, never nil, so that it binds as an
+// empty array.
+func (c Claim) SkipGroupList() []string {
+	if c.SkipGroups == nil {
+		return []string{}
+	}
+	return c.SkipGroups
 }
 
 // TickStore records which instance fired a schedule's tick, so that a

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -49,6 +52,14 @@ const (
 	// attempt then lasts the token client's timeout) must not take
 	// every slot while other tenants' tokens expire.
 	RefreshTenantCap = 2
+	// RefreshHostCap is how many refreshes against one token endpoint
+	// (its URL's host and port) the refresher runs at once: a provider
+	// that hangs for all its tenants at once (an outage) would otherwise
+	// take every slot, the tenant cap notwithstanding, while the tokens of
+	// every other provider expire. It halves the refresher's pace when a
+	// single provider has tokens due, which 2 refreshes at once of a
+	// provider answering in a fraction of a second keep up with.
+	RefreshHostCap = 2
 )
 
 // NewRefresher returns a refresher of svc's connections. It leases them
@@ -56,20 +67,24 @@ const (
 // refresh's own budget go by the same one). Zero options take a poll of
 // 30 seconds or half the lease, whichever is shorter (a connection whose
 // refresh died with its process is due again when the lease runs out,
-// and no commit wakes the refresher then), 4 refreshes at once and at
-// most RefreshTenantCap of one tenant among them.
+// and no commit wakes the refresher then), 4 refreshes at once, at most
+// RefreshTenantCap of one tenant and RefreshHostCap of one token endpoint
+// host among them.
 func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Name = "refresh"
 	o.Lease = svc.refreshLease()
 	o.Poll = cmp.Or(o.Poll, min(30*time.Second, o.Lease/2))
 	o.Concurrency = cmp.Or(o.Concurrency, 4)
 	o.TenantCap = cmp.Or(o.TenantCap, RefreshTenantCap)
+	o.GroupCap = cmp.Or(o.GroupCap, RefreshHostCap)
 	if o.Clock == nil {
 		o.Clock = svc.now
 	}
 	r := &Refresher{Service: svc, ahead: svc.refreshAhead()}
 	r.loop = worker.New(o, worker.Source[linkd.RefreshJob]{
 		Claim: func(ctx context.Context, c linkd.Claim) ([]linkd.RefreshJob, error) {
+			// The loop names the busy hosts; the store skips apps.
+			c.SkipGroups = r.appsOfHosts(c.SkipGroups)
 			return r.store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
 		},
 		Run: func(ctx context.Context, j linkd.RefreshJob) error {
@@ -79,8 +94,44 @@ func NewRefresher(svc *Service, o worker.Options) *Refresher {
 			return nil
 		},
 		Tenant: func(j linkd.RefreshJob) linkd.Tenant { return j.Tenant },
+		Group:  func(j linkd.RefreshJob) string { return r.tokenHost(j.Slug) },
 	})
 	return r
+}
+
+// tokenHost is the host (and port) of the token endpoint of the app with
+// slug: the refreshes of every app and tenant sent there stall together
+// when it hangs. It is "" (not capped) for an app the catalog no longer
+// has, whose refresh fails at once.
+func (s *Service) tokenHost(slug string) string {
+	app, _ := s.Catalog.App(slug)
+	return tokenHostOf(app)
+}
+
+func tokenHostOf(app *linkd.App) string {
+	if app == nil || app.OAuth == nil {
+		return ""
+	}
+	u, err := url.Parse(app.OAuth.TokenURL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+// appsOfHosts returns the slugs of the OAuth apps whose token endpoint is
+// on one of hosts.
+func (s *Service) appsOfHosts(hosts []string) []string {
+	if len(hosts) == 0 {
+		return nil
+	}
+	var out []string
+	for _, app := range s.Catalog.Apps() {
+		if h := tokenHostOf(app); h != "" && slices.Contains(hosts, h) {
+			out = append(out, app.Slug)
+		}
+	}
+	return out
 }
 
 // Run refreshes until ctx ends.

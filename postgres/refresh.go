@@ -16,9 +16,9 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 		AND (c.org_id, c.env, c.id) IN (SELECT org_id, env, id FROM connections
 			WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < $3
 			AND (refresh_lease_until IS NULL OR refresh_lease_until < $4) AND (last_refresh_at IS NULL OR last_refresh_at < $7)
-			AND NOT (org_id || '|' || env = ANY($6))
+			AND NOT (org_id || '|' || env = ANY($6)) AND NOT (slug = ANY($8))
 			ORDER BY token_expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)
-		RETURNING c.org_id, c.env, c.id, c.slug, a.account_id`, c.Owner, c.Until(), dueBefore, c.Now, c.Limit, c.SkipKeys(), triedBefore)
+		RETURNING c.org_id, c.env, c.id, c.slug, a.account_id`, c.Owner, c.Until(), dueBefore, c.Now, c.Limit, c.SkipKeys(), triedBefore, c.SkipGroupList())
 	if err != nil {
 		return nil, fmt.Errorf("claim refreshes: %w", err)
 	}

@@ -15,3 +15,10 @@ func skipJSON(c linkd.Claim) string {
 	b, _ := json.Marshal(c.SkipKeys())
 	return string(b)
 }
+
+// skipGroupsJSON is the claim's skipped groups as a JSON array, for
+// queries that leave them out with json_each.
+func skipGroupsJSON(c linkd.Claim) string {
+	b, _ := json.Marshal(c.SkipGroupList())
+	return string(b)
+}

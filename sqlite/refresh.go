@@ -18,10 +18,10 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 			WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM connections INDEXED BY connections_expiry
 				WHERE status = 'active' AND token_expires_at IS NOT NULL AND token_expires_at < ?
 				AND (refresh_lease_until IS NULL OR refresh_lease_until < ?) AND (last_refresh_at IS NULL OR last_refresh_at < ?)
-				AND `+skipTenants+` ORDER BY token_expires_at LIMIT ?)
+				AND `+skipTenants+` AND slug NOT IN (SELECT value FROM json_each(?)) ORDER BY token_expires_at LIMIT ?)
 			RETURNING org_id, env, id, slug, (SELECT account_id FROM linked_accounts a
 				WHERE a.org_id = connections.org_id AND a.env = connections.env AND a.id = connections.account_pk)`,
-			c.Owner, micros(c.Until()), micros(dueBefore), micros(c.Now), micros(triedBefore), skipJSON(c), c.Limit)
+			c.Owner, micros(c.Until()), micros(dueBefore), micros(c.Now), micros(triedBefore), skipJSON(c), skipGroupsJSON(c), c.Limit)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,6 +62,35 @@ func testLeaseRefresh(t *testing.T, e *env) {
 	}
 	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, conn.ID, linkd.Claim{Owner: "d", Now: at, Lease: time.Minute}, far, at); !ok || err != nil {
 		t.Fatalf("a forced refresh after the last one was refused: %v, %v", ok, err)
+	}
+}
+
+// testClaimRefreshesSkipsGroups: the refresher skips the apps whose
+// token endpoint's host is at its cap (Claim.SkipGroups, by slug), so that
+// a hanging provider cannot take every slot; due tokens of other apps are
+// claimed, even when the skipped ones are due first.
+func testClaimRefreshesSkipsGroups(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i, slug := range []string{"slack", "slack", "github"} {
+		id := fmt.Sprintf("sg-%d", i)
+		e.create(t, e.t, id, "S", nil)
+		e.putConn(t, e.t, id, slug, linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+		e.expireToken(t, id, slug, now.Add(time.Duration(i)*time.Minute))
+	}
+	claim := func(owner string, skip []string) []linkd.RefreshJob {
+		t.Helper()
+		jobs, err := e.store.ClaimRefreshes(e.ctx, linkd.Claim{Owner: owner, Now: now, Lease: time.Minute, Limit: 10, SkipGroups: skip},
+			now.Add(time.Hour), now)
+		if err != nil {
+			t.Fatalf("ClaimRefreshes(skip %v): %v", skip, err)
+		}
+		return jobs
+	}
+	if jobs := claim("a", []string{"slack", "hubspot"}); len(jobs) != 1 || jobs[0].Slug != "github" || jobs[0].AccountID != "sg-2" {
+		t.Fatalf("claim skipping slack = %+v, want github's one", jobs)
+	}
+	if jobs := claim("b", nil); len(jobs) != 2 || jobs[0].Slug != "slack" || jobs[1].Slug != "slack" {
+		t.Fatalf("claim skipping nothing = %+v, want the two slack ones left", jobs)
 	}
 }
 

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ClaimSkipsTenants", testClaimSkipsTenants},
 		{"ScheduleTicks", testScheduleTicks},
 		{"LeaseRefresh", testLeaseRefresh},
+		{"ClaimRefreshesSkipsGroups", testClaimRefreshesSkipsGroups},
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
 		{"IdempotencyPurge", testIdempotencyPurge},

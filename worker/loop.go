@@ -50,6 +50,12 @@ type Options struct {
 	// once, so that one tenant's burst cannot take every slot. It needs
 	// Source.Tenant.
 	TenantCap int
+	// GroupCap, when positive, is how many items of one group run at
+	// once: a group is what a kind of work's items share that can stall
+	// them all together across tenants (for token refreshes, the
+	// provider's host), so that one stalled group cannot take every
+	// slot. It needs Source.Group.
+	GroupCap int
 	// Clock gives the time leases and due dates are measured by (default
 	// time.Now); tests move it instead of sleeping.
 	Clock  func() time.Time
@@ -95,7 +101,9 @@ func (o *Options) now() time.Time { return linkd.StoreTime(o.Clock()) }
 // Source is one kind of leased work.
 type Source[T any] struct {
 	// Claim leases due items as linkd.Claim describes (it may return
-	// fewer than asked, and none when nothing is due).
+	// fewer than asked, and none when nothing is due). The claim's
+	// SkipGroups are groups as Group names them; Claim may translate
+	// them into what its store filters by.
 	Claim func(ctx context.Context, c linkd.Claim) ([]T, error)
 	// Run does one claimed item. Recording the outcome (done, failed, or
 	// due again after a Backoff) is Run's, since only it knows the item's
@@ -107,6 +115,9 @@ type Source[T any] struct {
 	Heartbeat func(ctx context.Context, item T, until time.Time) error
 	// Tenant names an item's tenant, for Options.TenantCap.
 	Tenant func(item T) linkd.Tenant
+	// Group names an item's group, for Options.GroupCap; "" is no
+	// group (never capped).
+	Group func(item T) string
 }
 
 // Loop claims and runs one kind of work. It is ready to use (and to Wake)
@@ -120,6 +131,7 @@ type Loop[T any] struct {
 	mu        sync.Mutex
 	running   int
 	perTenant map[linkd.Tenant]int
+	perGroup  map[string]int
 }
 
 // New returns a loop over src.
@@ -127,7 +139,7 @@ func New[T any](o Options, src Source[T]) *Loop[T] {
 	o.defaults()
 	o.Logger = o.Logger.With("worker", o.Name)
 	return &Loop[T]{opts: o, src: src, wake: make(chan struct{}, 1), free: make(chan struct{}, 1),
-		perTenant: map[linkd.Tenant]int{}}
+		perTenant: map[linkd.Tenant]int{}, perGroup: map[string]int{}}
 }
 
 // Wake makes the loop look for work now instead of at its next poll. Call
@@ -146,11 +158,12 @@ func signal(c chan struct{}) {
 func (l *Loop[T]) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// dry: a claim that skipped the tenants at their cap found less than
-	// it asked for, so nothing else was due. Until a wake or a poll says
-	// there may be new work, claiming around those tenants again would
-	// only repeat that search, which walks their whole backlog of due
-	// items; the loop claims again when a slot of theirs frees instead.
+	// dry: a claim that skipped the tenants (or groups) at their cap
+	// found less than it asked for, so nothing else was due. Until a
+	// wake or a poll says there may be new work, claiming around them
+	// again would only repeat that search, which walks their whole
+	// backlog of due items; the loop claims again when a slot of theirs
+	// frees instead.
 	dry := false
 	for ctx.Err() == nil {
 		asked, got, skipped, err := l.claimAndStart(ctx, &wg, dry)
@@ -179,34 +192,38 @@ func (l *Loop[T]) Run(ctx context.Context) {
 }
 
 // claimAndStart claims what the free slots allow and starts each item; it
-// returns how many it asked for and got, and whether tenants at their cap
-// were skipped. When dry, it claims nothing while any tenant is at its cap
-// (asked is then 0).
+// returns how many it asked for and got, and whether tenants or groups at
+// their cap were skipped. When dry, it claims nothing while any tenant or
+// group is at its cap (asked is then 0).
 func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup, dry bool) (asked, got int, skipped bool, err error) {
 	l.mu.Lock()
 	asked = l.opts.Concurrency - l.running
 	skip, room := l.busyTenants()
+	skipGroups, groupRoom := l.busyGroups()
 	l.mu.Unlock()
-	asked = min(asked, room)
-	if asked <= 0 || (dry && len(skip) > 0) {
-		return 0, 0, len(skip) > 0, nil
+	asked = min(asked, room, groupRoom)
+	skipped = len(skip) > 0 || len(skipGroups) > 0
+	if asked <= 0 || (dry && skipped) {
+		return 0, 0, skipped, nil
 	}
-	items, err := l.src.Claim(ctx, l.claim(asked, skip))
+	c := l.claim(asked, skip)
+	c.SkipGroups = skipGroups
+	items, err := l.src.Claim(ctx, c)
 	if err != nil {
-		return asked, 0, len(skip) > 0, err
+		return asked, 0, skipped, err
 	}
 	for _, it := range items {
-		l.acquire(it)
+		g := l.acquire(it)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer l.release(it)
+			defer l.release(it, g)
 			if err := l.work(ctx, it); err != nil && ctx.Err() == nil {
 				l.opts.Logger.Error("work item failed", "err", err)
 			}
 		}()
 	}
-	return asked, len(items), len(skip) > 0, nil
+	return asked, len(items), skipped, nil
 }
 
 func (l *Loop[T]) claim(limit int, skip []linkd.Tenant) linkd.Claim {
@@ -231,22 +248,54 @@ func (l *Loop[T]) busyTenants() (busy []linkd.Tenant, room int) {
 	return busy, l.opts.TenantCap - most
 }
 
-func (l *Loop[T]) acquire(it T) {
+// busyGroups lists the groups at their cap, and how many items a claim may
+// take without pushing any other group past it; l.mu is held.
+func (l *Loop[T]) busyGroups() (busy []string, room int) {
+	if l.opts.GroupCap <= 0 || l.src.Group == nil {
+		return nil, l.opts.Concurrency
+	}
+	most := 0
+	for g, n := range l.perGroup {
+		if n >= l.opts.GroupCap {
+			busy = append(busy, g)
+		} else {
+			most = max(most, n)
+		}
+	}
+	return busy, l.opts.GroupCap - most
+}
+
+// acquire counts it as running and returns its group ("" when groups are
+// not capped), which release is given back: a group may be worked out
+// from settings that change while the item runs (the catalog's token
+// URLs), and the count must drop where it rose.
+func (l *Loop[T]) acquire(it T) (group string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.running++
 	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
 		l.perTenant[l.src.Tenant(it)]++
 	}
+	if l.opts.GroupCap > 0 && l.src.Group != nil {
+		if group = l.src.Group(it); group != "" {
+			l.perGroup[group]++
+		}
+	}
+	return group
 }
 
-func (l *Loop[T]) release(it T) {
+func (l *Loop[T]) release(it T, g string) {
 	l.mu.Lock()
 	l.running--
 	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
 		t := l.src.Tenant(it)
 		if l.perTenant[t]--; l.perTenant[t] <= 0 {
 			delete(l.perTenant, t)
+		}
+	}
+	if g != "" {
+		if l.perGroup[g]--; l.perGroup[g] <= 0 {
+			delete(l.perGroup, g)
 		}
 	}
 	l.mu.Unlock()

@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,6 +203,86 @@ func TestTenantCapLeavesRoomForOthers(t *testing.T) {
 	for _, c := range claims {
 		if c.Limit > 2 {
 			t.Fatalf("a claim asked for %d items with a tenant cap of 2", c.Limit)
+		}
+	}
+}
+
+// An item of one tenant and group, for TestGroupCapLeavesRoomForOthers.
+type groupItem struct {
+	tenant linkd.Tenant
+	group  string
+}
+
+// A group whose items all stall (a provider host that hangs), spread over
+// many tenants so that the tenant cap does not hold it back, takes at most
+// GroupCap slots: another group's item runs at once.
+func TestGroupCapLeavesRoomForOthers(t *testing.T) {
+	var mu sync.Mutex
+	var claims []linkd.Claim
+	backlog := 10
+	claim := func(_ context.Context, c linkd.Claim) ([]groupItem, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		claims = append(claims, c)
+		var out []groupItem
+		for len(out) < c.Limit {
+			switch {
+			case backlog > 0 && !slices.Contains(c.SkipGroups, "hang"):
+				backlog--
+				out = append(out, groupItem{linkd.Tenant{OrgID: fmt.Sprint("t", backlog), Env: linkd.EnvTest}, "hang"})
+			case len(claims) > 1 && !slices.Contains(c.SkipGroups, "ok"):
+				out = append(out, groupItem{linkd.Tenant{OrgID: "ok", Env: linkd.EnvTest}, "ok"})
+			default:
+				return out, nil
+			}
+		}
+		return out, nil
+	}
+	release := make(chan struct{})
+	okRan := make(chan struct{})
+	var hanging, most atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	l := worker.New(worker.Options{Owner: "me", Concurrency: 4, TenantCap: 2, GroupCap: 2, Poll: 10 * time.Millisecond}, worker.Source[groupItem]{
+		Claim:  claim,
+		Tenant: func(it groupItem) linkd.Tenant { return it.tenant },
+		Group:  func(it groupItem) string { return it.group },
+		Run: func(ctx context.Context, it groupItem) error {
+			if it.group == "ok" {
+				select {
+				case okRan <- struct{}{}:
+				default:
+				}
+				return nil
+			}
+			n := hanging.Add(1)
+			defer hanging.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Run(ctx) })
+	select {
+	case <-okRan:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the other group's item waited behind the stalled group (%d of its items running)", hanging.Load())
+	}
+	close(release)
+	cancel()
+	wg.Wait()
+	if m := most.Load(); m > 2 {
+		t.Fatalf("%d items of the stalled group ran at once with a group cap of 2", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range claims {
+		if c.Limit > 2 {
+			t.Fatalf("a claim asked for %d items with a group cap of 2", c.Limit)
 		}
 	}
 }
