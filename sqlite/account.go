@@ -223,11 +223,7 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 
 // ListAccounts implements linkd.AccountStore.
 func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter) (*linkd.AccountPage, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = linkd.DefaultPageLimit
-	}
-	limit = min(limit, linkd.MaxPageLimit)
+	limit := pageLimit(f.Limit)
 
 	q, err := s.planAccounts(ctx, t, f, true)
 	if err != nil {
@@ -247,7 +243,7 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		} else if q.filtered {
 			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+q.from+` WHERE `+strings.Join(q.where, " AND "), q.args...).Scan(&page.Total)
 		} else {
-			err = s.r.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&page.Total)
+			page.Total, err = s.accountCount(ctx, t)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("count accounts: %w", err)
@@ -307,6 +303,21 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	return page, nil
 }
 
+// accountCount is how many accounts the tenant has, from its count slots.
+func (s *Store) accountCount(ctx context.Context, t linkd.Tenant) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM account_counts WHERE org_id = ? AND env = ?`, t.OrgID, t.Env).Scan(&n)
+	return n, err
+}
+
+// pageLimit is the page size a list asked for as the store applies it.
+func pageLimit(limit int) int {
+	if limit <= 0 {
+		return linkd.DefaultPageLimit
+	}
+	return min(limit, linkd.MaxPageLimit)
+}
+
 // accountQuery is how a list reads: the table that drives it (the accounts
 // in id order, the search index, or one UDF filter's index rows, also in id
 // order), the tests every row must pass, and the column that orders it.
@@ -345,8 +356,11 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		}
 		var matches string
 		if indexes && linkd.SearchIndexable(text) {
-			var err error
-			if matches, rare, err = s.searchMatches(ctx, text); err != nil {
+			n, err := s.accountCount(ctx, t)
+			if err != nil {
+				return nil, fmt.Errorf("search accounts: %w", err)
+			}
+			if matches, rare, err = s.searchMatches(ctx, text, searchProbe(pageLimit(f.Limit), n)); err != nil {
 				return nil, err
 			}
 		}

@@ -33,7 +33,7 @@ func MigrationSQL() map[int]string {
 
 // SearchProbe lets the tests force a search onto the index path (a large
 // probe: every query is rare) or the scan path (1: every query is common).
-var SearchProbe = &searchProbe
+var SearchProbe = &searchProbeOverride
 
 // MergeMinRows lets the tests merge the search index after small imports.
 var MergeMinRows = &mergeMinRows

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -18,17 +19,36 @@ const lastSearchRowid = `coalesce((SELECT max(search_rowid) FROM linked_accounts
 const nextSearchRowid = `(` + lastSearchRowid + ` + 1)`
 
 // searchProbe is how many index matches (across tenants) make a query
-// "common". A rare query is answered from the index: its matches are read,
-// sorted by id and paged, at a cost that grows with their number. A common
-// one is answered by reading the tenant in id order and testing each row's
-// search text, which finds a page after about limit × tenant / matches rows.
-// The two cost the same near sqrt(limit × tenant × scan cost / match cost).
+// "common" for a page of limit accounts of a tenant of n. A rare query is
+// answered from the index: its matches are read, sorted by id and paged,
+// at a cost that grows with their number. A common one is answered by
+// reading the tenant in id order and testing each row's search text, which
+// finds a page after about limit × n / matches rows. The two cost the same
+// near sqrt(limit × n × scan cost / match cost), so the crossover grows
+// with the square root of the tenant: a fixed one set for 1M accounts
+// sent queries matching 2,500–25,000 of 10M accounts to the scan, which
+// read up to 200,000 rows for a page.
+//
 // Measured at 1M accounts with the scale benchmark's 1,000 queries (one
 // client, pages of 50): the slowest were names matching 1,000–3,000
 // accounts, scanned at 0.7–1.8 µs a row for 50–90 ms, where the index
 // answers them in 10–25 ms. p99 by probe: 1,000 → 42 ms, 2,000 → 19,
-// 2,500 → 21–25, 3,000 → 18, 5,000 → 30 (docs/BENCHMARKS.md).
-var searchProbe = 2500
+// 2,500 → 21–25, 3,000 → 18, 5,000 → 30 (docs/BENCHMARKS.md): a scan
+// costs about an eighth of a match, and sqrt(51 × 1M / 8) is 2,525.
+func searchProbe(limit int, n int64) int {
+	if searchProbeOverride > 0 {
+		return searchProbeOverride
+	}
+	return max(minSearchProbe, int(math.Sqrt(float64(limit+1)*float64(n)/8)))
+}
+
+// minSearchProbe keeps small tenants on the index for queries that match
+// a few accounts, whatever else the database holds.
+const minSearchProbe = 100
+
+// searchProbeOverride, when positive, is searchProbe's answer (tests force
+// one path or the other with it).
+var searchProbeOverride int
 
 // fillSearch gives the accounts made before migration 0019 their search
 // text and index row, in batches of the primary key, inside the
@@ -84,9 +104,9 @@ func ftsPhrase(q string) string {
 
 // searchMatches returns the index rows (of any tenant) whose search text
 // holds the folded query q, which must be SearchIndexable, when there are
-// fewer than searchProbe of them; rare is false when there are more.
-func (s *Store) searchMatches(ctx context.Context, q string) (rowids string, rare bool, err error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT rowid FROM account_search WHERE account_search MATCH ? LIMIT ?`, ftsPhrase(q), searchProbe)
+// fewer than probe of them; rare is false when there are more.
+func (s *Store) searchMatches(ctx context.Context, q string, probe int) (rowids string, rare bool, err error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT rowid FROM account_search WHERE account_search MATCH ? LIMIT ?`, ftsPhrase(q), probe)
 	if err != nil {
 		return "", false, fmt.Errorf("search accounts: %w", err)
 	}
@@ -107,5 +127,5 @@ func (s *Store) searchMatches(ctx context.Context, q string) (rowids string, rar
 	if err := rows.Err(); err != nil {
 		return "", false, fmt.Errorf("search accounts: %w", err)
 	}
-	return string(append(b, ']')), n < searchProbe, nil
+	return string(append(b, ']')), n < probe, nil
 }
