@@ -158,13 +158,38 @@ func (k *importKills) run(p *proc, uploaded time.Time, kills int) *proc {
 		sigkill(t, p)
 		seg.killAt = time.Now()
 		k.lastKilledAt = seg.killAt
-		committed = sqlCount(t, k.db, `SELECT rows_processed FROM import_jobs WHERE id = '`+k.jobID+`'`)
+		committed = recountImport(t, k.db, k.jobID)
 		seg.committed = committed
 		k.segs = append(k.segs, seg)
 		if committed >= k.rows {
 			t.Fatalf("the import finished before kill %d; the test proves nothing", i+1)
 		}
 	}
+}
+
+// recountImport checks, with no server running, that the job's committed
+// progress equals a recount of what it wrote: each batch commits its
+// accounts, its row errors and the job's counters together, so a kill at
+// any moment leaves all of them at the same batch. The tenant's account
+// count must equal the accounts there are. It returns the rows processed.
+func recountImport(t *testing.T, db *sql.DB, jobID string) int64 {
+	t.Helper()
+	var processed, created, updated, unchanged, failed int64
+	if err := db.QueryRow(`SELECT rows_processed, created, updated, unchanged, failed FROM import_jobs WHERE id = '`+jobID+`'`).
+		Scan(&processed, &created, &updated, &unchanged, &failed); err != nil {
+		t.Fatal(err)
+	}
+	accounts := sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE import_job = '`+jobID+`'`)
+	errs := sqlCount(t, db, `SELECT count(*) FROM import_errors WHERE job_id = '`+jobID+`'`)
+	if created+updated+unchanged != accounts || failed != errs || processed != accounts+errs {
+		t.Errorf("after a kill the job counts %d rows processed, %d created, %d updated, %d unchanged, %d failed; a recount finds %d accounts of the job and %d row errors",
+			processed, created, updated, unchanged, failed, accounts, errs)
+	}
+	kept := sqlCount(t, db, `SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM account_counts`)
+	if all := sqlCount(t, db, `SELECT count(*) FROM linked_accounts`); kept != all {
+		t.Errorf("after a kill account_counts sum to %d, a recount of linked_accounts %d", kept, all)
+	}
+	return processed
 }
 
 // waitPast polls the job until its row count passes committed: the process

@@ -162,6 +162,7 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	} else {
 		// Kill it once some batches have committed and before the end.
 		killAtRows(t, p, mem, jobURL, key, 10_000, rows)
+		recountImport(t, db, id)
 		p = nil
 	}
 
