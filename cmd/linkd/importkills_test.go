@@ -85,6 +85,9 @@ type importKills struct {
 	startedAt, lastKilledAt time.Time
 	// finishedAt is when the job was seen finished, set by the caller.
 	finishedAt time.Time
+	// early describes the extra kills of servers that may not yet have
+	// taken the job over (earlyKill).
+	early []string
 }
 
 // importSegment is one process's share of the import: from its start (or
@@ -119,13 +122,17 @@ func (s importSegment) rate() float64 {
 // inside its transaction, or during its commit. The delay is drawn around an
 // even share of the time the rest of the file should take (at the fastest
 // rate seen so far), so the 20 kills spread over the whole file and the last
-// still comes before its end.
+// still comes before its end. Every fifth kill is preceded by an extra one
+// of a server that may not have taken the job over yet (earlyKill).
 func (k *importKills) run(p *proc, uploaded time.Time, kills int) *proc {
 	t := k.t
 	k.loadBefore, k.startedAt = loadAvg(), uploaded
 	var committed int64
 	started := uploaded
 	for i := 0; ; i++ {
+		if i > 0 && i%5 == 0 {
+			committed = k.earlyKill(committed)
+		}
 		if i > 0 {
 			started = time.Now()
 			p = startLinkd(t, k.bin, k.env, k.base)
@@ -165,6 +172,28 @@ func (k *importKills) run(p *proc, uploaded time.Time, kills int) *proc {
 			t.Fatalf("the import finished before kill %d; the test proves nothing", i+1)
 		}
 	}
+}
+
+// earlyKill starts a server and kills it a random 0–2 s after it is ready,
+// whether or not it has taken the job over: it may die before its claim,
+// just after it (holding a lease it will never renew) or inside its first
+// batch. These come on top of the kills counted in run; every fifth kill
+// is preceded by one. It returns the rows committed after the kill.
+func (k *importKills) earlyKill(committed int64) int64 {
+	t := k.t
+	p := startLinkd(t, k.bin, k.env, k.base)
+	delay := time.Duration(rand.Int64N(int64(2 * time.Second)))
+	for until := time.Now().Add(delay); time.Now().Before(until); {
+		k.mem.sample(p)
+		time.Sleep(min(50*time.Millisecond, time.Until(until)))
+	}
+	sigkill(t, p)
+	now := recountImport(t, k.db, k.jobID)
+	if now >= k.rows {
+		t.Fatalf("the import finished before an early kill; the test proves nothing")
+	}
+	k.early = append(k.early, fmt.Sprintf("%v after ready, +%d rows", delay.Round(time.Millisecond), now-committed))
+	return now
 }
 
 // recountImport checks, with no server running, that the job's committed
@@ -226,13 +255,16 @@ func (k *importKills) report() {
 		if !s.killAt.IsZero() {
 			rates = append(rates, s.rate())
 			at = append(at, strconv.FormatInt(s.committed, 10))
-			t.Logf("process %2d: took over in %v, killed %v later (%v after the takeover was seen) with %d rows committed, %.0f rows/s",
+			t.Logf("server %2d: took over in %v, killed %v later (%v after the takeover was seen) with %d rows committed, %.0f rows/s",
 				i+1, s.takeover.Round(time.Millisecond), s.killAt.Sub(s.seenAt).Round(time.Millisecond), s.delay.Round(time.Millisecond), s.committed, s.rate())
 		}
 	}
 	if last := k.segs[len(k.segs)-1]; !k.finishedAt.IsZero() && last.killAt.IsZero() {
-		t.Logf("process %2d: took over in %v, finished the last %d rows at %.0f rows/s",
+		t.Logf("server %2d: took over in %v, finished the last %d rows at %.0f rows/s",
 			len(k.segs), last.takeover.Round(time.Millisecond), k.rows-last.seen, float64(k.rows-last.seen)/k.finishedAt.Sub(last.seenAt).Seconds())
+	}
+	if len(k.early) > 0 {
+		t.Logf("%d early kills: %s", len(k.early), strings.Join(k.early, "; "))
 	}
 	slices.Sort(takeovers)
 	slices.Sort(rates)
