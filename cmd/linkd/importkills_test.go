@@ -85,6 +85,8 @@ type importKills struct {
 	startedAt, lastKilledAt time.Time
 	// finishedAt is when the job was seen finished, set by the caller.
 	finishedAt time.Time
+	// lastSeen is the most rows processed the API has shown.
+	lastSeen float64
 	// early describes the extra kills of servers that may not yet have
 	// taken the job over (earlyKill).
 	early []string
@@ -154,7 +156,7 @@ func (k *importKills) run(p *proc, uploaded time.Time, kills int) *proc {
 		share := float64(k.rows-seg.seen) / fastest / float64(kills-i+1)
 		seg.delay = time.Duration((0.2 + 1.3*rand.Float64()) * share * float64(time.Second))
 		for until := time.Now().Add(seg.delay); time.Now().Before(until); {
-			j := getJSON(t, k.jobURL, k.key)
+			j := k.job()
 			if j["state"] != "running" {
 				t.Fatalf("the import ended before kill %d of %d: %v", i+1, kills, j)
 			}
@@ -221,12 +223,30 @@ func recountImport(t *testing.T, db *sql.DB, jobID string) int64 {
 	return processed
 }
 
+// job reads the job through the API and checks that its progress has not
+// moved back, whichever server answers: a takeover resumes from the last
+// committed batch and never starts that count over.
+func (k *importKills) job() map[string]any {
+	t := k.t
+	t.Helper()
+	j := getJSON(t, k.jobURL, k.key)
+	now := j["rows_processed"].(float64)
+	if now < k.lastSeen {
+		t.Errorf("the job's progress went back from %v to %v rows", k.lastSeen, now)
+	}
+	if want := now / float64(k.rows); j["state"] == "running" && j["progress"] != want {
+		t.Errorf("the job shows progress %v at %v of %d rows", j["progress"], now, k.rows)
+	}
+	k.lastSeen = max(k.lastSeen, now)
+	return j
+}
+
 // waitPast polls the job until its row count passes committed: the process
 // has taken the job over and committed a batch of its own.
 func (k *importKills) waitPast(p *proc, committed int64) (int64, time.Time) {
 	t := k.t
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		j := getJSON(t, k.jobURL, k.key)
+		j := k.job()
 		if now := int64(j["rows_processed"].(float64)); now > committed {
 			return now, time.Now()
 		}

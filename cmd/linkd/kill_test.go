@@ -148,21 +148,28 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 		t.Fatalf("upload: %d %v", res.StatusCode, job)
 	}
 	uploaded := time.Now()
+	if job["rows_total"] != float64(rows) {
+		t.Fatalf("the upload counted %v rows of %d", job["rows_total"], rows)
+	}
 	id := job["_id"].(string)
 	jobURL := base + "/api/v2/public/linked-account/import/" + id
 	db := openRecount(t, tenv)
 
 	var k *importKills
+	// last is the most rows processed seen: the job's progress never goes
+	// back, across kills and takeovers.
+	var last float64
 	if testLong() {
 		// 20 kills at random moments, each after its restart has taken
 		// the job over (importkills_test.go).
 		k = &importKills{t: t, bin: bin, env: env, base: base, jobURL: jobURL, key: key, db: db, jobID: id, rows: int64(rows), mem: mem}
 		p = k.run(p, uploaded, 20)
+		last = k.lastSeen
 		defer k.report()
 	} else {
 		// Kill it once some batches have committed and before the end.
 		killAtRows(t, p, mem, jobURL, key, 10_000, rows)
-		recountImport(t, db, id)
+		last = float64(recountImport(t, db, id))
 		p = nil
 	}
 
@@ -172,13 +179,16 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 		p = startLinkd(t, bin, env, base)
 	}
 	var final map[string]any
-	var last float64
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		final = getJSON(t, jobURL, key)
 		if final["state"] != "running" && final["state"] != "queued" {
 			break
 		}
-		if now := final["rows_processed"].(float64); now > last {
+		now := final["rows_processed"].(float64)
+		if now < last {
+			t.Errorf("the job's progress went back from %v to %v rows", last, now)
+		}
+		if now > last {
 			// The deadline is for progress: the rest of a 1M-row file
 			// takes minutes.
 			last, deadline = now, time.Now().Add(60*time.Second)
@@ -198,7 +208,7 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	if testLong() {
 		mem.check(t, tenv["LINKD_DATABASE_URL"] == "")
 	}
-	if final["state"] != "succeeded" || final["rows_processed"] != float64(n+len(wantErrRows)) ||
+	if final["state"] != "succeeded" || final["rows_processed"] != float64(n+len(wantErrRows)) || final["progress"] != float64(1) ||
 		final["created"] != float64(n) || final["failed"] != float64(len(wantErrRows)) || final["updated"] != float64(0) {
 		t.Fatalf("after restart: %v", final)
 	}
