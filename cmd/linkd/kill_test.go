@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -125,28 +122,19 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	key := strings.TrimSpace(string(out))
 
-	// 200,000 distinct accounts, plus 5 repeated ids and 5 invalid rows
-	// spread through the file; their record numbers are known.
-	const n = 200_000
-	var file bytes.Buffer
-	file.WriteString("linked_account_id,name,udf.plan,udf.seats\n")
-	wantErrRows := map[int]bool{}
-	row := 1
-	for i := range n {
-		row++
-		fmt.Fprintf(&file, "acct-%06d,Customer %d,pro,%d\n", i, i, i%100)
-		if i%40_000 == 39_999 {
-			row++
-			fmt.Fprintf(&file, "acct-%06d,Repeated,pro,1\n", i-10) // a repeat: first row wins
-			wantErrRows[row] = true
-			row++
-			file.WriteString(",no id,pro,1\n") // invalid
-			wantErrRows[row] = true
-		}
+	// 200,000 distinct accounts (1,000,000 in the long run), plus 5
+	// repeated ids and 5 invalid rows spread through the file; their record
+	// numbers are known.
+	n := 200_000
+	if testLong() {
+		n = 1_000_000
 	}
+	file, wantErrRows := importFile(n)
+	rows := n + len(wantErrRows)
 
 	p := startLinkd(t, bin, env, base)
-	req, _ := http.NewRequest("POST", base+"/api/v2/public/linked-account/import?filename=big.csv", bytes.NewReader(file.Bytes()))
+	mem := newMemWatch(t, p)
+	req, _ := http.NewRequest("POST", base+"/api/v2/public/linked-account/import?filename=big.csv", bytes.NewReader(file))
 	req.Header.Set("x-api-key", key)
 	req.Header.Set("Content-Type", "text/csv")
 	res, err := http.DefaultClient.Do(req)
@@ -159,67 +147,68 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	if res.StatusCode != 202 {
 		t.Fatalf("upload: %d %v", res.StatusCode, job)
 	}
-	jobURL := base + "/api/v2/public/linked-account/import/" + job["_id"].(string)
+	uploaded := time.Now()
+	if job["rows_total"] != float64(rows) {
+		t.Fatalf("the upload counted %v rows of %d", job["rows_total"], rows)
+	}
+	id := job["_id"].(string)
+	jobURL := base + "/api/v2/public/linked-account/import/" + id
+	db := openRecount(t, tenv)
 
-	// Kill it once some batches have committed and before the end: at
-	// 10,000 rows, and in the long run (LINKD_TEST_LONG) 19 more times, at
-	// random row counts, each after its restart has taken the job over.
-	rows := n + len(wantErrRows)
-	killAt := []int{10_000}
+	var k *importKills
+	// last is the most rows processed seen: the job's progress never goes
+	// back, across kills and takeovers.
+	var last float64
 	if testLong() {
-		for len(killAt) < 20 {
-			r := 12_000 + rand.IntN(rows-22_000)
-			if !slices.ContainsFunc(killAt, func(k int) bool { return k > r-1_500 && k < r+1_500 }) {
-				killAt = append(killAt, r)
-			}
-		}
-		slices.Sort(killAt)
-	}
-	var atKill []float64
-	for i, at := range killAt {
-		if i > 0 {
-			p = startLinkd(t, bin, env, base)
-		}
-		var now float64
-		for deadline := time.Now().Add(60 * time.Second); ; {
-			j := getJSON(t, jobURL, key)
-			now = j["rows_processed"].(float64)
-			if now >= float64(at) && (i == 0 || now > atKill[i-1]) {
-				break
-			}
-			if j["state"] != "running" && j["state"] != "queued" {
-				t.Fatalf("the import ended before kill %d: %v", i+1, j)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no progress: %v\n%s", j, p.logText())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		p.cmd.Wait()
-		atKill = append(atKill, now)
-		if now >= float64(rows) {
-			t.Fatalf("the import finished (%v rows) before kill %d; the test proves nothing", now, i+1)
-		}
+		// 20 kills at random moments, each after its restart has taken
+		// the job over (importkills_test.go).
+		k = &importKills{t: t, bin: bin, env: env, base: base, jobURL: jobURL, key: key, db: db, jobID: id, rows: int64(rows), mem: mem}
+		p = k.run(p, uploaded, 20)
+		last = k.lastSeen
+		defer k.report()
+	} else {
+		// Kill it once some batches have committed and before the end.
+		killAtRows(t, p, mem, jobURL, key, 10_000, rows)
+		last = float64(recountImport(t, db, id))
+		p = nil
 	}
 
-	// A new process resumes the job once the dead one's lease has run out.
-	p = startLinkd(t, bin, env, base)
+	// A new process resumes the job once the dead one's lease has run out
+	// (in the long run it has already been started and has taken over).
+	if p == nil {
+		p = startLinkd(t, bin, env, base)
+	}
 	var final map[string]any
-	for deadline := time.Now().Add(120 * time.Second); ; {
+	for deadline := time.Now().Add(60 * time.Second); ; {
 		final = getJSON(t, jobURL, key)
 		if final["state"] != "running" && final["state"] != "queued" {
 			break
 		}
+		now := final["rows_processed"].(float64)
+		if now < last {
+			t.Errorf("the job's progress went back from %v to %v rows", last, now)
+		}
+		if now > last {
+			// The deadline is for progress: the rest of a 1M-row file
+			// takes minutes.
+			last, deadline = now, time.Now().Add(60*time.Second)
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the job did not finish after restart: %v\n%s", final, p.logText())
 		}
+		mem.sample(p)
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("%d kills, at %v of %d rows; after the last restart: %v created, %v failed", len(atKill), atKill, rows, final["created"], final["failed"])
-	if final["state"] != "succeeded" || final["rows_processed"] != float64(n+len(wantErrRows)) ||
+	mem.sample(p)
+	if k != nil {
+		k.finishedAt = time.Now()
+	}
+	t.Logf("after the last restart: %v created, %v failed, %v rows processed, %v from the upload; %s",
+		final["created"], final["failed"], final["rows_processed"], time.Since(uploaded).Round(time.Second), mem)
+	if testLong() {
+		mem.check(t, tenv["LINKD_DATABASE_URL"] == "")
+	}
+	if final["state"] != "succeeded" || final["rows_processed"] != float64(n+len(wantErrRows)) || final["progress"] != float64(1) ||
 		final["created"] != float64(n) || final["failed"] != float64(len(wantErrRows)) || final["updated"] != float64(0) {
 		t.Fatalf("after restart: %v", final)
 	}
@@ -237,7 +226,9 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	if list["totalDocs"] != float64(n) {
 		t.Fatalf("%v accounts, want %d", list["totalDocs"], n)
 	}
-	for _, id := range []string{"acct-000000", "acct-039989", "acct-199999"} {
+	// The first account, the first one repeated in the file (its first row
+	// wins) and the last.
+	for _, id := range []string{"acct-0000000", fmt.Sprintf("acct-%07d", n/5-11), fmt.Sprintf("acct-%07d", n-1)} {
 		a := getJSON(t, base+"/api/v2/public/linked-account/"+id, key)
 		if a["account_id"] != id || strings.HasPrefix(fmt.Sprint(a["name"]), "Repeated") {
 			t.Fatalf("%s = %v", id, a)
@@ -246,13 +237,11 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 
 	// The job's counters equal a recount of the rows it wrote, and the
 	// tenant's account count a recount of the accounts.
-	db := openRecount(t, tenv)
-	id := job["_id"].(string)
 	var created, failed, processed int64
 	if err := db.QueryRow(`SELECT created, failed, rows_processed FROM import_jobs WHERE id = '`+id+`'`).Scan(&created, &failed, &processed); err != nil {
 		t.Fatal(err)
 	}
-	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE import_job = '`+id+`'`); created != rc || rc != n {
+	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE import_job = '`+id+`'`); created != rc || rc != int64(n) {
 		t.Errorf("the job counts %d created; a recount of its accounts %d, want %d", created, rc, n)
 	}
 	if rc := sqlCount(t, db, `SELECT count(*) FROM import_errors WHERE job_id = '`+id+`'`); failed != rc {
@@ -261,7 +250,7 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 	if processed != int64(rows) {
 		t.Errorf("the job processed %d rows of %d", processed, rows)
 	}
-	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts`); rc != n {
+	if rc := sqlCount(t, db, `SELECT count(*) FROM linked_accounts`); rc != int64(n) {
 		t.Errorf("%d accounts in the database, want %d", rc, n)
 	}
 	checkCounters(t, db)
