@@ -397,18 +397,19 @@ func Lifecycle(event string) string {
 
 // LifecycleRuns returns the runs a change of acct's connection to slug
 // starts (event is Connection Created or Expired): one per workflow of the
-// app whose trigger is that lifecycle change, switched on in one of the
-// account's configs of the app. The caller puts them on the change's audit
-// entry (AuditEntry.Executions), so they are queued in its transaction, and
-// calls WakeRuns after the commit.
-func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *LinkedAccount, slug, event string) ([]*Execution, error) {
+// app whose trigger is that lifecycle change, switched on in one of
+// configs, the account's configs of the app as the change's transaction
+// reads them (ConnectionStore.PutConnection). The caller puts them on the
+// change's audit entry (AuditEntry.Executions), so they are queued in its
+// transaction, and calls WakeRuns after the commit.
+func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, event string, configs []*AppConfig) []*Execution {
 	lc := Lifecycle(event)
 	if lc == "" || s.Catalog == nil {
-		return nil, nil
+		return nil
 	}
 	app, ok := s.Catalog.App(slug)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	var wfs []*Workflow
 	for i := range app.Workflows {
@@ -417,16 +418,15 @@ func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *Li
 		}
 	}
 	if len(wfs) == 0 {
-		return nil, nil // the usual case: no read
-	}
-	_, configs, err := s.store.Configs(ctx, t, acct.AccountID, slug)
-	if err != nil {
-		return nil, err
+		return nil // the usual case
 	}
 	now := s.now()
 	payload, _ := json.Marshal(map[string]string{"event": event, "slug": slug, "linked_account_id": acct.AccountID})
 	var out []*Execution
 	for _, c := range configs {
+		if c.Slug != slug {
+			continue
+		}
 		for _, w := range wfs {
 			if st := c.Workflow(w.ID); st == nil || !st.Enabled {
 				continue
@@ -436,7 +436,7 @@ func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *Li
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // WakeRuns tells the runner that a commit queued runs.
