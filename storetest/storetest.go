@@ -85,7 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"KeyRotation", testKeyRotation},
 		{"ReplaceSetting", testReplaceSetting},
 		{"Executions", testExecutions},
-		{"ScheduledConfigs", testScheduledConfigs},
+		{"QueueScheduledRuns", testQueueScheduledRuns},
 		{"EventDefs", testEventDefs},
 		{"Search", testSearch},
 		{"SearchKeptByWrites", testSearchKeptByWrites},

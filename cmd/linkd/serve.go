@@ -208,7 +208,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
 	bg.Go(func() { flows.Run(bgctx) })
-	for _, sch := range workflow.Schedules(svcs.Executions, apps, store, worker.Options{Owner: owner, Logger: log}) {
+	for _, sch := range workflow.Schedules(svcs.Executions, apps, worker.Options{Owner: owner, Logger: log}) {
 		bg.Go(func() { sch.Run(bgctx) })
 	}
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
