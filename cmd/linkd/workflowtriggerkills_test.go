@@ -524,9 +524,9 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 	}
 	checkCounters(t, db)
 
-	t.Logf("%d kills (%d right after a tick; %d step calls in flight at them); %d periods fired (%d with every config), %d required by the "+
+	t.Logf("%d kills (%d right after a tick; %d step calls in flight at them); %d periods fired (%d after the setup, each checked for every config), %d required by the "+
 		"processes' lives, %d scheduled runs; %d connects acknowledged, %d cut off, %d connection runs; %d runs, %d step calls, %d retries "+
-		"after a 503, %d repeats after a kill; %d runs held by dead processes after the last kill, taken over %s after it, all ended %s after it; "+
+		"after a 503, %d repeats after a kill; %d runs held by dead processes after the last kill, the load stopped %s after it (all taken over), all ended %s after it; "+
 		"a killed process's sessions ended within %s; %s in all",
 		kills, afterTick, cut, len(fired), whole, required, len(tickRuns), len(connected), cutConnects.Load(), len(runs)-len(tickRuns),
 		len(runs), stepCalls, retries, repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
