@@ -86,6 +86,11 @@ type BulkJobStore interface {
 	// extends the lease to now+lease. ECONFLICT, writing nothing, when owner
 	// no longer holds the job.
 	SaveBulkJob(ctx context.Context, j *BulkJob, owner string, now time.Time, lease time.Duration) error
+	// HeartbeatBulkJob extends owner's lease of the running job j to
+	// until, and changes nothing else, so it may run while a batch of the
+	// job does (it reads only j.ID). ECONFLICT when owner no longer holds
+	// the job.
+	HeartbeatBulkJob(ctx context.Context, j *BulkJob, owner string, until time.Time) error
 }
 
 // BulkService runs bulk jobs. Any instance may run a job (package worker
@@ -125,6 +130,15 @@ func (s *BulkService) logger() *slog.Logger {
 // package worker's loop.
 func (s *BulkService) Claim(ctx context.Context, c Claim) (*BulkJob, error) {
 	return s.store.ClaimBulkJob(ctx, c)
+}
+
+// Heartbeat renews the lease of a job this process runs, between its
+// batches' saves: a batch slower than the lease (a short LINKD_JOB_LEASE,
+// a slow database) then keeps its owner instead of being taken over and
+// done again by another instance. Package worker's loop calls it every
+// third of the lease.
+func (s *BulkService) Heartbeat(ctx context.Context, j *BulkJob, until time.Time) error {
+	return s.store.HeartbeatBulkJob(ctx, j, s.Owner, until)
 }
 
 // QueueDelete queues the deletion of the accounts sel selects (total of

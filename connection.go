@@ -81,11 +81,13 @@ type ConnectionStore interface {
 	// ENOTFOUND when the tenant has no such account.
 	Connections(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, []*Connection, error)
 	// PutConnection creates or replaces the account's connection for
-	// (slug, authType): fn gets the account and the current connection (or
-	// nil) and returns the next one, and the account's data key when it made
-	// one (the account had none). One transaction.
+	// (slug, authType): fn gets the account, the current connection (or
+	// nil) and the account's configs of slug, read in the transaction (the
+	// runs a connection starts follow them, ExecutionService.LifecycleRuns),
+	// and returns the next connection, and the account's data key when it
+	// made one (the account had none). One transaction.
 	PutConnection(ctx context.Context, t Tenant, accountID, slug, authType string,
-		fn func(acct *LinkedAccount, cur *Connection) (next *Connection, dataKey []byte, ev *AuditEntry, err error)) (*Connection, error)
+		fn func(acct *LinkedAccount, cur *Connection, configs []*AppConfig) (next *Connection, dataKey []byte, ev *AuditEntry, err error)) (*Connection, error)
 	// RemoveConnections deletes the account's connections of slug (of one
 	// auth type, or all when authType is ""), queues fn's revocations and
 	// writes its audit entry, in one transaction. It returns what it removed

@@ -166,7 +166,7 @@ type ScheduledConfig struct {
 type StopFunc func(e *Execution, leased bool) (status string, ev *AuditEntry, err error)
 
 // ExecutionStore keeps runs and their nodes. Every method but the claims
-// and ScheduledConfigs is scoped by tenant.
+// and QueueScheduledRuns is scoped by tenant.
 type ExecutionStore interface {
 	// QueueExecutions inserts runs of the account accountID (setting
 	// their AccountPK) and writes ev, in one transaction; ENOTFOUND when
@@ -199,9 +199,16 @@ type ExecutionStore interface {
 	// holds a lease ends the run); ENOTFOUND; a run that ended already is
 	// returned unchanged without calling fn.
 	StopExecution(ctx context.Context, t Tenant, id string, now time.Time, fn StopFunc) (*Execution, error)
-	// ScheduledConfigs lists, across tenants, the configs of slug with
-	// workflow workflowID switched on.
-	ScheduledConfigs(ctx context.Context, slug, workflowID string) ([]ScheduledConfig, error)
+	// QueueScheduledRuns claims schedule name's tick for the period
+	// starting at slot for owner (as TickStore.ClaimTick does) and, in the
+	// same transaction, queues the run that run builds, with its audit
+	// entry, for every config (across tenants) of slug with workflow
+	// workflowID switched on. It returns how many runs it queued and false,
+	// queuing nothing, when the tick was claimed already. The tick and its
+	// runs commit together, so a crash cannot leave a period fired with
+	// some of its runs never queued.
+	QueueScheduledRuns(ctx context.Context, name string, slot time.Time, owner, slug, workflowID string,
+		run func(ScheduledConfig) (*Execution, *AuditEntry)) (n int, won bool, err error)
 	// ExecutionQueue counts, across tenants, the runs not ended: due at
 	// now and not leased (waiting for a worker), leased (running), and
 	// due later (waiting for a retry), with the due time of the oldest

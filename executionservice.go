@@ -318,35 +318,28 @@ func (s *ExecutionService) Rerun(ctx context.Context, t Tenant, actor, id string
 	return e, nil
 }
 
-// FireSchedule queues one run of the scheduled workflow wf of app for every
-// config that has it switched on, for the period starting at slot; it
-// returns how many. A schedule fires once per period across instances
-// (worker.NewSchedule), so this runs once per period.
-func (s *ExecutionService) FireSchedule(ctx context.Context, app *App, w *Workflow, slot time.Time) (int, error) {
-	cfgs, err := s.store.ScheduledConfigs(ctx, app.Slug, w.ID)
-	if err != nil {
-		return 0, err
-	}
+// FireSchedule claims the tick of schedule name (for owner) for the
+// period starting at slot and queues one run of the scheduled workflow w of
+// app for every config that has it switched on; it returns how many, and
+// false when another instance (or an earlier attempt) fired the period
+// already. The claim and the runs commit in one transaction: a crash after
+// the claim cannot lose the period's runs, and a period is fired once.
+func (s *ExecutionService) FireSchedule(ctx context.Context, name string, slot time.Time, owner string, app *App, w *Workflow) (int, bool, error) {
 	payload, _ := json.Marshal(map[string]string{"scheduled_at": slot.UTC().Format(time.RFC3339)})
-	n := 0
-	for _, c := range cfgs {
+	n, won, err := s.store.QueueScheduledRuns(ctx, name, slot, owner, app.Slug, w.ID, func(c ScheduledConfig) (*Execution, *AuditEntry) {
 		now := s.now()
 		e := s.newExecution(c.Tenant, c.AccountID, app, w, c.ConfigID, payload, now)
-		e.Source = SourceSchedule
-		ev := &AuditEntry{ID: NewID(), Time: now, Actor: "schedule", Action: AuditScheduleFired, AccountID: c.AccountID,
+		e.Source, e.AccountPK = SourceSchedule, c.AccountPK
+		return e, &AuditEntry{ID: NewID(), Time: now, Actor: "schedule", Action: AuditScheduleFired, AccountID: c.AccountID,
 			Details: map[string]any{"execution_id": e.ID, "workflow_id": w.ID, "slug": app.Slug}}
-		err := s.store.QueueExecutions(ctx, c.Tenant, c.AccountID, []*Execution{e}, ev)
-		if ErrorCode(err) == ENOTFOUND {
-			continue // deleted meanwhile
-		} else if err != nil {
-			return n, err
-		}
-		n++
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("fire schedule %s: %w", name, err)
 	}
 	if n > 0 {
 		s.wake()
 	}
-	return n, nil
+	return n, won, nil
 }
 
 // EventDefInput is a create or update of an event definition.
@@ -397,18 +390,19 @@ func Lifecycle(event string) string {
 
 // LifecycleRuns returns the runs a change of acct's connection to slug
 // starts (event is Connection Created or Expired): one per workflow of the
-// app whose trigger is that lifecycle change, switched on in one of the
-// account's configs of the app. The caller puts them on the change's audit
-// entry (AuditEntry.Executions), so they are queued in its transaction, and
-// calls WakeRuns after the commit.
-func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *LinkedAccount, slug, event string) ([]*Execution, error) {
+// app whose trigger is that lifecycle change, switched on in one of
+// configs, the account's configs of the app as the change's transaction
+// reads them (ConnectionStore.PutConnection). The caller puts them on the
+// change's audit entry (AuditEntry.Executions), so they are queued in its
+// transaction, and calls WakeRuns after the commit.
+func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, event string, configs []*AppConfig) []*Execution {
 	lc := Lifecycle(event)
 	if lc == "" || s.Catalog == nil {
-		return nil, nil
+		return nil
 	}
 	app, ok := s.Catalog.App(slug)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	var wfs []*Workflow
 	for i := range app.Workflows {
@@ -417,16 +411,15 @@ func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *Li
 		}
 	}
 	if len(wfs) == 0 {
-		return nil, nil // the usual case: no read
-	}
-	_, configs, err := s.store.Configs(ctx, t, acct.AccountID, slug)
-	if err != nil {
-		return nil, err
+		return nil // the usual case
 	}
 	now := s.now()
 	payload, _ := json.Marshal(map[string]string{"event": event, "slug": slug, "linked_account_id": acct.AccountID})
 	var out []*Execution
 	for _, c := range configs {
+		if c.Slug != slug {
+			continue
+		}
 		for _, w := range wfs {
 			if st := c.Workflow(w.ID); st == nil || !st.Enabled {
 				continue
@@ -436,7 +429,7 @@ func (s *ExecutionService) LifecycleRuns(ctx context.Context, t Tenant, acct *Li
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // WakeRuns tells the runner that a commit queued runs.

@@ -74,6 +74,19 @@ func (s *Store) ClaimBulkJob(ctx context.Context, c linkd.Claim) (*linkd.BulkJob
 	return j, nil
 }
 
+// HeartbeatBulkJob implements linkd.BulkJobStore.
+func (s *Store) HeartbeatBulkJob(ctx context.Context, j *linkd.BulkJob, owner string, until time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE bulk_jobs SET lease_until = $1 WHERE id = $2 AND state = $3 AND lease_owner = $4`,
+		until, j.ID, linkd.BulkRunning, owner)
+	if err != nil {
+		return fmt.Errorf("heartbeat bulk job: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return linkd.BulkJobLost(j.ID, owner)
+	}
+	return nil
+}
+
 // SaveBulkJob implements linkd.BulkJobStore.
 func (s *Store) SaveBulkJob(ctx context.Context, j *linkd.BulkJob, owner string, now time.Time, lease time.Duration) error {
 	var until *time.Time

@@ -49,6 +49,20 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 	return acct, out, nil
 }
 
+// slugConfigs returns the account's configs of slug, read in tx.
+func slugConfigs(ctx context.Context, tx pgx.Tx, t linkd.Tenant, accountPK, slug string) ([]*linkd.AppConfig, error) {
+	rows, err := tx.Query(ctx, `SELECT `+configColumns+` FROM configs
+		WHERE org_id = $1 AND env = $2 AND account_pk = $3 AND slug = $4 ORDER BY config_id`, t.OrgID, t.Env, accountPK, slug)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*linkd.AppConfig, error) { return scanConfig(row) })
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	return out, nil
+}
+
 // PutConfig implements linkd.ConfigStore. The account row is locked first,
 // so writers of one account's configs queue instead of racing on the unique
 // (slug, config_id) index.

@@ -334,25 +334,54 @@ func (s *Store) StopExecution(ctx context.Context, t linkd.Tenant, id string, no
 	return e, nil
 }
 
-// ScheduledConfigs implements linkd.ExecutionStore.
-func (s *Store) ScheduledConfigs(ctx context.Context, slug, workflowID string) ([]linkd.ScheduledConfig, error) {
+// QueueScheduledRuns implements linkd.ExecutionStore. The accounts are
+// locked (FOR SHARE, in key order) so that none is deleted between the read
+// and the runs' insert: an account being deleted is waited for and then
+// skipped, and a delete after this commit removes the runs with it.
+func (s *Store) QueueScheduledRuns(ctx context.Context, name string, slot time.Time, owner, slug, workflowID string,
+	run func(linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry)) (int, bool, error) {
 	match, _ := json.Marshal([]map[string]any{{"id": workflowID, "enabled": true}})
-	rows, err := s.pool.Query(ctx, `SELECT c.org_id, c.env, c.account_pk, a.account_id, c.config_id FROM configs c
-		JOIN linked_accounts a ON a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
-		WHERE c.slug = $1 AND c.workflows @> $2::jsonb
-		ORDER BY c.org_id, c.env, c.account_pk, c.config_id`, slug, string(match))
-	if err != nil {
-		return nil, fmt.Errorf("scheduled configs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkd.ScheduledConfig, error) {
-		var c linkd.ScheduledConfig
-		err := r.Scan(&c.Tenant.OrgID, &c.Tenant.Env, &c.AccountPK, &c.AccountID, &c.ConfigID)
-		return c, err
+	var n int
+	var won bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		var err error
+		if won, err = claimTick(ctx, tx, name, slot, owner); err != nil || !won {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT c.org_id, c.env, c.account_pk, a.account_id, c.config_id FROM configs c
+			JOIN linked_accounts a ON a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
+			WHERE c.slug = $1 AND c.workflows @> $2::jsonb
+			ORDER BY c.org_id, c.env, c.account_pk, c.config_id
+			FOR SHARE OF a`, slug, string(match))
+		if err != nil {
+			return err
+		}
+		cfgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkd.ScheduledConfig, error) {
+			var c linkd.ScheduledConfig
+			err := r.Scan(&c.Tenant.OrgID, &c.Tenant.Env, &c.AccountPK, &c.AccountID, &c.ConfigID)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range cfgs {
+			e, ev := run(c)
+			e.AccountPK = c.AccountPK
+			if err := insertExecutions(ctx, tx, c.Tenant, []*linkd.Execution{e}); err != nil {
+				return err
+			}
+			if err := insertAudit(ctx, tx, c.Tenant, ev); err != nil {
+				return err
+			}
+		}
+		n = len(cfgs)
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scheduled configs: %w", err)
+		return 0, false, fmt.Errorf("queue scheduled runs of %s: %w", name, err)
 	}
-	return out, nil
+	return n, won, nil
 }
 
 // deleteAccountExecutions removes the runs of an account, with their

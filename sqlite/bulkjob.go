@@ -76,6 +76,19 @@ func (s *Store) ClaimBulkJob(ctx context.Context, c linkd.Claim) (*linkd.BulkJob
 	return j, nil
 }
 
+// HeartbeatBulkJob implements linkd.BulkJobStore.
+func (s *Store) HeartbeatBulkJob(ctx context.Context, j *linkd.BulkJob, owner string, until time.Time) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE bulk_jobs SET lease_until = ? WHERE id = ? AND state = ? AND lease_owner = ?`,
+		micros(until), j.ID, linkd.BulkRunning, owner)
+	if err != nil {
+		return fmt.Errorf("heartbeat bulk job: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return linkd.BulkJobLost(j.ID, owner)
+	}
+	return nil
+}
+
 // SaveBulkJob implements linkd.BulkJobStore.
 func (s *Store) SaveBulkJob(ctx context.Context, j *linkd.BulkJob, owner string, now time.Time, lease time.Duration) error {
 	var until, holder any

@@ -55,6 +55,25 @@ func (s *Store) Configs(ctx context.Context, t linkd.Tenant, accountID, slug str
 	return acct, out, rows.Err()
 }
 
+// slugConfigs returns the account's configs of slug, read in tx.
+func slugConfigs(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK, slug string) ([]*linkd.AppConfig, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+configColumns+` FROM configs
+		WHERE org_id = ? AND env = ? AND account_pk = ? AND slug = ? ORDER BY config_id`, t.OrgID, t.Env, accountPK, slug)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	defer rows.Close()
+	var out []*linkd.AppConfig
+	for rows.Next() {
+		c, err := scanConfig(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // PutConfig implements linkd.ConfigStore.
 func (s *Store) PutConfig(ctx context.Context, t linkd.Tenant, accountID, slug, configID string, fn linkd.ConfigFunc) (*linkd.AppConfig, bool, error) {
 	var out *linkd.AppConfig

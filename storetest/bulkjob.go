@@ -64,6 +64,16 @@ func testBulkJobs(t *testing.T, e *env) {
 	}
 	wantCode(t, e.store.SaveBulkJob(e.ctx, c, "b", now, time.Minute), linkd.ECONFLICT)
 
+	// A heartbeat extends the holder's lease (the save's ran to 62 s) and
+	// nothing else; another owner's is refused.
+	if err := e.store.HeartbeatBulkJob(e.ctx, c, "a", now.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.store.HeartbeatBulkJob(e.ctx, c, "b", now.Add(time.Hour)), linkd.ECONFLICT)
+	if again := claim("b", now.Add(2*time.Minute)); again != nil {
+		t.Fatal("a job was claimed within its heartbeat's lease")
+	}
+
 	// The lease runs out: b takes over where a stood.
 	b := claim("b", now.Add(5*time.Minute))
 	if b == nil || b.Done != 10 || b.Failed != 1 || b.Cursor != "cursor-1" {

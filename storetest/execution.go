@@ -186,7 +186,11 @@ func testExecutions(t *testing.T, e *env) {
 	}
 }
 
-func testScheduledConfigs(t *testing.T, e *env) {
+// testQueueScheduledRuns: a tick queues one run per config with the
+// workflow switched on, each with
+// its audit entry; the same tick claimed again, by any owner, queues
+// nothing, and ClaimTick sees it taken.
+func testQueueScheduledRuns(t *testing.T, e *env) {
 	e.create(t, e.t, "acme", "Acme", nil)
 	e.create(t, e.t, "globex", "Globex", nil)
 	put := func(account, id string, on bool) {
@@ -201,18 +205,45 @@ func testScheduledConfigs(t *testing.T, e *env) {
 	}
 	put("acme", "sync-users", true)
 	put("globex", "sync-users", false)
-	got, err := e.store.ScheduledConfigs(e.ctx, "slack", "sync-users")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The tick's name is the test's own: the store is shared with other
+	// tests, whose tenants' configs a tick also sees.
+	name, slot := "sync-users:"+linkd.NewID(), linkd.StoreTime(time.Now()).Truncate(time.Hour)
 	var mine []linkd.ScheduledConfig
-	for _, c := range got {
-		if c.Tenant == e.t {
-			mine = append(mine, c)
+	fire := func(owner string) (int, bool) {
+		t.Helper()
+		n, won, err := e.store.QueueScheduledRuns(e.ctx, name, slot, owner, "slack", "sync-users", func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry) {
+			now := linkd.StoreTime(time.Now())
+			if c.Tenant == e.t {
+				mine = append(mine, c)
+			}
+			return &linkd.Execution{Tenant: c.Tenant, ID: linkd.NewID(), AccountID: c.AccountID, Slug: "slack", ConfigID: c.ConfigID,
+					WorkflowID: "sync-users", Source: linkd.SourceSchedule, Type: linkd.ExecAsync, Status: linkd.ExecRunning,
+					Payload: json.RawMessage(`{}`), NextAt: now, Deadline: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now},
+				&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return n, won
+	}
+	if n, won := fire("i1"); !won || n < 1 {
+		t.Fatalf("first claim: %d runs, won %t", n, won)
 	}
 	if len(mine) != 1 || mine[0].AccountID != "acme" || mine[0].ConfigID != "acme" || mine[0].AccountPK == "" {
 		t.Fatalf("scheduled configs: %+v", mine)
+	}
+	p, err := e.store.ListExecutions(e.ctx, e.t, linkd.ExecutionFilter{WorkflowID: "sync-users"})
+	if err != nil || p.Total != 1 || p.Executions[0].AccountID != "acme" || p.Executions[0].Source != linkd.SourceSchedule {
+		t.Fatalf("runs queued: %+v, %v", p, err)
+	}
+	if n, won := fire("i2"); won || n != 0 {
+		t.Fatalf("the tick claimed again: %d runs, won %t", n, won)
+	}
+	if won, err := e.store.ClaimTick(e.ctx, name, slot, "i3"); err != nil || won {
+		t.Fatalf("ClaimTick of a fired tick: won %t, %v", won, err)
+	}
+	if p, err := e.store.ListExecutions(e.ctx, e.t, linkd.ExecutionFilter{WorkflowID: "sync-users"}); err != nil || p.Total != 1 {
+		t.Fatalf("runs after the second claim: %+v, %v", p, err)
 	}
 }
 

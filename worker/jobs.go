@@ -21,8 +21,9 @@ func One[T any](claim func(context.Context, linkd.Claim) (T, error)) func(contex
 }
 
 // BulkJobs returns the loop that runs bulk jobs with svc; svc's Owner and
-// Lease are the loop's.
+// Lease are the loop's. The loop heartbeats a running job's lease, which
+// each batch's save also renews.
 func BulkJobs(svc *linkd.BulkService, o Options) *Loop[*linkd.BulkJob] {
 	o.Name, o.Owner, o.Lease = "bulk", svc.Owner, svc.Lease
-	return New(o, Source[*linkd.BulkJob]{Claim: One(svc.Claim), Run: svc.Run, Tenant: (*linkd.BulkJob).Tenant})
+	return New(o, Source[*linkd.BulkJob]{Claim: One(svc.Claim), Run: svc.Run, Heartbeat: svc.Heartbeat, Tenant: (*linkd.BulkJob).Tenant})
 }

@@ -17,16 +17,40 @@ type Schedule struct {
 	opts  Options
 	name  string
 	every time.Duration
-	ticks linkd.TickStore
-	fn    func(ctx context.Context, slot time.Time) error
+	// fire claims the period's tick and, when it won, does the work.
+	fire func(ctx context.Context, slot time.Time) error
 }
 
 // NewSchedule returns a schedule named name (unique among schedules) that
-// runs fn every period; fn gets the start of its period.
+// runs fn every period; fn gets the start of its period. The tick is
+// claimed in its own transaction before fn runs, so a crash in between
+// skips that period's work: fit for work the next period redoes anyway (a
+// purge), not for work that must happen once per period (see
+// NewClaimingSchedule).
 func NewSchedule(o Options, name string, every time.Duration, ticks linkd.TickStore, fn func(ctx context.Context, slot time.Time) error) *Schedule {
+	return NewClaimingSchedule(o, name, every, func(ctx context.Context, name string, slot time.Time, owner string) (bool, error) {
+		won, err := ticks.ClaimTick(ctx, name, slot, owner)
+		if err != nil || !won {
+			return false, err
+		}
+		return true, fn(ctx, slot)
+	})
+}
+
+// NewClaimingSchedule returns a schedule whose fire claims the tick of
+// schedule name for the period starting at slot (for owner) and does the
+// period's work in the same transaction, reporting whether it won the
+// tick: the work is then done once per period, and a crash cannot claim
+// the period with its work lost.
+func NewClaimingSchedule(o Options, name string, every time.Duration, fire func(ctx context.Context, name string, slot time.Time, owner string) (bool, error)) *Schedule {
 	o.defaults()
 	o.Logger = o.Logger.With("schedule", name)
-	return &Schedule{opts: o, name: name, every: every, ticks: ticks, fn: fn}
+	s := &Schedule{opts: o, name: name, every: every}
+	s.fire = func(ctx context.Context, slot time.Time) error {
+		_, err := fire(ctx, name, slot, o.Owner)
+		return err
+	}
+	return s
 }
 
 // Run fires the schedule until ctx ends.
@@ -47,12 +71,8 @@ func (s *Schedule) Run(ctx context.Context) {
 }
 
 // Fire claims the current period's tick and, when this instance won it,
-// runs the function. It returns the period's start.
+// does the period's work. It returns the period's start.
 func (s *Schedule) Fire(ctx context.Context) (time.Time, error) {
 	slot := s.opts.now().Truncate(s.every)
-	won, err := s.ticks.ClaimTick(ctx, s.name, slot, s.opts.Owner)
-	if err != nil || !won {
-		return slot, err
-	}
-	return slot, s.fn(ctx, slot)
+	return slot, s.fire(ctx, slot)
 }

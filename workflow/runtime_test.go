@@ -397,7 +397,7 @@ func TestSchedulesFireOncePerPeriod(t *testing.T) {
 		f.enable(f.tn, "cust", "slack", "sync-users", nil, nil)
 		var all []*worker.Schedule
 		for _, owner := range []string{"i1", "i2"} {
-			all = append(all, workflow.Schedules(f.svcs.Executions, f.cat, store, worker.Options{Owner: owner, Clock: f.clock})...)
+			all = append(all, workflow.Schedules(f.svcs.Executions, f.cat, worker.Options{Owner: owner, Clock: f.clock})...)
 		}
 		if len(all) != 2*4 { // the four scheduled shipped workflows, per instance
 			t.Fatalf("%d schedules", len(all))

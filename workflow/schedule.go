@@ -9,10 +9,11 @@ import (
 )
 
 // Schedules returns one schedule per scheduled workflow of the catalog:
-// each fires once per period across every instance (worker.NewSchedule
-// records the period's tick in the database) and queues a run for every
-// config that has the workflow switched on.
-func Schedules(svc *linkd.ExecutionService, catalog linkd.Catalog, ticks linkd.TickStore, o worker.Options) []*worker.Schedule {
+// each fires once per period across every instance and queues a run for
+// every config that has the workflow switched on, in the transaction that
+// records the period's tick (ExecutionService.FireSchedule), so a crash
+// cannot fire a period without its runs.
+func Schedules(svc *linkd.ExecutionService, catalog linkd.Catalog, o worker.Options) []*worker.Schedule {
 	var out []*worker.Schedule
 	for _, app := range catalog.Apps() {
 		for i := range app.Workflows {
@@ -20,10 +21,10 @@ func Schedules(svc *linkd.ExecutionService, catalog linkd.Catalog, ticks linkd.T
 			if w.Trigger == nil || w.Trigger.Period == 0 {
 				continue
 			}
-			out = append(out, worker.NewSchedule(o, "workflow:"+app.Slug+"/"+w.ID, w.Trigger.Period, ticks,
-				func(ctx context.Context, slot time.Time) error {
-					_, err := svc.FireSchedule(ctx, app, w, slot)
-					return err
+			out = append(out, worker.NewClaimingSchedule(o, "workflow:"+app.Slug+"/"+w.ID, w.Trigger.Period,
+				func(ctx context.Context, name string, slot time.Time, owner string) (bool, error) {
+					_, won, err := svc.FireSchedule(ctx, name, slot, owner, app, w)
+					return won, err
 				}))
 		}
 	}

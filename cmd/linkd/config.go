@@ -49,6 +49,10 @@ type Config struct {
 	// in the background and before the credentials route hands it out.
 	RefreshAhead time.Duration
 	AppsFile     string
+	// ScheduleEvery, when set, is the period of every scheduled workflow
+	// in place of its catalog's (which is at least 5 minutes): for tests
+	// and demos that need ticks seconds apart, never for production.
+	ScheduleEvery time.Duration
 	// AllowPrivate are the private or reserved networks outbound calls
 	// (apps, token endpoints) may reach; none by default (SSRF guard).
 	AllowPrivate []netip.Prefix
@@ -162,6 +166,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		jobLease = s
 		return nil
 	})
+	scheduleEvery := env("LINKD_SCHEDULE_EVERY", "")
+	fs.Func("schedule-every", "runs every scheduled workflow at this period instead of its catalog's: for tests and demos only (LINKD_SCHEDULE_EVERY, default unset, at least 1s)", func(s string) error {
+		scheduleEvery = s
+		return nil
+	})
 	refreshLease := env("LINKD_REFRESH_LEASE", "2m")
 	fs.Func("refresh-lease", "how long a token refresh holds its connection; a refresh gives up after half of it (LINKD_REFRESH_LEASE, default 2m, at least 10s)", func(s string) error {
 		refreshLease = s
@@ -224,6 +233,11 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		}
 		if c.JobLease, err = time.ParseDuration(jobLease); err != nil || c.JobLease < time.Second {
 			return fmt.Errorf("job lease %q (--job-lease, LINKD_JOB_LEASE): must be a duration of at least 1s", jobLease)
+		}
+		if scheduleEvery != "" {
+			if c.ScheduleEvery, err = time.ParseDuration(scheduleEvery); err != nil || c.ScheduleEvery < time.Second {
+				return fmt.Errorf("schedule period %q (--schedule-every, LINKD_SCHEDULE_EVERY): must be a duration of at least 1s", scheduleEvery)
+			}
 		}
 		if c.RefreshLease, err = time.ParseDuration(refreshLease); err != nil || c.RefreshLease < connect.MinRefreshLease {
 			return fmt.Errorf("refresh lease %q (--refresh-lease, LINKD_REFRESH_LEASE): must be a duration of at least %s", refreshLease, connect.MinRefreshLease)
@@ -403,6 +417,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("import_lease", c.ImportLease),
 		slog.Duration("job_lease", c.JobLease),
 		slog.Duration("refresh_lease", c.RefreshLease),
+		slog.Duration("schedule_every", c.ScheduleEvery),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.Duration("refresh_ahead", c.RefreshAhead),
 		slog.Any("allow_private_networks", c.AllowPrivate),

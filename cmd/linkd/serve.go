@@ -115,6 +115,18 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("apps: %w", err)
 	}
 	log.Info("app catalog loaded", "apps", len(apps.Apps()), "file", c.AppsFile)
+	if c.ScheduleEvery > 0 {
+		// Only tests and demos set it: the catalog's periods are checked
+		// against linkd.MinScheduleEvery, this one is not.
+		for _, app := range apps.Apps() {
+			for i := range app.Workflows {
+				if tr := app.Workflows[i].Trigger; tr != nil && tr.Period > 0 {
+					tr.Period = c.ScheduleEvery
+				}
+			}
+		}
+		log.Warn("scheduled workflows run at the test period", "every", c.ScheduleEvery)
+	}
 	svcs.Webhooks.Catalog = apps
 	// Every call to the outside leaves through the SSRF-guarded client:
 	// token endpoints with a whole-call timeout, the proxy with its own
@@ -208,7 +220,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	bg.Go(func() { bulk.Run(bgctx) })
 	bg.Go(func() { sender.Run(bgctx) })
 	bg.Go(func() { flows.Run(bgctx) })
-	for _, sch := range workflow.Schedules(svcs.Executions, apps, store, worker.Options{Owner: owner, Logger: log}) {
+	for _, sch := range workflow.Schedules(svcs.Executions, apps, worker.Options{Owner: owner, Logger: log}) {
 		bg.Go(func() { sch.Run(bgctx) })
 	}
 	// Waited for with the rest (bg.Wait), so no purge runs on a closed store.
