@@ -279,6 +279,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		debug.SetGCPercent(400)
 		cfg.GOGC = "400 (as linkd serve)"
 	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20) // as linkd serve
+	}
 	if cfg.CPUProfile != "" {
 		if err := os.MkdirAll(cfg.CPUProfile, 0o755); err != nil {
 			return err
