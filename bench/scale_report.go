@@ -38,6 +38,13 @@ func scaleMarkdown(rs []scaleResult) string {
 					continue
 				}
 				clients = x.Clients
+				if x.Stats.Requests == 0 {
+					// Not one request ended within the measured time: no
+					// latency to show, and none to compare.
+					cells += fmt.Sprintf(" none ended in %.0f s |", x.Stats.Seconds)
+					first = -1
+					continue
+				}
 				if first == 0 {
 					first = x.Stats.P99ms
 				}
@@ -48,7 +55,7 @@ func scaleMarkdown(rs []scaleResult) string {
 				}
 				cells += fmt.Sprintf(" %.2f (%.2f)%s |", x.Stats.P99ms, x.Stats.P50ms, errs)
 			}
-			growth := "–"
+			growth := "–" // also when a size had no request end
 			if first > 0 {
 				growth = fmt.Sprintf("%.1f×", last/first)
 			}
