@@ -99,8 +99,11 @@ func TestSettingsBrowser(t *testing.T) {
 		if p := b.path(); p != "/settings/api-keys" {
 			t.Fatalf("the secret page is at %s: it must be the POST's response", p)
 		}
+		// The status is emptied on the click and filled when the clipboard's
+		// promise settles: wait for it to say something, then check what.
 		b.run("copy", chromedp.WaitVisible(`button[data-copy="secret"]`, q), chromedp.Click(`button[data-copy="secret"]`, q),
-			chromedp.WaitVisible(`[data-copy-status="secret"]`, q))
+			chromedp.Poll(`document.querySelector('[data-copy-status="secret"]').textContent !== ""`, nil,
+				chromedp.WithPollingTimeout(10*time.Second)))
 		if got := b.text(`[data-copy-status="secret"]`); got != "Copied" {
 			t.Fatalf("copy says %q", got)
 		}
