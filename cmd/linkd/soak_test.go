@@ -60,25 +60,25 @@ type soakClient struct {
 	jobs      []string
 }
 
-// one sends one request of the mix and returns its status.
-func (c *soakClient) one(rng *rand.Rand) (int, error) {
+// one sends one request of the mix and returns its kind and status.
+func (c *soakClient) one(rng *rand.Rand) (string, int, error) {
 	c.mu.Lock()
 	id := c.ids[rng.IntN(len(c.ids))]
 	c.mu.Unlock()
 	const la = "/api/v2/public/linked-account"
-	var method, path string
+	var kind, method, path string
 	var body []byte
 	switch p := rng.IntN(100); {
 	case p < 40:
-		method, path = "GET", la+"/"+id
+		kind, method, path = "get", "GET", la+"/"+id
 	case p < 60:
-		method, path = "GET", la+"?limit=50&include_total=false"
+		kind, method, path = "list", "GET", la+"?limit=50&include_total=false"
 	case p < 70:
 		i := rng.IntN(len(id) - 4)
-		method, path = "GET", la+"?limit=50&include_total=false&q="+url.QueryEscape(id[i:i+4])
+		kind, method, path = "search", "GET", la+"?limit=50&include_total=false&q="+url.QueryEscape(id[i:i+4])
 	case p < 85:
 		id = fmt.Sprintf("soak-new-%d", c.next.Add(1))
-		method, path = "POST", la
+		kind, method, path = "create", "POST", la
 		body, _ = json.Marshal(map[string]any{"linked_account_id": id, "name": "Soak " + id, "udf": map[string]any{"plan": "pro"}})
 	case p < 95:
 		// Seeded accounts only: an upsert of one a DELETE is removing
@@ -86,7 +86,7 @@ func (c *soakClient) one(rng *rand.Rand) (int, error) {
 		c.mu.Lock()
 		id = c.ids[rng.IntN(c.seeded)]
 		c.mu.Unlock()
-		method, path = "PUT", la
+		kind, method, path = "upsert", "PUT", la
 		body, _ = json.Marshal(map[string]any{"linked_account_id": id, "name": fmt.Sprintf("Renamed %d", rng.IntN(1000))})
 	default:
 		// Delete one of the accounts this run made, never a seeded one
@@ -94,13 +94,13 @@ func (c *soakClient) one(rng *rand.Rand) (int, error) {
 		c.mu.Lock()
 		if len(c.ids) < 100 || !strings.HasPrefix(c.ids[len(c.ids)-1], "soak-new-") {
 			c.mu.Unlock()
-			method, path = "GET", la+"/"+id
+			kind, method, path = "get", "GET", la+"/"+id
 			break
 		}
 		id = c.ids[len(c.ids)-1]
 		c.ids = c.ids[:len(c.ids)-1]
 		c.mu.Unlock()
-		method, path = "DELETE", la+"/"+id
+		kind, method, path = "delete", "DELETE", la+"/"+id
 	}
 	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	req.Header.Set("x-api-key", c.key)
@@ -109,7 +109,7 @@ func (c *soakClient) one(rng *rand.Rand) (int, error) {
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return 0, err
+		return kind, 0, err
 	}
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
@@ -118,7 +118,7 @@ func (c *soakClient) one(rng *rand.Rand) (int, error) {
 		c.ids = append(c.ids, id)
 		c.mu.Unlock()
 	}
-	return res.StatusCode, nil
+	return kind, res.StatusCode, nil
 }
 
 // upload queues an import of rows new accounts and returns its job id.
@@ -153,6 +153,7 @@ func (c *soakClient) upload(t *testing.T, prefix string, rows int) {
 // soakWindow is what one window of the soak saw.
 type soakWindow struct {
 	lat        []time.Duration
+	byKind     map[string][]time.Duration // by kind of request, from when it was sent
 	fivexx     int
 	errs       int
 	late       int // requests that could not start on time: all workers busy
@@ -160,13 +161,25 @@ type soakWindow struct {
 	goroutines int
 }
 
-func (w *soakWindow) p99() time.Duration {
-	if len(w.lat) == 0 {
+func (w *soakWindow) p99() time.Duration { return p99(w.lat) }
+
+func p99(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
 		return 0
 	}
-	s := slices.Clone(w.lat)
+	s := slices.Clone(lat)
 	slices.Sort(s)
 	return s[len(s)*99/100]
+}
+
+// kinds is the p99 of each kind of request from when it was sent (not
+// when it was due, so that a backlog does not hide which request is slow).
+func (w *soakWindow) kinds() string {
+	var b strings.Builder
+	for _, k := range []string{"get", "list", "search", "create", "upsert", "delete"} {
+		fmt.Fprintf(&b, " %s %v", k, p99(w.byKind[k]).Round(100*time.Microsecond))
+	}
+	return b.String()
 }
 
 func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duration) {
@@ -204,7 +217,7 @@ func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duratio
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(k), 1))
 			for time.Now().Before(stopMax) {
-				if _, err := c.one(rng); err == nil {
+				if _, _, err := c.one(rng); err == nil {
 					done.Add(1)
 				}
 			}
@@ -220,7 +233,7 @@ func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duratio
 	// latency counts from when a request was due, so a stall shows.
 	windows := make([]*soakWindow, int(total/window))
 	for i := range windows {
-		windows[i] = &soakWindow{}
+		windows[i] = &soakWindow{byKind: map[string][]time.Duration{}}
 	}
 	var wmu sync.Mutex
 	start := time.Now()
@@ -231,11 +244,14 @@ func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duratio
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(k), 2))
 			for at := range due {
-				status, err := c.one(rng)
+				sent := time.Now()
+				kind, status, err := c.one(rng)
+				served := time.Since(sent)
 				took := time.Since(at)
 				w := windows[min(int(at.Sub(start)/window), len(windows)-1)]
 				wmu.Lock()
 				w.lat = append(w.lat, took)
+				w.byKind[kind] = append(w.byKind[kind], served)
 				if err != nil {
 					w.errs++
 				} else if status >= 500 {
@@ -278,8 +294,8 @@ func testSoak(t *testing.T, bin string, tenv testEnv, total, window time.Duratio
 	var fivexx, errs, late, n int
 	for i, w := range windows {
 		fivexx, errs, late, n = fivexx+w.fivexx, errs+w.errs, late+w.late, n+len(w.lat)
-		t.Logf("window %d: %d requests, p99 %v, 5xx %d, errors %d, late %d, anon RSS %d MiB, goroutines %d",
-			i+1, len(w.lat), w.p99().Round(100*time.Microsecond), w.fivexx, w.errs, w.late, w.anon>>20, w.goroutines)
+		t.Logf("window %d: %d requests, p99 %v, 5xx %d, errors %d, late %d, anon RSS %d MiB, goroutines %d; p99 served by kind:%s",
+			i+1, len(w.lat), w.p99().Round(100*time.Microsecond), w.fivexx, w.errs, w.late, w.anon>>20, w.goroutines, w.kinds())
 	}
 	if fivexx > 0 || errs > 0 {
 		t.Errorf("%d answers were 5xx and %d requests failed, of %d:\n%s", fivexx, errs, n, p.logText())
