@@ -25,6 +25,7 @@ import (
 	"github.com/linkd-dev/linkd/hosted"
 	linkdhttp "github.com/linkd-dev/linkd/http"
 	"github.com/linkd-dev/linkd/outbound"
+	"github.com/linkd-dev/linkd/postgres"
 	"github.com/linkd-dev/linkd/proxy"
 	"github.com/linkd-dev/linkd/ratelimit"
 	"github.com/linkd-dev/linkd/webhooks"
@@ -95,6 +96,9 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer store.Close()
+	if pg, ok := store.(*postgres.Store); ok && pg.AutovacuumOff(ctx) {
+		log.Warn("PostgreSQL's autovacuum is off: dead row versions will pile up and every query slow down; switch it on, or vacuum linked_accounts, account_counts and account_udf often (docs/operations.md)")
+	}
 	keys, err := openKeyring(ctx, c, store, log)
 	if err != nil {
 		return err
