@@ -237,32 +237,29 @@ func (l *Loop[T]) busyTenants() (busy []linkd.Tenant, room int) {
 	if l.opts.TenantCap <= 0 {
 		return nil, l.opts.Concurrency
 	}
-	most := 0
-	for t, n := range l.perTenant {
-		if n >= l.opts.TenantCap {
-			busy = append(busy, t)
-		} else {
-			most = max(most, n)
-		}
-	}
-	return busy, l.opts.TenantCap - most
+	return atCap(l.perTenant, l.opts.TenantCap)
 }
 
-// busyGroups lists the groups at their cap, and how many items a claim may
-// take without pushing any other group past it; l.mu is held.
+// busyGroups is busyTenants for groups.
 func (l *Loop[T]) busyGroups() (busy []string, room int) {
 	if l.opts.GroupCap <= 0 || l.src.Group == nil {
 		return nil, l.opts.Concurrency
 	}
+	return atCap(l.perGroup, l.opts.GroupCap)
+}
+
+// atCap lists the keys whose running count is at limit, and how many more
+// items the busiest other key may take.
+func atCap[K comparable](running map[K]int, limit int) (busy []K, room int) {
 	most := 0
-	for g, n := range l.perGroup {
-		if n >= l.opts.GroupCap {
-			busy = append(busy, g)
+	for k, n := range running {
+		if n >= limit {
+			busy = append(busy, k)
 		} else {
 			most = max(most, n)
 		}
 	}
-	return busy, l.opts.GroupCap - most
+	return busy, limit - most
 }
 
 // acquire counts it as running and returns its group ("" when groups are
