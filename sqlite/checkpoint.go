@@ -141,7 +141,9 @@ func (s *Store) passiveCheckpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var busy, logFrames, done int
+	began := time.Now()
 	s.ckpt.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
+	s.observeCheckpoint(CheckpointStats{Mode: "passive", Took: time.Since(began), Busy: done < logFrames})
 }
 
 // checkpoint runs wal_checkpoint(TRUNCATE) on the writer connection, and
@@ -161,8 +163,10 @@ func (s *Store) checkpoint() bool {
 	}
 	defer conn.ExecContext(ctx, `PRAGMA busy_timeout = 10000`)
 	var busy, logFrames, done int
+	began := time.Now()
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return false
 	}
+	s.observeCheckpoint(CheckpointStats{Mode: "truncate", Took: time.Since(began), Busy: busy != 0})
 	return busy == 0
 }

@@ -173,3 +173,47 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestObserverTimesTheWriter: the observer hears of each write transaction
+// (its requests, work and commit) and of the checkpoints, the truncating
+// one a delete asks for included, which is what the slow-writer log and the
+// writer's metrics are made from.
+func TestObserverTimesTheWriter(t *testing.T) {
+	s := dbtest.SQLite(t)
+	writes, ckpts := make(chan sqlite.WriteStats, 1000), make(chan sqlite.CheckpointStats, 1000)
+	s.Observe(sqlite.Observer{
+		Write:      func(w sqlite.WriteStats) { writes <- w },
+		Checkpoint: func(c sqlite.CheckpointStats) { ckpts <- c },
+	})
+	svc, tn := dbtest.Accounts(t, s)
+	name := "Observed"
+	if _, err := svc.Create(t.Context(), tn, "t", linkd.AccountInput{AccountID: "seen", Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-writes:
+		if w.Requests < 1 || w.Work <= 0 || w.Slowest <= 0 || w.Slowest > w.Work || w.Commit <= 0 {
+			t.Fatalf("write observed as %+v", w)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write transaction observed")
+	}
+	if err := svc.Delete(t.Context(), tn, "t", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]bool{}
+	for deadline := time.After(20 * time.Second); !modes["truncate"]; {
+		select {
+		case c := <-ckpts:
+			if c.Took <= 0 {
+				t.Fatalf("checkpoint observed as %+v", c)
+			}
+			modes[c.Mode] = true
+		case <-deadline:
+			t.Fatalf("after a delete, checkpoints observed: %v; want a truncate", modes)
+		}
+	}
+	if !modes["passive"] {
+		t.Fatalf("no passive checkpoint before the truncation: %v", modes)
+	}
+}

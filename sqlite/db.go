@@ -55,6 +55,9 @@ type Store struct {
 	// lock is a shared lock on the file held while the store is open, so
 	// that a restore does not replace the file under it (backup.go).
 	lock *os.File
+	// observer receives the writer's and the checkpointer's timings
+	// (observe.go).
+	observer observer
 }
 
 var _ linkd.Store = (*Store)(nil)

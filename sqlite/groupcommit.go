@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // SQLite has one writer, and each transaction pays for BEGIN, COMMIT and the
@@ -74,6 +75,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	// Statements run with contexts that cannot be cancelled: cancelling one
 	// would interrupt the shared connection, and with it the others' work.
 	ctx := context.WithoutCancel(group[0].ctx)
+	began := time.Now()
 	stx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range group {
@@ -84,16 +86,20 @@ func (s *Store) runGroup(group []*writeReq) {
 	tx := newWtx(stx, s.hooks)
 	results := make([]error, len(group))
 	ok := 0
+	var slowest time.Duration
 	for i, r := range group {
+		t0 := time.Now()
 		if len(group) == 1 {
 			results[i] = call(r.fn, tx)
 		} else {
 			results[i] = savepoint(ctx, tx, r.fn)
 		}
+		slowest = max(slowest, time.Since(t0))
 		if results[i] == nil {
 			ok++
 		}
 	}
+	worked := time.Now()
 	if ok == 0 {
 		tx.Rollback()
 	} else if err := tx.Commit(); err != nil {
@@ -111,6 +117,7 @@ func (s *Store) runGroup(group []*writeReq) {
 			s.work.Notify(k)
 		}
 	}
+	s.observeWrite(WriteStats{Requests: len(group), Work: worked.Sub(began), Slowest: slowest, Commit: time.Since(worked)})
 	for i, r := range group {
 		r.done <- results[i]
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,12 +17,14 @@ import (
 )
 
 // registerStoreMetrics exposes the database pools' state: a pool that is
-// always exhausted is the first thing to look at when latency rises.
-func registerStoreMetrics(reg *prometheus.Registry, store linkd.Store) {
+// always exhausted is the first thing to look at when latency rises. On
+// SQLite it also times the writer (sqliteWriterMetrics).
+func registerStoreMetrics(reg *prometheus.Registry, store linkd.Store, log *slog.Logger) {
 	switch s := store.(type) {
 	case *sqlite.Store:
 		write, read := s.DBs()
 		reg.MustRegister(collectors.NewDBStatsCollector(write, "sqlite_write"), collectors.NewDBStatsCollector(read, "sqlite_read"))
+		s.Observe(sqliteWriterMetrics(reg, log))
 	case *postgres.Store:
 		gauge := func(name, help string, f func() float64) {
 			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linkd_pg_pool_" + name, Help: help}, f))
@@ -32,6 +35,45 @@ func registerStoreMetrics(reg *prometheus.Registry, store linkd.Store) {
 		gauge("max_conns", "Pool size limit.", func() float64 { return float64(s.Stats().MaxConns()) })
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linkd_pg_pool_empty_acquire_total",
 			Help: "Acquires that had to wait for a connection."}, func() float64 { return float64(s.Stats().EmptyAcquireCount()) }))
+	}
+}
+
+// slowWriter is how long the SQLite writer may be held by one transaction
+// or checkpoint before the log says so: every write waits behind it, so a
+// stall this long shows in every write's latency.
+const slowWriter = 500 * time.Millisecond
+
+// sqliteWriterMetrics times SQLite's one writer: its transactions (the
+// requests group commit ran together, the time running them and the time
+// committing) and the WAL checkpoints, and logs a warning for any that held
+// it past slowWriter.
+func sqliteWriterMetrics(reg *prometheus.Registry, log *slog.Logger) sqlite.Observer {
+	buckets := prometheus.ExponentialBuckets(0.0005, 4, 9) // 0.5 ms to 33 s
+	tx := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "linkd_sqlite_write_seconds",
+		Help: "Time SQLite's writer spent per transaction, by phase (work: running the requests grouped into it; commit).", Buckets: buckets},
+		[]string{"phase"})
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linkd_sqlite_write_group_size",
+		Help: "Write requests that group commit ran as one transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)})
+	ckpt := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "linkd_sqlite_checkpoint_seconds",
+		Help: "Time of WAL checkpoints, by mode (passive: beside the writer; truncate: holding it).", Buckets: buckets},
+		[]string{"mode"})
+	reg.MustRegister(tx, size, ckpt)
+	return sqlite.Observer{
+		Write: func(w sqlite.WriteStats) {
+			tx.WithLabelValues("work").Observe(w.Work.Seconds())
+			tx.WithLabelValues("commit").Observe(w.Commit.Seconds())
+			size.Observe(float64(w.Requests))
+			if w.Work+w.Commit > slowWriter {
+				log.Warn("slow SQLite write transaction: every write waited behind it", "requests", w.Requests,
+					"work", w.Work.Round(time.Millisecond).String(), "slowest", w.Slowest.Round(time.Millisecond).String(), "commit", w.Commit.Round(time.Millisecond).String())
+			}
+		},
+		Checkpoint: func(c sqlite.CheckpointStats) {
+			ckpt.WithLabelValues(c.Mode).Observe(c.Took.Seconds())
+			if c.Mode == "truncate" && c.Took > slowWriter {
+				log.Warn("slow SQLite WAL truncation: every write waited behind it", "took", c.Took.Round(time.Millisecond).String(), "busy", c.Busy)
+			}
+		},
 	}
 }
 

@@ -29,16 +29,10 @@ type privatePostgres struct {
 // postgres user, no server binaries).
 func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run initdb and pg_ctl as the postgres user")
-	}
-	if _, err := user.Lookup("postgres"); err != nil {
-		t.Skip("no postgres user")
+	if why := noPrivatePostgres(); why != "" {
+		t.Skip(why)
 	}
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(bins) == 0 {
-		t.Skip("no PostgreSQL server binaries in /usr/lib/postgresql")
-	}
 	sort.Strings(bins)
 	// t.TempDir is private to root; the cluster's directory must be the
 	// postgres user's.
@@ -60,6 +54,21 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 	})
 	pg.start(t)
 	return pg
+}
+
+// noPrivatePostgres says why a private cluster cannot be started here, or
+// "" when it can.
+func noPrivatePostgres() string {
+	if os.Geteuid() != 0 {
+		return "needs root to run initdb and pg_ctl as the postgres user"
+	}
+	if _, err := user.Lookup("postgres"); err != nil {
+		return "no postgres user"
+	}
+	if bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl"); len(bins) == 0 {
+		return "no PostgreSQL server binaries in /usr/lib/postgresql"
+	}
+	return ""
 }
 
 func (pg *privatePostgres) run(t *testing.T, tool string, args ...string) {

@@ -119,7 +119,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerStoreMetrics(reg, store)
+	registerStoreMetrics(reg, store, log)
 	registerMemoryMetrics(reg)
 	work := newWorkerMetrics(reg)
 	owner := instanceID()
