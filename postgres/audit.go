@@ -12,6 +12,26 @@ import (
 	"github.com/linkd-dev/linkd"
 )
 
+const insertAuditSQL = `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// queueAudit adds the insert of ev to b. It takes an entry alone: one that
+// carries events or executions goes through insertAudit.
+func queueAudit(b *pgx.Batch, t linkd.Tenant, ev *linkd.AuditEntry) error {
+	if ev == nil {
+		return nil
+	}
+	if len(ev.Events) > 0 || len(ev.Executions) > 0 {
+		return fmt.Errorf("queue audit entry %s: it carries events or executions", ev.ID)
+	}
+	fields, details, err := auditJSON(ev)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertAuditSQL, t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, fields, details)
+	return nil
+}
+
 // insertAudit writes ev in the transaction that makes the change it records,
 // so the log has an entry exactly for each change that happened.
 func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.AuditEntry) error {
@@ -22,9 +42,7 @@ func insertAudit(ctx context.Context, tx pgx.Tx, t linkd.Tenant, ev *linkd.Audit
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_log (org_id, env, id, at, actor, action, account_id, fields, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, fields, details)
+	_, err = tx.Exec(ctx, insertAuditSQL, t.OrgID, t.Env, ev.ID, ev.Time, ev.Actor, ev.Action, ev.AccountID, fields, details)
 	if err != nil {
 		return fmt.Errorf("insert audit entry: %w", err)
 	}

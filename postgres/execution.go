@@ -95,16 +95,21 @@ func insertExecutions(ctx context.Context, tx pgx.Tx, t linkd.Tenant, execs []*l
 	markWork(tx, linkd.WorkExecutions)
 	b := &pgx.Batch{}
 	for _, e := range execs {
-		b.Queue(`INSERT INTO executions (`+execColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-			$16, $17, $18, $19, $20, $21, $22, $23, NULL, $24, $25, NULL, NULL)`,
-			t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
-			e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
-			e.NextAt, e.Deadline, e.RerunOf, e.CreatedAt, e.UpdatedAt)
+		queueExecution(b, t, e)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("queue executions: %w", err)
 	}
 	return nil
+}
+
+// queueExecution adds the insert of e to b; the caller marks the work.
+func queueExecution(b *pgx.Batch, t linkd.Tenant, e *linkd.Execution) {
+	b.Queue(`INSERT INTO executions (`+execColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+			$16, $17, $18, $19, $20, $21, $22, $23, NULL, $24, $25, NULL, NULL)`,
+		t.OrgID, t.Env, e.ID, e.AccountPK, e.AccountID, e.Slug, e.ConfigID, e.WorkflowID, e.WorkflowName, e.EventID, e.EventName,
+		e.Source, e.Type, e.InstanceTag, e.Status, string(e.Payload), nullJSON(e.ReturnValue), e.Error, e.Step, e.Attempt,
+		e.NextAt, e.Deadline, e.RerunOf, e.CreatedAt, e.UpdatedAt)
 }
 
 // ClaimExecutions implements linkd.ExecutionStore: one statement leases
@@ -365,17 +370,28 @@ func (s *Store) QueueScheduledRuns(ctx context.Context, name string, slot time.T
 		if err != nil {
 			return err
 		}
-		for _, c := range cfgs {
-			e, ev := run(c)
-			e.AccountPK = c.AccountPK
-			if err := insertExecutions(ctx, tx, c.Tenant, []*linkd.Execution{e}); err != nil {
-				return err
+		// The runs and their audit entries go in pipelined batches: one
+		// round trip per tickBatch configs instead of two per config,
+		// which took 24–66 s for a tick of 20,000 configs (holding their
+		// accounts' row locks, and so their updates, all the while).
+		markWork(tx, linkd.WorkExecutions)
+		for len(cfgs) > 0 {
+			chunk := cfgs[:min(tickBatch, len(cfgs))]
+			cfgs = cfgs[len(chunk):]
+			b := &pgx.Batch{}
+			for _, c := range chunk {
+				e, ev := run(c)
+				e.AccountPK = c.AccountPK
+				queueExecution(b, c.Tenant, e)
+				if err := queueAudit(b, c.Tenant, ev); err != nil {
+					return err
+				}
 			}
-			if err := insertAudit(ctx, tx, c.Tenant, ev); err != nil {
-				return err
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return fmt.Errorf("queue scheduled runs: %w", err)
 			}
+			n += len(chunk)
 		}
-		n = len(cfgs)
 		return nil
 	})
 	if err != nil {
@@ -383,6 +399,10 @@ func (s *Store) QueueScheduledRuns(ctx context.Context, name string, slot time.T
 	}
 	return n, won, nil
 }
+
+// tickBatch is how many configs' runs a schedule tick sends to the server
+// in one round trip.
+const tickBatch = 500
 
 // deleteAccountExecutions removes the runs of an account, with their
 // payloads, inputs and outputs, in the account's delete transaction.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,6 +245,69 @@ func testQueueScheduledRuns(t *testing.T, e *env) {
 	}
 	if p, err := e.store.ListExecutions(e.ctx, e.t, linkd.ExecutionFilter{WorkflowID: "sync-users"}); err != nil || p.Total != 1 {
 		t.Fatalf("runs after the second claim: %+v, %v", p, err)
+	}
+}
+
+// testQueueScheduledRunsMany: a tick over more configs than the store
+// sends to the server at once (PostgreSQL batches them) queues one run and
+// one audit entry for each, none twice.
+func testQueueScheduledRunsMany(t *testing.T, e *env) {
+	const n = 1003
+	// A workflow of this test's own: a tick sees every tenant's configs.
+	workflow := "many-" + linkd.NewID()[24:]
+	for i := range n {
+		id := fmt.Sprintf("acct-%04d", i)
+		e.create(t, e.t, id, "Account "+id, nil)
+		_, _, err := e.store.PutConfig(e.ctx, e.t, id, "slack", id, func(acct *linkd.LinkedAccount, _ bool, cur *linkd.AppConfig) (*linkd.AppConfig, *linkd.AuditEntry, error) {
+			now := linkd.StoreTime(time.Now())
+			return &linkd.AppConfig{ID: linkd.NewID(), AccountPK: acct.ID, Slug: "slack", ConfigID: id, CreatedAt: now, UpdatedAt: now,
+				Workflows: []linkd.WorkflowState{{ID: workflow, Enabled: true, CreatedAt: now, UpdatedAt: now}}}, nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	got, won, err := e.store.QueueScheduledRuns(e.ctx, workflow, linkd.StoreTime(time.Now()).Truncate(time.Hour), "i1", "slack", workflow,
+		func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry) {
+			if seen[c.AccountID] {
+				t.Errorf("config of %s handed out twice", c.AccountID)
+			}
+			seen[c.AccountID] = true
+			now := linkd.StoreTime(time.Now())
+			return &linkd.Execution{Tenant: c.Tenant, ID: linkd.NewID(), AccountID: c.AccountID, Slug: "slack", ConfigID: c.ConfigID,
+					WorkflowID: workflow, Source: linkd.SourceSchedule, Type: linkd.ExecAsync, Status: linkd.ExecRunning,
+					Payload: json.RawMessage(`{}`), NextAt: now.Add(time.Hour), Deadline: now.Add(2 * time.Hour), CreatedAt: now, UpdatedAt: now},
+				&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}
+		})
+	if err != nil || !won || got != n || len(seen) != n {
+		t.Fatalf("tick: %d runs of %d configs handed out, won %t, %v; want %d", got, len(seen), won, err, n)
+	}
+	p, err := e.store.ListExecutions(e.ctx, e.t, linkd.ExecutionFilter{WorkflowID: workflow, Limit: 1})
+	if err != nil || p.Total != n {
+		t.Fatalf("runs queued: %d, %v; want %d", p.Total, err, n)
+	}
+	fired := map[string]bool{}
+	for f := (linkd.AuditFilter{Limit: 500}); ; {
+		entries, next, err := e.store.ListAudit(e.ctx, e.t, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range entries {
+			if ev.Action == linkd.AuditScheduleFired {
+				if fired[ev.AccountID] {
+					t.Errorf("two audit entries of the tick for %s", ev.AccountID)
+				}
+				fired[ev.AccountID] = true
+			}
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if len(fired) != n {
+		t.Fatalf("audit entries of the tick: %d; want %d", len(fired), n)
 	}
 }
 

@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ReplaceSetting", testReplaceSetting},
 		{"Executions", testExecutions},
 		{"QueueScheduledRuns", testQueueScheduledRuns},
+		{"QueueScheduledRunsMany", testQueueScheduledRunsMany},
 		{"EventDefs", testEventDefs},
 		{"Search", testSearch},
 		{"SearchKeptByWrites", testSearchKeptByWrites},
