@@ -17,9 +17,6 @@ import (
 	"github.com/linkd-dev/linkd"
 )
 
-// timeFormat is how the compatible API renders times (JavaScript's ISO form).
-const timeFormat = "2006-01-02T15:04:05.000Z"
-
 // accountJSON is a linked account on the wire, in the compatible API's shape.
 // has_auth_credentials is an extension: credentials are never returned, but a
 // client may need to know whether any are set.
@@ -54,11 +51,11 @@ func renderAccount(t linkd.Tenant, a *linkd.LinkedAccount) *accountJSON {
 	out := &accountJSON{
 		ID: a.ID, AssociatedOrg: t.OrgID, AccountID: a.AccountID, Name: a.Name, Environment: string(t.Env),
 		UDF: make([]udfJSON, 0, len(a.UDF)), Integrations: []any{}, HasAuthCredentials: a.HasCredentials(), ConnectedApps: a.ConnectedApps, ActiveWorkflows: a.ActiveWorkflows,
-		CreatedAt: a.CreatedAt.UTC().Format(timeFormat), UpdatedAt: a.UpdatedAt.UTC().Format(timeFormat),
+		CreatedAt: wireTime(a.CreatedAt), UpdatedAt: wireTime(a.UpdatedAt),
 	}
 	for _, u := range a.UDF {
 		out.UDF = append(out.UDF, udfJSON{KeyName: u.Key, KeyValue: u.Value, ID: u.ID,
-			CreatedAt: u.CreatedAt.UTC().Format(timeFormat), UpdatedAt: u.UpdatedAt.UTC().Format(timeFormat)})
+			CreatedAt: wireTime(u.CreatedAt), UpdatedAt: wireTime(u.UpdatedAt)})
 	}
 	return out
 }
@@ -245,7 +242,7 @@ func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, t linkd.Te
 		app, _ := s.catalogApp(c.Slug)
 		out.Integrations = append(out.Integrations, integrationJSON{ID: c.ID, Type: c.Slug, Name: app.Name, Icon: app.IconURL,
 			AuthType: c.AuthType, Identifier: c.Identifier, Status: c.Status, ReauthRequired: c.Status == linkd.ConnExpired,
-			CreatedAt: c.CreatedAt.UTC().Format(timeFormat), UpdatedAt: c.UpdatedAt.UTC().Format(timeFormat)})
+			CreatedAt: wireTime(c.CreatedAt), UpdatedAt: wireTime(c.UpdatedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -57,7 +57,7 @@ func renderApp(v connect.AppView) *appJSON {
 		connected, reauth := true, false
 		for _, c := range v.Connections {
 			out.ConnectedAccounts = append(out.ConnectedAccounts, connectedAccountJSON{Identifier: c.Identifier,
-				ConnectedAt: c.CreatedAt.UTC().Format(timeFormat), Status: c.Status, AuthType: c.AuthType})
+				ConnectedAt: wireTime(c.CreatedAt), Status: c.Status, AuthType: c.AuthType})
 			reauth = reauth || c.Status == linkd.ConnExpired
 		}
 		out.Connected, out.ReauthRequired = &connected, &reauth

@@ -57,7 +57,7 @@ func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) error {
 			fields = []string{}
 		}
 		out.Docs = append(out.Docs, auditJSON{ID: e.ID, Action: e.Action, Actor: e.Actor, LinkedAccountID: e.AccountID,
-			Fields: fields, Details: e.Details, CreatedAt: e.Time.UTC().Format(timeFormat)})
+			Fields: fields, Details: e.Details, CreatedAt: wireTime(e.Time)})
 	}
 	if next != "" {
 		c := encodeCursor(next)

@@ -66,7 +66,7 @@ func renderConfig(v *connect.ConfigView) *configJSON {
 	c := v.Config
 	out := &configJSON{ID: c.ID, Slug: c.Slug, ConfigID: c.ConfigID, Fields: renderConfigFields(v.App.ConfigFields, c.Fields),
 		Workflows: renderWorkflows(v), FieldErrors: []fieldErrorJSON{},
-		CreatedAt: c.CreatedAt.UTC().Format(timeFormat), UpdatedAt: c.UpdatedAt.UTC().Format(timeFormat)}
+		CreatedAt: wireTime(c.CreatedAt), UpdatedAt: wireTime(c.UpdatedAt)}
 	for _, p := range v.Problems() {
 		out.FieldErrors = append(out.FieldErrors, fieldErrorJSON{ID: p.ID, Name: p.Name, WorkflowID: p.WorkflowID, Error: map[string]string{"message": p.Message}})
 	}
@@ -256,7 +256,7 @@ func (s *Server) handleEnabledWorkflows(w http.ResponseWriter, r *http.Request) 
 	for _, e := range list {
 		out = append(out, item{ID: e.Workflow.ID, Name: e.Workflow.Name, Description: e.Workflow.Description, Icon: e.App.IconURL,
 			ConfigID: e.ConfigID, Application: e.App.Name, Slug: e.App.Slug,
-			CreatedAt: e.State.CreatedAt.UTC().Format(timeFormat), UpdatedAt: e.State.UpdatedAt.UTC().Format(timeFormat)})
+			CreatedAt: wireTime(e.State.CreatedAt), UpdatedAt: wireTime(e.State.UpdatedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

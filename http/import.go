@@ -50,20 +50,12 @@ type importJobJSON struct {
 	FinishedAt      *string           `json:"finishedAt"`
 }
 
-func optTime(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := t.UTC().Format(timeFormat)
-	return &s
-}
-
 func renderImportJob(j *linkd.ImportJob) *importJobJSON {
 	out := &importJobJSON{ID: j.ID, State: j.State, Mode: j.Mode, DryRun: j.DryRun, FileName: j.FileName, SizeBytes: j.SizeBytes,
 		RowsTotal: j.RowsTotal, RowsProcessed: j.RowsProcessed, Created: j.Created, Updated: j.Updated, Unchanged: j.Unchanged,
 		Failed: j.Failed, Delimiter: j.Options.Delimiter, Encoding: j.Options.Encoding, Mapping: j.Options.Mapping,
 		Error: j.Error, ErrorsURL: importPath + "/" + j.ID + "/errors.csv",
-		CreatedAt: j.CreatedAt.UTC().Format(timeFormat), StartedAt: optTime(j.StartedAt), FinishedAt: optTime(j.FinishedAt)}
+		CreatedAt: wireTime(j.CreatedAt), StartedAt: optTime(j.StartedAt), FinishedAt: optTime(j.FinishedAt)}
 	if out.Mapping == nil {
 		out.Mapping = map[string]string{}
 	}

@@ -105,7 +105,7 @@ type orgSettingsJSON struct {
 func renderSettings(ts *linkd.TenantSettings) orgSettingsJSON {
 	out := orgSettingsJSON{SessionTokenMayRename: ts.SessionTokenMayRename}
 	if !ts.UpdatedAt.IsZero() {
-		u := ts.UpdatedAt.UTC().Format(timeFormat)
+		u := wireTime(ts.UpdatedAt)
 		out.UpdatedAt = &u
 	}
 	return out

@@ -45,7 +45,7 @@ func renderWebhook(t linkd.Tenant, w *linkd.Webhook) webhookJSON {
 	out := webhookJSON{ID: w.ID, OrgID: t.OrgID, Environment: string(t.Env), Enabled: w.Enabled, Events: w.Events, URL: w.URL,
 		Type: w.Type, Method: w.Method, Headers: w.Headers, Body: w.Body, Slug: w.Slug, WorkflowIDs: w.WorkflowIDs,
 		Description: w.Description, Group: w.Group, SigningKeyRevoked: w.SigningKeyRevoked != "",
-		CreatedAt: w.CreatedAt.UTC().Format(timeFormat), UpdatedAt: w.UpdatedAt.UTC().Format(timeFormat)}
+		CreatedAt: wireTime(w.CreatedAt), UpdatedAt: wireTime(w.UpdatedAt)}
 	if out.Events == nil {
 		out.Events = []string{}
 	}

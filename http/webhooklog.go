@@ -23,9 +23,9 @@ type deliveryJSON struct {
 
 func renderDelivery(d *linkd.Delivery) deliveryJSON {
 	dj := deliveryJSON{EventID: d.EventID, EventType: d.EventType, State: d.State, Attempts: d.Attempts,
-		CreatedAt: d.CreatedAt.UTC().Format(timeFormat), UpdatedAt: d.UpdatedAt.UTC().Format(timeFormat)}
+		CreatedAt: wireTime(d.CreatedAt), UpdatedAt: wireTime(d.UpdatedAt)}
 	if d.State == linkd.DeliveryPending {
-		next := d.NextAt.UTC().Format(timeFormat)
+		next := wireTime(d.NextAt)
 		dj.NextAttemptAt = &next
 	}
 	return dj
@@ -125,14 +125,14 @@ func (s *Server) handleGetDelivery(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	out := deliveryDetailJSON{deliveryJSON: renderDelivery(d.Delivery), WebhookID: d.Delivery.WebhookID,
-		Event:       eventJSON{ID: d.Event.ID, Type: d.Event.Type, Payload: d.Event.Payload, CreatedAt: d.Event.CreatedAt.UTC().Format(timeFormat)},
+		Event:       eventJSON{ID: d.Event.ID, Type: d.Event.Type, Payload: d.Event.Payload, CreatedAt: wireTime(d.Event.CreatedAt)},
 		AttemptsLog: make([]attemptJSON, 0, len(d.Attempts))}
 	for _, a := range d.Attempts {
 		h := a.Headers
 		if h == nil {
 			h = map[string]string{}
 		}
-		out.AttemptsLog = append(out.AttemptsLog, attemptJSON{Attempt: a.N, At: a.At.UTC().Format(timeFormat), Status: a.Status,
+		out.AttemptsLog = append(out.AttemptsLog, attemptJSON{Attempt: a.N, At: wireTime(a.At), Status: a.Status,
 			DurationMS: float64(a.Duration.Microseconds()) / 1000, ResponseHeaders: h, ResponseBody: string(a.Body), Error: a.Error})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -86,7 +86,7 @@ type eventDefJSON struct {
 
 func renderEventDef(d *linkd.EventDef) eventDefJSON {
 	return eventDefJSON{ID: d.ID, Name: d.Name, Response: d.Keys(), RawResponse: string(d.Response), JSONSchema: d.JSONSchema,
-		CreatedAt: d.CreatedAt.UTC().Format(timeFormat), UpdatedAt: d.UpdatedAt.UTC().Format(timeFormat)}
+		CreatedAt: wireTime(d.CreatedAt), UpdatedAt: wireTime(d.UpdatedAt)}
 }
 
 // writeEventDefs answers with the tenant's whole list, as every event
@@ -350,21 +350,13 @@ type executionJSON struct {
 	FinishedAt            *string         `json:"finished_at"`
 }
 
-func fmtTime(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := t.UTC().Format(timeFormat)
-	return &s
-}
-
 func (s *Server) renderExecution(e *linkd.Execution, withNodes bool) *executionJSON {
 	out := &executionJSON{ID: e.ID, Name: e.WorkflowName, OrgID: e.Tenant.OrgID, Environment: string(e.Tenant.Env), Status: e.Status,
 		AssociatedApplication: execRefJSON{ID: e.Slug, Name: e.Slug}, AssociatedWorkflow: execRefJSON{ID: e.WorkflowID, Name: e.WorkflowName},
 		TriggerEvent: e.EventName, LinkedAccountID: e.AccountID, ConfigID: e.ConfigID, AssociatedEventID: e.EventID,
 		ExecutionSource: e.Source, ExecutionType: e.Type, InstanceTag: e.InstanceTag, ReturnValue: e.ReturnValue, Error: e.Error,
-		RerunOf: e.RerunOf, CreatedAt: e.CreatedAt.UTC().Format(timeFormat), UpdatedAt: e.UpdatedAt.UTC().Format(timeFormat),
-		StartedAt: fmtTime(e.StartedAt), FinishedAt: fmtTime(e.FinishedAt)}
+		RerunOf: e.RerunOf, CreatedAt: wireTime(e.CreatedAt), UpdatedAt: wireTime(e.UpdatedAt),
+		StartedAt: optTime(e.StartedAt), FinishedAt: optTime(e.FinishedAt)}
 	steps := 0
 	if cat := s.executions.Catalog; cat != nil {
 		if app, ok := cat.App(e.Slug); ok {
@@ -388,7 +380,7 @@ func (s *Server) renderExecution(e *linkd.Execution, withNodes bool) *executionJ
 		for _, n := range e.Nodes {
 			out.Nodes = append(out.Nodes, execNodeJSON{NodeID: n.StepID, NodeName: n.StepID, NodeType: n.Type, NodeStatus: n.Status,
 				AttemptsMade: n.Attempts, MaximumAttempts: n.MaxAttempts, InputData: n.Input, LatestOutput: n.Output, Error: n.Error,
-				CreatedAt: n.StartedAt.UTC().Format(timeFormat), UpdatedAt: n.UpdatedAt.UTC().Format(timeFormat)})
+				CreatedAt: wireTime(n.StartedAt), UpdatedAt: wireTime(n.UpdatedAt)})
 		}
 	}
 	return out
