@@ -179,15 +179,37 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	now := h.now()
-	if len(sel.IDs) == 0 {
+	var n int64
+	if len(sel.IDs) > 0 {
+		// A picked selection is pinned to the accounts that exist now, the
+		// ones its count counts. The job counts an id it finds gone as done
+		// (a runner that takes over after a crash finds gone those its
+		// predecessor deleted since its last save), so an id that never
+		// was an account, or was deleted before the user confirmed, made
+		// the job's Deleted exceed its Selected, and an invalid one counted
+		// as failed.
+		accts, err := h.selected(r, sel.IDs)
+		if err != nil {
+			return err
+		}
+		if len(accts) == 0 {
+			// No ids would make the job a filter selection of every account.
+			h.redirectNotice(w, r, b.Filter.link("", ""), "None of the selected accounts exists any more.")
+			return nil
+		}
+		sel.IDs = make([]string, len(accts))
+		for i, a := range accts {
+			sel.IDs[i] = a.AccountID
+		}
+		n = int64(len(accts))
+	} else {
 		limit := now.Add(time.Microsecond)
 		if sel.CreatedBefore == nil || sel.CreatedBefore.After(limit) {
 			sel.CreatedBefore = &limit
 		}
-	}
-	n, err := h.count(r, sel)
-	if err != nil {
-		return err
+		if n, err = h.count(r, sel); err != nil {
+			return err
+		}
 	}
 	if n != b.Count {
 		return h.confirmBulkDelete(w, r, b, sel, true)

@@ -7,23 +7,34 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkd-dev/linkd"
 )
 
 // TestBulkDeleteSurvivesKill9 runs the real binary, starts a bulk delete
-// from the dashboard (every account connected to one app), and kills the
-// server with SIGKILL again and again while the job runs: twice in the
-// short run (once while it deletes, once while the restarted server waits
-// for the dead one's lease), 20 times with LINKD_TEST_LONG (each after the
-// restarted server has deleted a random 1–250 accounts). Nothing is
+// from the dashboard, and kills the server with SIGKILL again and again
+// while the job runs. The dashboard has two selections, each a subtest:
+// "filter" deletes every account connected to one app, "picked" the
+// accounts picked one by one (every other one of those connected to the
+// app, among ids that never existed, were deleted before the user
+// confirmed, or are not valid ids; a few more are deleted through the API
+// while the job runs). The filter job is killed twice in the short run
+// (once while it deletes, once while the restarted server waits for the
+// dead one's lease), the picked one once; each 20 times with
+// LINKD_TEST_LONG (each after the restarted server has deleted a random
+// 1–250 accounts, or, for the at most 1,000 picked ones, 1–47). Nothing is
 // deleted while a dead server's lease holds the job, and a restarted
 // server takes the job over within a poll of the lease's end (the servers
 // run with a short LINKD_JOB_LEASE, bulkJobLease). Afterwards every
 // selected account is gone and every other one untouched, each deleted
-// exactly once (one audit entry), the job's progress equals a recount,
+// exactly once (one audit entry, the job's or the API's), the job's
+// progress equals a recount (a picked selection counts the accounts that
+// existed when the user confirmed it),
 // every counter linkd keeps equals a recount from the rows, and each
 // deleted OAuth connection's token was revoked at the provider or is
 // queued for it.
@@ -32,8 +43,12 @@ func TestBulkDeleteSurvivesKill9(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testBulkKill9(t, bin, env) })
+	for _, picked := range []bool{false, true} {
+		t.Run(map[bool]string{false: "filter", true: "picked"}[picked], func(t *testing.T) {
+			for name, env := range engines(t) {
+				t.Run(name, func(t *testing.T) { testBulkKill9(t, bin, env, picked) })
+			}
+		})
 	}
 }
 
@@ -47,11 +62,50 @@ const (
 	bulkPoll     = 2 * time.Second
 )
 
-func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
+// bulkOthers is how many ids of each kind a picked selection holds that
+// are no account when the user confirms it (never made; deleted before),
+// and how many of its accounts are deleted through the API while the job
+// runs.
+const bulkOthers = 5
+
+func testBulkKill9(t *testing.T, bin string, tenv testEnv, picked bool) {
 	start := time.Now()
+	// The sel-* accounts are connected to notes; the job deletes all of
+	// them (filter) or every other one (picked): the doomed.
 	kills, selected, kept := 2, 600, 300
 	if testLong() {
 		kills, selected, kept = 20, 6000, 1000
+	}
+	maxStep := int64(250) // the most deletes before a kill
+	lease := bulkJobLease
+	if picked {
+		// One kill, for CI's time (the filter run covers the kill while a
+		// restarted server waits for a dead one's lease), after 1–135 of
+		// the 150 deletes, 30 left at least: before or after the first
+		// batch's save (100). Its takeover, most of the short run, waits
+		// for the dead server's lease: 2 s here instead of 5 (the filter
+		// run checks what the lease holds, with a restart inside it).
+		// The long run picks as many as maxSelected (dashboard/bulk.go,
+		// 1,000) allows: 960 accounts and 11 other ids, so its 20 kills
+		// come after 1–47 deletes each (mean 24) to fit in.
+		kills, selected, kept, lease = 1, 300, 100, 2*time.Second
+		if testLong() {
+			lease = bulkJobLease
+			kills, selected, kept = 20, 1920, 1000
+		}
+	}
+	doomed := map[string]bool{}
+	var pickedIDs []string // the doomed, in the order the form lists them
+	for i := range selected {
+		if id := fmt.Sprintf("sel-%05d", i); !picked || i%2 == 0 {
+			doomed[id] = true
+			pickedIDs = append(pickedIDs, id)
+		}
+	}
+	if picked {
+		// Room left for the deletes between the count and the kill, and
+		// for the accounts the API deletes meanwhile.
+		maxStep = int64((len(doomed) - 3*bulkOthers) / kills)
 	}
 	prov := newRotatingProvider(t)
 	apps := filepath.Join(t.TempDir(), "apps.yaml")
@@ -75,7 +129,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
-		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps, "LINKD_JOB_LEASE": bulkJobLease.String()}
+		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": apps, "LINKD_JOB_LEASE": lease.String()}
 	for k, v := range tenv {
 		settings[k] = v
 	}
@@ -99,12 +153,17 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	for i := range kept {
 		fmt.Fprintf(&csv, "keep-%05d,Kept %d\n", i, i)
 	}
+	if picked {
+		for i := range bulkOthers {
+			fmt.Fprintf(&csv, "gone-%05d,Gone %d\n", i, i)
+		}
+	}
 	importAccounts(t, a, csv.String())
 	a.must(t, "PUT", "/api/v2/public/application/prov/settings", `{"enabled":true,"client_id":"client-1","client_secret":"secret-1"}`)
 	a.must(t, "POST", "/api/v2/public/application/event", `{"name":"Note Added"}`)
 	oauthToken := map[string]string{} // account → its prov refresh token
 	for i := range selected {
-		if i%2 == 0 {
+		if i%4 < 2 { // doomed and (picked) spared ones
 			oauthToken[fmt.Sprintf("sel-%05d", i)] = ""
 		}
 	}
@@ -152,15 +211,49 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	seeded := time.Since(start)
 
-	// The bulk delete, confirmed with the count the dashboard showed.
+	// The bulk delete, confirmed with the count the dashboard showed. A
+	// picked selection lists, among the doomed, ids that are no account
+	// when the user confirms (never made, deleted just before, one too
+	// long to be an id), which the confirmation does not count, and ends
+	// with accounts deleted through the API while the job runs.
+	form := url.Values{"all": {"1"}, "app": {"notes"}, "count": {strconv.Itoa(len(doomed))}}
+	var meanwhile []string
+	if picked {
+		ids := slices.Clone(pickedIDs)
+		meanwhile = slices.Clone(ids[len(ids)-bulkOthers:])
+		others := []string{strings.Repeat("x", linkd.MaxAccountIDBytes+1)}
+		for i := range bulkOthers {
+			others = append(others, fmt.Sprintf("none-%05d", i), fmt.Sprintf("gone-%05d", i))
+			a.must(t, "DELETE", fmt.Sprintf("/api/v2/public/linked-account/gone-%05d", i), nil)
+		}
+		for _, id := range others {
+			k := rand.IntN(len(ids) - bulkOthers + 1)
+			ids = slices.Insert(ids, k, id)
+		}
+		form = url.Values{"id": ids, "count": form["count"]}
+	}
 	dash := dashboardSession(t, bin, env, base)
-	res := postForm(t, dash, base, "/accounts/bulk/delete", url.Values{"all": {"1"}, "app": {"notes"}, "count": {strconv.Itoa(selected)}})
+	res := postForm(t, dash, base, "/accounts/bulk/delete", form)
 	jobID, ok := strings.CutPrefix(res.Header.Get("Location"), "/bulk/")
 	if res.StatusCode != http.StatusSeeOther || !ok {
 		t.Fatalf("bulk delete: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	var byAPI int // of meanwhile, how many the API deleted (the job the rest)
+	for _, id := range meanwhile {
+		switch code, _, err := a.do("DELETE", "/api/v2/public/linked-account/"+id, nil); code {
+		case http.StatusOK:
+			byAPI++
+		case http.StatusNotFound:
+		default:
+			t.Fatalf("delete %s while the job runs: %v", id, err)
+		}
+	}
+	doomedSQL := `account_id LIKE 'sel-%'`
+	if picked {
+		doomedSQL += ` AND CAST(SUBSTR(account_id, 5) AS INTEGER) % 2 = 0`
+	}
 	left := func() int64 {
-		return sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE account_id LIKE 'sel-%'`)
+		return sqlCount(t, db, `SELECT count(*) FROM linked_accounts WHERE `+doomedSQL)
 	}
 	state := func() string {
 		var s string
@@ -169,10 +262,16 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		}
 		return s
 	}
-	// killAfter kills p once it has deleted n more accounts.
+	// killAfter kills p once it has deleted n more accounts; killedAt
+	// holds how many selected accounts were gone at each kill.
+	var killedAt []int64
 	killAfter := func(p *proc, k int, n int64) {
 		t.Helper()
 		from := left()
+		// Some left for after the kill, more than a slow poll of this
+		// loop sees deleted: the picked job may be well into its few
+		// accounts before the first count.
+		n = min(n, from-30)
 		for deadline := time.Now().Add(90 * time.Second); left() > from-n; {
 			if st := state(); st != "queued" && st != "running" {
 				t.Fatalf("the job ended (%s) before kill %d: too few accounts for %d kills", st, k+1, kills)
@@ -183,6 +282,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		sigkill(t, p)
+		killedAt = append(killedAt, int64(len(pickedIDs))-left())
 	}
 	// leaseEnd is when the job's lease (renewed by every batch's save)
 	// runs out, as the database holds it; called right after a kill, it
@@ -193,8 +293,8 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 			q = `SELECT CAST(EXTRACT(EPOCH FROM lease_until) * 1000000 AS BIGINT) FROM bulk_jobs WHERE id = '` + jobID + `'`
 		}
 		end := time.UnixMicro(sqlCount(t, db, q))
-		if rest := time.Until(end); rest > bulkJobLease {
-			t.Fatalf("the dead server's lease holds the job %s more, longer than its LINKD_JOB_LEASE (%s)", rest.Round(time.Millisecond), bulkJobLease)
+		if rest := time.Until(end); rest > lease {
+			t.Fatalf("the dead server's lease holds the job %s more, longer than its LINKD_JOB_LEASE (%s)", rest.Round(time.Millisecond), lease)
 		}
 		return end
 	}
@@ -212,7 +312,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		for left() == from {
 			if time.Now().After(end.Add(bulkPoll + 10*time.Second)) {
 				t.Fatalf("no takeover %s after the dead server's lease ran out (restart %d, lease %s):\n%s",
-					time.Since(end).Round(time.Millisecond), k, bulkJobLease, p.logText())
+					time.Since(end).Round(time.Millisecond), k, lease, p.logText())
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -223,7 +323,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	var midWork, inWait int
 	var waits []time.Duration
-	killAfter(p, 0, 1+rand.Int64N(250))
+	killAfter(p, 0, 1+rand.Int64N(maxStep))
 	midWork++
 	for k := 1; k < kills; k++ {
 		if !testLong() {
@@ -247,7 +347,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		var wait time.Duration
 		p, wait = takeOver(k)
 		waits = append(waits, wait)
-		killAfter(p, k, 1+rand.Int64N(250))
+		killAfter(p, k, 1+rand.Int64N(maxStep))
 		midWork++
 	}
 	p, wait := takeOver(kills)
@@ -261,26 +361,37 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	}
 	lastRun := time.Since(lastStart)
 
-	// Every selected account gone, every other one there, each deleted once.
+	// Every selected account gone, every other one there, each deleted
+	// once (by the job or, meanwhile, the API; the gone-* before).
 	if n := left(); n != 0 {
 		t.Errorf("%d selected accounts survived the job", n)
 	}
 	have := pairs(t, db, `SELECT account_id, count(*) FROM linked_accounts GROUP BY account_id`)
-	for i := range kept {
-		id := fmt.Sprintf("keep-%05d", i)
+	for i := range selected + kept {
+		id := fmt.Sprintf("sel-%05d", i)
+		if i >= selected {
+			id = fmt.Sprintf("keep-%05d", i-selected)
+		}
+		if doomed[id] {
+			continue
+		}
 		if have[id] != 1 {
 			t.Errorf("%s: %d rows after the job", id, have[id])
 		}
 		delete(have, id)
 	}
 	for id := range have {
-		if !strings.HasPrefix(id, "sel-") {
-			t.Errorf("an account nobody made: %s", id)
+		if !doomed[id] {
+			t.Errorf("an account nobody made, or one deleted before the job: %s", id)
 		}
 	}
 	audits := pairs(t, db, `SELECT account_id, count(*) FROM audit_log WHERE action = 'linked_account.delete' GROUP BY account_id`)
-	for i := range selected {
-		id := fmt.Sprintf("sel-%05d", i)
+	if picked {
+		for i := range bulkOthers {
+			doomed[fmt.Sprintf("gone-%05d", i)] = true // deleted once, before the job
+		}
+	}
+	for id := range doomed {
 		if audits[id] != 1 {
 			t.Errorf("%s was deleted %d times (audit entries), want once", id, audits[id])
 		}
@@ -290,17 +401,20 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 		t.Errorf("%s, not selected, was deleted %d times", id, n)
 	}
 
-	// The job's progress equals the recount.
+	// The job's progress equals the recount: the accounts selected when
+	// the user confirmed, all done (those the API deleted meanwhile are
+	// gone, as asked); the other ids of a picked selection are neither.
 	var total, done, failed int64
 	if err := db.QueryRow(`SELECT total, done, failed FROM bulk_jobs WHERE id = '`+jobID+`'`).Scan(&total, &done, &failed); err != nil {
 		t.Fatal(err)
 	}
-	if total != int64(selected) || done != int64(selected) || failed != 0 {
-		t.Errorf("job progress: total %d, done %d, failed %d; a recount: %d deleted of %d, none failed", total, done, failed, selected, selected)
+	if n := int64(len(pickedIDs)); total != n || done != n || failed != 0 {
+		t.Errorf("job progress: total %d, done %d, failed %d; a recount: %d deleted of %d, none failed", total, done, failed, n, n)
 	}
 	checkCounters(t, db)
-	if list := a.must(t, "GET", "/api/v2/public/linked-account?limit=1", nil); list["totalDocs"] != float64(kept) {
-		t.Errorf("totalDocs %v, want %d", list["totalDocs"], kept)
+	spared := selected + kept - len(pickedIDs)
+	if list := a.must(t, "GET", "/api/v2/public/linked-account?limit=1", nil); list["totalDocs"] != float64(spared) {
+		t.Errorf("totalDocs %v, want %d", list["totalDocs"], spared)
 	}
 
 	// Each deleted OAuth connection's refresh token revoked or queued for
@@ -314,7 +428,7 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 	prov.mu.Unlock()
 	var nRevoked, nQueued int
 	for id, tok := range oauthToken {
-		sel := strings.HasPrefix(id, "sel-")
+		sel := doomed[id]
 		switch {
 		case !sel && (revoked[tok] > 0 || queued[id] > 0):
 			t.Errorf("%s is kept but its token was revoked (%d) or queued (%d)", id, revoked[tok], queued[id])
@@ -328,9 +442,13 @@ func testBulkKill9(t *testing.T, bin string, tenv testEnv) {
 			nQueued++
 		}
 	}
-	t.Logf("%d selected of %d accounts (seeded in %s); %d kills (%d while deleting, %d while the job waited for a dead lease); "+
+	how := "all connected to notes"
+	if picked {
+		how = fmt.Sprintf("picked among %d other ids; %d deleted through the API meanwhile, %d by the job first", 1+2*bulkOthers, byAPI, len(meanwhile)-byAPI)
+	}
+	t.Logf("%d selected (%s) of %d accounts (seeded in %s); %d kills (%d while deleting, with %v gone; %d while the job waited for a dead lease); "+
 		"takeovers after %v (lease %s); the last server deleted the last %d in %s; done %d of %d; %d OAuth tokens revoked, %d still queued; %s in all",
-		selected, selected+kept, seeded.Round(time.Millisecond), kills, midWork, inWait, roundAll(waits), bulkJobLease, lastFrom, lastRun.Round(100*time.Millisecond),
+		len(pickedIDs), how, selected+kept, seeded.Round(time.Millisecond), kills, midWork, killedAt, inWait, roundAll(waits), lease, lastFrom, lastRun.Round(100*time.Millisecond),
 		done, total, nRevoked, nQueued, time.Since(start).Round(time.Second))
 }
 
