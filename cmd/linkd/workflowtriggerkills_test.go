@@ -353,7 +353,9 @@ func (r *triggerRecord) stopWhenEnded(stop func(), start func(), logs func() str
 	for i := 0; ; i++ {
 		for deadline := time.Now().Add(2 * time.Minute); len(owners(t, r.db, unended)) > 0; {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d runs not ended 2 minutes after the load stopped:\n%s", len(owners(t, r.db, unended)), logs())
+				t.Fatalf("%d runs not ended 2 minutes after the load stopped (status, workflow, lease owner: runs) %v:\n%s", len(owners(t, r.db, unended)),
+					pairs(t, r.db, `SELECT status || ' ' || workflow_id || ' ' || coalesce(lease_owner, '-'), count(*) FROM executions
+						WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT') GROUP BY 1`), logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
