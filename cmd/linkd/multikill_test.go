@@ -76,6 +76,7 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 	var (
 		pmu   sync.Mutex
 		procs = make([]*proc, n)
+		all   []*proc // every process started, for their logs
 		up    = make([]bool, n)
 		life  = make([]int, n)
 	)
@@ -89,6 +90,7 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 		for j, i := range which {
 			waitReady(t, ps[j], base[i])
 			pmu.Lock()
+			all = append(all, ps[j])
 			procs[i], up[i] = ps[j], true
 			life[i] = len(rec.lives)
 			rec.lives = append(rec.lives, [2]time.Time{time.Now(), {}})
@@ -233,8 +235,8 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 		})
 		killed += size
 		sizes = append(sizes, size)
-		t.Logf("round %d: killed instances %v", k+1, victims)
 		start(victims...)
+		t.Logf("round %d: instances %v killed at %s, ready again at %s", k+1, victims, now.Format(time.StampMilli), time.Now().Format(time.StampMilli))
 	}
 	lastKill := rec.killedAt[len(rec.killedAt)-1]
 
@@ -288,6 +290,18 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 			t.Errorf("import %s was acknowledged and is not there", id)
 		}
 	}
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range all {
+			for _, line := range strings.Split(p.logText(), "\n") {
+				if !strings.Contains(line, "level=WARN") && strings.TrimSpace(line) != "" {
+					t.Logf("pid %d: %s", p.cmd.Process.Pid, line)
+				}
+			}
+		}
+	}()
 	rows, abandoned := 0, 0
 	for id, j := range state {
 		if j[0] == "uploading" && !slices.Contains(jobs, id) {

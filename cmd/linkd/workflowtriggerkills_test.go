@@ -437,23 +437,26 @@ func (r *triggerRecord) check(app *stepApp, connected []string, start func() api
 		}
 	}
 	for slot := r.setupDone.Truncate(triggerPeriod); slot.Before(lastEnd); slot = slot.Add(triggerPeriod) {
-		seen := false
+		var seen [][2]time.Time // the lives that saw it long enough
 		for _, l := range r.lives {
 			from := slot
 			if l[0].After(from) {
 				from = l[0]
 			}
 			if from.Before(slot.Add(triggerPeriod)) && !from.Add(triggerFireBy).After(l[1]) {
-				seen = true
+				seen = append(seen, l)
 			}
 		}
-		if !seen {
+		if len(seen) == 0 {
 			continue
 		}
 		out.required++
 		if !fired[slot.UnixMicro()] {
-			t.Errorf("the period at %s was not fired, though a process lived from %s to %s of it", slot.Format(time.TimeOnly),
-				slot.Format(time.TimeOnly), slot.Add(triggerFireBy).Format(time.TimeOnly))
+			var lives []string
+			for _, l := range seen {
+				lives = append(lives, l[0].Format(time.StampMilli)+" to "+l[1].Format(time.StampMilli))
+			}
+			t.Errorf("the period at %s was not fired, though processes lived %s", slot.Format(time.TimeOnly), strings.Join(lives, ", "))
 		}
 	}
 	if out.required == 0 {
