@@ -77,6 +77,8 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 		pmu   sync.Mutex
 		procs = make([]*proc, n)
 		all   []*proc // every process started, for their logs
+		// readyAt is when each process (by pid) was ready.
+		readyAt = map[int]time.Time{}
 		up    = make([]bool, n)
 		life  = make([]int, n)
 	)
@@ -91,6 +93,7 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 			waitReady(t, ps[j], base[i])
 			pmu.Lock()
 			all = append(all, ps[j])
+			readyAt[ps[j].cmd.Process.Pid] = time.Now()
 			procs[i], up[i] = ps[j], true
 			life[i] = len(rec.lives)
 			rec.lives = append(rec.lives, [2]time.Time{time.Now(), {}})
@@ -322,13 +325,29 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 		t.Errorf("%d imported accounts, want %d (%d rows in each of %d imports)", got, rows, importRows, rows/importRows)
 	}
 
+	// How late each tick's claim began (fired_at is its transaction's
+	// start) after its period's start or, when later, its instance's
+	// being ready: the margin left of triggerFireBy.
+	var lag time.Duration
+	for slot, tk := range rowsOf(t, db, `SELECT CAST(extract(epoch FROM slot) * 1000000 AS BIGINT), CAST(extract(epoch FROM fired_at) * 1000000 AS BIGINT), owner
+		FROM schedule_ticks WHERE name = '`+tickSchedule+`'`) {
+		us, _ := strconv.ParseInt(slot, 10, 64)
+		from := time.UnixMicro(us)
+		for pid, at := range readyAt {
+			if strings.Contains(tk[1], "-"+strconv.Itoa(pid)+"-") && at.After(from) {
+				from = at
+			}
+		}
+		us, _ = strconv.ParseInt(tk[0], 10, 64)
+		lag = max(lag, time.UnixMicro(us).Sub(from))
+	}
 	t.Logf("%d rounds of %v instances killed (%d kills; %d rounds right after a tick, its instance killed; %d step calls in flight at them); %d periods fired (%d after the setup, "+
 		"each checked for every config), %d required by the instances' lives, %d scheduled runs; %d connects acknowledged, %d cut off, %d connection runs; "+
-		"%d runs, %d step calls, %d retries after a 503, %d repeats after a kill; %d imports of %d rows acknowledged, %d uploads cut off (%d left unfinished); "+
-		"%d runs held by dead instances after the last kill, the load stopped %s after it (all taken over), all ended %s after it; "+
+		"%d runs, %d step calls, %d retries after a 503, %d repeats after a kill; %d imports of %d rows acknowledged, %d uploads refused or cut off (%d left unfinished); "+
+		"each tick claimed within %s of its period's start or its instance's; %d runs held by dead instances after the last kill, the load stopped %s after it (all taken over), all ended %s after it; "+
 		"a killed instance's sessions ended within %s; %s in all",
 		rounds, sizes, killed, afterTick, cut, tally.fired, tally.whole, tally.required, tally.tickRuns, len(load.connected), load.cut.Load(),
 		tally.runs-tally.tickRuns, tally.runs, tally.stepCalls, tally.retries, tally.repeats, len(jobs), importRows, cutUpload.Load(), abandoned,
-		stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond), settleMax().Round(time.Millisecond),
+		lag.Round(time.Millisecond), stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond), settleMax().Round(time.Millisecond),
 		time.Since(begin).Round(time.Second))
 }
