@@ -79,8 +79,8 @@ func TestReliabilityInstancesKilledTogether(t *testing.T) {
 		all   []*proc // every process started, for their logs
 		// readyAt is when each process (by pid) was ready.
 		readyAt = map[int]time.Time{}
-		up    = make([]bool, n)
-		life  = make([]int, n)
+		up      = make([]bool, n)
+		life    = make([]int, n)
 	)
 	// start starts the instances given, together, and notes each one's
 	// life from when it is ready.
