@@ -30,13 +30,18 @@ import (
 // testLong reports whether the long versions run (LINKD_TEST_LONG).
 func testLong() bool { return os.Getenv("LINKD_TEST_LONG") != "" }
 
-// sigkill kills p with SIGKILL and waits for it.
-func sigkill(t *testing.T, p *proc) {
+// sigkill kills the processes with SIGKILL, all before waiting for any
+// (so several die together), and waits for them.
+func sigkill(t *testing.T, ps ...*proc) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	for _, p := range ps {
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p.cmd.Wait()
+	for _, p := range ps {
+		p.cmd.Wait()
+	}
 }
 
 // openRecount opens the test's database read-only, to recount what the

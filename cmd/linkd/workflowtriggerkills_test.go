@@ -90,28 +90,27 @@ const tickSchedule = "workflow:notes/tick"
 // settledRecount opens the recount database and returns a function that
 // waits until a killed process's sessions have ended: on PostgreSQL a
 // COMMIT the killed process sent can still land after it died. The
-// recount's own sessions are told apart by name. It returns how long the
-// longest wait was, through longest.
-func settledRecount(t *testing.T, tenv testEnv) (db *sql.DB, settle func(), longest func() time.Duration) {
+// recount's own sessions are told apart by name; given names, settle waits
+// for the sessions of those application names only (the killed instances',
+// while others live). It returns how long the longest wait was, through
+// longest.
+func settledRecount(t *testing.T, tenv testEnv) (db *sql.DB, settle func(names ...string), longest func() time.Duration) {
 	pg := tenv["LINKD_DATABASE_URL"] != ""
-	rt := maps.Clone(tenv)
+	rt := tenv
 	if pg {
-		u, err := url.Parse(rt["LINKD_DATABASE_URL"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("application_name", "recount")
-		u.RawQuery = q.Encode()
-		rt["LINKD_DATABASE_URL"] = u.String()
+		rt = withAppName(t, tenv, "recount")
 	}
 	db = openRecount(t, rt)
 	var most time.Duration
-	settle = func() {
+	settle = func(names ...string) {
 		from := time.Now()
 		defer func() { most = max(most, time.Since(from)) }()
+		which := `application_name <> 'recount'`
+		if len(names) > 0 {
+			which = `application_name IN ('` + strings.Join(names, `', '`) + `')`
+		}
 		for deadline := time.Now().Add(10 * time.Second); pg && sqlCount(t, db, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> 'recount'`) > 0; {
+			WHERE datname = current_database() AND backend_type = 'client backend' AND `+which) > 0; {
 			if time.Now().After(deadline) {
 				t.Fatal("the killed process's sessions outlived it by 10 s")
 			}
@@ -121,27 +120,43 @@ func settledRecount(t *testing.T, tenv testEnv) (db *sql.DB, settle func(), long
 	return db, settle, func() time.Duration { return most }
 }
 
-func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
-	start := time.Now()
-	kills := 2
-	if testLong() {
-		kills = 20
+// withAppName returns tenv with its PostgreSQL URL naming its sessions
+// name (application_name), so that pg_stat_activity tells them apart.
+func withAppName(t *testing.T, tenv testEnv, name string) testEnv {
+	t.Helper()
+	u, err := url.Parse(tenv["LINKD_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
 	}
-	const scheduled = 20 // accounts with the tick switched on
-	var (
-		mu       sync.Mutex
-		calls    = map[string][]stepCall{} // Idempotency-Key → calls in order of arrival
-		inFlight atomic.Int64
-	)
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	out := maps.Clone(tenv)
+	out["LINKD_DATABASE_URL"] = u.String()
+	return out
+}
+
+// stepApp is the app the trigger kill tests' runs call: it logs each step
+// call with its Idempotency-Key and when it arrived, answers after 2–32 ms
+// and fails one step in five once with a 503.
+type stepApp struct {
+	*httptest.Server
+	mu       sync.Mutex
+	calls    map[string][]stepCall // Idempotency-Key → calls in order of arrival
+	inFlight atomic.Int64
+}
+
+func newStepApp(t *testing.T) *stepApp {
+	s := &stepApp{calls: map[string][]stepCall{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
-		inFlight.Add(1)
-		defer inFlight.Add(-1)
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
 		k := r.Header.Get("Idempotency-Key")
-		mu.Lock()
-		fail := len(calls[k]) == 0 && rand.IntN(5) == 0 // one step in five fails its first call
-		calls[k] = append(calls[k], stepCall{k, at, fail})
-		mu.Unlock()
+		s.mu.Lock()
+		fail := len(s.calls[k]) == 0 && rand.IntN(5) == 0 // one step in five fails its first call
+		s.calls[k] = append(s.calls[k], stepCall{k, at, fail})
+		s.mu.Unlock()
 		time.Sleep(time.Duration(2+rand.IntN(30)) * time.Millisecond)
 		if fail {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
@@ -150,28 +165,27 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"ok":true}`))
 	}))
-	defer app.Close()
+	t.Cleanup(s.Close)
+	return s
+}
 
-	addr := freeAddr(t)
-	base := "http://" + addr
-	settings := map[string]string{"LINKD_ADDR": addr, "LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
+// triggerSettings is the environment of the trigger kill tests' servers
+// (but for LINKD_ADDR): the catalog calling app, 5 s job leases and ticks
+// every triggerPeriod.
+func triggerSettings(t *testing.T, app *stepApp, tenv testEnv) map[string]string {
+	settings := map[string]string{"LINKD_RATE_LIMIT": "0", "LINKD_LOG_LEVEL": "warn",
 		"LINKD_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8", "LINKD_APPS": notesApp(t, app.URL, triggerWorkflows),
 		"LINKD_JOB_LEASE": "5s", "LINKD_SCHEDULE_EVERY": triggerPeriod.String()}
 	maps.Copy(settings, tenv)
-	env := binEnv(settings)
-	a := api{base: base, key: newKey(t, tenv, "test")}
-	db, settle, settleMax := settledRecount(t, tenv)
-	pg := tenv["LINKD_DATABASE_URL"] != ""
-	micros := func(col string) string { return col }
-	payload := func(field string) string { return `json_extract(payload, '$.` + field + `')` }
-	if pg {
-		micros = func(col string) string { return `CAST(extract(epoch FROM ` + col + `) * 1000000 AS BIGINT)` }
-		payload = func(field string) string { return `payload->>'` + field + `'` }
-	}
+	return settings
+}
 
-	p := startLinkd(t, bin, env, base)
+// scheduleTicks makes n accounts (sc-0…), connects each to the app and
+// switches tick on for it.
+func scheduleTicks(t *testing.T, a api, n int) {
+	t.Helper()
 	sched := func(i int) string { return fmt.Sprintf("sc-%d", i) }
-	parallel(t, scheduled, func(i int) error {
+	parallel(t, n, func(i int) error {
 		h := []string{"linked_account_id", sched(i)}
 		for _, c := range [][2]string{
 			{"POST", "/api/v2/public/linked-account"},
@@ -191,29 +205,30 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 		}
 		return nil
 	})
-	// The periods that began before every config was there may have run
-	// for some of them only: they are checked for doubles alone.
-	setupDone := time.Now()
-	lives := [][2]time.Time{{setupDone, {}}} // each process's ready and end
+}
 
-	// The load: a client makes accounts, connects them (a workflow can
-	// only be switched on for a connected app), switch hello on and
-	// connect again (new keys): that connection event starts hello. A
-	// connect the kill cut off may have committed or not; the rows say
-	// which. The steps before the counted connect are repeated until
-	// answered (a connect repeated before hello is on starts nothing); the
-	// counted one is not, so that each event is one the test knows of.
-	var (
-		quit        atomic.Bool
-		wg          sync.WaitGroup
-		seq         atomic.Int64
-		amu         sync.Mutex
-		connected   []string // accounts whose connect was acknowledged
-		cutConnects atomic.Int64
-	)
+// connectLoad is the trigger kill tests' load: a client makes accounts,
+// connects them (a workflow can only be switched on for a connected app),
+// switches hello on and connects again (new keys): that connection event
+// starts hello. A connect the kill cut off may have committed or not; the
+// rows say which. The steps before the counted connect are repeated until
+// answered (a connect repeated before hello is on starts nothing); the
+// counted one is not, so that each event is one the test knows of. Each
+// request goes to the server pick returns.
+type connectLoad struct {
+	quit      atomic.Bool
+	wg        sync.WaitGroup
+	seq       atomic.Int64
+	mu        sync.Mutex
+	connected []string // accounts whose connect was acknowledged
+	cut       atomic.Int64
+}
+
+func startConnectLoad(t *testing.T, pick func() api) *connectLoad {
+	l := &connectLoad{}
 	until := func(method, path, body string, h []string) {
-		for cut := false; !quit.Load(); cut = true {
-			s, out, _ := a.do(method, path, body, h...)
+		for cut := false; !l.quit.Load(); cut = true {
+			s, out, _ := pick().do(method, path, body, h...)
 			switch {
 			case s == 200:
 				return
@@ -227,27 +242,23 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 			}
 		}
 	}
-	// One client is enough: with the 20 scheduled runs every 3 s, its few
-	// connections a second keep the tenant's runner (4 runs at once) about
-	// half busy on a loaded machine; twice that load outran it on
-	// PostgreSQL, and the runs never caught up.
-	wg.Go(func() {
-		for !quit.Load() {
-			acct := fmt.Sprintf("cn-%d", seq.Add(1))
+	l.wg.Go(func() {
+		for !l.quit.Load() {
+			acct := fmt.Sprintf("cn-%d", l.seq.Add(1))
 			h := []string{"linked_account_id", acct}
 			until("POST", "/api/v2/public/linked-account", `{"linked_account_id":"`+acct+`"}`, h)
 			until("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/notes", `{"key":"k-0"}`, h)
 			until("PUT", "/api/v2/public/config", `{"slug":"notes","workflows":[{"id":"hello","enabled":true}]}`, h)
-			if quit.Load() {
+			if l.quit.Load() {
 				return
 			}
-			switch s, out, _ := a.do("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/notes", `{"key":"k-1"}`, h...); s {
+			switch s, out, _ := pick().do("PUT", "/api/v2/public/linked-account/integration/save-key-credentials/notes", `{"key":"k-1"}`, h...); s {
 			case 200:
-				amu.Lock()
-				connected = append(connected, acct)
-				amu.Unlock()
+				l.mu.Lock()
+				l.connected = append(l.connected, acct)
+				l.mu.Unlock()
 			case 0:
-				cutConnects.Add(1)
+				l.cut.Add(1)
 				time.Sleep(50 * time.Millisecond)
 			default:
 				t.Errorf("connect %s: %d %v", acct, s, out)
@@ -255,97 +266,136 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 			time.Sleep(time.Duration(20+rand.IntN(100)) * time.Millisecond)
 		}
 	})
+	return l
+}
 
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("kill seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 17))
-	ticks := func() int64 {
-		return sqlCount(t, db, `SELECT count(*) FROM schedule_ticks WHERE name = '`+tickSchedule+`'`)
-	}
-	var killedAt []time.Time
-	cut, afterTick := 0, 0
-	// committedBy holds, for each step committed before a kill, the first
-	// such kill: the rows read while no process runs are exactly what was
-	// committed, and no call of it may come after.
-	committedBy := map[string]time.Time{}
-	for k := range kills {
-		if k%2 == 0 {
-			time.Sleep(time.Duration(1500+rng.IntN(3000)) * time.Millisecond)
-		} else {
-			// Right after the next tick commits (polled), plus 0–3 ms.
-			n := ticks()
-			for deadline := time.Now().Add(2*triggerPeriod + triggerFireBy); ticks() == n && time.Now().Before(deadline); {
-				time.Sleep(2 * time.Millisecond)
-			}
-			if ticks() > n {
-				afterTick++
-			}
-			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
-		}
-		cut += int(inFlight.Load())
-		sigkill(t, p)
-		now := time.Now()
-		killedAt = append(killedAt, now)
-		lives[len(lives)-1][1] = now
-		settle()
-		for k := range rowsOf(t, db, `SELECT execution_id || '/' || step_id FROM execution_nodes WHERE status = 'Success'`) {
-			if _, ok := committedBy[k]; !ok {
-				committedBy[k] = now
-			}
-		}
-		p = startLinkd(t, bin, env, base)
-		lives = append(lives, [2]time.Time{time.Now(), {}})
-	}
-	lastKill := killedAt[len(killedAt)-1]
+// stop ends the load and waits for it.
+func (l *connectLoad) stop() {
+	l.quit.Store(true)
+	l.wg.Wait()
+}
 
-	// The load goes on until no run is held by a dead process (each waits
-	// for its 5 s lease) and the last process has seen two more periods.
-	unended := `SELECT id, coalesce(lease_owner, ''), account_id FROM executions WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT')`
-	live := "-" + strconv.Itoa(p.cmd.Process.Pid) + "-"
-	heldByDead := func() int {
-		n := 0
-		for _, owner := range owners(t, db, unended) {
-			if owner != "" && !strings.Contains(owner, live) {
-				n++
+// triggerRecord is what the trigger kill tests note while they kill, and
+// check against the rows and the app's log afterwards.
+type triggerRecord struct {
+	t         *testing.T
+	db        *sql.DB
+	pg        bool
+	scheduled int       // configs with tick switched on
+	setupDone time.Time // the periods before may have run for some configs only
+	// lives holds each process's ready and end; several instances' lives
+	// overlap.
+	lives    [][2]time.Time
+	killedAt []time.Time
+	// committedBy holds, for each step seen committed after a kill, the
+	// first such moment: no call of it may come after.
+	committedBy map[string]time.Time
+}
+
+func newTriggerRecord(t *testing.T, db *sql.DB, tenv testEnv, scheduled int) *triggerRecord {
+	return &triggerRecord{t: t, db: db, pg: tenv["LINKD_DATABASE_URL"] != "", scheduled: scheduled, committedBy: map[string]time.Time{}}
+}
+
+// ticks counts the tick schedule's fired periods.
+func (r *triggerRecord) ticks() int64 {
+	return sqlCount(r.t, r.db, `SELECT count(*) FROM schedule_ticks WHERE name = '`+tickSchedule+`'`)
+}
+
+// waitTick polls until the next tick commits (within two periods and the
+// fire slack) and returns its owner, "" if none came.
+func (r *triggerRecord) waitTick() string {
+	n := r.ticks()
+	for deadline := time.Now().Add(2*triggerPeriod + triggerFireBy); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if r.ticks() > n {
+			for _, owner := range rowsOf(r.t, r.db, `SELECT slot, owner FROM schedule_ticks WHERE name = '`+tickSchedule+`' ORDER BY slot DESC LIMIT 1`) {
+				return owner[0]
 			}
 		}
-		return n
 	}
-	stranded := heldByDead()
-	for deadline := time.Now().Add(2 * time.Minute); heldByDead() > 0 || time.Since(lives[len(lives)-1][0]) < 2*triggerPeriod+triggerFireBy; {
-		if time.Now().After(deadline) {
-			quit.Store(true)
-			t.Fatalf("runs still held by dead processes 2 minutes after the last kill:\n%s", p.logText())
+	return ""
+}
+
+// committed notes the steps committed as the rows read now show, as
+// committed by at (a kill with no process left, or a moment after the
+// read).
+func (r *triggerRecord) committed(at func() time.Time) {
+	steps := rowsOf(r.t, r.db, `SELECT execution_id || '/' || step_id FROM execution_nodes WHERE status = 'Success'`)
+	by := at()
+	for k := range steps {
+		if _, ok := r.committedBy[k]; !ok {
+			r.committedBy[k] = by
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	takeover := time.Since(lastKill)
-	quit.Store(true)
-	wg.Wait()
-	// The schedule goes on firing: the server is stopped cleanly once no
-	// run is left, so that the rows read below stay still. A tick that
-	// fired just before the stop leaves runs the stop cut short: started
-	// again (a life like the others), it ends them.
+}
+
+// unended selects the runs not ended: id, lease owner, account.
+const unended = `SELECT id, coalesce(lease_owner, ''), account_id FROM executions WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT')`
+
+// heldByDead counts the runs not ended that a process other than the live
+// ones (by pid) holds.
+func (r *triggerRecord) heldByDead(live ...int) int {
+	n := 0
+	for _, owner := range owners(r.t, r.db, unended) {
+		if owner != "" && !slices.ContainsFunc(live, func(pid int) bool { return strings.Contains(owner, "-"+strconv.Itoa(pid)+"-") }) {
+			n++
+		}
+	}
+	return n
+}
+
+// stopWhenEnded stops the servers cleanly (stop, which notes their ends)
+// once no run is left, so that the rows read afterwards stay still: the
+// schedule goes on firing, and a tick that fired just before the stop
+// leaves runs the stop cut short. Then start starts a server again (a life
+// like the others), and it is stopped again once it has ended them.
+func (r *triggerRecord) stopWhenEnded(stop func(), start func(), logs func() string) {
+	t := r.t
 	for i := 0; ; i++ {
-		for deadline := time.Now().Add(2 * time.Minute); len(owners(t, db, unended)) > 0; {
+		for deadline := time.Now().Add(2 * time.Minute); len(owners(t, r.db, unended)) > 0; {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d runs not ended 2 minutes after the load stopped:\n%s", len(owners(t, db, unended)), p.logText())
+				t.Fatalf("%d runs not ended 2 minutes after the load stopped (status, workflow, lease owner: runs) %v:\n%s", len(owners(t, r.db, unended)),
+					pairs(t, r.db, `SELECT status || ' ' || workflow_id || ' ' || coalesce(lease_owner, '-'), count(*) FROM executions
+						WHERE status NOT IN ('COMPLETED', 'ERRORED', 'STOPPED', 'TIMED_OUT') GROUP BY 1`), logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		p.cmd.Wait()
-		lives[len(lives)-1][1] = time.Now()
-		if len(owners(t, db, unended)) == 0 {
-			break
+		stop()
+		if len(owners(t, r.db, unended)) == 0 {
+			return
 		}
 		if i == 3 {
 			t.Fatalf("runs left after %d clean stops", i+1)
 		}
-		p = startLinkd(t, bin, env, base)
-		lives = append(lives, [2]time.Time{time.Now(), {}})
+		start()
 	}
-	settled := time.Since(lastKill)
+}
+
+// triggerTally is what the checks counted.
+type triggerTally struct {
+	fired, whole, required, tickRuns, runs, stepCalls, retries, repeats int
+}
+
+// check checks, once no process runs, the ticks, the connection runs and
+// every step call (see TestWorkflowTriggersSurviveRepeatedKill9), then
+// starts a server (start) and checks the counters against recounts: the
+// API's runs per account of the accounts that connected (a server started
+// again fires a tick for the others), active workflows, app counts,
+// account counts.
+func (r *triggerRecord) check(app *stepApp, connected []string, start func() api) triggerTally {
+	t, db := r.t, r.db
+	var out triggerTally
+	micros := func(col string) string { return col }
+	payload := func(field string) string { return `json_extract(payload, '$.` + field + `')` }
+	if r.pg {
+		micros = func(col string) string { return `CAST(extract(epoch FROM ` + col + `) * 1000000 AS BIGINT)` }
+		payload = func(field string) string { return `payload->>'` + field + `'` }
+	}
+	lastEnd := time.Time{}
+	for _, l := range r.lives {
+		if l[1].After(lastEnd) {
+			lastEnd = l[1]
+		}
+	}
 
 	// Every tick fired ran once for every config; every period a live
 	// process saw long enough was fired.
@@ -370,7 +420,6 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 		}
 		perSlot[slot][r[0]]++
 	}
-	whole := 0
 	for slot := range fired {
 		at := time.UnixMicro(slot)
 		runs := perSlot[slot]
@@ -379,41 +428,44 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 				t.Errorf("the tick at %s ran %d times for %s", at.Format(time.TimeOnly), n, acct)
 			}
 		}
-		if at.Before(setupDone) {
+		if at.Before(r.setupDone) {
 			continue // configs were still being made
 		}
-		whole++
-		if len(runs) != scheduled {
-			t.Errorf("the tick at %s ran for %d of the %d configs: a fired tick lost runs", at.Format(time.TimeOnly), len(runs), scheduled)
+		out.whole++
+		if len(runs) != r.scheduled {
+			t.Errorf("the tick at %s ran for %d of the %d configs: a fired tick lost runs", at.Format(time.TimeOnly), len(runs), r.scheduled)
 		}
 	}
-	required := 0
-	for slot := setupDone.Truncate(triggerPeriod); slot.Before(lives[len(lives)-1][1]); slot = slot.Add(triggerPeriod) {
-		seen := false
-		for _, l := range lives {
+	for slot := r.setupDone.Truncate(triggerPeriod); slot.Before(lastEnd); slot = slot.Add(triggerPeriod) {
+		var seen [][2]time.Time // the lives that saw it long enough
+		for _, l := range r.lives {
 			from := slot
 			if l[0].After(from) {
 				from = l[0]
 			}
 			if from.Before(slot.Add(triggerPeriod)) && !from.Add(triggerFireBy).After(l[1]) {
-				seen = true
+				seen = append(seen, l)
 			}
 		}
-		if !seen {
+		if len(seen) == 0 {
 			continue
 		}
-		required++
+		out.required++
 		if !fired[slot.UnixMicro()] {
-			t.Errorf("the period at %s was not fired, though a process lived from %s to %s of it", slot.Format(time.TimeOnly),
-				slot.Format(time.TimeOnly), slot.Add(triggerFireBy).Format(time.TimeOnly))
+			var lives []string
+			for _, l := range seen {
+				lives = append(lives, l[0].Format(time.StampMilli)+" to "+l[1].Format(time.StampMilli))
+			}
+			t.Errorf("the period at %s was not fired, though processes lived %s", slot.Format(time.TimeOnly), strings.Join(lives, ", "))
 		}
 	}
-	if required == 0 {
+	if out.required == 0 {
 		t.Error("no period was required to fire: the test checks nothing of the schedule")
 	}
-	if n := sqlCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'workflow.schedule'`); n != int64(len(tickRuns)) {
-		t.Errorf("%d scheduled runs in the audit log, %d there", n, len(tickRuns))
+	if a := sqlCount(t, db, `SELECT count(*) FROM audit_log WHERE action = 'workflow.schedule'`); a != int64(len(tickRuns)) {
+		t.Errorf("%d scheduled runs in the audit log, %d there", a, len(tickRuns))
 	}
+	out.fired, out.tickRuns = len(fired), len(tickRuns)
 
 	// Each connection event started one run: every acknowledged connect
 	// has one, and an account's runs of hello are as many as its
@@ -444,15 +496,14 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 	// commit, nor after its run ended.
 	runs := rowsOf(t, db, `SELECT id, workflow_id, status, `+micros("finished_at")+` FROM executions`)
 	nodes := rowsOf(t, db, `SELECT execution_id || '/' || step_id, status, `+micros("updated_at")+`, attempts FROM execution_nodes`)
-	mu.Lock()
-	defer mu.Unlock()
-	stepCalls, retries, repeats := 0, 0, 0
-	for id, r := range runs {
-		if r[1] != "COMPLETED" {
-			t.Errorf("run %s of %s is %s, want COMPLETED", id, r[0], r[1])
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	for id, run := range runs {
+		if run[1] != "COMPLETED" {
+			t.Errorf("run %s of %s is %s, want COMPLETED", id, run[0], run[1])
 			continue
 		}
-		us, _ := strconv.ParseInt(r[2], 10, 64)
+		us, _ := strconv.ParseInt(run[2], 10, 64)
 		ended := time.UnixMicro(us)
 		for _, step := range []string{"first", "second"} {
 			node, ok := nodes[id+"/"+step]
@@ -463,19 +514,19 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 			us, _ := strconv.ParseInt(node[1], 10, 64)
 			committed := time.UnixMicro(us)
 			key := "linkd-" + id + "-" + step
-			cs := calls[key]
+			cs := app.calls[key]
 			if len(cs) == 0 {
 				t.Errorf("run %s step %s is committed but the app never saw it", id, step)
 			}
-			if n, _ := strconv.Atoi(node[2]); n < 1 || n > len(cs) {
-				t.Errorf("run %s step %s: %d attempts made, the app saw %d calls", id, step, n, len(cs))
+			if a, _ := strconv.Atoi(node[2]); a < 1 || a > len(cs) {
+				t.Errorf("run %s step %s: %d attempts made, the app saw %d calls", id, step, a, len(cs))
 			}
-			stepCalls += len(cs)
+			out.stepCalls += len(cs)
 			for i, c := range cs {
 				late := func(what string, at time.Time) {
 					t.Errorf("run %s step %s called at %s, after %s at %s", id, step, c.at.Format(time.StampMicro), what, at.Format(time.StampMicro))
 				}
-				if k, ok := committedBy[id+"/"+step]; ok && c.at.After(k) {
+				if k, ok := r.committedBy[id+"/"+step]; ok && c.at.After(k) {
 					late("the kill it had been committed before: a committed step ran again", k)
 				}
 				if c.at.After(committed) {
@@ -487,12 +538,12 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 				switch prev := cs[max(i-1, 0)]; {
 				case i == 0:
 				case prev.failed:
-					retries++
+					out.retries++
 					if c.at.Sub(prev.at) < 500*time.Millisecond {
 						t.Errorf("run %s step %s retried %s after the 503, sooner than half the 1 s backoff", id, step, c.at.Sub(prev.at))
 					}
-				case slices.ContainsFunc(killedAt, func(k time.Time) bool { return prev.at.Before(k) && k.Before(c.at) }):
-					repeats++
+				case slices.ContainsFunc(r.killedAt, func(k time.Time) bool { return prev.at.Before(k) && k.Before(c.at) }):
+					out.repeats++
 				default:
 					t.Errorf("run %s step %s called again at %s with no kill nor failure since the call at %s",
 						id, step, c.at.Format(time.StampMicro), prev.at.Format(time.StampMicro))
@@ -500,22 +551,21 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 			}
 		}
 	}
-	for key, cs := range calls {
+	for key, cs := range app.calls {
 		i := strings.LastIndex(key, "-")
 		run, step := strings.TrimPrefix(key[:max(i, 0)], "linkd-"), key[i+1:]
 		if _, ok := nodes[run+"/"+step]; !ok {
 			t.Errorf("the app was called %d times with key %q, of no step committed", len(cs), key)
 		}
 	}
+	out.runs = len(runs)
 
-	// The counters equal recounts: the API's runs per account (of the
-	// accounts that connected: a server started again fires a tick for
-	// the others), active workflows, app counts, account counts.
+	// The counters equal recounts.
 	if len(connected) == 0 {
 		t.Fatal("no connect was acknowledged")
 	}
 	perAccount := pairs(t, db, `SELECT account_id, count(*) FROM executions GROUP BY account_id`)
-	startLinkd(t, bin, env, base) // killed when the test ends
+	a := start()
 	for _, acct := range []string{connected[0], connected[len(connected)/2], connected[len(connected)-1]} {
 		list := a.must(t, "GET", "/api/v2/public/execution?limit=1&status=All", nil, "linked_account_id", acct)
 		if list["totalDocs"] != float64(perAccount[acct]) {
@@ -523,12 +573,96 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 		}
 	}
 	checkCounters(t, db)
+	return out
+}
 
+func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
+	start := time.Now()
+	kills := 2
+	if testLong() {
+		kills = 20
+	}
+	const scheduled = 20 // accounts with the tick switched on
+	app := newStepApp(t)
+	addr := freeAddr(t)
+	base := "http://" + addr
+	settings := triggerSettings(t, app, tenv)
+	settings["LINKD_ADDR"] = addr
+	env := binEnv(settings)
+	a := api{base: base, key: newKey(t, tenv, "test")}
+	db, settle, settleMax := settledRecount(t, tenv)
+	rec := newTriggerRecord(t, db, tenv, scheduled)
+
+	p := startLinkd(t, bin, env, base)
+	scheduleTicks(t, a, scheduled)
+	rec.setupDone = time.Now()
+	rec.lives = [][2]time.Time{{rec.setupDone, {}}}
+
+	// One client is enough: with the 20 scheduled runs every 3 s, its few
+	// connections a second keep the tenant's runner (4 runs at once) about
+	// half busy on a loaded machine; twice that load outran it on
+	// PostgreSQL, and the runs never caught up.
+	load := startConnectLoad(t, func() api { return a })
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 17))
+	cut, afterTick := 0, 0
+	for k := range kills {
+		if k%2 == 0 {
+			time.Sleep(time.Duration(1500+rng.IntN(3000)) * time.Millisecond)
+		} else {
+			// Right after the next tick commits (polled), plus 0–3 ms.
+			if rec.waitTick() != "" {
+				afterTick++
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		}
+		cut += int(app.inFlight.Load())
+		sigkill(t, p)
+		now := time.Now()
+		rec.killedAt = append(rec.killedAt, now)
+		rec.lives[len(rec.lives)-1][1] = now
+		settle()
+		// The rows read while no process runs are exactly what was
+		// committed before the kill.
+		rec.committed(func() time.Time { return now })
+		p = startLinkd(t, bin, env, base)
+		rec.lives = append(rec.lives, [2]time.Time{time.Now(), {}})
+	}
+	lastKill := rec.killedAt[len(rec.killedAt)-1]
+
+	// The load goes on until no run is held by a dead process (each waits
+	// for its 5 s lease) and the last process has seen two more periods.
+	stranded := rec.heldByDead(p.cmd.Process.Pid)
+	for deadline := time.Now().Add(2 * time.Minute); rec.heldByDead(p.cmd.Process.Pid) > 0 || time.Since(rec.lives[len(rec.lives)-1][0]) < 2*triggerPeriod+triggerFireBy; {
+		if time.Now().After(deadline) {
+			load.quit.Store(true)
+			t.Fatalf("runs still held by dead processes 2 minutes after the last kill:\n%s", p.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	takeover := time.Since(lastKill)
+	load.stop()
+	rec.stopWhenEnded(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Wait()
+		rec.lives[len(rec.lives)-1][1] = time.Now()
+	}, func() {
+		p = startLinkd(t, bin, env, base)
+		rec.lives = append(rec.lives, [2]time.Time{time.Now(), {}})
+	}, func() string { return p.logText() })
+	settled := time.Since(lastKill)
+
+	n := rec.check(app, load.connected, func() api {
+		startLinkd(t, bin, env, base) // killed when the test ends
+		return a
+	})
 	t.Logf("%d kills (%d right after a tick; %d step calls in flight at them); %d periods fired (%d after the setup, each checked for every config), %d required by the "+
 		"processes' lives, %d scheduled runs; %d connects acknowledged, %d cut off, %d connection runs; %d runs, %d step calls, %d retries "+
 		"after a 503, %d repeats after a kill; %d runs held by dead processes after the last kill, the load stopped %s after it (all taken over), all ended %s after it; "+
 		"a killed process's sessions ended within %s; %s in all",
-		kills, afterTick, cut, len(fired), whole, required, len(tickRuns), len(connected), cutConnects.Load(), len(runs)-len(tickRuns),
-		len(runs), stepCalls, retries, repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
+		kills, afterTick, cut, n.fired, n.whole, n.required, n.tickRuns, len(load.connected), load.cut.Load(), n.runs-n.tickRuns,
+		n.runs, n.stepCalls, n.retries, n.repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
 		settleMax().Round(time.Millisecond), time.Since(start).Round(time.Second))
 }
