@@ -111,10 +111,23 @@ func (s *AccountService) List(ctx context.Context, t Tenant, f AccountFilter) (*
 // its connections are first re-sealed into revocations, so they can still be
 // revoked at their providers afterwards (and are destroyed when they are).
 func (s *AccountService) Delete(ctx context.Context, t Tenant, actor, accountID string) error {
+	return s.DeleteCreatedBefore(ctx, t, actor, accountID, nil)
+}
+
+// DeleteCreatedBefore is Delete of an account made before the time given
+// (none: any): one made since answers ENOTFOUND and stays. A bulk delete
+// is pinned to the accounts that existed when the user confirmed it, and
+// reaches each by its id minutes later; an account deleted meanwhile and
+// made again under the same id is not the one the user picked. The check
+// is made inside the delete's transaction, so no create can slip between.
+func (s *AccountService) DeleteCreatedBefore(ctx context.Context, t Tenant, actor, accountID string, before *time.Time) error {
 	if err := ValidateAccountID(accountID); err != nil {
 		return err
 	}
 	return s.store.DeleteAccount(ctx, t, accountID, func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error) {
+		if before != nil && !acct.CreatedAt.Before(*before) {
+			return nil, nil, AccountNotFound(accountID)
+		}
 		revs, err := s.Revocations(t, acct, removed)
 		if err != nil {
 			return nil, nil, err

@@ -197,7 +197,7 @@ func (s *BulkService) batch(ctx context.Context, j *BulkJob, log *slog.Logger) (
 	t := j.Tenant()
 	size := cmp.Or(s.BatchSize, 100)
 	del := func(accountID string) error {
-		err := s.Accounts.Delete(ctx, t, j.Actor, accountID)
+		err := s.Accounts.DeleteCreatedBefore(ctx, t, j.Actor, accountID, j.Selection.CreatedBefore)
 		switch ErrorCode(err) {
 		case "", ENOTFOUND: // gone already counts as done
 			j.Done++

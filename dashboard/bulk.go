@@ -179,6 +179,14 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	now := h.now()
+	// Either selection is pinned to the accounts made before the user
+	// confirmed it: a filter's list ends there, and an account deleted
+	// and made again under a picked id since is not the one picked
+	// (AccountService.DeleteCreatedBefore).
+	limit := now.Add(time.Microsecond)
+	if sel.CreatedBefore == nil || sel.CreatedBefore.After(limit) {
+		sel.CreatedBefore = &limit
+	}
 	var n int64
 	if len(sel.IDs) > 0 {
 		// A picked selection is pinned to the accounts that exist now, the
@@ -203,10 +211,6 @@ func (h *Handler) handleBulkDelete(w http.ResponseWriter, r *http.Request) error
 		}
 		n = int64(len(accts))
 	} else {
-		limit := now.Add(time.Microsecond)
-		if sel.CreatedBefore == nil || sel.CreatedBefore.After(limit) {
-			sel.CreatedBefore = &limit
-		}
 		if n, err = h.count(r, sel); err != nil {
 			return err
 		}

@@ -93,3 +93,36 @@ func testBulkJobs(t *testing.T, e *env) {
 		t.Fatal("a finished job was claimed")
 	}
 }
+
+// testBulkDeletePinned: a bulk delete pinned to the accounts made before it
+// was confirmed deletes those, and leaves an account deleted since and made
+// again under a picked id (AccountService.DeleteCreatedBefore), counting
+// the picked one as done: it is gone.
+func testBulkDeletePinned(t *testing.T, e *env) {
+	e.create(t, e.t, "p1", "Picked", nil)
+	e.create(t, e.t, "p2", "Picked, then made again", nil)
+	pin := time.Now().Add(time.Microsecond)
+	bulk := linkd.NewBulkService(e.store, e.svc)
+	bulk.Owner, bulk.Lease = "o", time.Minute
+	if _, err := bulk.QueueDelete(e.ctx, e.t, "k", linkd.BulkSelection{IDs: []string{"p1", "p2"}, CreatedBefore: &pin}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Delete(e.ctx, e.t, "k", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond) // the new p2's created_at is past the pin
+	again := e.create(t, e.t, "p2", "Made again", nil)
+	j, err := bulk.Claim(e.ctx, linkd.Claim{Owner: "o", Now: time.Now(), Lease: time.Minute})
+	if err != nil || j == nil {
+		t.Fatalf("claim: %v, %v", j, err)
+	}
+	if err := bulk.Run(e.ctx, j); err != nil || j.State != linkd.BulkSucceeded || j.Done != 2 || j.Failed != 0 {
+		t.Fatalf("bulk delete: %v, %+v", err, j)
+	}
+	if _, err := e.store.FindAccount(e.ctx, e.t, "p1"); linkd.ErrorCode(err) != linkd.ENOTFOUND {
+		t.Fatalf("p1 after the job: %v", err)
+	}
+	if got, err := e.store.FindAccount(e.ctx, e.t, "p2"); err != nil || got.ID != again.ID {
+		t.Fatalf("the p2 made after the pin: %v, %v; want it kept", got, err)
+	}
+}

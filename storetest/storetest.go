@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"LoginThrottles", testLoginThrottles},
 		{"UserOffboarding", testUserOffboarding},
 		{"BulkJobs", testBulkJobs},
+		{"BulkDeletePinned", testBulkDeletePinned},
 		{"WorkerLoops", testWorkerLoops},
 		{"ClaimSkipsTenants", testClaimSkipsTenants},
 		{"ScheduleTicks", testScheduleTicks},
