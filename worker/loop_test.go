@@ -389,3 +389,42 @@ func TestCappedBacklogDoesNotRepeatEmptySearches(t *testing.T) {
 		t.Fatalf("%d claims searched around the capped tenant and found nothing; want at most 1 until a wake or poll", empty)
 	}
 }
+
+// TestScheduleRetriesAFailedFireWithinItsPeriod: a fire that fails is
+// tried again, for the same period, until it succeeds (without the retry
+// the period was lost: the schedule slept until the next one).
+func TestScheduleRetriesAFailedFireWithinItsPeriod(t *testing.T) {
+	clock := time.Date(2026, 12, 3, 10, 0, 30, 0, time.UTC)
+	var mu sync.Mutex
+	var slots []time.Time
+	done := make(chan struct{})
+	fire := func(_ context.Context, _ string, slot time.Time, _ string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		slots = append(slots, slot)
+		switch len(slots) {
+		case 1, 2:
+			return false, errors.New("the database is out of reach")
+		case 3:
+			close(done)
+		}
+		return true, nil
+	}
+	o := worker.Options{Owner: "a", Clock: func() time.Time { return clock }}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go worker.NewClaimingSchedule(o, "sync", time.Hour, fire).Run(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no successful fire after two failures: %v", slots)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	for _, s := range slots {
+		if !s.Equal(want) {
+			t.Fatalf("fired slots %v, want each %v", slots, want)
+		}
+	}
+}

@@ -53,12 +53,24 @@ func NewClaimingSchedule(o Options, name string, every time.Duration, fire func(
 	return s
 }
 
-// Run fires the schedule until ctx ends.
+// Run fires the schedule until ctx ends. A fire that fails (the database
+// out of reach for a moment, a transaction cut off) is tried again within
+// its period, backing off from retryFirst: without, one failed attempt
+// lost the whole period's work (an hour of an hourly workflow's runs)
+// unless another instance happened to fire it.
 func (s *Schedule) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		slot, err := s.Fire(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.opts.Logger.Error("scheduled work", "err", err)
+		for wait := retryFirst; err != nil && ctx.Err() == nil; wait = min(2*wait, time.Minute) {
+			s.opts.Logger.Error("scheduled work", "err", err, "retry_in", wait.String())
+			if !s.opts.now().Add(wait).Before(slot.Add(s.every)) {
+				break // the period is over: the next one is due
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+				err = s.fire(ctx, slot)
+			}
 		}
 		// Sleep to just past the next period's start; the jitter spreads the
 		// instances' claims (only one wins anyway).
@@ -69,6 +81,9 @@ func (s *Schedule) Run(ctx context.Context) {
 		}
 	}
 }
+
+// retryFirst is how long a failed fire waits before its first retry.
+const retryFirst = 250 * time.Millisecond
 
 // Fire claims the current period's tick and, when this instance won it,
 // does the period's work. It returns the period's start.
