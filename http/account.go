@@ -308,10 +308,7 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := listJSON{Docs: make([]*accountJSON, 0, len(p.Accounts)), Limit: f.Limit, HasNextPage: p.HasNext}
-	for _, a := range p.Accounts {
-		out.Docs = append(out.Docs, renderAccount(t, a))
-	}
+	out := listJSON{Limit: f.Limit, HasNextPage: p.HasNext}
 	if p.Total >= 0 {
 		pages := int64(math.Ceil(float64(p.Total) / float64(f.Limit)))
 		out.TotalDocs, out.TotalPages = &p.Total, &pages
@@ -336,7 +333,7 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request) erro
 		// A cursor page follows some earlier page, but has no page number.
 		out.HasPrevPage = true
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeAccountList(w, t, p.Accounts, out)
 	return nil
 }
 
