@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"LeaseRefresh", testLeaseRefresh},
 		{"ClaimRefreshesSkipsGroups", testClaimRefreshesSkipsGroups},
+		{"ClaimRefreshesCapsGroups", testClaimRefreshesCapsGroups},
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
 		{"IdempotencyPurge", testIdempotencyPurge},

@@ -1,0 +1,6 @@
+-- The refresher's cap on refreshes per token endpoint host holds across
+-- instances (issue 16): a claim counts the live refresh leases of each
+-- host. Writing a connection clears its lease, so the leases set at any
+-- moment are a handful (those in flight and those a dead process left),
+-- which this partial index finds without reading the table.
+CREATE INDEX connections_refresh_leases ON connections (refresh_lease_until) WHERE refresh_lease_until IS NOT NULL;
