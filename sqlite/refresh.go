@@ -26,14 +26,14 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 		rows, err := tx.QueryContext(ctx, `WITH grp AS (SELECT key AS slug, value AS host FROM json_each(?9)),
 			live AS (SELECT g.host, count(*) AS n FROM connections l JOIN grp g ON g.slug = l.slug
 				WHERE l.refresh_lease_until IS NOT NULL AND l.refresh_lease_until >= ?4 GROUP BY g.host),
-			cand AS (SELECT c.org_id, c.env, c.id, c.token_expires_at, g.host FROM connections c INDEXED BY connections_expiry
-				LEFT JOIN grp g ON g.slug = c.slug
+			at_cap AS (SELECT g.slug FROM grp g JOIN live ON live.host = g.host WHERE live.n >= ?11),
+			cand AS (SELECT c.org_id, c.env, c.id, c.token_expires_at, json_extract(?9, '$."' || c.slug || '"') AS host FROM connections c INDEXED BY connections_expiry
 				WHERE c.status = 'active' AND c.token_expires_at IS NOT NULL AND c.token_expires_at < ?3
 				AND (c.refresh_lease_until IS NULL OR c.refresh_lease_until < ?4) AND (c.last_refresh_at IS NULL OR c.last_refresh_at < ?5)
 				AND (c.org_id || '|' || c.env) NOT IN (SELECT value FROM json_each(?6))
 				AND c.slug NOT IN (SELECT value FROM json_each(?7))
 				AND (?10 = '[]' OR c.slug IN (SELECT value FROM json_each(?10)))
-				AND NOT EXISTS (SELECT 1 FROM live WHERE live.host = g.host AND live.n >= ?11)
+				AND c.slug NOT IN (SELECT slug FROM at_cap)
 				ORDER BY c.token_expires_at LIMIT ?12),
 			pick AS (SELECT x.org_id, x.env, x.id FROM (SELECT cand.*, row_number() OVER (PARTITION BY cand.host ORDER BY cand.token_expires_at) AS rn FROM cand) x
 				LEFT JOIN live ON live.host = x.host

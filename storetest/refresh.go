@@ -105,9 +105,10 @@ func testClaimRefreshesSkipsGroups(t *testing.T, e *env) {
 // groups named.
 func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	// Host a serves two apps; the slugs are due in this order.
-	slugs := []string{"slack", "github", "slack", "github", "hubspot", "hubspot", "stripe"}
-	groups := map[string]string{"slack": "a", "github": "a", "hubspot": "b"}
+	// Host a serves two apps; the slugs are due in this order (a slug
+	// may have a dash, which JSON paths do not take bare).
+	slugs := []string{"slack", "github", "slack", "github", "microsoft-teams", "microsoft-teams", "stripe"}
+	groups := map[string]string{"slack": "a", "github": "a", "microsoft-teams": "b"}
 	for i, slug := range slugs {
 		id := fmt.Sprintf("cg-%d", i)
 		e.create(t, e.t, id, "C", nil)
@@ -141,9 +142,9 @@ func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 	// A write (the refresh's outcome) releases its lease: room for one.
 	e.refreshed(t, "cg-0", "slack", now, now.Add(time.Hour))
 	want("after a refresh ended", claim("z", now, 10, 2), map[string]int{"a": 1})
-	// Once the leases run out they hold nothing; OnlyGroups claims b only.
+	// Once the leases run out they hold nothing; OnlyGroups claims b's app only.
 	later := now.Add(2 * time.Minute)
-	want("only b", claim("w", later, 10, 2, "hubspot"), map[string]int{"b": 2})
+	want("only b", claim("w", later, 10, 2, "microsoft-teams"), map[string]int{"b": 2})
 	want("after the leases ran out", claim("v", later, 10, 2), map[string]int{"a": 2, "stripe": 1})
 	// Without a cap, live leases hold nothing back (only the leased
 	// connections themselves).
