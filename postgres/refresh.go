@@ -12,7 +12,8 @@ import (
 )
 
 // ClaimRefreshes implements linkd.RefreshStore. With a group cap, it
-// counts the live refresh leases of each token endpoint host (c.GroupOf
+// counts the live leases that claims took (not a request's refresh on
+// demand, see LeaseRefresh) of each token endpoint host (c.GroupOf
 // maps slugs to hosts) through the partial index of leases, leaves out the
 // hosts at the cap, and takes of each other host only the room its leases
 // leave, among the first c.Candidates() due connections. Such claims take
@@ -31,7 +32,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 		}
 		rows, err := tx.Query(ctx, `WITH grp AS (SELECT key AS slug, value AS host FROM jsonb_each_text($9::jsonb)),
 			live AS (SELECT g.host, count(*) AS n FROM connections l JOIN grp g ON g.slug = l.slug
-				WHERE l.refresh_lease_until >= $4 GROUP BY g.host),
+				WHERE l.refresh_lease_until >= $4 AND l.refresh_lease_claimed GROUP BY g.host),
 			at_cap AS (SELECT g.slug FROM grp g JOIN live ON live.host = g.host WHERE live.n >= $11),
 			cand AS (SELECT c.org_id, c.env, c.id, c.token_expires_at, $9::jsonb ->> c.slug AS host FROM connections c
 				WHERE c.status = 'active' AND c.token_expires_at IS NOT NULL AND c.token_expires_at < $3
@@ -44,7 +45,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 				LEFT JOIN live ON live.host = x.host
 				WHERE x.host IS NULL OR x.rn + coalesce(live.n, 0) <= $11
 				ORDER BY x.token_expires_at LIMIT $5)
-			UPDATE connections c SET refresh_lease_owner = $1, refresh_lease_until = $2
+			UPDATE connections c SET refresh_lease_owner = $1, refresh_lease_until = $2, refresh_lease_claimed = true
 			FROM linked_accounts a
 			WHERE a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
 			AND (c.org_id, c.env, c.id) IN (SELECT org_id, env, id FROM pick)
@@ -74,7 +75,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 
 // LeaseRefresh implements linkd.RefreshStore.
 func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim, dueBefore, refreshedBefore time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2
+	tag, err := s.pool.Exec(ctx, `UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2, refresh_lease_claimed = false
 		WHERE org_id = $3 AND env = $4 AND id = $5 AND status = 'active'
 		AND (refresh_lease_until IS NULL OR refresh_lease_until < $6)
 		AND (token_expires_at IS NULL OR token_expires_at < $7) AND (last_refresh_at IS NULL OR last_refresh_at < $8)`,

@@ -11,7 +11,8 @@ import (
 )
 
 // ClaimRefreshes implements linkd.RefreshStore. With a group cap, it
-// counts the live refresh leases of each token endpoint host (c.GroupOf
+// counts the live leases that claims took (not a request's refresh on
+// demand, see LeaseRefresh) of each token endpoint host (c.GroupOf
 // maps slugs to hosts) through the partial index of leases, leaves out the
 // hosts at the cap, and takes of each other host only the room its leases
 // leave, among the first c.Candidates() due connections. Claims are write
@@ -25,7 +26,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `WITH grp AS (SELECT key AS slug, value AS host FROM json_each(?9)),
 			live AS (SELECT g.host, count(*) AS n FROM connections l JOIN grp g ON g.slug = l.slug
-				WHERE l.refresh_lease_until IS NOT NULL AND l.refresh_lease_until >= ?4 GROUP BY g.host),
+				WHERE l.refresh_lease_until IS NOT NULL AND l.refresh_lease_until >= ?4 AND l.refresh_lease_claimed GROUP BY g.host),
 			at_cap AS (SELECT g.slug FROM grp g JOIN live ON live.host = g.host WHERE live.n >= ?11),
 			cand AS (SELECT c.org_id, c.env, c.id, c.token_expires_at, json_extract(?9, '$."' || c.slug || '"') AS host FROM connections c INDEXED BY connections_expiry
 				WHERE c.status = 'active' AND c.token_expires_at IS NOT NULL AND c.token_expires_at < ?3
@@ -39,7 +40,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 				LEFT JOIN live ON live.host = x.host
 				WHERE x.host IS NULL OR x.rn + coalesce(live.n, 0) <= ?11
 				ORDER BY x.token_expires_at LIMIT ?8)
-			UPDATE connections SET refresh_lease_owner = ?1, refresh_lease_until = ?2
+			UPDATE connections SET refresh_lease_owner = ?1, refresh_lease_until = ?2, refresh_lease_claimed = 1
 			WHERE (org_id, env, id) IN (SELECT org_id, env, id FROM pick)
 			RETURNING org_id, env, id, slug, (SELECT account_id FROM linked_accounts a
 				WHERE a.org_id = connections.org_id AND a.env = connections.env AND a.id = connections.account_pk)`,
@@ -72,7 +73,7 @@ func (s *Store) ClaimRefreshes(ctx context.Context, c linkd.Claim, dueBefore, tr
 func (s *Store) LeaseRefresh(ctx context.Context, t linkd.Tenant, connectionID string, c linkd.Claim, dueBefore, refreshedBefore time.Time) (bool, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?
+		res, err := tx.ExecContext(ctx, `UPDATE connections SET refresh_lease_owner = ?, refresh_lease_until = ?, refresh_lease_claimed = 0
 			WHERE org_id = ? AND env = ? AND id = ? AND status = 'active'
 			AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)
 			AND (token_expires_at IS NULL OR token_expires_at < ?) AND (last_refresh_at IS NULL OR last_refresh_at < ?)`,

@@ -101,19 +101,28 @@ func testClaimRefreshesSkipsGroups(t *testing.T, e *env) {
 // so that instances that each run below the cap cannot together exceed it
 // against one provider: it skips a group at its cap, takes of another only
 // the room left, and leaves alone the keys no group names. Expired leases
-// and leases released by a write do not count; OnlyGroups claims only the
-// groups named.
+// and leases released by a write do not count, nor a request's lease for
+// a refresh on demand; OnlyGroups claims only the groups named.
 func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	// Host a serves two apps; the slugs are due in this order (a slug
 	// may have a dash, which JSON paths do not take bare).
-	slugs := []string{"slack", "github", "slack", "github", "microsoft-teams", "microsoft-teams", "stripe"}
+	slugs := []string{"slack", "github", "slack", "github", "microsoft-teams", "microsoft-teams", "stripe", "microsoft-teams"}
 	groups := map[string]string{"slack": "a", "github": "a", "microsoft-teams": "b"}
+	var onDemand string
 	for i, slug := range slugs {
 		id := fmt.Sprintf("cg-%d", i)
 		e.create(t, e.t, id, "C", nil)
-		e.putConn(t, e.t, id, slug, linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+		conn := e.putConn(t, e.t, id, slug, linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
 		e.expireToken(t, id, slug, now.Add(time.Duration(i)*time.Minute))
+		if i == 4 {
+			onDemand = conn.ID
+		}
+	}
+	// A request refreshes one of b's on demand: not capped, and not
+	// counted against the background claims' cap either.
+	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, onDemand, linkd.Claim{Owner: "request", Now: now, Lease: time.Minute}, now.Add(time.Hour), now); !ok || err != nil {
+		t.Fatalf("LeaseRefresh: %v, %v", ok, err)
 	}
 	claim := func(owner string, at time.Time, limit, cap int, only ...string) map[string]int {
 		t.Helper()
@@ -135,8 +144,8 @@ func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 		}
 	}
 	want("the first instance", claim("x", now, 1, 2), map[string]int{"a": 1})
-	// Host a has one refresh in flight elsewhere: one more of it, both of
-	// b, and stripe, which no group names.
+	// Host a has one refresh in flight elsewhere: one more of it, two of
+	// b (besides the one on demand), and stripe, which no group names.
 	want("the second instance", claim("y", now, 10, 2), map[string]int{"a": 1, "b": 2, "stripe": 1})
 	want("a third instance", claim("z", now, 10, 2), map[string]int{})
 	// A write (the refresh's outcome) releases its lease: room for one.
@@ -148,7 +157,7 @@ func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 	want("after the leases ran out", claim("v", later, 10, 2), map[string]int{"a": 2, "stripe": 1})
 	// Without a cap, live leases hold nothing back (only the leased
 	// connections themselves).
-	want("uncapped", claim("u", later.Add(2*time.Minute), 10, 0), map[string]int{"a": 3, "b": 2, "stripe": 1})
+	want("uncapped", claim("u", later.Add(2*time.Minute), 10, 0), map[string]int{"a": 3, "b": 3, "stripe": 1})
 }
 
 // refreshed records a refresh of the account's connection to slug at at,

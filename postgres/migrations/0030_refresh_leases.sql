@@ -1,8 +1,12 @@
 -- The refresher's cap on refreshes per token endpoint host holds across
--- instances (issue 16): a claim counts the live refresh leases of each
--- host. Writing a connection clears its lease, so the leases set at any
--- moment are a handful (those in flight and those a dead process left),
--- which this partial index finds without reading the table.
+-- instances (issue 16): a claim counts the live leases of each host that
+-- background claims took (refresh_lease_claimed; a request's refresh on
+-- demand is not capped, and must not hold the background refreshes of a
+-- busy provider back). Writing a connection clears its lease, so the
+-- leases set at any moment are a handful (those in flight and those a
+-- dead process left), which this partial index finds without reading the
+-- table.
+ALTER TABLE connections ADD COLUMN refresh_lease_claimed boolean NOT NULL DEFAULT false;
 CREATE INDEX connections_refresh_leases ON connections (refresh_lease_until) WHERE refresh_lease_until IS NOT NULL;
 
 -- Claims that count leases against a cap take turns: two at once would
