@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,6 +160,43 @@ func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
 	// Without a cap, live leases hold nothing back (only the leased
 	// connections themselves).
 	want("uncapped", claim("u", later.Add(2*time.Minute), 10, 0), map[string]int{"a": 3, "b": 3, "stripe": 1})
+}
+
+// testClaimRefreshesCapsGroupsConcurrently: claims racing from many
+// instances at once still lease no more than the cap of one group between
+// them (each must see the others' leases, not only those committed before
+// it began).
+func testClaimRefreshesCapsGroupsConcurrently(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range 12 {
+		id := fmt.Sprintf("cc-%d", i)
+		e.create(t, e.t, id, "C", nil)
+		e.putConn(t, e.t, id, "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+		e.expireToken(t, id, "slack", now.Add(time.Duration(i)*time.Second))
+	}
+	groups := map[string]string{"slack": "a"}
+	for round := range 5 {
+		at := now.Add(time.Duration(round) * 2 * time.Minute) // the last round's leases have run out
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range 8 {
+			wg.Go(func() {
+				<-start
+				jobs, err := e.store.ClaimRefreshes(e.ctx, linkd.Claim{Owner: fmt.Sprintf("i-%d-%d", round, w), Now: at, Lease: time.Minute,
+					Limit: 1 + w%2, GroupCap: 2, GroupOf: groups}, now.Add(time.Hour), at)
+				if err != nil {
+					t.Errorf("ClaimRefreshes: %v", err)
+				}
+				total.Add(int64(len(jobs)))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := total.Load(); n != 2 {
+			t.Fatalf("round %d: 8 claims at once leased %d refreshes of one host; the cap is 2", round, n)
+		}
+	}
 }
 
 // refreshed records a refresh of the account's connection to slug at at,
