@@ -45,7 +45,8 @@ type Options struct {
 	// Poll is how long the loop sleeps when nothing is due and nobody
 	// wakes it: work made by other instances waits at most this long.
 	Poll time.Duration
-	// Concurrency is how many items run at once (default 1).
+	// Concurrency is how many items run at once (default 1); with
+	// SlowAfter, how many run at once besides the stalled groups'.
 	Concurrency int
 	// TenantCap, when positive, is how many items of one tenant run at
 	// once, so that one tenant's burst cannot take every slot. It needs
