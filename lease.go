@@ -28,8 +28,9 @@ type Claim struct {
 	OnlyGroups []string
 	// GroupCap, when positive, is how many items of one group may be
 	// leased at once across every instance, counting the live leases
-	// the store holds (its own claim included): what one instance runs
-	// is not all the load a shared group (a provider's host) sees.
+	// of earlier claims by any owner (not leases taken for work on
+	// demand, which is not capped): what one instance runs is not all
+	// the load a shared group (a provider's host) sees.
 	// GroupOf maps an item's key (for refreshes, the app's slug) to its
 	// group; keys it does not name are not capped.
 	GroupCap int
