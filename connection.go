@@ -172,7 +172,12 @@ type RefreshStore interface {
 	// not skip and of apps (slugs) not in c.SkipGroups, to c.Owner until
 	// c.Until(): two instances never refresh one token at once, and
 	// neither a failing refresh nor a token that expires sooner than
-	// dueBefore is retried in a tight loop.
+	// dueBefore is retried in a tight loop. With c.OnlyGroups, only those
+	// apps. With c.GroupCap, it leases no more connections of one token
+	// endpoint host (c.GroupOf maps slugs to hosts) than the cap leaves
+	// room for, counting the live leases of earlier claims by any owner
+	// (not LeaseRefresh's: a refresh on demand is not capped), so that
+	// the cap holds across instances.
 	ClaimRefreshes(ctx context.Context, c Claim, dueBefore, triedBefore time.Time) ([]RefreshJob, error)
 	// LeaseRefresh leases the refresh of one active connection to c.Owner
 	// until c.Until(), when no live refresher holds it, its token (if it

@@ -22,6 +22,19 @@ type Claim struct {
 	// refreshes, the apps (by slug) whose token endpoint's host is
 	// busy; other kinds have none and ignore it.
 	SkipGroups []string
+	// OnlyGroups, when not empty, limits the claim to the items of these
+	// groups (named as in SkipGroups): a loop's lane for the groups that
+	// recently stalled claims them apart from the others.
+	OnlyGroups []string
+	// GroupCap, when positive, is how many items of one group may be
+	// leased at once across every instance, counting the live leases
+	// of earlier claims by any owner (not leases taken for work on
+	// demand, which is not capped): what one instance runs is not all
+	// the load a shared group (a provider's host) sees.
+	// GroupOf maps an item's key (for refreshes, the app's slug) to its
+	// group; keys it does not name are not capped.
+	GroupCap int
+	GroupOf  map[string]string
 }
 
 // Until is when the lease runs out.
@@ -44,6 +57,42 @@ func (c Claim) SkipGroupList() []string {
 		return []string{}
 	}
 	return c.SkipGroups
+}
+
+// OnlyGroupList returns OnlyGroups, never nil, so that it binds as an
+// empty array (which claims every group).
+func (c Claim) OnlyGroupList() []string {
+	if c.OnlyGroups == nil {
+		return []string{}
+	}
+	return c.OnlyGroups
+}
+
+// GroupLookahead is how many due items past its limit a claim with a
+// GroupCap considers: it takes of each group only the room the group's
+// live leases leave, so its first Limit candidates may be mostly of one
+// group; with some more of them, the items of other groups due next are
+// claimed in the same round. A claim that still finds too few is repeated
+// by the loop.
+const GroupLookahead = 64
+
+// Candidates is how many due items a store considers for c: its limit,
+// and GroupLookahead more when groups are capped.
+func (c Claim) Candidates() int {
+	if c.GroupCap > 0 && len(c.GroupOf) > 0 {
+		return c.Limit + GroupLookahead
+	}
+	return c.Limit
+}
+
+// GroupMap returns GroupOf when GroupCap is positive, and an empty map
+// otherwise (no group is capped), never nil, so that it binds as a JSON
+// object.
+func (c Claim) GroupMap() map[string]string {
+	if c.GroupCap <= 0 || c.GroupOf == nil {
+		return map[string]string{}
+	}
+	return c.GroupOf
 }
 
 // TickStore records which instance fired a schedule's tick, so that a

@@ -60,6 +60,15 @@ const (
 	// single provider has tokens due, which 2 refreshes at once of a
 	// provider answering in a fraction of a second keep up with.
 	RefreshHostCap = 2
+	// RefreshSlowAfter is how long a refresh may take before its token
+	// endpoint's host counts as stalled (worker.Options.SlowAfter): its
+	// refreshes then run in a lane of RefreshSlowLane slots of their own,
+	// so that however many providers hang at once, the healthy ones keep
+	// the refresher's other slots. A provider answers a refresh within a
+	// second or two; the token client gives up only after 30.
+	RefreshSlowAfter = 5 * time.Second
+	// RefreshSlowLane is how many refreshes of stalled hosts run at once.
+	RefreshSlowLane = 2
 )
 
 // NewRefresher returns a refresher of svc's connections. It leases them
@@ -68,8 +77,10 @@ const (
 // 30 seconds or half the lease, whichever is shorter (a connection whose
 // refresh died with its process is due again when the lease runs out,
 // and no commit wakes the refresher then), 4 refreshes at once, at most
-// RefreshTenantCap of one tenant and RefreshHostCap of one token endpoint
-// host among them.
+// RefreshTenantCap of one tenant among them, and RefreshHostCap against
+// one token endpoint host across every instance (the store counts the
+// leases in flight); the refreshes of hosts that stall (RefreshSlowAfter)
+// run in a lane of RefreshSlowLane slots of their own.
 func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Name = "refresh"
 	o.Lease = svc.refreshLease()
@@ -77,14 +88,24 @@ func NewRefresher(svc *Service, o worker.Options) *Refresher {
 	o.Concurrency = cmp.Or(o.Concurrency, 4)
 	o.TenantCap = cmp.Or(o.TenantCap, RefreshTenantCap)
 	o.GroupCap = cmp.Or(o.GroupCap, RefreshHostCap)
+	o.SlowAfter = cmp.Or(o.SlowAfter, RefreshSlowAfter)
+	o.SlowConcurrency = cmp.Or(o.SlowConcurrency, RefreshSlowLane)
 	if o.Clock == nil {
 		o.Clock = svc.now
 	}
 	r := &Refresher{Service: svc, ahead: svc.refreshAhead()}
 	r.loop = worker.New(o, worker.Source[linkd.RefreshJob]{
 		Claim: func(ctx context.Context, c linkd.Claim) ([]linkd.RefreshJob, error) {
-			// The loop names the busy hosts; the store skips apps.
+			// The loop names hosts; the store filters and counts apps.
 			c.SkipGroups = r.appsOfHosts(c.SkipGroups)
+			if len(c.OnlyGroups) > 0 {
+				if c.OnlyGroups = r.appsOfHosts(c.OnlyGroups); len(c.OnlyGroups) == 0 {
+					return nil, nil // no app is on those hosts any more
+				}
+			}
+			if c.GroupCap > 0 {
+				c.GroupOf = r.tokenHosts()
+			}
 			return r.store.ClaimRefreshes(ctx, c, c.Now.Add(r.ahead), c.Now.Add(-RefreshRetry))
 		},
 		Run: func(ctx context.Context, j linkd.RefreshJob) error {
@@ -117,6 +138,18 @@ func tokenHostOf(app *linkd.App) string {
 		return ""
 	}
 	return strings.ToLower(u.Host)
+}
+
+// tokenHosts maps the slug of every OAuth app to its token endpoint's
+// host, for the store to count the refreshes in flight per host.
+func (s *Service) tokenHosts() map[string]string {
+	out := map[string]string{}
+	for _, app := range s.Catalog.Apps() {
+		if h := tokenHostOf(app); h != "" {
+			out[app.Slug] = h
+		}
+	}
+	return out
 }
 
 // appsOfHosts returns the slugs of the OAuth apps whose token endpoint is

@@ -1,7 +1,11 @@
 package storetest
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +95,107 @@ func testClaimRefreshesSkipsGroups(t *testing.T, e *env) {
 	}
 	if jobs := claim("b", nil); len(jobs) != 2 || jobs[0].Slug != "slack" || jobs[1].Slug != "slack" {
 		t.Fatalf("claim skipping nothing = %+v, want the two slack ones left", jobs)
+	}
+}
+
+// testClaimRefreshesCapsGroups: with a group cap, a claim counts the live
+// refresh leases of each group (token endpoint host) across every owner,
+// so that instances that each run below the cap cannot together exceed it
+// against one provider: it skips a group at its cap, takes of another only
+// the room left, and leaves alone the keys no group names. Expired leases
+// and leases released by a write do not count, nor a request's lease for
+// a refresh on demand; OnlyGroups claims only the groups named.
+func testClaimRefreshesCapsGroups(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	// Host a serves two apps; the slugs are due in this order (a slug
+	// may have a dash, which JSON paths do not take bare).
+	slugs := []string{"slack", "github", "slack", "github", "microsoft-teams", "microsoft-teams", "stripe", "microsoft-teams"}
+	groups := map[string]string{"slack": "a", "github": "a", "microsoft-teams": "b"}
+	var onDemand string
+	for i, slug := range slugs {
+		id := fmt.Sprintf("cg-%d", i)
+		e.create(t, e.t, id, "C", nil)
+		conn := e.putConn(t, e.t, id, slug, linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+		e.expireToken(t, id, slug, now.Add(time.Duration(i)*time.Minute))
+		if i == 4 {
+			onDemand = conn.ID
+		}
+	}
+	// A request refreshes one of b's on demand: not capped, and not
+	// counted against the background claims' cap either.
+	if ok, err := e.store.LeaseRefresh(e.ctx, e.t, onDemand, linkd.Claim{Owner: "request", Now: now, Lease: time.Minute}, now.Add(time.Hour), now); !ok || err != nil {
+		t.Fatalf("LeaseRefresh: %v, %v", ok, err)
+	}
+	claim := func(owner string, at time.Time, limit, cap int, only ...string) map[string]int {
+		t.Helper()
+		jobs, err := e.store.ClaimRefreshes(e.ctx, linkd.Claim{Owner: owner, Now: at, Lease: time.Minute, Limit: limit,
+			GroupCap: cap, GroupOf: groups, OnlyGroups: only}, now.Add(time.Hour), at)
+		if err != nil {
+			t.Fatalf("ClaimRefreshes(%s): %v", owner, err)
+		}
+		per := map[string]int{}
+		for _, j := range jobs {
+			per[cmp.Or(groups[j.Slug], j.Slug)]++
+		}
+		return per
+	}
+	want := func(what string, got, want map[string]int) {
+		t.Helper()
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s claimed per group %v, want %v", what, got, want)
+		}
+	}
+	want("the first instance", claim("x", now, 1, 2), map[string]int{"a": 1})
+	// Host a has one refresh in flight elsewhere: one more of it, two of
+	// b (besides the one on demand), and stripe, which no group names.
+	want("the second instance", claim("y", now, 10, 2), map[string]int{"a": 1, "b": 2, "stripe": 1})
+	want("a third instance", claim("z", now, 10, 2), map[string]int{})
+	// A write (the refresh's outcome) releases its lease: room for one.
+	e.refreshed(t, "cg-0", "slack", now, now.Add(time.Hour))
+	want("after a refresh ended", claim("z", now, 10, 2), map[string]int{"a": 1})
+	// Once the leases run out they hold nothing; OnlyGroups claims b's app only.
+	later := now.Add(2 * time.Minute)
+	want("only b", claim("w", later, 10, 2, "microsoft-teams"), map[string]int{"b": 2})
+	want("after the leases ran out", claim("v", later, 10, 2), map[string]int{"a": 2, "stripe": 1})
+	// Without a cap, live leases hold nothing back (only the leased
+	// connections themselves).
+	want("uncapped", claim("u", later.Add(2*time.Minute), 10, 0), map[string]int{"a": 3, "b": 3, "stripe": 1})
+}
+
+// testClaimRefreshesCapsGroupsConcurrently: claims racing from many
+// instances at once still lease no more than the cap of one group between
+// them (each must see the others' leases, not only those committed before
+// it began).
+func testClaimRefreshesCapsGroupsConcurrently(t *testing.T, e *env) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range 12 {
+		id := fmt.Sprintf("cc-%d", i)
+		e.create(t, e.t, id, "C", nil)
+		e.putConn(t, e.t, id, "slack", linkd.AuthOAuth2, linkd.ConnectionSecrets{AccessToken: "a", RefreshToken: "r"})
+		e.expireToken(t, id, "slack", now.Add(time.Duration(i)*time.Second))
+	}
+	groups := map[string]string{"slack": "a"}
+	for round := range 5 {
+		at := now.Add(time.Duration(round) * 2 * time.Minute) // the last round's leases have run out
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range 8 {
+			wg.Go(func() {
+				<-start
+				jobs, err := e.store.ClaimRefreshes(e.ctx, linkd.Claim{Owner: fmt.Sprintf("i-%d-%d", round, w), Now: at, Lease: time.Minute,
+					Limit: 1 + w%2, GroupCap: 2, GroupOf: groups}, now.Add(time.Hour), at)
+				if err != nil {
+					t.Errorf("ClaimRefreshes: %v", err)
+				}
+				total.Add(int64(len(jobs)))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := total.Load(); n != 2 {
+			t.Fatalf("round %d: 8 claims at once leased %d refreshes of one host; the cap is 2", round, n)
+		}
 	}
 }
 

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"ScheduleTicks", testScheduleTicks},
 		{"LeaseRefresh", testLeaseRefresh},
 		{"ClaimRefreshesSkipsGroups", testClaimRefreshesSkipsGroups},
+		{"ClaimRefreshesCapsGroups", testClaimRefreshesCapsGroups},
+		{"ClaimRefreshesCapsGroupsConcurrently", testClaimRefreshesCapsGroupsConcurrently},
 		{"AppendAudit", testAppendAudit},
 		{"AppConnection", testAppConnection},
 		{"IdempotencyPurge", testIdempotencyPurge},

@@ -16,6 +16,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,7 +45,8 @@ type Options struct {
 	// Poll is how long the loop sleeps when nothing is due and nobody
 	// wakes it: work made by other instances waits at most this long.
 	Poll time.Duration
-	// Concurrency is how many items run at once (default 1).
+	// Concurrency is how many items run at once (default 1); with
+	// SlowAfter, how many run at once besides the stalled groups'.
 	Concurrency int
 	// TenantCap, when positive, is how many items of one tenant run at
 	// once, so that one tenant's burst cannot take every slot. It needs
@@ -56,6 +58,25 @@ type Options struct {
 	// provider's host), so that one stalled group cannot take every
 	// slot. It needs Source.Group.
 	GroupCap int
+	// SlowAfter, when positive, is how long an item of a group (see
+	// GroupCap) may run before its group counts as stalled: the item
+	// then leaves its slot to the others and the group's items run in a
+	// lane of their own, SlowConcurrency at once, until one of them ends
+	// within SlowAfter again (or, none of them running, for StalledFor).
+	// This bulkhead bounds what stalled groups take from the others
+	// however many stall at once, which no group cap does: a cap of 2
+	// per group lets 2 stalled groups fill 4 slots. An item past
+	// SlowAfter keeps running (and counting towards its group's cap)
+	// outside both lanes' slots, so a group that stalls costs the
+	// others at most its cap of slots for SlowAfter, once.
+	//
+	// Which groups stalled is this loop's own knowledge, not shared with
+	// other instances: it is a safeguard of throughput, not of
+	// correctness, and each instance learns it within SlowAfter.
+	SlowAfter time.Duration
+	// SlowConcurrency is how many items of stalled groups a loop claims
+	// to run at once (default 2 when SlowAfter is set).
+	SlowConcurrency int
 	// Clock gives the time leases and due dates are measured by (default
 	// time.Now); tests move it instead of sleeping.
 	Clock  func() time.Time
@@ -89,6 +110,9 @@ func (o *Options) defaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.SlowAfter > 0 && o.SlowConcurrency <= 0 {
+		o.SlowConcurrency = 2
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -129,9 +153,28 @@ type Loop[T any] struct {
 	free chan struct{} // an item finished: a slot is free
 
 	mu        sync.Mutex
-	running   int
+	running   int // items in the main lane's slots
+	slow      int // items in the stalled groups' lane, or past SlowAfter
 	perTenant map[linkd.Tenant]int
 	perGroup  map[string]int
+	// stalled holds the groups an item of which ran past SlowAfter, and
+	// when that was last seen.
+	stalled map[string]time.Time
+}
+
+// StalledFor is how long a group stays stalled (see Options.SlowAfter)
+// when none of its items has run since: its next item then tries the main
+// lane again.
+const StalledFor = 10 * time.Minute
+
+// slot is one running item's place: its group ("" when groups are not
+// capped), its lane, and the timer that moves it to the stalled lane.
+type slot struct {
+	group string
+	slow  bool // runs in the stalled lane (or has moved there)
+	done  bool
+	start time.Time
+	timer *time.Timer
 }
 
 // New returns a loop over src.
@@ -139,7 +182,7 @@ func New[T any](o Options, src Source[T]) *Loop[T] {
 	o.defaults()
 	o.Logger = o.Logger.With("worker", o.Name)
 	return &Loop[T]{opts: o, src: src, wake: make(chan struct{}, 1), free: make(chan struct{}, 1),
-		perTenant: map[linkd.Tenant]int{}, perGroup: map[string]int{}}
+		perTenant: map[linkd.Tenant]int{}, perGroup: map[string]int{}, stalled: map[string]time.Time{}}
 }
 
 // Wake makes the loop look for work now instead of at its next poll. Call
@@ -173,8 +216,11 @@ func (l *Loop[T]) Run(ctx context.Context) {
 		if err == nil && skipped && got < asked {
 			dry = true
 		}
-		if err == nil && got > 0 && got == asked {
-			continue // more may be due: claim again (or wait for a slot)
+		if err == nil && got > 0 && (got == asked || l.capsInStore()) {
+			// More may be due: claim again (or wait for a slot). A store
+			// that caps groups across instances may return fewer than
+			// asked while more is due.
+			continue
 		}
 		var free chan struct{} // wait for a slot only when one is wanted
 		if asked == 0 || skipped {
@@ -191,33 +237,65 @@ func (l *Loop[T]) Run(ctx context.Context) {
 	}
 }
 
-// claimAndStart claims what the free slots allow and starts each item; it
-// returns how many it asked for and got, and whether tenants or groups at
-// their cap were skipped. When dry, it claims nothing while any tenant or
-// group is at its cap (asked is then 0).
+// claimAndStart claims what the free slots of both lanes allow and starts
+// each item; it returns how many it asked for and got, and whether tenants
+// or groups at their cap (or stalled) were skipped. When dry, it claims
+// nothing while any tenant or group is skipped (asked is then 0).
 func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup, dry bool) (asked, got int, skipped bool, err error) {
+	for _, slow := range []bool{false, true} {
+		a, g, sk, err := l.claimLane(ctx, wg, dry, slow)
+		asked, got, skipped = asked+a, got+g, skipped || sk
+		if err != nil {
+			return asked, got, skipped, err
+		}
+	}
+	return asked, got, skipped, nil
+}
+
+// claimLane claims for the main lane, which skips the stalled groups, or
+// for the stalled groups' lane, which claims only them.
+func (l *Loop[T]) claimLane(ctx context.Context, wg *sync.WaitGroup, dry, slow bool) (asked, got int, skipped bool, err error) {
 	l.mu.Lock()
 	asked = l.opts.Concurrency - l.running
 	skip, room := l.busyTenants()
 	skipGroups, groupRoom := l.busyGroups()
+	stalled := l.stalledGroups()
+	if slow {
+		asked = l.opts.SlowConcurrency - l.slow
+		var only []string
+		for _, g := range stalled {
+			if !slices.Contains(skipGroups, g) {
+				only = append(only, g)
+			}
+		}
+		stalled, skipGroups = only, nil
+	}
 	l.mu.Unlock()
 	asked = min(asked, room, groupRoom)
 	skipped = len(skip) > 0 || len(skipGroups) > 0
+	c := l.claim(asked, skip)
+	if slow {
+		if len(stalled) == 0 {
+			return 0, 0, false, nil
+		}
+		c.OnlyGroups = stalled
+	} else {
+		skipped = skipped || len(stalled) > 0
+		c.SkipGroups = append(skipGroups, stalled...)
+	}
 	if asked <= 0 || (dry && skipped) {
 		return 0, 0, skipped, nil
 	}
-	c := l.claim(asked, skip)
-	c.SkipGroups = skipGroups
 	items, err := l.src.Claim(ctx, c)
 	if err != nil {
 		return asked, 0, skipped, err
 	}
 	for _, it := range items {
-		g := l.acquire(it)
+		s := l.acquire(it, slow)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer l.release(it, g)
+			defer l.release(it, s)
 			if err := l.work(ctx, it); err != nil && ctx.Err() == nil {
 				l.opts.Logger.Error("work item failed", "err", err)
 			}
@@ -226,8 +304,31 @@ func (l *Loop[T]) claimAndStart(ctx context.Context, wg *sync.WaitGroup, dry boo
 	return asked, len(items), skipped, nil
 }
 
+// capsInStore reports whether claims carry a group cap for the store to
+// hold across instances.
+func (l *Loop[T]) capsInStore() bool { return l.opts.GroupCap > 0 && l.src.Group != nil }
+
 func (l *Loop[T]) claim(limit int, skip []linkd.Tenant) linkd.Claim {
-	return linkd.Claim{Owner: l.opts.Owner, Now: l.opts.now(), Lease: l.opts.Lease, Limit: limit, Skip: skip}
+	c := linkd.Claim{Owner: l.opts.Owner, Now: l.opts.now(), Lease: l.opts.Lease, Limit: limit, Skip: skip}
+	if l.capsInStore() {
+		c.GroupCap = l.opts.GroupCap
+	}
+	return c
+}
+
+// stalledGroups lists the stalled groups, forgetting those stalled longer
+// than StalledFor ago; l.mu is held.
+func (l *Loop[T]) stalledGroups() []string {
+	var out []string
+	for g, at := range l.stalled {
+		if time.Since(at) > StalledFor && l.perGroup[g] == 0 {
+			delete(l.stalled, g)
+			continue
+		}
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // busyTenants lists the tenants at their cap, and how many items a claim
@@ -262,37 +363,77 @@ func atCap[K comparable](running map[K]int, limit int) (busy []K, room int) {
 	return busy, limit - most
 }
 
-// acquire counts it as running and returns its group ("" when groups are
-// not capped), which release is given back: a group may be worked out
+// acquire counts it as running, in the stalled lane when slow, and
+// returns its slot, which release is given back: a group may be worked out
 // from settings that change while the item runs (the catalog's token
 // URLs), and the count must drop where it rose.
-func (l *Loop[T]) acquire(it T) (group string) {
+func (l *Loop[T]) acquire(it T, slow bool) *slot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.running++
+	s := &slot{slow: slow, start: time.Now()}
+	if slow {
+		l.slow++
+	} else {
+		l.running++
+	}
 	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
 		l.perTenant[l.src.Tenant(it)]++
 	}
-	if l.opts.GroupCap > 0 && l.src.Group != nil {
-		if group = l.src.Group(it); group != "" {
-			l.perGroup[group]++
+	if l.capsInStore() {
+		if s.group = l.src.Group(it); s.group != "" {
+			l.perGroup[s.group]++
+			if l.opts.SlowAfter > 0 {
+				s.timer = time.AfterFunc(l.opts.SlowAfter, func() { l.overdue(s) })
+			}
 		}
 	}
-	return group
+	return s
 }
 
-func (l *Loop[T]) release(it T, g string) {
+// overdue marks s's group stalled, its item having run for SlowAfter, and
+// moves the item out of the main lane's slots.
+func (l *Loop[T]) overdue(s *slot) {
 	l.mu.Lock()
-	l.running--
+	defer l.mu.Unlock()
+	if s.done {
+		return
+	}
+	if _, ok := l.stalled[s.group]; !ok {
+		l.opts.Logger.Warn("a group of work stalls; its items run apart", "group", s.group, "after", l.opts.SlowAfter)
+	}
+	l.stalled[s.group] = time.Now()
+	if !s.slow {
+		s.slow = true
+		l.running--
+		l.slow++
+		signal(l.free)
+	}
+}
+
+func (l *Loop[T]) release(it T, s *slot) {
+	l.mu.Lock()
+	s.done = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.slow {
+		l.slow--
+	} else {
+		l.running--
+	}
 	if l.opts.TenantCap > 0 && l.src.Tenant != nil {
 		t := l.src.Tenant(it)
 		if l.perTenant[t]--; l.perTenant[t] <= 0 {
 			delete(l.perTenant, t)
 		}
 	}
-	if g != "" {
+	if g := s.group; g != "" {
 		if l.perGroup[g]--; l.perGroup[g] <= 0 {
 			delete(l.perGroup, g)
+		}
+		// An item that ended in time shows its group works again.
+		if l.opts.SlowAfter > 0 && time.Since(s.start) < l.opts.SlowAfter {
+			delete(l.stalled, g)
 		}
 	}
 	l.mu.Unlock()

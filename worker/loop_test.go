@@ -428,3 +428,118 @@ func TestScheduleRetriesAFailedFireWithinItsPeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledGroupsRunApart: a cap per group does not bound what enough
+// stalled groups take (3 groups at a cap of 2 fill 4 slots, and more).
+// With SlowAfter, an item running past it leaves its slot and its group's
+// items run in a lane of their own: the other group's items run within
+// about SlowAfter, though the stalled groups' items were due first, and
+// the stalled lane still takes their items one group at a time within its
+// size. Once a stalled group's item ends in time, the group is back in the
+// main lane.
+func TestStalledGroupsRunApart(t *testing.T) {
+	const slowAfter = 200 * time.Millisecond
+	hangs := []string{"h1", "h2", "h3"}
+	var mu sync.Mutex
+	var claims []linkd.Claim
+	backlog := map[string]int{"h1": 6, "h2": 6, "h3": 6}
+	claim := func(_ context.Context, c linkd.Claim) ([]groupItem, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		claims = append(claims, c)
+		var out []groupItem
+		// The stalled groups' items are due first, round robin.
+		for len(out) < c.Limit {
+			took := false
+			for _, g := range hangs {
+				if len(out) < c.Limit && backlog[g] > 0 && !slices.Contains(c.SkipGroups, g) && (len(c.OnlyGroups) == 0 || slices.Contains(c.OnlyGroups, g)) {
+					backlog[g]--
+					out = append(out, groupItem{linkd.Tenant{OrgID: fmt.Sprint(g, backlog[g]), Env: linkd.EnvTest}, g})
+					took = true
+				}
+			}
+			if !took {
+				break
+			}
+		}
+		for len(out) < c.Limit && len(c.OnlyGroups) == 0 && !slices.Contains(c.SkipGroups, "ok") {
+			out = append(out, groupItem{linkd.Tenant{OrgID: "ok", Env: linkd.EnvTest}, "ok"})
+		}
+		return out, nil
+	}
+	release := make(chan struct{})
+	var oks atomic.Int64
+	var mostMu sync.Mutex
+	open, most := map[string]int{}, map[string]int{}
+	total, mostTotal := 0, 0
+	ctx, cancel := context.WithCancel(t.Context())
+	l := worker.New(worker.Options{Owner: "me", Concurrency: 4, GroupCap: 2, SlowAfter: slowAfter, Poll: 20 * time.Millisecond}, worker.Source[groupItem]{
+		Claim: claim,
+		Group: func(it groupItem) string { return it.group },
+		Run: func(ctx context.Context, it groupItem) error {
+			if it.group == "ok" {
+				oks.Add(1)
+				time.Sleep(time.Millisecond)
+				return nil
+			}
+			mostMu.Lock()
+			open[it.group]++
+			total++
+			most[it.group], mostTotal = max(most[it.group], open[it.group]), max(mostTotal, total)
+			mostMu.Unlock()
+			defer func() {
+				mostMu.Lock()
+				open[it.group]--
+				total--
+				mostMu.Unlock()
+			}()
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	start := time.Now()
+	for oks.Load() < 20 {
+		if time.Since(start) > slowAfter+2*time.Second {
+			t.Fatalf("%d items of the healthy group ran %v after the start, with 3 groups stalled", oks.Load(), time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mostMu.Lock()
+	if total < 4 {
+		t.Fatalf("%d stalled items running when the healthy ones ran: the test proves nothing", total)
+	}
+	for g, m := range most {
+		if m > 2 {
+			t.Errorf("%d items of %s ran at once with a group cap of 2", m, g)
+		}
+	}
+	// The main lane's 4 items stalled, then the stalled lane's 2 (at
+	// most: its groups may be at their cap); no more than the 3 groups'
+	// caps in all.
+	if mostTotal > 6 {
+		t.Errorf("%d stalled items ran at once; the groups' caps allow 6", mostTotal)
+	}
+	t.Logf("healthy items ran from %v after the start; stalled items running at once: %v (%d in all)", time.Since(start).Round(time.Millisecond), most, mostTotal)
+	mostMu.Unlock()
+	// The groups heal: their items end at once from now on, and the
+	// main lane claims them again.
+	close(release)
+	for {
+		mu.Lock()
+		last := claims[len(claims)-1]
+		mu.Unlock()
+		if len(last.OnlyGroups) == 0 && !slices.ContainsFunc(last.SkipGroups, func(g string) bool { return slices.Contains(hangs, g) }) {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the healed groups are still skipped by the main lane: %+v", last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
