@@ -75,6 +75,10 @@ type Revocation struct {
 // queue and the audit entry.
 type RemoveFunc func(acct *LinkedAccount, removed []*Connection) ([]*Revocation, *AuditEntry, error)
 
+// ConfigsFunc reads an account's configs of one app inside the
+// transaction that calls it.
+type ConfigsFunc func() ([]*AppConfig, error)
+
 // ConnectionStore keeps connections.
 type ConnectionStore interface {
 	// Connections returns the account and its connections, sorted by app;
@@ -82,12 +86,14 @@ type ConnectionStore interface {
 	Connections(ctx context.Context, t Tenant, accountID string) (*LinkedAccount, []*Connection, error)
 	// PutConnection creates or replaces the account's connection for
 	// (slug, authType): fn gets the account, the current connection (or
-	// nil) and the account's configs of slug, read in the transaction (the
-	// runs a connection starts follow them, ExecutionService.LifecycleRuns),
-	// and returns the next connection, and the account's data key when it
-	// made one (the account had none). One transaction.
+	// nil) and a read of the account's configs of slug in the transaction
+	// (the runs a connection starts follow them,
+	// ExecutionService.LifecycleRuns; most puts, token refreshes among
+	// them, never call it), and returns the next connection, and the
+	// account's data key when it made one (the account had none). One
+	// transaction.
 	PutConnection(ctx context.Context, t Tenant, accountID, slug, authType string,
-		fn func(acct *LinkedAccount, cur *Connection, configs []*AppConfig) (next *Connection, dataKey []byte, ev *AuditEntry, err error)) (*Connection, error)
+		fn func(acct *LinkedAccount, cur *Connection, configs ConfigsFunc) (next *Connection, dataKey []byte, ev *AuditEntry, err error)) (*Connection, error)
 	// RemoveConnections deletes the account's connections of slug (of one
 	// auth type, or all when authType is ""), queues fn's revocations and
 	// writes its audit entry, in one transaction. It returns what it removed

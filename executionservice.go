@@ -390,19 +390,19 @@ func Lifecycle(event string) string {
 
 // LifecycleRuns returns the runs a change of acct's connection to slug
 // starts (event is Connection Created or Expired): one per workflow of the
-// app whose trigger is that lifecycle change, switched on in one of
-// configs, the account's configs of the app as the change's transaction
-// reads them (ConnectionStore.PutConnection). The caller puts them on the
+// app whose trigger is that lifecycle change, switched on in one of the
+// account's configs of the app, which configs reads in the change's
+// transaction (ConnectionStore.PutConnection). The caller puts them on the
 // change's audit entry (AuditEntry.Executions), so they are queued in its
 // transaction, and calls WakeRuns after the commit.
-func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, event string, configs []*AppConfig) []*Execution {
+func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, event string, configs ConfigsFunc) ([]*Execution, error) {
 	lc := Lifecycle(event)
 	if lc == "" || s.Catalog == nil {
-		return nil
+		return nil, nil
 	}
 	app, ok := s.Catalog.App(slug)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	var wfs []*Workflow
 	for i := range app.Workflows {
@@ -411,12 +411,16 @@ func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, ev
 		}
 	}
 	if len(wfs) == 0 {
-		return nil // the usual case
+		return nil, nil // the usual case: no read
+	}
+	cfgs, err := configs()
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	payload, _ := json.Marshal(map[string]string{"event": event, "slug": slug, "linked_account_id": acct.AccountID})
 	var out []*Execution
-	for _, c := range configs {
+	for _, c := range cfgs {
 		if c.Slug != slug {
 			continue
 		}
@@ -429,7 +433,7 @@ func (s *ExecutionService) LifecycleRuns(t Tenant, acct *LinkedAccount, slug, ev
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // WakeRuns tells the runner that a commit queued runs.

@@ -493,7 +493,7 @@ func scaleConnect(ctx context.Context, store linkd.Store, keys linkd.Keyring, t 
 	secrets, _ := json.Marshal(linkd.ConnectionSecrets{AccessToken: "bench-access", RefreshToken: "bench-refresh"})
 	for i := 0; i < n; i += scaleConnectEvery {
 		_, err := store.PutConnection(ctx, t, scaleAccount(seed, i).AccountID, scaleApp, linkd.AuthOAuth2,
-			func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+			func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 				now := time.Now().UTC()
 				c := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: scaleApp, AuthType: linkd.AuthOAuth2, Status: linkd.ConnActive, CreatedAt: now, UpdatedAt: now}
 				key, made := acct.DataKey, []byte(nil)

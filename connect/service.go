@@ -127,7 +127,7 @@ func (s *Service) app(ctx context.Context, t linkd.Tenant, slug string) (*linkd.
 // neither (a routine token refresh).
 func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slug, authType, event string, set func(*linkd.Connection), secret []byte) (*linkd.Connection, error) {
 	queued := false
-	conn, err := s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	conn, err := s.store.PutConnection(ctx, t, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		queued = false
 		now := s.now()
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, CreatedAt: now}
@@ -158,7 +158,9 @@ func (s *Service) put(ctx context.Context, t linkd.Tenant, actor, accountID, slu
 				Events: []*linkd.Event{linkd.NewConnectionEvent(t, event, accountID, slug, now)}}
 			if s.Runs != nil {
 				// Workflows triggered by the change are queued with it.
-				ev.Executions = s.Runs.LifecycleRuns(t, acct, slug, event, configs)
+				if ev.Executions, err = s.Runs.LifecycleRuns(t, acct, slug, event, configs); err != nil {
+					return nil, nil, nil, err
+				}
 				queued = len(ev.Executions) > 0
 			}
 		}

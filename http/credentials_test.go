@@ -53,7 +53,7 @@ func (f *fixture) expireSoon(d time.Duration) {
 	f.t.Helper()
 	tn := linkd.Tenant{OrgID: orgOf(f.t, f, "a"), Env: linkd.EnvTest}
 	_, err := f.store.PutConnection(f.t.Context(), tn, "cust", "testprov", linkd.AuthOAuth2,
-		func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+		func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 			next := *cur
 			exp := time.Now().Add(d).UTC().Truncate(time.Microsecond)
 			next.TokenExpiresAt = &exp

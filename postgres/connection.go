@@ -86,7 +86,7 @@ func (s *Store) Connections(ctx context.Context, t linkd.Tenant, accountID strin
 // unique index connections_account; the transaction then runs again, and
 // fn sees the other's connection.
 func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, slug, authType string,
-	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
+	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
 	var out *linkd.Connection
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = nil
@@ -101,14 +101,10 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		} else if err != nil {
 			return fmt.Errorf("put connection: %w", err)
 		}
-		// Read in the transaction, not through the pool: a connection
-		// held while waiting for another deadlocks once as many puts run
-		// at once as the pool has connections.
-		configs, err := slugConfigs(ctx, tx, t, acct.ID, slug)
-		if err != nil {
-			return fmt.Errorf("put connection: %w", err)
-		}
-		next, dataKey, ev, err := fn(acct, cur, configs)
+		// Configs are read in the transaction, not through the pool: a
+		// connection held while waiting for another deadlocks once as many
+		// puts run at once as the pool has connections.
+		next, dataKey, ev, err := fn(acct, cur, func() ([]*linkd.AppConfig, error) { return slugConfigs(ctx, tx, t, acct.ID, slug) })
 		if err != nil {
 			return err
 		}

@@ -31,8 +31,8 @@ func newService(t *testing.T, s *postgres.Store) *linkd.AccountService {
 // connect returns a PutConnection fn that seals sec for the connection,
 // making the account's data key when it has none, as the connection code
 // does; calls counts its runs.
-func connect(svc *linkd.AccountService, tn linkd.Tenant, sec linkd.ConnectionSecrets, calls *atomic.Int32) func(*linkd.LinkedAccount, *linkd.Connection, []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
-	return func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+func connect(svc *linkd.AccountService, tn linkd.Tenant, sec linkd.ConnectionSecrets, calls *atomic.Int32) func(*linkd.LinkedAccount, *linkd.Connection, linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	return func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		calls.Add(1)
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		next := &linkd.Connection{ID: linkd.NewID(), Status: linkd.ConnActive, CreatedAt: now, UpdatedAt: now}
@@ -80,7 +80,7 @@ func TestConnectRaceRunsFnAgain(t *testing.T) {
 	}
 	theirs := linkd.NewID()
 	var seen []*linkd.Connection
-	c, err := s.PutConnection(ctx, tn, "a", "slack", linkd.AuthOAuth2, func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	c, err := s.PutConnection(ctx, tn, "a", "slack", linkd.AuthOAuth2, func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		seen = append(seen, cur)
 		if len(seen) == 1 {
 			// A row of its own takes no lock on the account: nothing stops it.

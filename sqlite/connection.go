@@ -56,7 +56,7 @@ func (s *Store) Connections(ctx context.Context, t linkd.Tenant, accountID strin
 
 // PutConnection implements linkd.ConnectionStore.
 func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, slug, authType string,
-	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
+	fn func(acct *linkd.LinkedAccount, cur *linkd.Connection, configs linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error)) (*linkd.Connection, error) {
 	var out *linkd.Connection
 	err := s.tx(ctx, func(tx *wtx) error {
 		acct, err := findAccount(ctx, tx, t, accountID)
@@ -70,11 +70,7 @@ func (s *Store) PutConnection(ctx context.Context, t linkd.Tenant, accountID, sl
 		} else if err != nil {
 			return fmt.Errorf("put connection: %w", err)
 		}
-		configs, err := slugConfigs(ctx, tx, t, acct.ID, slug)
-		if err != nil {
-			return fmt.Errorf("put connection: %w", err)
-		}
-		next, dataKey, ev, err := fn(acct, cur, configs)
+		next, dataKey, ev, err := fn(acct, cur, func() ([]*linkd.AppConfig, error) { return slugConfigs(ctx, tx, t, acct.ID, slug) })
 		if err != nil {
 			return err
 		}

@@ -203,7 +203,7 @@ func testClaimRefreshesCapsGroupsConcurrently(t *testing.T, e *env) {
 // giving a token that expires at exp.
 func (e *env) refreshed(t *testing.T, accountID, slug string, at, exp time.Time) {
 	t.Helper()
-	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		next := *cur
 		next.LastRefreshAt, next.TokenExpiresAt = &at, &exp
 		return &next, nil, nil, nil
@@ -216,7 +216,7 @@ func (e *env) refreshed(t *testing.T, accountID, slug string, at, exp time.Time)
 // expireToken sets the account's connection to slug to expire at exp.
 func (e *env) expireToken(t *testing.T, accountID, slug string, exp time.Time) {
 	t.Helper()
-	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	_, err := e.store.PutConnection(e.ctx, e.t, accountID, slug, linkd.AuthOAuth2, func(_ *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		next := *cur
 		next.TokenExpiresAt = &exp
 		return &next, nil, nil, nil

@@ -833,7 +833,7 @@ func testSessionTokens(t *testing.T, e *env) {
 // keyring, as the connection code does.
 func (e *env) putConn(t *testing.T, tn linkd.Tenant, accountID, slug, authType string, sec linkd.ConnectionSecrets) *linkd.Connection {
 	t.Helper()
-	c, err := e.store.PutConnection(e.ctx, tn, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ []*linkd.AppConfig) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
+	c, err := e.store.PutConnection(e.ctx, tn, accountID, slug, authType, func(acct *linkd.LinkedAccount, cur *linkd.Connection, _ linkd.ConfigsFunc) (*linkd.Connection, []byte, *linkd.AuditEntry, error) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		next := &linkd.Connection{ID: linkd.NewID(), AccountPK: acct.ID, Slug: slug, AuthType: authType, Status: linkd.ConnActive, CreatedAt: now, UpdatedAt: now}
 		if cur != nil {
