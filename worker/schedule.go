@@ -62,10 +62,11 @@ func (s *Schedule) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		slot, err := s.Fire(ctx)
 		for wait := retryFirst; err != nil && ctx.Err() == nil; wait = min(2*wait, time.Minute) {
-			s.opts.Logger.Error("scheduled work", "err", err, "retry_in", wait.String())
 			if !s.opts.now().Add(wait).Before(slot.Add(s.every)) {
-				break // the period is over: the next one is due
+				s.opts.Logger.Error("scheduled work failed; its period is over", "err", err)
+				break
 			}
+			s.opts.Logger.Error("scheduled work failed", "err", err, "retry_in", wait.String())
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):

@@ -42,14 +42,14 @@ func instanceID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// runServe runs the server until ctx ends (SIGTERM or SIGINT), then stops
-// accepting connections and lets in-flight requests finish for up to the
-// shutdown timeout. onListen, when set, receives the bound address of the
-// main listener (tests listen on port 0).
 // defaultMemoryLimit is serve's soft limit on the Go runtime's memory
 // unless GOMEMLIMIT is set. SQLite's page caches are outside it.
 const defaultMemoryLimit = 48 << 20
 
+// runServe runs the server until ctx ends (SIGTERM or SIGINT), then stops
+// accepting connections and lets in-flight requests finish for up to the
+// shutdown timeout. onListen, when set, receives the bound address of the
+// main listener (tests listen on port 0).
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(addr string)) error {
 	return serveListeners(ctx, args, getenv, stdout, stderr, func(name, addr string) {
 		if name == mainListener && onListen != nil {
