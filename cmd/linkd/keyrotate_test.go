@@ -22,13 +22,7 @@ import (
 // secret reads back from a server that has the new key alone, and the old
 // key is refused.
 func TestKeyRotateOnline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, tenv := range engines(t) {
-		t.Run(name, func(t *testing.T) { testKeyRotate(t, bin, tenv) })
-	}
+	onEachEngine(t, testKeyRotate)
 }
 
 // saveKey connects account id to stripe with secret, creating the account.

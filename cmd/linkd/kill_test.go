@@ -19,13 +19,7 @@ import (
 // every row accounted for exactly once: none lost, none doubled, and the
 // counts equal to what the file holds.
 func TestImportSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testKill9(t, bin, env) })
-	}
+	onEachEngine(t, testKill9)
 }
 
 func freeAddr(t *testing.T) string {
@@ -254,6 +248,18 @@ func testKill9(t *testing.T, bin string, tenv testEnv) {
 		t.Errorf("%d accounts in the database, want %d", rc, n)
 	}
 	checkCounters(t, db)
+}
+
+// onEachEngine builds the binary and runs fn with it on each engine, as a
+// subtest named for the engine; it skips in -short mode.
+func onEachEngine(t *testing.T, fn func(t *testing.T, bin string, env testEnv)) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	for name, env := range engines(t) {
+		t.Run(name, func(t *testing.T) { fn(t, bin, env) })
+	}
 }
 
 // buildBinary builds linkd into a temporary directory and returns its path:

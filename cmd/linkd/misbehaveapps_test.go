@@ -29,13 +29,7 @@ import (
 // server's goroutines come back to where they started and its memory stays
 // bounded (bodies stream, they are never held whole).
 func TestReliabilityMisbehavingApps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, tenv := range engines(t) {
-		t.Run(name, func(t *testing.T) { testMisbehavingApps(t, bin, tenv) })
-	}
+	onEachEngine(t, testMisbehavingApps)
 }
 
 // The proxy settings of the test: short, so a hang costs seconds.

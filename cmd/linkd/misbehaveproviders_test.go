@@ -40,13 +40,7 @@ import (
 // (the refresher caps the refreshes per token endpoint host); and the
 // server's goroutines come back to rest and its memory stays bounded.
 func TestReliabilityMisbehavingProviders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, tenv := range engines(t) {
-		t.Run(name, func(t *testing.T) { testMisbehavingProviders(t, bin, tenv) })
-	}
+	onEachEngine(t, testMisbehavingProviders)
 }
 
 // tokenTimeout is the token client's whole-call timeout (serve.go).

@@ -31,13 +31,7 @@ import (
 // the default is 2 minutes), so that both runs wait it out and check every
 // connection, those a dead process held included.
 func TestRefreshSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testRefreshKill9(t, bin, env) })
-	}
+	onEachEngine(t, testRefreshKill9)
 }
 
 // refreshKillLease is the refresh lease the refresh kill test runs with.

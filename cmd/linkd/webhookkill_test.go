@@ -24,13 +24,7 @@ import (
 // on every repeat, one delivery per event), and the change that rolled
 // back (a create of an id that exists, answered 400) never does.
 func TestWebhooksSurviveKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testWebhookKill9(t, bin, env) })
-	}
+	onEachEngine(t, testWebhookKill9)
 }
 
 // hookHit is one request the receiver got.

@@ -20,13 +20,7 @@ import (
 // sent again, and the step that was cut off is sent again with the same
 // Idempotency-Key, so an app that honours it does the step once.
 func TestWorkflowsSurviveKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testWorkflowKill9(t, bin, env) })
-	}
+	onEachEngine(t, testWorkflowKill9)
 }
 
 func testWorkflowKill9(t *testing.T, bin string, tenv testEnv) {

@@ -37,13 +37,7 @@ import (
 // here against the default 30 s): the load goes on until they are taken
 // over.
 func TestWorkflowsSurviveRepeatedKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testWorkflowKills(t, bin, env) })
-	}
+	onEachEngine(t, testWorkflowKills)
 }
 
 // relayWorkflows is the catalog of the kill test: relay calls the app in

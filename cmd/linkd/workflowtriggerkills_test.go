@@ -37,13 +37,7 @@ import (
 // (before a kill, or at all) nor after its run ended, and again only after
 // a 503 or a kill; and the counters equal recounts from the rows.
 func TestWorkflowTriggersSurviveRepeatedKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for name, env := range engines(t) {
-		t.Run(name, func(t *testing.T) { testTriggerKills(t, bin, env) })
-	}
+	onEachEngine(t, testTriggerKills)
 }
 
 // triggerWorkflows is the catalog of the trigger kill test: tick runs on a
