@@ -61,8 +61,8 @@ type Options struct {
 	// SlowAfter, when positive, is how long an item of a group (see
 	// GroupCap) may run before its group counts as stalled: the item
 	// then leaves its slot to the others and the group's items run in a
-	// lane of their own, SlowConcurrency at once, until one of them ends
-	// within SlowAfter again (or, none of them running, for StalledFor).
+	// lane of their own, SlowConcurrency at once, until they end within
+	// SlowAfter again (see StalledFor for how many must).
 	// This bulkhead bounds what stalled groups take from the others
 	// however many stall at once, which no group cap does: a cap of 2
 	// per group lets 2 stalled groups fill 4 slots. An item past
@@ -157,14 +157,41 @@ type Loop[T any] struct {
 	slow      int // items in the stalled groups' lane, or past SlowAfter
 	perTenant map[linkd.Tenant]int
 	perGroup  map[string]int
-	// stalled holds the groups an item of which ran past SlowAfter, and
-	// when that was last seen.
-	stalled map[string]time.Time
+	// stalled holds the groups an item of which ran past SlowAfter.
+	stalled map[string]*stall
+	// healed holds the groups that left the stalled lane within
+	// StalledFor, and what they had to do to leave it.
+	healed map[string]healed
 }
+
+// stall is what a loop knows of a stalled group.
+type stall struct {
+	seen time.Time // an item last ran past SlowAfter
+	need int       // items ended within SlowAfter since seen to leave the lane
+	ok   int       // items ended within SlowAfter since seen
+}
+
+// healed is a group's return to the main lane: when, and how many items
+// in time it took.
+type healed struct {
+	at   time.Time
+	need int
+}
+
+// maxHealNeed bounds how many items in a row a group that keeps stalling
+// must end in time to return to the main lane.
+const maxHealNeed = 64
 
 // StalledFor is how long a group stays stalled (see Options.SlowAfter)
 // when none of its items has run since: its next item then tries the main
-// lane again.
+// lane again. Otherwise it leaves the stalled lane once its items have
+// ended within SlowAfter (one at first) since the last one ran past it,
+// with none of its items still running (one may be hanging still). A
+// group that stalls again within StalledFor of leaving the lane needs
+// twice as many as the last time, up to maxHealNeed. A host that hangs
+// now and then left the lane after each request answered in time, and
+// each of its hangs took a main-lane slot for SlowAfter: 8 to 12 stalls
+// where there are now 1 to 3 (TestIntermittentlyStallingGroupStaysApart).
 const StalledFor = 10 * time.Minute
 
 // slot is one running item's place: its group ("" when groups are not
@@ -182,7 +209,7 @@ func New[T any](o Options, src Source[T]) *Loop[T] {
 	o.defaults()
 	o.Logger = o.Logger.With("worker", o.Name)
 	return &Loop[T]{opts: o, src: src, wake: make(chan struct{}, 1), free: make(chan struct{}, 1),
-		perTenant: map[linkd.Tenant]int{}, perGroup: map[string]int{}, stalled: map[string]time.Time{}}
+		perTenant: map[linkd.Tenant]int{}, perGroup: map[string]int{}, stalled: map[string]*stall{}, healed: map[string]healed{}}
 }
 
 // Wake makes the loop look for work now instead of at its next poll. Call
@@ -320,12 +347,17 @@ func (l *Loop[T]) claim(limit int, skip []linkd.Tenant) linkd.Claim {
 // than StalledFor ago; l.mu is held.
 func (l *Loop[T]) stalledGroups() []string {
 	var out []string
-	for g, at := range l.stalled {
-		if time.Since(at) > StalledFor && l.perGroup[g] == 0 {
+	for g, st := range l.stalled {
+		if time.Since(st.seen) > StalledFor && l.perGroup[g] == 0 {
 			delete(l.stalled, g)
 			continue
 		}
 		out = append(out, g)
+	}
+	for g, h := range l.healed {
+		if time.Since(h.at) > StalledFor {
+			delete(l.healed, g)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -398,10 +430,18 @@ func (l *Loop[T]) overdue(s *slot) {
 	if s.done {
 		return
 	}
-	if _, ok := l.stalled[s.group]; !ok {
-		l.opts.Logger.Warn("a group of work stalls; its items run apart", "group", s.group, "after", l.opts.SlowAfter)
+	st := l.stalled[s.group]
+	if st == nil {
+		st = &stall{need: 1}
+		if h, ok := l.healed[s.group]; ok && time.Since(h.at) < StalledFor {
+			st.need = min(2*h.need, maxHealNeed)
+		}
+		delete(l.healed, s.group)
+		l.stalled[s.group] = st
+		l.opts.Logger.Warn("a group of work stalls; its items run apart", "group", s.group, "after", l.opts.SlowAfter,
+			"leaves_after_in_time", st.need)
 	}
-	l.stalled[s.group] = time.Now()
+	st.seen, st.ok = time.Now(), 0
 	if !s.slow {
 		s.slow = true
 		l.running--
@@ -431,9 +471,17 @@ func (l *Loop[T]) release(it T, s *slot) {
 		if l.perGroup[g]--; l.perGroup[g] <= 0 {
 			delete(l.perGroup, g)
 		}
-		// An item that ended in time shows its group works again.
-		if l.opts.SlowAfter > 0 && time.Since(s.start) < l.opts.SlowAfter {
-			delete(l.stalled, g)
+		// Items that ended in time since the group's last item ran past
+		// SlowAfter, as many as the group needs, with none of its items
+		// left running (one may be hanging still), show it works again.
+		if st := l.stalled[g]; st != nil {
+			if time.Since(s.start) < l.opts.SlowAfter {
+				st.ok++
+			}
+			if st.ok >= st.need && l.perGroup[g] == 0 {
+				delete(l.stalled, g)
+				l.healed[g] = healed{at: time.Now(), need: st.need}
+			}
 		}
 	}
 	l.mu.Unlock()
