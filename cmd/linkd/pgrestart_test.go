@@ -81,9 +81,15 @@ func (pg *privatePostgres) run(t *testing.T, tool string, args ...string) {
 
 func (pg *privatePostgres) start(t *testing.T) {
 	t.Helper()
-	pg.run(t, "pg_ctl", "-D", pg.data, "-w", "-l", filepath.Join(filepath.Dir(pg.data), "log"), "-o",
-		"-p "+pg.port+" -k "+filepath.Dir(pg.data)+" -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+	pg.run(t, "pg_ctl", "-D", pg.data, "-w", "-l", pg.logPath(), "-o",
+		"-p "+pg.port+" -k "+filepath.Dir(pg.data)+" -c listen_addresses=127.0.0.1 -c fsync=off"+
+			" -c log_min_duration_statement=200 -c log_autovacuum_min_duration=500 -c log_checkpoints=on", "start")
 }
+
+// logPath is the server's log. It records the statements that took over
+// 200 ms, the autovacuum runs over 500 ms and the checkpoints: what a test
+// that sees PostgreSQL slow down looks at first (pgSlowSummary).
+func (pg *privatePostgres) logPath() string { return filepath.Join(filepath.Dir(pg.data), "log") }
 
 // stop shuts the server down in mode (fast: sessions are ended; immediate:
 // as a crash, recovered from the WAL at the next start).
