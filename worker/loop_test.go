@@ -398,17 +398,17 @@ func TestScheduleRetriesAFailedFireWithinItsPeriod(t *testing.T) {
 	var mu sync.Mutex
 	var slots []time.Time
 	done := make(chan struct{})
-	fire := func(_ context.Context, _ string, slot time.Time, _ string) (bool, error) {
+	fire := func(_ context.Context, _ string, slot time.Time, _ string) (time.Time, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		slots = append(slots, slot)
 		switch len(slots) {
 		case 1, 2:
-			return false, errors.New("the database is out of reach")
+			return time.Time{}, errors.New("the database is out of reach")
 		case 3:
 			close(done)
 		}
-		return true, nil
+		return time.Time{}, nil
 	}
 	o := worker.Options{Owner: "a", Clock: func() time.Time { return clock }}
 	ctx, cancel := context.WithCancel(t.Context())
