@@ -31,7 +31,9 @@ func TestTickTiming(t *testing.T) {
 		}})
 	})
 	for _, tt := range ticks {
-		t.Logf("%d configs: tick %v in %d batches, the longest %v", n, tt.Total.Round(time.Millisecond), len(tt.Batches), storetest.Longest(tt.Batches).Round(time.Millisecond))
+		t.Logf("%d configs: tick %v in %d batches: the first %v, median %v, the last %v, the longest %v", n, tt.Total.Round(time.Millisecond), len(tt.Batches),
+			tt.Batches[0].Round(time.Millisecond), storetest.Median(tt.Batches).Round(time.Millisecond), tt.Batches[len(tt.Batches)-1].Round(time.Millisecond),
+			storetest.Longest(tt.Batches).Round(time.Millisecond))
 	}
 	mu.Lock()
 	t.Logf("the writer held at most %v at once", hold.Round(time.Millisecond))

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,16 @@ func MeasureTick(t *testing.T, s linkd.Store, n, ticks int, prepare func()) []Ti
 // tickTimingBatch is the batch the ticks MeasureTick fires go in, the
 // default's size.
 const tickTimingBatch = linkd.TickBatch
+
+// Median returns the median of ds.
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
 
 // Longest returns the longest of ds.
 func Longest(ds []time.Duration) time.Duration {
