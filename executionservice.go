@@ -48,6 +48,10 @@ type ExecutionService struct {
 	Wake func()
 	// SyncLimit bounds a synchronous run (DefaultSyncLimit when zero).
 	SyncLimit time.Duration
+	// TickBatch and TickLease are a scheduled workflow's tick's configs
+	// per transaction and its lease (ScheduledTick; defaults when zero).
+	TickBatch int
+	TickLease time.Duration
 	Now       func() time.Time
 }
 
@@ -329,7 +333,7 @@ func (s *ExecutionService) Rerun(ctx context.Context, t Tenant, actor, id string
 func (s *ExecutionService) FireSchedule(ctx context.Context, name string, slot time.Time, owner string, app *App, w *Workflow) (TickFired, error) {
 	// A resumed tick's runs carry their own period.
 	payloads := map[int64]json.RawMessage{}
-	k := ScheduledTick{Name: name, Slot: slot, Owner: owner, Slug: app.Slug, WorkflowID: w.ID, Now: s.Now}
+	k := ScheduledTick{Name: name, Slot: slot, Owner: owner, Slug: app.Slug, WorkflowID: w.ID, Batch: s.TickBatch, Lease: s.TickLease, Now: s.Now}
 	f, err := s.store.QueueScheduledRuns(ctx, k, func(c ScheduledConfig) (*Execution, *AuditEntry, error) {
 		payload, ok := payloads[c.Slot.UnixMicro()]
 		if !ok {
