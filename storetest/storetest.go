@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) linkd.Store) {
 		{"QueueScheduledRunsBatches", testQueueScheduledRunsBatches},
 		{"QueueScheduledRunsResume", testQueueScheduledRunsResume},
 		{"QueueScheduledRunsTakeovers", testQueueScheduledRunsTakeovers},
+		{"QueueScheduledRunsDeleteMidTick", testQueueScheduledRunsDeleteMidTick},
 		{"EventDefs", testEventDefs},
 		{"Search", testSearch},
 		{"SearchKeptByWrites", testSearchKeptByWrites},

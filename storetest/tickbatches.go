@@ -284,3 +284,46 @@ func testQueueScheduledRunsTakeovers(t *testing.T, e *env) {
 	f.wantOnce(t, slot)
 	t.Logf("%d fires cut off by another owner's takeover", conflicts)
 }
+
+// testQueueScheduledRunsDeleteMidTick: accounts deleted while a tick is
+// cut off between batches keep no run: one whose run a committed batch
+// queued loses it with the account, one the tick had not reached is not
+// seen by the batches that resume it. Every other config gets its run.
+func testQueueScheduledRunsDeleteMidTick(t *testing.T, e *env) {
+	f := newTickFixture(t, e, 5) // 21 configs on, 7 in each tenant
+	const batch = 6
+	slot := linkd.StoreTime(time.Now()).Truncate(time.Hour)
+	k := f.tick(slot, "i1", batch)
+	got, err := e.store.QueueScheduledRuns(e.ctx, k, f.run(func(i int) bool { return i == batch+1 }))
+	if err == nil || got.Queued != batch {
+		t.Fatalf("a tick cut off after its first batch: %+v, %v", got, err)
+	}
+	// The key order puts one tenant's 7 configs first: acct-000 has two of
+	// them (queued), acct-004 is the tenant's last (not reached). Which
+	// tenant comes first depends on the ids.
+	runs, _ := f.runs(t, slot)
+	var first linkd.Tenant
+	for _, tn := range f.tenants {
+		if runs[tn.OrgID+"/"+string(tn.Env)+"/acct-000/acct-000"] == 1 {
+			first = tn
+		}
+	}
+	if first.OrgID == "" {
+		t.Fatalf("no tenant's acct-000 was queued in the first batch: %v", runs)
+	}
+	for _, acct := range []string{"acct-000", "acct-004"} {
+		if err := e.svc.Delete(e.ctx, first, "t", acct); err != nil {
+			t.Fatal(err)
+		}
+		for cfg := range f.want {
+			if cfg == first.OrgID+"/"+string(first.Env)+"/"+acct+"/"+acct || cfg == first.OrgID+"/"+string(first.Env)+"/"+acct+"/"+acct+"-b" {
+				delete(f.want, cfg)
+			}
+		}
+	}
+	got, err = e.store.QueueScheduledRuns(e.ctx, k, f.run(nil))
+	if err != nil || got.Queued != len(f.want)-(batch-2) {
+		t.Fatalf("the tick resumed: %+v, %v; want %d runs", got, err, len(f.want)-(batch-2))
+	}
+	f.wantOnce(t, slot)
+}
