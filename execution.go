@@ -158,6 +158,71 @@ type ScheduledConfig struct {
 	AccountPK string
 	AccountID string
 	ConfigID  string
+	// Slot is the start of the period whose tick queues the run: the
+	// period being fired, or an earlier one whose unfinished tick is
+	// being finished (its runs are late but carry their own period).
+	Slot time.Time
+}
+
+// ScheduledTick is one attempt at firing a scheduled workflow's tick
+// (QueueScheduledRuns): schedule Name's period starting at Slot, by the
+// instance Owner, for the configs of app Slug with workflow WorkflowID
+// switched on.
+type ScheduledTick struct {
+	Name             string
+	Slot             time.Time
+	Owner            string
+	Slug, WorkflowID string
+	// Batch is how many configs one transaction queues (TickBatch when
+	// zero): it bounds how long a tick holds SQLite's writer, or
+	// PostgreSQL's row locks on its configs' accounts, at once.
+	Batch int
+	// Lease is how long each batch's hold on the tick lasts (TickLease
+	// when zero): another instance takes over a tick whose lease ran out
+	// unfinished, so it must outlast a batch and its wait for the writer.
+	Lease time.Duration
+	// Now is the clock leases are taken and judged by (time.Now when nil).
+	Now func() time.Time
+}
+
+// TickBatch is how many configs a tick queues per transaction: 500 runs
+// and audit entries hold SQLite's writer for tens of milliseconds.
+const TickBatch = 500
+
+// TickLease is how long a tick's batch holds the tick: far longer than a
+// batch takes, and the delay before another instance finishes a tick whose
+// instance died mid-way.
+const TickLease = 30 * time.Second
+
+// BatchSize is k.Batch or its default.
+func (k ScheduledTick) BatchSize() int {
+	if k.Batch > 0 {
+		return k.Batch
+	}
+	return TickBatch
+}
+
+// LeaseUntil is when a hold on the tick taken now ends.
+func (k ScheduledTick) LeaseUntil(now time.Time) time.Time {
+	if k.Lease > 0 {
+		return now.Add(k.Lease)
+	}
+	return now.Add(TickLease)
+}
+
+// TickFired is what a fire of a scheduled workflow's tick did.
+type TickFired struct {
+	// Queued counts the runs this call queued: of its period, and of
+	// earlier periods whose unfinished ticks it finished.
+	Queued int
+	// Won reports whether this call claimed the period's tick: false when
+	// it was claimed already (by another instance, or an earlier attempt
+	// of this one, which this call may have resumed).
+	Won bool
+	// Busy, when not zero, is when the lease runs out of a tick of the
+	// schedule left unfinished and held by another instance: a call made
+	// after it finishes the tick should that instance have died.
+	Busy time.Time
 }
 
 // StopFunc decides, inside the store's transaction, what stopping the run
@@ -199,16 +264,41 @@ type ExecutionStore interface {
 	// holds a lease ends the run); ENOTFOUND; a run that ended already is
 	// returned unchanged without calling fn.
 	StopExecution(ctx context.Context, t Tenant, id string, now time.Time, fn StopFunc) (*Execution, error)
-	// QueueScheduledRuns claims schedule name's tick for the period
-	// starting at slot for owner (as TickStore.ClaimTick does) and, in the
-	// same transaction, queues the run that run builds, with its audit
-	// entry, for every config (across tenants) of slug with workflow
-	// workflowID switched on. It returns how many runs it queued and false,
-	// queuing nothing, when the tick was claimed already. The tick and its
-	// runs commit together, so a crash cannot leave a period fired with
-	// some of its runs never queued.
-	QueueScheduledRuns(ctx context.Context, name string, slot time.Time, owner, slug, workflowID string,
-		run func(ScheduledConfig) (*Execution, *AuditEntry)) (n int, won bool, err error)
+	// QueueScheduledRuns fires schedule k.Name's tick for the period
+	// starting at k.Slot: it claims the tick for k.Owner (as
+	// TickStore.ClaimTick does; Won false when claimed already) and queues
+	// the run that run builds, with its audit entry, for every config
+	// (across tenants) of k.Slug with workflow k.WorkflowID switched on.
+	// The configs go in key order, k.BatchSize() per transaction; each
+	// batch checks and extends k.Owner's lease of the tick and records how
+	// far the tick got (the last config queued), and the last marks it
+	// done. The claim commits with the first batch, so a tick of one batch
+	// is one transaction, as it was.
+	//
+	// A tick left unfinished (its instance died, or an attempt failed) is
+	// resumed where it stopped: at once by its owner, and by any other
+	// owner once its lease ran out; a call finishes the schedule's earlier
+	// ticks so left too (within the week ticks are remembered), and
+	// reports in Busy when a tick held by another owner may need it.
+	//
+	// Guarantees: a period is claimed once; each config that has the
+	// workflow on throughout the tick gets exactly one run of its period,
+	// across instances and crashes (a batch's runs commit with the tick's
+	// progress, under a lease checked in the same transaction; a crash
+	// loses at most a batch not committed, which the taker-over queues).
+	// A config switched on, made or switched off during the tick gets the
+	// period's run if the tick reaches it after the change (key order:
+	// org, env, account, config), else not. An account deleted during the
+	// tick keeps no run: a batch reads its configs with their accounts
+	// (locked on PostgreSQL) in its transaction, and the delete removes
+	// the runs committed before it.
+	//
+	// An error from run rolls its batch back and ends the call with it
+	// (Queued counts the batches committed before); ECONFLICT when another
+	// owner took the tick over between two batches (its lease ran out),
+	// and finishes it.
+	QueueScheduledRuns(ctx context.Context, k ScheduledTick,
+		run func(ScheduledConfig) (*Execution, *AuditEntry, error)) (TickFired, error)
 	// ExecutionQueue counts, across tenants, the runs not ended: due at
 	// now and not leased (waiting for a worker), leased (running), and
 	// due later (waiting for a retry), with the due time of the oldest

@@ -48,6 +48,10 @@ type ExecutionService struct {
 	Wake func()
 	// SyncLimit bounds a synchronous run (DefaultSyncLimit when zero).
 	SyncLimit time.Duration
+	// TickBatch and TickLease are a scheduled workflow's tick's configs
+	// per transaction and its lease (ScheduledTick; defaults when zero).
+	TickBatch int
+	TickLease time.Duration
 	Now       func() time.Time
 }
 
@@ -318,28 +322,40 @@ func (s *ExecutionService) Rerun(ctx context.Context, t Tenant, actor, id string
 	return e, nil
 }
 
-// FireSchedule claims the tick of schedule name (for owner) for the
-// period starting at slot and queues one run of the scheduled workflow w of
-// app for every config that has it switched on; it returns how many, and
-// false when another instance (or an earlier attempt) fired the period
-// already. The claim and the runs commit in one transaction: a crash after
-// the claim cannot lose the period's runs, and a period is fired once.
-func (s *ExecutionService) FireSchedule(ctx context.Context, name string, slot time.Time, owner string, app *App, w *Workflow) (int, bool, error) {
-	payload, _ := json.Marshal(map[string]string{"scheduled_at": slot.UTC().Format(time.RFC3339)})
-	n, won, err := s.store.QueueScheduledRuns(ctx, name, slot, owner, app.Slug, w.ID, func(c ScheduledConfig) (*Execution, *AuditEntry) {
+// FireSchedule fires the tick of schedule name (for owner) for the period
+// starting at slot: it queues one run of the scheduled workflow w of app
+// for every config that has it switched on, in batches, each its own
+// transaction (ExecutionStore.QueueScheduledRuns), and finishes the
+// schedule's earlier ticks left unfinished by an instance that died.
+// Won is false when another instance (or an earlier attempt) claimed the
+// period already. A period is fired once, and each of its configs gets
+// one run however the instances die.
+func (s *ExecutionService) FireSchedule(ctx context.Context, name string, slot time.Time, owner string, app *App, w *Workflow) (TickFired, error) {
+	// A resumed tick's runs carry their own period.
+	payloads := map[int64]json.RawMessage{}
+	k := ScheduledTick{Name: name, Slot: slot, Owner: owner, Slug: app.Slug, WorkflowID: w.ID, Batch: s.TickBatch, Lease: s.TickLease, Now: s.Now}
+	f, err := s.store.QueueScheduledRuns(ctx, k, func(c ScheduledConfig) (*Execution, *AuditEntry, error) {
+		payload, ok := payloads[c.Slot.UnixMicro()]
+		if !ok {
+			var err error
+			if payload, err = json.Marshal(map[string]string{"scheduled_at": c.Slot.UTC().Format(time.RFC3339)}); err != nil {
+				return nil, nil, err
+			}
+			payloads[c.Slot.UnixMicro()] = payload
+		}
 		now := s.now()
 		e := s.newExecution(c.Tenant, c.AccountID, app, w, c.ConfigID, payload, now)
 		e.Source, e.AccountPK = SourceSchedule, c.AccountPK
 		return e, &AuditEntry{ID: NewID(), Time: now, Actor: "schedule", Action: AuditScheduleFired, AccountID: c.AccountID,
-			Details: map[string]any{"execution_id": e.ID, "workflow_id": w.ID, "slug": app.Slug}}
+			Details: map[string]any{"execution_id": e.ID, "workflow_id": w.ID, "slug": app.Slug}}, nil
 	})
-	if err != nil {
-		return 0, false, fmt.Errorf("fire schedule %s: %w", name, err)
-	}
-	if n > 0 {
+	if f.Queued > 0 {
 		s.wake()
 	}
-	return n, won, nil
+	if err != nil {
+		return f, fmt.Errorf("fire schedule %s: %w", name, err)
+	}
+	return f, nil
 }
 
 // EventDefInput is a create or update of an event definition.

@@ -333,61 +333,6 @@ func (s *Store) StopExecution(ctx context.Context, t linkd.Tenant, id string, no
 	return e, nil
 }
 
-// QueueScheduledRuns implements linkd.ExecutionStore. The tick, the
-// configs read and the runs share the one write transaction, so the
-// configs cannot change (nor their accounts go) in between.
-func (s *Store) QueueScheduledRuns(ctx context.Context, name string, slot time.Time, owner, slug, workflowID string,
-	run func(linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry)) (int, bool, error) {
-	var n int
-	var won bool
-	err := s.tx(ctx, func(tx *wtx) error {
-		n = 0
-		var err error
-		if won, err = claimTick(ctx, tx, name, slot, owner); err != nil || !won {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT c.org_id, c.env, c.account_pk, a.account_id, c.config_id FROM configs c
-			JOIN linked_accounts a ON a.org_id = c.org_id AND a.env = c.env AND a.id = c.account_pk
-			WHERE c.slug = ? AND EXISTS (SELECT 1 FROM json_each(c.workflows) w
-				WHERE json_extract(w.value, '$.id') = ? AND json_extract(w.value, '$.enabled'))
-			ORDER BY c.org_id, c.env, c.account_pk, c.config_id`, slug, workflowID)
-		if err != nil {
-			return err
-		}
-		var cfgs []linkd.ScheduledConfig
-		for rows.Next() {
-			var c linkd.ScheduledConfig
-			if err := rows.Scan(&c.Tenant.OrgID, &c.Tenant.Env, &c.AccountPK, &c.AccountID, &c.ConfigID); err != nil {
-				rows.Close()
-				return err
-			}
-			cfgs = append(cfgs, c)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, c := range cfgs {
-			e, ev := run(c)
-			e.AccountPK = c.AccountPK
-			if err := insertExecutions(ctx, tx, c.Tenant, []*linkd.Execution{e}); err != nil {
-				return err
-			}
-			if err := insertAudit(ctx, tx, c.Tenant, ev); err != nil {
-				return err
-			}
-		}
-		n = len(cfgs)
-		return nil
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("queue scheduled runs of %s: %w", name, err)
-	}
-	return n, won, nil
-}
-
 // deleteAccountExecutions removes the runs of an account, with their
 // payloads, inputs and outputs, in the account's delete transaction.
 func deleteAccountExecutions(ctx context.Context, tx *wtx, t linkd.Tenant, accountPK string) error {

@@ -212,20 +212,21 @@ func testQueueScheduledRuns(t *testing.T, e *env) {
 	var mine []linkd.ScheduledConfig
 	fire := func(owner string) (int, bool) {
 		t.Helper()
-		n, won, err := e.store.QueueScheduledRuns(e.ctx, name, slot, owner, "slack", "sync-users", func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry) {
-			now := linkd.StoreTime(time.Now())
-			if c.Tenant == e.t {
-				mine = append(mine, c)
-			}
-			return &linkd.Execution{Tenant: c.Tenant, ID: linkd.NewID(), AccountID: c.AccountID, Slug: "slack", ConfigID: c.ConfigID,
-					WorkflowID: "sync-users", Source: linkd.SourceSchedule, Type: linkd.ExecAsync, Status: linkd.ExecRunning,
-					Payload: json.RawMessage(`{}`), NextAt: now, Deadline: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now},
-				&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}
-		})
+		f, err := e.store.QueueScheduledRuns(e.ctx, linkd.ScheduledTick{Name: name, Slot: slot, Owner: owner, Slug: "slack", WorkflowID: "sync-users"},
+			func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry, error) {
+				now := linkd.StoreTime(time.Now())
+				if c.Tenant == e.t {
+					mine = append(mine, c)
+				}
+				return &linkd.Execution{Tenant: c.Tenant, ID: linkd.NewID(), AccountID: c.AccountID, Slug: "slack", ConfigID: c.ConfigID,
+						WorkflowID: "sync-users", Source: linkd.SourceSchedule, Type: linkd.ExecAsync, Status: linkd.ExecRunning,
+						Payload: json.RawMessage(`{}`), NextAt: now, Deadline: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now},
+					&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}, nil
+			})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n, won
+		return f.Queued, f.Won
 	}
 	if n, won := fire("i1"); !won || n < 1 {
 		t.Fatalf("first claim: %d runs, won %t", n, won)
@@ -268,8 +269,8 @@ func testQueueScheduledRunsMany(t *testing.T, e *env) {
 		}
 	}
 	seen := map[string]bool{}
-	got, won, err := e.store.QueueScheduledRuns(e.ctx, workflow, linkd.StoreTime(time.Now()).Truncate(time.Hour), "i1", "slack", workflow,
-		func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry) {
+	f, err := e.store.QueueScheduledRuns(e.ctx, linkd.ScheduledTick{Name: workflow, Slot: linkd.StoreTime(time.Now()).Truncate(time.Hour), Owner: "i1", Slug: "slack", WorkflowID: workflow},
+		func(c linkd.ScheduledConfig) (*linkd.Execution, *linkd.AuditEntry, error) {
 			if seen[c.AccountID] {
 				t.Errorf("config of %s handed out twice", c.AccountID)
 			}
@@ -278,8 +279,9 @@ func testQueueScheduledRunsMany(t *testing.T, e *env) {
 			return &linkd.Execution{Tenant: c.Tenant, ID: linkd.NewID(), AccountID: c.AccountID, Slug: "slack", ConfigID: c.ConfigID,
 					WorkflowID: workflow, Source: linkd.SourceSchedule, Type: linkd.ExecAsync, Status: linkd.ExecRunning,
 					Payload: json.RawMessage(`{}`), NextAt: now.Add(time.Hour), Deadline: now.Add(2 * time.Hour), CreatedAt: now, UpdatedAt: now},
-				&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}
+				&linkd.AuditEntry{ID: linkd.NewID(), Time: now, Actor: "schedule", Action: linkd.AuditScheduleFired, AccountID: c.AccountID}, nil
 		})
+	got, won := f.Queued, f.Won
 	if err != nil || !won || got != n || len(seen) != n {
 		t.Fatalf("tick: %d runs of %d configs handed out, won %t, %v; want %d", got, len(seen), won, err, n)
 	}

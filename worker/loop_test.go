@@ -398,17 +398,17 @@ func TestScheduleRetriesAFailedFireWithinItsPeriod(t *testing.T) {
 	var mu sync.Mutex
 	var slots []time.Time
 	done := make(chan struct{})
-	fire := func(_ context.Context, _ string, slot time.Time, _ string) (bool, error) {
+	fire := func(_ context.Context, _ string, slot time.Time, _ string) (time.Time, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		slots = append(slots, slot)
 		switch len(slots) {
 		case 1, 2:
-			return false, errors.New("the database is out of reach")
+			return time.Time{}, errors.New("the database is out of reach")
 		case 3:
 			close(done)
 		}
-		return true, nil
+		return time.Time{}, nil
 	}
 	o := worker.Options{Owner: "a", Clock: func() time.Time { return clock }}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -541,5 +541,51 @@ func TestStalledGroupsRunApart(t *testing.T) {
 			t.Fatalf("the healed groups are still skipped by the main lane: %+v", last)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestScheduleFiresAgainWhenATickIsHeld: a fire that finds a tick held
+// unfinished by another instance (it returns when that instance's lease
+// runs out) is fired again, within the period, once the lease ran out,
+// and not before; a fire that asks again for a moment already past waits
+// retryFirst at least, rather than spinning. Without, a tick whose
+// instance died mid-way waited for the next period's fire (an hour late
+// for an hourly workflow).
+func TestScheduleFiresAgainWhenATickIsHeld(t *testing.T) {
+	// Noon of a day-long period: no period starts during the test.
+	offset := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).Sub(time.Now())
+	clock := func() time.Time { return time.Now().Add(offset) }
+	var mu sync.Mutex
+	var fires []time.Time
+	leaseEnd := clock().Add(400 * time.Millisecond)
+	fire := func(_ context.Context, _ string, _ time.Time, _ string) (time.Time, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fires = append(fires, clock())
+		switch len(fires) {
+		case 1:
+			return leaseEnd, nil
+		case 2, 3, 4, 5, 6, 7, 8, 9, 10:
+			return clock().Add(-time.Hour), nil // a lease long past: no spin
+		}
+		return time.Time{}, nil
+	}
+	o := worker.Options{Owner: "a", Clock: clock}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go worker.NewClaimingSchedule(o, "sync", 24*time.Hour, fire).Run(ctx)
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fires) < 2 {
+		t.Fatalf("fired %d times in 2 s; want a second fire once the lease ran out", len(fires))
+	}
+	if fires[1].Before(leaseEnd) {
+		t.Fatalf("fired again %v before the lease ran out", leaseEnd.Sub(fires[1]))
+	}
+	for i := 2; i < len(fires); i++ {
+		if d := fires[i].Sub(fires[i-1]); d < 200*time.Millisecond {
+			t.Fatalf("fire %d came %v after the one before: a spin", i+1, d)
+		}
 	}
 }

@@ -207,8 +207,8 @@ func TestShippedWorkflows(t *testing.T) {
 						}
 					}
 					slot := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
-					if _, won, err := f.svcs.Executions.FireSchedule(t.Context(), "workflow:"+c.slug+"/"+c.wf, slot, "test", app, wf); err != nil || !won {
-						t.Fatalf("fire: %v, won %t", err, won)
+					if fired, err := f.svcs.Executions.FireSchedule(t.Context(), "workflow:"+c.slug+"/"+c.wf, slot, "test", app, wf); err != nil || !fired.Won {
+						t.Fatalf("fire: %v, won %t", err, fired.Won)
 					}
 					page, err := store.ListExecutions(t.Context(), f.tn, linkd.ExecutionFilter{AccountID: account})
 					if err != nil {

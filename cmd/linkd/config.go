@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkd-dev/linkd"
 	"github.com/linkd-dev/linkd/connect"
 	"github.com/linkd-dev/linkd/dashboard"
 	"github.com/linkd-dev/linkd/outbound"
@@ -37,8 +38,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ImportMaxBytes  int64
 	ImportLease     time.Duration
-	// JobLease is how long an instance holds a bulk job or a workflow
-	// execution without renewing it before another may take it over;
+	// JobLease is how long an instance holds a bulk job, a workflow
+	// execution or a scheduled workflow's tick without renewing it before
+	// another may take it over;
 	// RefreshLease how long a token refresh holds its connection. Short
 	// leases make work cut off by a crash resume sooner (see
 	// docs/operations.md for what they trade).
@@ -53,6 +55,10 @@ type Config struct {
 	// in place of its catalog's (which is at least 5 minutes): for tests
 	// and demos that need ticks seconds apart, never for production.
 	ScheduleEvery time.Duration
+	// TickBatch is how many configs a scheduled workflow's tick queues
+	// per transaction: the longest it holds SQLite's writer, or
+	// PostgreSQL's locks on its accounts, at once.
+	TickBatch int
 	// AllowPrivate are the private or reserved networks outbound calls
 	// (apps, token endpoints) may reach; none by default (SSRF guard).
 	AllowPrivate []netip.Prefix
@@ -162,13 +168,18 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 		return nil
 	})
 	jobLease := env("LINKD_JOB_LEASE", "30s")
-	fs.Func("job-lease", "how long an instance holds a bulk delete (between batches) or a workflow execution (between heartbeats) before another may take it over (LINKD_JOB_LEASE, default 30s, at least 1s)", func(s string) error {
+	fs.Func("job-lease", "how long an instance holds a bulk delete or a scheduled workflow's tick (between batches) or a workflow execution (between heartbeats) before another may take it over (LINKD_JOB_LEASE, default 30s, at least 1s)", func(s string) error {
 		jobLease = s
 		return nil
 	})
 	scheduleEvery := env("LINKD_SCHEDULE_EVERY", "")
 	fs.Func("schedule-every", "runs every scheduled workflow at this period instead of its catalog's: for tests and demos only (LINKD_SCHEDULE_EVERY, default unset, at least 1s)", func(s string) error {
 		scheduleEvery = s
+		return nil
+	})
+	tickBatch := env("LINKD_TICK_BATCH", strconv.Itoa(linkd.TickBatch))
+	fs.Func("tick-batch", "how many configs a scheduled workflow's tick queues per transaction (LINKD_TICK_BATCH, default 500, at least 1)", func(s string) error {
+		tickBatch = s
 		return nil
 	})
 	refreshLease := env("LINKD_REFRESH_LEASE", "2m")
@@ -238,6 +249,9 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *comman
 			if c.ScheduleEvery, err = time.ParseDuration(scheduleEvery); err != nil || c.ScheduleEvery < time.Second {
 				return fmt.Errorf("schedule period %q (--schedule-every, LINKD_SCHEDULE_EVERY): must be a duration of at least 1s", scheduleEvery)
 			}
+		}
+		if c.TickBatch, err = strconv.Atoi(tickBatch); err != nil || c.TickBatch < 1 {
+			return fmt.Errorf("tick batch %q (--tick-batch, LINKD_TICK_BATCH): must be a whole number of at least 1", tickBatch)
 		}
 		if c.RefreshLease, err = time.ParseDuration(refreshLease); err != nil || c.RefreshLease < connect.MinRefreshLease {
 			return fmt.Errorf("refresh lease %q (--refresh-lease, LINKD_REFRESH_LEASE): must be a duration of at least %s", refreshLease, connect.MinRefreshLease)
@@ -418,6 +432,7 @@ func (c *Config) logValue() slog.Value {
 		slog.Duration("job_lease", c.JobLease),
 		slog.Duration("refresh_lease", c.RefreshLease),
 		slog.Duration("schedule_every", c.ScheduleEvery),
+		slog.Int("tick_batch", c.TickBatch),
 		slog.Duration("session_ttl", c.SessionTTL),
 		slog.Duration("refresh_ahead", c.RefreshAhead),
 		slog.Any("allow_private_networks", c.AllowPrivate),

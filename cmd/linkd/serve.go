@@ -160,6 +160,7 @@ func serveListeners(ctx context.Context, args []string, getenv func(string) stri
 	caller := &proxy.Caller{Connections: connections, Catalog: apps, Client: proxyClient, MaxBody: c.ProxyMaxBody, Timeout: c.ProxyTimeout}
 	// Workflow runs call the apps through the same caller as the proxy.
 	svcs.Executions.Catalog = apps
+	svcs.Executions.TickBatch, svcs.Executions.TickLease = c.TickBatch, c.JobLease
 	flowMetrics := registerWorkflowMetrics(reg, store)
 	registerJobMetrics(reg, store)
 	flows := workflow.NewRunner(store, workflow.Options{Catalog: apps, Caller: caller, Logger: log,

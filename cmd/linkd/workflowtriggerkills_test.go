@@ -40,6 +40,20 @@ func TestWorkflowTriggersSurviveRepeatedKill9(t *testing.T) {
 	onEachEngine(t, testTriggerKills)
 }
 
+// TestWorkflowTriggersSurviveKill9MidTick is the same test with each
+// tick in batches of 6 configs (LINKD_TICK_BATCH; 4 batches for the 20
+// configs, each its own transaction): the kills right after a tick is
+// seen come as its first batch commits, so they cut ticks off mid-way,
+// and the checks require that a later fire (the process started again,
+// once the 5 s lease ran out) queued the rest, none twice.
+func TestWorkflowTriggersSurviveKill9MidTick(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, bin string, tenv testEnv) {
+		tenv = maps.Clone(tenv)
+		tenv["LINKD_TICK_BATCH"] = "6"
+		testTriggerKills(t, bin, tenv)
+	})
+}
+
 // triggerWorkflows is the catalog of the trigger kill test: tick runs on a
 // schedule (1h in the catalog, 3 s under LINKD_SCHEDULE_EVERY), hello when
 // an account connects; each calls the app in two steps, retried on a 5xx.
@@ -367,6 +381,9 @@ func (r *triggerRecord) stopWhenEnded(stop func(), start func(), logs func() str
 // triggerTally is what the checks counted.
 type triggerTally struct {
 	fired, whole, required, tickRuns, runs, stepCalls, retries, repeats int
+	// resumed counts the ticks another process finished (cut off by a
+	// kill between two of their batches).
+	resumed int
 }
 
 // check checks, once no process runs, the ticks, the connection runs and
@@ -460,6 +477,7 @@ func (r *triggerRecord) check(app *stepApp, connected []string, start func() api
 		t.Errorf("%d scheduled runs in the audit log, %d there", a, len(tickRuns))
 	}
 	out.fired, out.tickRuns = len(fired), len(tickRuns)
+	out.resumed = int(sqlCount(t, db, `SELECT count(*) FROM schedule_ticks WHERE name = '`+tickSchedule+`' AND lease_owner <> owner`))
 
 	// Each connection event started one run: every acknowledged connect
 	// has one, and an account's runs of hello are as many as its
@@ -652,11 +670,11 @@ func testTriggerKills(t *testing.T, bin string, tenv testEnv) {
 		startLinkd(t, bin, env, base) // killed when the test ends
 		return a
 	})
-	t.Logf("%d kills (%d right after a tick; %d step calls in flight at them); %d periods fired (%d after the setup, each checked for every config), %d required by the "+
+	t.Logf("%d kills (%d right after a tick; %d step calls in flight at them); %d periods fired (%d after the setup, each checked for every config; %d cut off mid-way and finished by another process), %d required by the "+
 		"processes' lives, %d scheduled runs; %d connects acknowledged, %d cut off, %d connection runs; %d runs, %d step calls, %d retries "+
 		"after a 503, %d repeats after a kill; %d runs held by dead processes after the last kill, the load stopped %s after it (all taken over), all ended %s after it; "+
 		"a killed process's sessions ended within %s; %s in all",
-		kills, afterTick, cut, n.fired, n.whole, n.required, n.tickRuns, len(load.connected), load.cut.Load(), n.runs-n.tickRuns,
+		kills, afterTick, cut, n.fired, n.whole, n.resumed, n.required, n.tickRuns, len(load.connected), load.cut.Load(), n.runs-n.tickRuns,
 		n.runs, n.stepCalls, n.retries, n.repeats, stranded, takeover.Round(100*time.Millisecond), settled.Round(100*time.Millisecond),
 		settleMax().Round(time.Millisecond), time.Since(start).Round(time.Second))
 }
