@@ -76,6 +76,9 @@ func (s *Store) runGroup(group []*writeReq) {
 	// would interrupt the shared connection, and with it the others' work.
 	ctx := context.WithoutCancel(group[0].ctx)
 	began := time.Now()
+	if stmtHook != nil {
+		stmtHook("BEGIN")
+	}
 	stx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range group {
@@ -100,6 +103,9 @@ func (s *Store) runGroup(group []*writeReq) {
 		}
 	}
 	worked := time.Now()
+	if stmtHook != nil {
+		stmtHook("COMMIT")
+	}
 	if ok == 0 {
 		tx.Rollback()
 	} else if err := tx.Commit(); err != nil {
@@ -116,6 +122,9 @@ func (s *Store) runGroup(group []*writeReq) {
 		for _, k := range tx.marks.Kinds() {
 			s.work.Notify(k)
 		}
+	}
+	if stmtHook != nil {
+		stmtHook("")
 	}
 	s.observeWrite(WriteStats{Requests: len(group), Work: worked.Sub(began), Slowest: slowest, Commit: time.Since(worked)})
 	for i, r := range group {
