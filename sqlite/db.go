@@ -185,6 +185,18 @@ func (s *Store) tx1(ctx context.Context, fn func(*wtx) error) (err error) {
 		tx.Rollback()
 		return err
 	}
+	// A migration from 0032 on may have queued search index changes.
+	var queue bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'search_queue')`).Scan(&queue); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if queue {
+		if err := applySearchQueue(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
 	return tx.Commit()
 }
 

@@ -102,6 +102,17 @@ func (s *Store) runGroup(group []*writeReq) {
 			ok++
 		}
 	}
+	if ok > 0 {
+		// The search index takes the group's changes at once, after the
+		// last request: a request that rolled back has left none.
+		if err := applySearchQueue(ctx, tx); err != nil {
+			for i := range results {
+				if results[i] == nil {
+					results[i], ok = err, ok-1
+				}
+			}
+		}
+	}
 	worked := time.Now()
 	if stmtHook != nil {
 		stmtHook("COMMIT")
