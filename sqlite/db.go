@@ -42,6 +42,8 @@ type Store struct {
 	// writes feeds write transactions to group commit (groupcommit.go).
 	writes  chan *writeReq
 	stopped chan struct{}
+	// wstmts keeps the write transactions' statements (stmtcache.go).
+	wstmts *writeStmts
 	// ckpt truncates the WAL after deletions (checkpoint.go).
 	ckpt *checkpointer
 	// merger merges the search index after large imports

@@ -26,6 +26,7 @@ type writeReq struct {
 // startGroupCommit starts the goroutine that runs write transactions.
 func (s *Store) startGroupCommit() {
 	s.writes = make(chan *writeReq, maxGroup)
+	s.wstmts = newWriteStmts(s.write)
 	s.stopped = make(chan struct{})
 	go func() {
 		defer close(s.stopped)
@@ -53,6 +54,7 @@ func (s *Store) stopGroupCommit() {
 	if s.writes != nil {
 		close(s.writes)
 		<-s.stopped
+		s.wstmts.close()
 	}
 }
 
@@ -87,6 +89,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		return
 	}
 	tx := newWtx(stx, s.hooks)
+	tx.kept = s.wstmts
 	results := make([]error, len(group))
 	ok := 0
 	var slowest time.Duration
@@ -141,6 +144,8 @@ func (s *Store) runGroup(group []*writeReq) {
 	for i, r := range group {
 		r.done <- results[i]
 	}
+	// After the answers: the requests need not wait for it.
+	s.wstmts.prepareWanted(ctx)
 }
 
 // savepoint runs fn inside a savepoint, undoing its writes when it fails.

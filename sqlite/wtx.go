@@ -17,6 +17,9 @@ import (
 type wtx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
+	// kept, when not nil, holds statements prepared by earlier
+	// transactions (stmtcache.go).
+	kept  *writeStmts
 	hooks *hookCache
 	// marks are the kinds of background work the transaction made, which
 	// the store signals once it commits (worksignal.go).
@@ -42,6 +45,13 @@ func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
 	}
 	if len(t.stmts) >= maxCached {
 		return nil
+	}
+	if t.kept != nil {
+		if ks := t.kept.get(query); ks != nil {
+			st := t.Tx.StmtContext(ctx, ks)
+			t.stmts[query] = st
+			return st
+		}
 	}
 	st, err := t.Tx.PrepareContext(ctx, query)
 	if err != nil {
