@@ -165,3 +165,16 @@ func TestSearchQueueOneSegment(t *testing.T) {
 	}
 	checkSearchIndex(t, s)
 }
+
+// TestSearchIndexPageSize checks the index's page size (migration 0032),
+// on which the cost of a secure delete depends.
+func TestSearchIndexPageSize(t *testing.T) {
+	s, _ := openTestStore(t)
+	var pgsz int
+	if err := s.read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = 'pgsz'`).Scan(&pgsz); err != nil {
+		t.Fatal(err)
+	}
+	if pgsz != 1000 {
+		t.Errorf("search index pages of %d bytes, want 1000", pgsz)
+	}
+}

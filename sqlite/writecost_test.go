@@ -29,19 +29,27 @@ import (
 // writer's time is from BEGIN to the end of COMMIT; each statement's share
 // is the time from its start to the next statement's (so Go work between
 // statements counts to the statement before it), reported per write as
-// µs/<statement>. Run it with a fixed count, e.g.
+// µs/<statement>. A fourth case, search, runs searches instead, for what a
+// change to the index costs the reads. Run it with a fixed count, e.g.
 //
 //	go test ./sqlite/ -run '^$' -bench WriteCost -benchtime 2000x
 func BenchmarkWriteCost(b *testing.B) {
-	for _, op := range []string{"create", "rename", "delete"} {
+	for _, op := range []string{"create", "rename", "delete", "search"} {
 		for _, callers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", op, callers), func(b *testing.B) { benchWriteCost(b, op, callers) })
 		}
 	}
 }
 
-// writeCostSeed is the number of accounts the store holds before a run.
-const writeCostSeed = 10_000
+// writeCostSeed is the number of accounts the store holds before a run;
+// LINKD_WRITECOST_SEED sets another.
+var writeCostSeed = 10_000
+
+func init() {
+	if n, err := strconv.Atoi(os.Getenv("LINKD_WRITECOST_SEED")); err == nil && n > 0 {
+		writeCostSeed = n
+	}
+}
 
 func benchWriteCost(b *testing.B, op string, callers int) {
 	ctx := context.Background()
@@ -125,8 +133,14 @@ func benchWriteCost(b *testing.B, op string, callers int) {
 			name := fmt.Sprintf("Renamed %d", i)
 			_, _, err := svc.Upsert(ctx, tn, "bench", linkd.AccountInput{AccountID: "seed-" + strconv.Itoa(i%writeCostSeed), Name: &name})
 			return err
-		default:
+		case "delete":
 			return svc.Delete(ctx, tn, "bench", "seed-"+strconv.Itoa(writeCostSeed+i))
+		default:
+			// A search: what an index setting costs the reads. Rare,
+			// middling and common queries, through the store's planner.
+			q := []string{"seed-1234", "ed-99", "omer s", "r seed-7"}[i%4]
+			_, err := s.ListAccounts(ctx, tn, linkd.AccountFilter{Query: q, Limit: 50, SkipTotal: true})
+			return err
 		}
 	}
 
