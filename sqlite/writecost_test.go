@@ -30,11 +30,12 @@ import (
 // is the time from its start to the next statement's (so Go work between
 // statements counts to the statement before it), reported per write as
 // µs/<statement>. A fourth case, search, runs searches instead, for what a
-// change to the index costs the reads. Run it with a fixed count, e.g.
+// change to the index costs the reads; a fifth, import, writes import
+// batches of insertRows accounts (a write is a batch there). Run it with a fixed count, e.g.
 //
 //	go test ./sqlite/ -run '^$' -bench WriteCost -benchtime 2000x
 func BenchmarkWriteCost(b *testing.B) {
-	for _, op := range []string{"create", "rename", "delete", "search"} {
+	for _, op := range []string{"create", "rename", "delete", "search", "import"} {
 		for _, callers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", op, callers), func(b *testing.B) { benchWriteCost(b, op, callers) })
 		}
@@ -133,6 +134,18 @@ func benchWriteCost(b *testing.B, op string, callers int) {
 			name := fmt.Sprintf("Renamed %d", i)
 			_, _, err := svc.Upsert(ctx, tn, "bench", linkd.AccountInput{AccountID: "seed-" + strconv.Itoa(i%writeCostSeed), Name: &name})
 			return err
+		case "import":
+			// One import batch: insertRows new accounts in one statement
+			// and transaction, as CommitImportBatch writes them.
+			accts := make([]*linkd.LinkedAccount, insertRows)
+			for j := range accts {
+				a, _, err := svc.Apply(tn, "import", nil, input(fmt.Sprintf("imp-%d-%d", i, j), j))
+				if err != nil {
+					return err
+				}
+				accts[j] = a
+			}
+			return s.tx(ctx, func(tx *wtx) error { return s.insertAccounts(ctx, tx, tn, accts) })
 		case "delete":
 			return svc.Delete(ctx, tn, "bench", "seed-"+strconv.Itoa(writeCostSeed+i))
 		default:
