@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,11 +32,12 @@ import (
 // statements counts to the statement before it), reported per write as
 // µs/<statement>. A fourth case, search, runs searches instead, for what a
 // change to the index costs the reads; a fifth, import, writes import
-// batches of insertRows accounts (a write is a batch there). Run it with a fixed count, e.g.
+// batches of insertRows accounts (a write is a batch there); mix runs the
+// soak's writes (creates, renames and deletes, 3:2:1). Run it with a fixed count, e.g.
 //
 //	go test ./sqlite/ -run '^$' -bench WriteCost -benchtime 2000x
 func BenchmarkWriteCost(b *testing.B) {
-	for _, op := range []string{"create", "rename", "delete", "search", "import"} {
+	for _, op := range []string{"create", "rename", "delete", "mix", "search", "import"} {
 		for _, callers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", op, callers), func(b *testing.B) { benchWriteCost(b, op, callers) })
 		}
@@ -83,7 +85,7 @@ func benchWriteCost(b *testing.B, op string, callers int) {
 	// The seed (and, for deletes, the accounts to delete) go in through
 	// the store in large transactions, with their index rows.
 	seed := writeCostSeed
-	if op == "delete" {
+	if op == "delete" || op == "mix" {
 		seed += b.N
 	}
 	for start := 0; start < seed; start += 1000 {
@@ -124,8 +126,14 @@ func benchWriteCost(b *testing.B, op string, callers int) {
 		b.Logf("schema version at the end: %d", sv)
 	}()
 
+	var deleted atomic.Int64
 	write := func(i int) error {
-		switch op {
+		kind := op
+		if op == "mix" {
+			// The soak's writes: 15 creates, 10 renames, 5 deletes.
+			kind = [6]string{"create", "create", "create", "rename", "rename", "delete"}[i%6]
+		}
+		switch kind {
 		case "create":
 			_, err := svc.Create(ctx, tn, "bench", input("new-"+strconv.Itoa(i), i))
 			return err
@@ -147,7 +155,7 @@ func benchWriteCost(b *testing.B, op string, callers int) {
 			}
 			return s.tx(ctx, func(tx *wtx) error { return s.insertAccounts(ctx, tx, tn, accts) })
 		case "delete":
-			return svc.Delete(ctx, tn, "bench", "seed-"+strconv.Itoa(writeCostSeed+i))
+			return svc.Delete(ctx, tn, "bench", "seed-"+strconv.Itoa(writeCostSeed+int(deleted.Add(1))-1))
 		default:
 			// A search: what an index setting costs the reads. Rare,
 			// middling and common queries, through the store's planner.
