@@ -166,15 +166,17 @@ func TestSearchQueueOneSegment(t *testing.T) {
 	checkSearchIndex(t, s)
 }
 
-// TestSearchIndexPageSize checks the index's page size (migration 0032),
-// on which the cost of a secure delete depends.
-func TestSearchIndexPageSize(t *testing.T) {
+// TestSearchIndexSettings checks the index's page size and merge width
+// (migration 0032), on which the cost of a secure delete depends.
+func TestSearchIndexSettings(t *testing.T) {
 	s, _ := openTestStore(t)
-	var pgsz int
-	if err := s.read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = 'pgsz'`).Scan(&pgsz); err != nil {
-		t.Fatal(err)
-	}
-	if pgsz != 1000 {
-		t.Errorf("search index pages of %d bytes, want 1000", pgsz)
+	for k, want := range map[string]int{"pgsz": 1000, "automerge": 2} {
+		var v int
+		if err := s.read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = ?`, k).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if v != want {
+			t.Errorf("search index %s %d, want %d", k, v, want)
+		}
 	}
 }
