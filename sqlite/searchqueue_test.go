@@ -180,3 +180,24 @@ func TestSearchIndexSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchQueueOnlyRemovals empties a queue that holds removals only: a
+// transaction that deletes an account and writes nothing else to the index.
+func TestSearchQueueOnlyRemovals(t *testing.T) {
+	s, tn := openTestStore(t)
+	ctx := t.Context()
+	if err := s.CreateAccount(ctx, tn, testAccount("acct-1", "Foxtrot"), nil); err != nil {
+		t.Fatal(err)
+	}
+	err := s.tx(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM linked_accounts WHERE org_id = ? AND env = ? AND account_id = 'acct-1'`, tn.OrgID, tn.Env)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSearchIndex(t, s)
+	if got, _, err := s.searchMatches(ctx, "foxtrot", 100); err != nil || got != "[]" {
+		t.Errorf("search of a deleted account: index rows %s (%v), want []", got, err)
+	}
+}
