@@ -155,6 +155,16 @@ func (e *sqliteEngine) Seed(ctx context.Context, db *database, t linkd.Tenant, n
 				return "", err
 			}
 		}
+		// The triggers queued the accounts' search text; the store's
+		// transactions hand the queue to the index before they commit
+		// (sqlite/searchqueue.go), and so does this one.
+		for _, q := range []string{`INSERT INTO account_search (account_search, rowid, search)
+			SELECT del, search_rowid, search FROM search_queue ORDER BY search_rowid, seq`, `DELETE FROM search_queue`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				tx.Rollback()
+				return "", fmt.Errorf("seed search index: %w", err)
+			}
+		}
 		if err := tx.Commit(); err != nil {
 			return "", err
 		}

@@ -42,6 +42,8 @@ type Store struct {
 	// writes feeds write transactions to group commit (groupcommit.go).
 	writes  chan *writeReq
 	stopped chan struct{}
+	// wstmts keeps the write transactions' statements (stmtcache.go).
+	wstmts *writeStmts
 	// ckpt truncates the WAL after deletions (checkpoint.go).
 	ckpt *checkpointer
 	// merger merges the search index after large imports
@@ -184,6 +186,18 @@ func (s *Store) tx1(ctx context.Context, fn func(*wtx) error) (err error) {
 	if err := call(fn, tx); err != nil {
 		tx.Rollback()
 		return err
+	}
+	// A migration from 0032 on may have queued search index changes.
+	var queue bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'search_queue')`).Scan(&queue); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if queue {
+		if err := applySearchQueue(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	return tx.Commit()
 }

@@ -26,6 +26,7 @@ type writeReq struct {
 // startGroupCommit starts the goroutine that runs write transactions.
 func (s *Store) startGroupCommit() {
 	s.writes = make(chan *writeReq, maxGroup)
+	s.wstmts = newWriteStmts(s.write)
 	s.stopped = make(chan struct{})
 	go func() {
 		defer close(s.stopped)
@@ -53,6 +54,7 @@ func (s *Store) stopGroupCommit() {
 	if s.writes != nil {
 		close(s.writes)
 		<-s.stopped
+		s.wstmts.close()
 	}
 }
 
@@ -76,6 +78,9 @@ func (s *Store) runGroup(group []*writeReq) {
 	// would interrupt the shared connection, and with it the others' work.
 	ctx := context.WithoutCancel(group[0].ctx)
 	began := time.Now()
+	if stmtHook != nil {
+		stmtHook("BEGIN")
+	}
 	stx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range group {
@@ -84,6 +89,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		return
 	}
 	tx := newWtx(stx, s.hooks)
+	tx.kept = s.wstmts
 	results := make([]error, len(group))
 	ok := 0
 	var slowest time.Duration
@@ -99,7 +105,21 @@ func (s *Store) runGroup(group []*writeReq) {
 			ok++
 		}
 	}
+	if ok > 0 {
+		// The search index takes the group's changes at once, after the
+		// last request: a request that rolled back has left none.
+		if err := applySearchQueue(ctx, tx); err != nil {
+			for i := range results {
+				if results[i] == nil {
+					results[i], ok = err, ok-1
+				}
+			}
+		}
+	}
 	worked := time.Now()
+	if stmtHook != nil {
+		stmtHook("COMMIT")
+	}
 	if ok == 0 {
 		tx.Rollback()
 	} else if err := tx.Commit(); err != nil {
@@ -117,10 +137,15 @@ func (s *Store) runGroup(group []*writeReq) {
 			s.work.Notify(k)
 		}
 	}
+	if stmtHook != nil {
+		stmtHook("")
+	}
 	s.observeWrite(WriteStats{Requests: len(group), Work: worked.Sub(began), Slowest: slowest, Commit: time.Since(worked)})
 	for i, r := range group {
 		r.done <- results[i]
 	}
+	// After the answers: the requests need not wait for it.
+	s.wstmts.prepareWanted(ctx)
 }
 
 // savepoint runs fn inside a savepoint, undoing its writes when it fails.

@@ -46,9 +46,9 @@ func TestMigrateIndexesExistingAccounts(t *testing.T) {
 	for _, q := range []string{
 		`DROP TRIGGER linked_accounts_search_insert`, `DROP TRIGGER linked_accounts_search_update`, `DROP TRIGGER linked_accounts_search_delete`,
 		`DROP TRIGGER linked_accounts_udf_insert`, `DROP TRIGGER linked_accounts_udf_update`, `DROP TRIGGER linked_accounts_udf_delete`,
-		`DROP TABLE account_search`, `DROP TABLE account_udf`, `DROP INDEX linked_accounts_search_rowid`,
+		`DROP TABLE account_search`, `DROP TABLE account_udf`, `DROP INDEX linked_accounts_search_rowid`, `DROP TABLE search_queue`,
 		`ALTER TABLE linked_accounts DROP COLUMN search`, `ALTER TABLE linked_accounts DROP COLUMN search_rowid`,
-		`DELETE FROM schema_migrations WHERE version IN (19, 20)`,
+		`DELETE FROM schema_migrations WHERE version IN (19, 20, 32)`,
 	} {
 		if _, err := w.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)

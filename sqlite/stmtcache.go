@@ -62,3 +62,59 @@ func (r *reader) close() {
 		st.Close()
 	}
 }
+
+// writeStmts keeps the write transactions' statements prepared on the
+// writer's connection from one transaction to the next. A wtx prepares
+// each statement once per transaction, which group commit shares among
+// the requests that queued together; but when few queue (light load, or
+// a mix of many kinds of write) most transactions hold one or two
+// requests, and parsing their statements cost as much as running them. A
+// statement cannot be prepared on the writer pool while its one
+// connection is inside a transaction, so a transaction notes the ones it
+// had to prepare itself, and runGroup prepares them on the pool after its
+// commit; later transactions bind them to themselves (Tx.StmtContext),
+// which reuses what the connection already prepared. Only the writer's
+// goroutine uses it.
+type writeStmts struct {
+	db     *sql.DB
+	m      map[string]*sql.Stmt
+	wanted []string
+}
+
+func newWriteStmts(db *sql.DB) *writeStmts { return &writeStmts{db: db, m: map[string]*sql.Stmt{}} }
+
+// get returns query prepared on the pool, or nil (and notes it as wanted,
+// unless it failed to prepare before).
+func (w *writeStmts) get(query string) *sql.Stmt {
+	if st, ok := w.m[query]; ok {
+		return st
+	}
+	if len(w.m)+len(w.wanted) < maxCached {
+		w.wanted = append(w.wanted, query)
+	}
+	return nil
+}
+
+// prepareWanted prepares the statements transactions asked for; the
+// writer's connection must be free.
+func (w *writeStmts) prepareWanted(ctx context.Context) {
+	for _, q := range w.wanted {
+		if _, ok := w.m[q]; ok {
+			continue
+		}
+		st, err := w.db.PrepareContext(ctx, q)
+		if err != nil {
+			st = nil // not tried again: the transaction's own prepare reports it
+		}
+		w.m[q] = st
+	}
+	w.wanted = w.wanted[:0]
+}
+
+func (w *writeStmts) close() {
+	for _, st := range w.m {
+		if st != nil {
+			st.Close()
+		}
+	}
+}

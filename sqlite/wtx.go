@@ -17,6 +17,9 @@ import (
 type wtx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
+	// kept, when not nil, holds statements prepared by earlier
+	// transactions (stmtcache.go).
+	kept  *writeStmts
 	hooks *hookCache
 	// marks are the kinds of background work the transaction made, which
 	// the store signals once it commits (worksignal.go).
@@ -27,12 +30,28 @@ func newWtx(tx *sql.Tx, hooks *hookCache) *wtx {
 	return &wtx{Tx: tx, stmts: map[string]*sql.Stmt{}, hooks: hooks}
 }
 
+// stmtHook, when set, is called as each statement of a write transaction
+// starts (and with "BEGIN", "COMMIT" and "" around the transaction): the
+// write-cost benchmark attributes the writer's time to statements by it.
+// Production leaves it nil.
+var stmtHook func(query string)
+
 func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if stmtHook != nil {
+		stmtHook(query)
+	}
 	if st, ok := t.stmts[query]; ok {
 		return st
 	}
 	if len(t.stmts) >= maxCached {
 		return nil
+	}
+	if t.kept != nil {
+		if ks := t.kept.get(query); ks != nil {
+			st := t.Tx.StmtContext(ctx, ks)
+			t.stmts[query] = st
+			return st
+		}
 	}
 	st, err := t.Tx.PrepareContext(ctx, query)
 	if err != nil {
