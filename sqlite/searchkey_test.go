@@ -240,4 +240,3 @@ func TestSearchRowidsCollide(t *testing.T) {
 		}
 	}
 }
-
