@@ -70,13 +70,15 @@ func TestSearchTimings(t *testing.T) {
 	for _, mode := range []struct {
 		name    string
 		ordered int
-	}{{"old paths", -1}, {"in order", 1}, {"old paths", -1}, {"in order", 1}} {
+		desc    bool // newest first, as the dashboard lists
+	}{{"old paths", -1, false}, {"in order", 1, false}, {"old paths", -1, false}, {"in order", 1, false},
+		{"old paths, newest first", -1, true}, {"in order, newest first", 1, true}} {
 		searchOrderOverride = mode.ordered
 		var took []time.Duration
 		total := time.Now()
 		for _, q := range queries {
 			at := time.Now()
-			p, err := s.ListAccounts(ctx, tn, linkd.AccountFilter{Query: q, Limit: 50, SkipTotal: true})
+			p, err := s.ListAccounts(ctx, tn, linkd.AccountFilter{Query: q, Limit: 50, SkipTotal: true, Desc: mode.desc})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,10 +87,11 @@ func TestSearchTimings(t *testing.T) {
 			for _, a := range p.Accounts {
 				ids = append(ids, a.ID)
 			}
-			if prev, ok := pages[q]; ok && !slices.Equal(prev, ids) {
+			key := fmt.Sprint(q, mode.desc)
+			if prev, ok := pages[key]; ok && !slices.Equal(prev, ids) {
 				t.Errorf("%q: the paths disagree", q)
 			}
-			pages[q] = ids
+			pages[key] = ids
 		}
 		slices.Sort(took)
 		t.Logf("%s: 1,000 searches in %v, p50 %v, p99 %v, max %v", mode.name, time.Since(total).Round(time.Millisecond),
