@@ -183,56 +183,49 @@ func takenSearchRowids(ctx context.Context, tx *wtx, rowids []int64, pending []i
 }
 
 // rekeySearch (migration 0033) gives every account the search_rowid of its
-// key and rebuilds the index under the new rowids. The accounts' rowids are
-// first made negative (the unique index linked_accounts_search_rowid stays:
-// the negatives cannot meet a key); one UPDATE OR IGNORE then keys every id
-// searchKeySQL can, leaving negative those whose key an account before it
-// (in primary key order) took, and the rest get theirs from Go, one by one.
-// The index is contentless, so it is emptied ('delete-all', which keeps its
-// secure-delete setting) and refilled from the accounts in rowid order.
+// key and rebuilds the index under the new rowids. One UPDATE OR IGNORE
+// keys every id searchKeySQL can (a key is above 2^60 for any id of this
+// century, the old rowids count accounts from 1, so the two do not meet):
+// an account whose key another took before it (in primary key order) keeps
+// its old rowid, and gets the next free value from Go afterwards; an id
+// that is no UUID keeps its old rowid, as unique as any. One pass over the
+// table, which the UPDATE rewrites whole (1.2 GB at a million accounts).
+// The index is contentless, so it is emptied ('delete-all', which keeps
+// its secure-delete setting) and refilled from the accounts in rowid order.
 func rekeySearch(ctx context.Context, tx *wtx) error {
-	steps := []string{
-		`UPDATE linked_accounts SET search_rowid = -search_rowid WHERE search_rowid > 0`,
-		`UPDATE OR IGNORE linked_accounts SET search_rowid = ` + searchKeySQL("id") + ` WHERE id GLOB '` + searchKeyIDs + `'`,
-	}
-	for _, q := range steps {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("key search rows: %w", err)
-		}
+	key := searchKeySQL("id")
+	if _, err := tx.ExecContext(ctx, `UPDATE OR IGNORE linked_accounts SET search_rowid = `+key+` WHERE id GLOB '`+searchKeyIDs+`'`); err != nil {
+		return fmt.Errorf("key search rows: %w", err)
 	}
 	type row struct{ org, env, id string }
-	for {
-		rows, err := tx.QueryContext(ctx, `SELECT org_id, env, id FROM linked_accounts WHERE search_rowid < 0 LIMIT 1000`)
-		if err != nil {
+	var left []row
+	rows, err := tx.QueryContext(ctx, `SELECT org_id, env, id FROM linked_accounts
+		WHERE id GLOB '`+searchKeyIDs+`' AND search_rowid IS NOT `+key)
+	if err != nil {
+		return fmt.Errorf("key search rows: %w", err)
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.org, &r.env, &r.id); err != nil {
+			rows.Close()
 			return fmt.Errorf("key search rows: %w", err)
 		}
-		var batch []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.org, &r.env, &r.id); err != nil {
-				rows.Close()
-				return fmt.Errorf("key search rows: %w", err)
-			}
-			batch = append(batch, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		left = append(left, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("key search rows: %w", err)
+	}
+	for _, r := range left {
+		if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET search_rowid = `+freeSearchRowid+` WHERE org_id = ? AND env = ? AND id = ?`,
+			searchKey(r.id), r.org, r.env, r.id); err != nil {
 			return fmt.Errorf("key search rows: %w", err)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET search_rowid = `+freeSearchRowid+` WHERE org_id = ? AND env = ? AND id = ?`,
-				searchKey(r.id), r.org, r.env, r.id); err != nil {
-				return fmt.Errorf("key search rows: %w", err)
-			}
 		}
 	}
 	for _, q := range []string{
 		`INSERT INTO account_search (account_search) VALUES ('delete-all')`,
 		`INSERT INTO account_search (rowid, search) SELECT search_rowid, search FROM linked_accounts INDEXED BY linked_accounts_search_rowid
-			WHERE search_rowid IS NOT NULL AND search IS NOT NULL ORDER BY search_rowid`,
+			WHERE search_rowid IS NOT NULL AND search IS NOT NULL`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("rebuild search index: %w", err)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -313,7 +314,18 @@ func TestMigrateSearchOrder(t *testing.T) {
 	if _, _, err := fx.svc.Update(ctx, fx.big, "t", linkd.AccountInput{AccountID: quokka.AccountID, Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	queries := []string{"acct-", "olivia", "strasse", "o'b", "quokka", "nomatch"}
+	// Two ids sharing a key (made by two processes): the migration must
+	// give them two rows.
+	twin := linkd.NewID()
+	for i, tail := range []string{"0-000000000000", "1-000000000001"} {
+		now := time.Now().UTC()
+		a := &linkd.LinkedAccount{ID: twin[:22] + tail, AccountID: fmt.Sprintf("twin-%d", i), Name: "Twin Wombat", CreatedAt: now, UpdatedAt: now}
+		if err := fx.s.CreateAccount(ctx, fx.big, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		fx.n++
+	}
+	queries := []string{"acct-", "olivia", "strasse", "o'b", "quokka", "nomatch", "wombat"}
 	setSearchPath("scan")
 	before := map[string][]string{}
 	for _, q := range queries {
@@ -349,11 +361,14 @@ func TestMigrateSearchOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
+	var twins []int64 // their rowids less their key
 	for rows.Next() {
 		var id string
 		var rowid int64
 		rows.Scan(&id, &rowid)
-		if rowid != sqlite.SearchKeyOf(id) {
+		if strings.HasPrefix(id, twin[:22]) {
+			twins = append(twins, rowid-sqlite.SearchKeyOf(id))
+		} else if rowid != sqlite.SearchKeyOf(id) {
 			t.Errorf("%s: index row %d, key %d", id, rowid, sqlite.SearchKeyOf(id))
 		}
 		n++
@@ -361,6 +376,9 @@ func TestMigrateSearchOrder(t *testing.T) {
 	rows.Close()
 	if n != fx.n {
 		t.Fatalf("%d accounts after the migration, %d before", n, fx.n)
+	}
+	if slices.Sort(twins); !slices.Equal(twins, []int64{0, 1}) {
+		t.Errorf("ids sharing a key: rowids at key + %v, want 0 and 1", twins)
 	}
 	for _, path := range []string{"scan", "rare", "ordered"} {
 		setSearchPath(path)
