@@ -137,7 +137,7 @@ func (e *sqliteEngine) Seed(ctx context.Context, db *database, t linkd.Tenant, n
 				// The search text and index row as the store writes them
 				// (sqlite/search.go); the triggers index both.
 				args = append(args, t.OrgID, string(t.Env), a.id.String(), a.accountID, a.name, a.udf, a.dataKey, a.connectedApps, created, created,
-					linkd.SearchText(a.accountID, a.name), i+1)
+					linkd.SearchText(a.accountID, a.name), sqlite.SearchKey(a.id.String()))
 				if c := a.conn; c != nil {
 					conns = append(conns, t.OrgID, string(t.Env), c.id.String(), a.id.String(), seedApp, linkd.AuthKeyBased, linkd.ConnActive,
 						c.credentials, created, created)

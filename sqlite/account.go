@@ -101,8 +101,8 @@ func (s *Store) PutAccount(ctx context.Context, t linkd.Tenant, accountID string
 func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.LinkedAccount, ev *linkd.AuditEntry) error {
 	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_rowid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+nextSearchRowid+`) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF),
-			a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+freeSearchRowid+`) ON CONFLICT DO NOTHING`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF),
+			a.DataKey, a.Credentials, nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name), searchKey(a.ID))
 		if err != nil {
 			return fmt.Errorf("create account %q: %w", a.AccountID, err)
 		}
@@ -120,8 +120,8 @@ func (s *Store) CreateAccount(ctx context.Context, t linkd.Tenant, a *linkd.Link
 
 func insertAccount(ctx context.Context, tx *wtx, t linkd.Tenant, a *linkd.LinkedAccount) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO linked_accounts (org_id, env, id, account_id, name, udf, data_key, credentials, import_job, created_at, updated_at, search, search_rowid)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+nextSearchRowid+`)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+freeSearchRowid+`)`, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
+		nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name), searchKey(a.ID))
 	if err != nil {
 		return fmt.Errorf("insert account %q: %w", a.AccountID, err)
 	}
@@ -225,9 +225,20 @@ func (s *Store) DeleteAccount(ctx context.Context, t linkd.Tenant, accountID str
 func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter) (*linkd.AccountPage, error) {
 	limit := pageLimit(f.Limit)
 
-	q, err := s.planAccounts(ctx, t, f, true)
+	// A large tenant's search reads its page from the index in order
+	// (searchorder.go); its total is counted as before.
+	q, err := s.planOrderedSearch(ctx, t, f)
 	if err != nil {
 		return nil, err
+	}
+	count := q
+	if q == nil || !f.SkipTotal {
+		if count, err = s.planAccounts(ctx, t, f, true); err != nil {
+			return nil, err
+		}
+	}
+	if q == nil {
+		q = count
 	}
 	page := &linkd.AccountPage{Total: -1}
 	if q.none {
@@ -240,8 +251,8 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		if appOnly {
 			err = s.r.QueryRowContext(ctx, `SELECT coalesce((SELECT n FROM app_counts WHERE org_id = ? AND env = ? AND slug = ?), 0)`,
 				t.OrgID, t.Env, f.ConnectedApp).Scan(&page.Total)
-		} else if q.filtered {
-			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+q.from+` WHERE `+strings.Join(q.where, " AND "), q.args...).Scan(&page.Total)
+		} else if count.filtered {
+			err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+count.from+` WHERE `+strings.Join(count.where, " AND "), count.args...).Scan(&page.Total)
 		} else {
 			page.Total, err = s.accountCount(ctx, t)
 		}
@@ -257,7 +268,10 @@ func (s *Store) ListAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 	}
 	where, args := q.where, q.args
 	offset := 0
-	if f.Cursor != "" {
+	if f.Cursor != "" && q.bound != "" {
+		where = append(where, q.key+" "+cmp+" "+q.bound)
+		args = append(args, q.boundArgs(f.Cursor)...)
+	} else if f.Cursor != "" {
 		where = append(where, q.key+" "+cmp+" ?")
 		args = append(args, f.Cursor)
 	} else {
@@ -322,13 +336,18 @@ func pageLimit(limit int) int {
 // in id order, the search index, or one UDF filter's index rows, also in id
 // order), the tests every row must pass, and the column that orders it.
 type accountQuery struct {
-	columns  string // the account's columns, qualified by a.
-	from     string // linked_accounts is a
-	where    []string
-	args     []any
-	key      string // the order and cursor column
-	filtered bool   // some filter beyond the tenant
-	none     bool   // nothing can match
+	columns string // the account's columns, qualified by a.
+	from    string // linked_accounts is a
+	where   []string
+	args    []any
+	key     string // the order and cursor column
+	// bound, when set, is the SQL of key's value at a cursor (an account
+	// id), with boundArgs(cursor) for its placeholders; else the cursor is
+	// key's value.
+	bound     string
+	boundArgs func(cursor string) []any
+	filtered  bool // some filter beyond the tenant
+	none      bool // nothing can match
 }
 
 // qualifiedColumns are accountColumns of the account aliased a.

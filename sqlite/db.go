@@ -49,6 +49,8 @@ type Store struct {
 	// merger merges the search index after large imports
 	// (searchmerge.go).
 	merger *searchMerger
+	// total caches the number of accounts of all tenants (searchorder.go).
+	total accountTotal
 	// hooks knows which tenants have webhook endpoints (hookcache.go).
 	hooks *hookCache
 	// work is called after commits that made background work

@@ -57,3 +57,18 @@ func (s *Store) SearchMerged() (bool, error) {
 	}
 	return !more, nil
 }
+
+// SearchOrdered lets the tests force (1) or forbid (-1) reading a search
+// page from the index in rowid order (searchorder.go); 0 decides by the
+// tenant's share.
+var SearchOrdered = &searchOrderOverride
+
+// SearchKeyOf is the key an account id's index row starts from.
+var SearchKeyOf = searchKey
+
+// OrderedSearch reports whether a page of f is read from the index in
+// rowid order.
+func (s *Store) OrderedSearch(ctx context.Context, t linkd.Tenant, f linkd.AccountFilter) (bool, error) {
+	q, err := s.planOrderedSearch(ctx, t, f)
+	return q != nil, err
+}

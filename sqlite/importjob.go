@@ -347,20 +347,21 @@ func (s *Store) insertAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, acc
 	slots := map[int]int{}
 	args := make([]any, 0, insertRows*accountCols)
 	var full *sql.Stmt
-	// The one writer allocates the index rows: past the largest in use.
-	var rowid int64
-	if len(accts) > 0 {
-		if err := tx.QueryRowContext(ctx, `SELECT `+lastSearchRowid).Scan(&rowid); err != nil {
-			return fmt.Errorf("insert accounts: %w", err)
-		}
+	// The index rows, at the accounts' keys (searchkey.go).
+	ids := make([]string, len(accts))
+	for i, a := range accts {
+		ids[i] = a.ID
+	}
+	rowids, err := searchRowids(ctx, tx, ids)
+	if err != nil {
+		return err
 	}
 	for len(accts) > 0 {
 		n := min(len(accts), insertRows)
 		args = args[:0]
-		for _, a := range accts[:n] {
-			rowid++
+		for i, a := range accts[:n] {
 			args = append(args, t.OrgID, t.Env, a.ID, a.AccountID, a.Name, linkd.EncodeUDF(a.UDF), a.DataKey, a.Credentials,
-				nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name), rowid)
+				nullString(a.ImportJob), micros(a.CreatedAt), micros(a.UpdatedAt), linkd.SearchText(a.AccountID, a.Name), rowids[i])
 			slots[countSlot(a.AccountID)]++
 		}
 		var err error
@@ -375,7 +376,7 @@ func (s *Store) insertAccounts(ctx context.Context, tx *wtx, t linkd.Tenant, acc
 		if err != nil {
 			return fmt.Errorf("insert accounts: %w", err)
 		}
-		accts = accts[n:]
+		accts, rowids = accts[n:], rowids[n:]
 	}
 	for slot, n := range slots {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO account_counts (org_id, env, slot, n) VALUES (?, ?, ?, ?)

@@ -10,14 +10,6 @@ import (
 	"github.com/linkd-dev/linkd"
 )
 
-// lastSearchRowid is the largest search_rowid in use (0 when none); the
-// index linked_accounts_search_rowid answers it from its last entry.
-const lastSearchRowid = `coalesce((SELECT max(search_rowid) FROM linked_accounts), 0)`
-
-// nextSearchRowid allocates the index row of one inserted account. Only the
-// one writer connection inserts, so two inserts cannot take the same.
-const nextSearchRowid = `(` + lastSearchRowid + ` + 1)`
-
 // searchProbe is how many index matches (across tenants) make a query
 // "common" for a page of limit accounts of a tenant of n. A rare query is
 // answered from the index: its matches are read, sorted by id and paged,
@@ -51,12 +43,12 @@ const minSearchProbe = 100
 var searchProbeOverride int
 
 // fillSearch gives the accounts made before migration 0019 their search
-// text and index row, in batches of the primary key, inside the
-// migration's transaction. The triggers index each as it is set.
+// text and index row (at their key, searchkey.go), in batches of the
+// primary key, inside the migration's transaction. The triggers index each
+// as it is set.
 func fillSearch(ctx context.Context, tx *wtx) error {
 	type row struct{ org, env, id, accountID, name string }
 	var last row
-	var rowid int64
 	for {
 		rows, err := tx.QueryContext(ctx, `SELECT org_id, env, id, account_id, name FROM linked_accounts
 			WHERE (org_id, env, id) > (?, ?, ?) ORDER BY org_id, env, id LIMIT 1000`, last.org, last.env, last.id)
@@ -80,9 +72,8 @@ func fillSearch(ctx context.Context, tx *wtx) error {
 			return nil
 		}
 		for _, r := range batch {
-			rowid++
-			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET search = ?, search_rowid = ? WHERE org_id = ? AND env = ? AND id = ?`,
-				linkd.SearchText(r.accountID, r.name), rowid, r.org, r.env, r.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE linked_accounts SET search = ?, search_rowid = `+freeSearchRowid+` WHERE org_id = ? AND env = ? AND id = ?`,
+				linkd.SearchText(r.accountID, r.name), searchKey(r.id), r.org, r.env, r.id); err != nil {
 				return fmt.Errorf("fill search text: %w", err)
 			}
 		}
@@ -94,6 +85,7 @@ func fillSearch(ctx context.Context, tx *wtx) error {
 // the migration's transaction after its SQL.
 var afterMigration = map[int]func(context.Context, *wtx) error{
 	19: fillSearch,
+	33: rekeySearch,
 }
 
 // ftsPhrase quotes q as one FTS5 phrase: with the trigram tokenizer it

@@ -22,7 +22,8 @@ func TestContract(t *testing.T) {
 }
 
 // TestSearchPaths runs the search cases with every indexable query sent
-// down each of the two paths, so that they cannot disagree.
+// down each of the three paths (the scan, the index's matches sorted, and
+// the index read in order), so that they cannot disagree.
 func TestSearchPaths(t *testing.T) {
 	open := func(t *testing.T) linkd.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "linkd.db"))
@@ -33,9 +34,10 @@ func TestSearchPaths(t *testing.T) {
 		return s
 	}
 	defer func(v int) { *sqlite.SearchProbe = v }(*sqlite.SearchProbe)
-	for _, probe := range []int{1, 1 << 30} {
-		t.Run(fmt.Sprint(probe), func(t *testing.T) {
-			*sqlite.SearchProbe = probe
+	defer func(v int) { *sqlite.SearchOrdered = v }(*sqlite.SearchOrdered)
+	for _, c := range []struct{ probe, ordered int }{{1, -1}, {1 << 30, -1}, {1, 1}} {
+		t.Run(fmt.Sprint(c.probe, "/", c.ordered), func(t *testing.T) {
+			*sqlite.SearchProbe, *sqlite.SearchOrdered = c.probe, c.ordered
 			storetest.Search(t, open)
 		})
 	}
