@@ -166,11 +166,11 @@ func TestSearchQueueOneSegment(t *testing.T) {
 	checkSearchIndex(t, s)
 }
 
-// TestSearchIndexSettings checks the index's page size and merge width
+// TestSearchIndexSettings checks the index's merge width
 // (migration 0032), on which the cost of a secure delete depends.
 func TestSearchIndexSettings(t *testing.T) {
 	s, _ := openTestStore(t)
-	for k, want := range map[string]int{"pgsz": 1000, "automerge": 2} {
+	for k, want := range map[string]int{"automerge": 2} {
 		var v int
 		if err := s.read.QueryRowContext(t.Context(), `SELECT v FROM account_search_config WHERE k = ?`, k).Scan(&v); err != nil {
 			t.Fatalf("%s: %v", k, err)

@@ -38,21 +38,12 @@ WHEN old.search IS NOT NULL BEGIN
 	INSERT INTO search_queue (del, search_rowid, search) VALUES ('delete', old.search_rowid, old.search);
 END;
 
--- Index pages of 1,000 bytes instead of FTS5's 4,050. A secure delete
--- (every account deleted or renamed) finds each of the old text's
--- trigrams in every segment, reading the entries of the doclist before
--- the account's one by one (a long doclist has an index of its pages, a
--- short one none), then rewrites the page it is on: smaller pages mean
--- fewer entries to read and fewer bytes to write. At 100,000 accounts a
--- delete took 7.3 ms of the writer with 4,050-byte pages, 2.1 with 1,000
--- and 1.0 with 500, and searches no longer (docs/BENCHMARKS.md). Segments
--- written from now on (new ones and merges) take the new size.
-INSERT INTO account_search (account_search, rank) VALUES ('pgsz', 1000);
-
--- And merge at two segments a level instead of FTS5's four: every write
+-- Merge at two segments a level instead of FTS5's four: every write
 -- transaction that creates accounts adds a segment, and a secure delete
 -- seeks each of its trigrams in every segment. In the soak's mix of writes
 -- (creates, renames, deletes 3:2:1, 64 callers) the writer's time per
 -- write fell 8–16 % at 10,000 and 100,000 accounts; imports and searches
--- did not move (docs/BENCHMARKS.md).
+-- did not move (docs/BENCHMARKS.md). Index pages stay at FTS5's 4,050
+-- bytes: 1,000-byte pages made deletes cheaper in a store-level benchmark,
+-- but halved the soak's maximum on a tenant of 50,000 imported accounts.
 INSERT INTO account_search (account_search, rank) VALUES ('automerge', 2);
