@@ -189,13 +189,11 @@ func TestSearchRowidsCollide(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]int64{}
-	var order []int64
 	for rows.Next() {
 		var id string
 		var r int64
 		rows.Scan(&id, &r)
 		got[id] = r
-		order = append(order, r)
 	}
 	rows.Close()
 	if len(got) != 14 {

@@ -553,7 +553,7 @@ func TestStalledGroupsRunApart(t *testing.T) {
 // for an hourly workflow).
 func TestScheduleFiresAgainWhenATickIsHeld(t *testing.T) {
 	// Noon of a day-long period: no period starts during the test.
-	offset := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).Sub(time.Now())
+	offset := time.Until(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 	clock := func() time.Time { return time.Now().Add(offset) }
 	var mu sync.Mutex
 	var fires []time.Time
