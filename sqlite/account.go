@@ -407,6 +407,18 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		q.from, q.key = `account_udf u CROSS JOIN linked_accounts a`, "u.account_pk"
 		test(`u.org_id = a.org_id AND u.env = a.env AND u.key = ? AND u.value = ? AND a.id = u.account_pk`, m.Key, m.Value)
 	}
+	accountTests(f, test)
+	for _, m := range udf {
+		// account_udf's primary key answers it with one lookup.
+		test(`EXISTS (SELECT 1 FROM account_udf x WHERE x.org_id = a.org_id AND x.env = a.env AND x.key = ? AND x.value = ? AND x.account_pk = a.id)`,
+			m.Key, m.Value)
+	}
+	return q, nil
+}
+
+// accountTests adds f's creation-time and connected-app filters as tests
+// of each account a, for the plans of planAccounts and planOrderedSearch.
+func accountTests(f linkd.AccountFilter, test func(cond string, args ...any)) {
 	// Ids are UUIDv7 of the creation time: the id bound lets the primary key
 	// narrow the scan, the created_at test makes it exact.
 	if f.CreatedAfter != nil {
@@ -419,12 +431,6 @@ func (s *Store) planAccounts(ctx context.Context, t linkd.Tenant, f linkd.Accoun
 		// connections_slug (org_id, env, slug, account_pk) answers it.
 		test(`EXISTS (SELECT 1 FROM connections c WHERE c.org_id = a.org_id AND c.env = a.env AND c.slug = ? AND c.account_pk = a.id)`, f.ConnectedApp)
 	}
-	for _, m := range udf {
-		// account_udf's primary key answers it with one lookup.
-		test(`EXISTS (SELECT 1 FROM account_udf x WHERE x.org_id = a.org_id AND x.env = a.env AND x.key = ? AND x.value = ? AND x.account_pk = a.id)`,
-			m.Key, m.Value)
-	}
-	return q, nil
 }
 
 // countUDF counts the tenant's index rows of m, up to limit (for

@@ -97,18 +97,9 @@ func (s *Store) planOrderedSearch(ctx context.Context, t linkd.Tenant, f linkd.A
 		},
 	}
 	// The other filters are tests of each account, as in planAccounts.
-	test := func(cond string, args ...any) {
+	accountTests(f, func(cond string, args ...any) {
 		q.where = append(q.where, cond)
 		q.args = append(q.args, args...)
-	}
-	if f.CreatedAfter != nil {
-		test("a.id >= ? AND a.created_at > ?", linkd.IDBound(*f.CreatedAfter, false), micros(*f.CreatedAfter))
-	}
-	if f.CreatedBefore != nil {
-		test("a.id <= ? AND a.created_at < ?", linkd.IDBound(*f.CreatedBefore, true), micros(*f.CreatedBefore))
-	}
-	if f.ConnectedApp != "" {
-		test(`EXISTS (SELECT 1 FROM connections c WHERE c.org_id = a.org_id AND c.env = a.env AND c.slug = ? AND c.account_pk = a.id)`, f.ConnectedApp)
-	}
+	})
 	return q, nil
 }
